@@ -1,0 +1,39 @@
+"""Reports whether this build of the kernels has OpenMP, and controls its thread count.
+
+``_OPENMP`` is defined by the C compiler itself when ``-fopenmp`` is on, so a serial build needs no
+special casing here.
+"""
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int sn_openmp_enabled(void) { return 1; }
+    static int sn_max_threads(void) { return omp_get_max_threads(); }
+    static void sn_set_num_threads(int n) { omp_set_num_threads(n); }
+    #else
+    static int sn_openmp_enabled(void) { return 0; }
+    static int sn_max_threads(void) { return 1; }
+    static void sn_set_num_threads(int n) { (void)n; }
+    #endif
+    """
+    int sn_openmp_enabled()
+    int sn_max_threads()
+    void sn_set_num_threads(int n)
+
+
+def openmp_enabled() -> bool:
+    """True when the extension modules were compiled with OpenMP."""
+    return bool(sn_openmp_enabled())
+
+
+def max_threads() -> int:
+    """Threads an OpenMP parallel region uses now (1 for a serial build)."""
+    return sn_max_threads()
+
+
+def set_num_threads(int n) -> None:
+    """Sets the OpenMP thread count for later parallel regions (ignored by a serial build)."""
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    sn_set_num_threads(n)

@@ -1,0 +1,177 @@
+"""The base class every layer shares: parameter registry, train/eval mode, dtype, input validation.
+
+Contract (all layers):
+    forward(x) -> y        caches what backward needs
+    backward(dout) -> dx   fills ``grads`` (same keys and shapes as ``params``)
+    params / grads         dict[str, ndarray]; buffers: non-trainable state such as running means
+    train() / eval()       switch the mode (dropout, batch norm)
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from scratchnet.backend import get_array_module
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def as_float_dtype(dtype: Any) -> np.dtype:
+    """Validates a layer dtype: float32 or float64."""
+    dt = np.dtype(dtype)
+    if dt.type not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+class Layer:
+    """Base class. Subclasses register parameters with ``add_param`` and implement forward/backward."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}
+        self.training = True
+        self.rng: np.random.Generator | None = None
+
+    # -- parameter registry -------------------------------------------------------------------------
+    def add_param(self, name: str, value: np.ndarray) -> np.ndarray:
+        self.params[name] = value
+        self.grads[name] = get_array_module(value).zeros_like(value)
+        return value
+
+    def add_buffer(self, name: str, value: np.ndarray) -> np.ndarray:
+        self.buffers[name] = value
+        return value
+
+    def children(self) -> list[Layer]:
+        """Sub-layers of a composite layer (empty for a plain layer)."""
+        return []
+
+    def named_layers(self, prefix: str = "") -> Iterator[tuple[str, Layer]]:
+        """This layer and every sub-layer, depth first, with dotted names ("" for the root)."""
+        yield prefix, self
+        for i, child in enumerate(self.children()):
+            name = getattr(child, "name", None) or str(i)
+            yield from child.named_layers(f"{prefix}.{name}" if prefix else name)
+
+    def zero_grad(self) -> None:
+        for _, layer in self.named_layers():
+            for g in layer.grads.values():
+                g[...] = 0
+
+    @property
+    def dtype(self) -> np.dtype | None:
+        """The dtype of the parameters (None for a parameter-free layer, which keeps its input's dtype)."""
+        for _, layer in self.named_layers():
+            for p in layer.params.values():
+                return p.dtype
+        return None
+
+    def astype(self, dtype: Any) -> Layer:
+        """Casts parameters, gradients and float buffers to ``dtype`` in place; returns self."""
+        dt = as_float_dtype(dtype)
+        for _, layer in self.named_layers():
+            for table in (layer.params, layer.grads):
+                for k, v in table.items():
+                    table[k] = v.astype(dt)
+            for k, v in layer.buffers.items():
+                if np.issubdtype(v.dtype, np.floating):
+                    layer.buffers[k] = v.astype(dt)
+        return self
+
+    # -- modes ---------------------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> Layer:
+        for _, layer in self.named_layers():
+            layer.training = mode
+        return self
+
+    def eval(self) -> Layer:
+        return self.train(False)
+
+    # -- random state (stochastic layers keep a private generator) -----------------------------------
+    def get_rng_state(self) -> dict[str, Any]:
+        return {
+            name: copy.deepcopy(layer.rng.bit_generator.state)
+            for name, layer in self.named_layers()
+            if layer.rng is not None
+        }
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        for name, layer in self.named_layers():
+            if layer.rng is not None and name in state:
+                layer.rng.bit_generator.state = copy.deepcopy(state[name])
+
+    # -- the computation -----------------------------------------------------------------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    # -- input validation shared by all layers -------------------------------------------------------
+    def _check_input(
+        self,
+        x: Any,
+        *,
+        ndim: int | tuple[int, ...] | None = None,
+        min_ndim: int | None = None,
+        last_dim: int | None = None,
+        channels: int | None = None,
+        expected: str = "",
+    ) -> np.ndarray:
+        """Validates ``x`` and returns it as an array of the layer's dtype.
+
+        Raises TypeError for non-numeric input and ValueError for a wrong shape, naming the layer and
+        what it expected. Integer and other-precision float input is cast to the layer's dtype
+        (parameter-free layers keep float input as it is and cast integers to float32).
+        """
+        xp = get_array_module(x)
+        if not hasattr(x, "dtype"):
+            try:
+                x = np.asarray(x)
+            except Exception as exc:  # ragged lists and the like
+                raise TypeError(f"{self!r}: input must be an array, got {type(x).__name__}") from exc
+        kind = x.dtype.kind
+        if kind not in "fiub":
+            raise TypeError(f"{self!r}: expected a real numeric array, got dtype {x.dtype}")
+        where = f" ({expected})" if expected else ""
+        if ndim is not None:
+            allowed = (ndim,) if isinstance(ndim, int) else ndim
+            if x.ndim not in allowed:
+                raise ValueError(f"{self!r}: expected a {' or '.join(map(str, allowed))}-D input{where}, "
+                                 f"got shape {tuple(x.shape)}")
+        if min_ndim is not None and x.ndim < min_ndim:
+            raise ValueError(f"{self!r}: expected at least {min_ndim}-D input{where}, got shape {tuple(x.shape)}")
+        if last_dim is not None and x.shape[-1] != last_dim:
+            raise ValueError(f"{self!r}: expected last dimension {last_dim}{where}, got shape {tuple(x.shape)}")
+        if channels is not None and x.shape[1] != channels:
+            raise ValueError(f"{self!r}: expected {channels} channels on axis 1{where}, got shape {tuple(x.shape)}")
+        target = self.dtype
+        if target is None:
+            target = x.dtype if kind == "f" else np.dtype(np.float32)
+        if x.dtype != target:
+            x = x.astype(target)
+        return xp.asarray(x)
+
+    def _check_dout(self, dout: Any, shape: tuple[int, ...]) -> np.ndarray:
+        """Validates the upstream gradient against the cached forward output shape."""
+        if not hasattr(dout, "shape"):
+            dout = np.asarray(dout)
+        if tuple(dout.shape) != tuple(shape):
+            raise ValueError(f"{self!r}.backward: expected dout of shape {tuple(shape)}, got {tuple(dout.shape)}")
+        return dout
+
+    def _require_forward(self, cache: Any) -> None:
+        if cache is None:
+            raise RuntimeError(f"{self!r}.backward called before forward")

@@ -1,0 +1,168 @@
+r"""Losses: ``forward(pred, target) -> float`` (mean over the batch) and ``backward() -> dpred``.
+
+Each loss caches what its backward needs; ``backward()`` returns the gradient of the returned mean with
+respect to ``pred``, with the same shape and dtype as ``pred``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scratchnet.backend import get_array_module
+
+
+class Loss:
+    """Base class: validation helpers and the call shortcut."""
+
+    def __init__(self) -> None:
+        self._cache: Any = None
+
+    def __call__(self, pred: np.ndarray, target: np.ndarray) -> float:
+        return self.forward(pred, target)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def _check_pred(self, pred: Any) -> np.ndarray:
+        if not hasattr(pred, "dtype"):
+            pred = np.asarray(pred)
+        if pred.dtype.kind not in "fiu":
+            raise TypeError(f"{self!r}: predictions must be a real array, got dtype {pred.dtype}")
+        if pred.dtype.kind != "f":
+            pred = pred.astype(np.float32)
+        if pred.ndim == 0:
+            raise ValueError(f"{self!r}: predictions must have a batch axis, got a scalar")
+        return pred
+
+    def _check_same_shape(self, pred: np.ndarray, target: Any) -> np.ndarray:
+        xp = get_array_module(pred)
+        target = xp.asarray(target)
+        if target.shape != pred.shape:
+            if target.size == pred.size and target.ndim == 1 and pred.ndim == 2 and pred.shape[1] == 1:
+                target = target.reshape(pred.shape)  # (N,) labels for an (N, 1) output
+            else:
+                raise ValueError(f"{self!r}: target shape {tuple(target.shape)} does not match "
+                                 f"prediction shape {tuple(pred.shape)}")
+        return target.astype(pred.dtype, copy=False)
+
+    def _require_forward(self) -> None:
+        if self._cache is None:
+            raise RuntimeError(f"{self!r}.backward called before forward")
+
+
+class MeanSquaredError(Loss):
+    r"""Mean of squared errors over every element: :math:`L = \frac{1}{n}\sum (p - t)^2`,
+    :math:`\partial L/\partial p = \frac{2}{n}(p - t)`. Shapes: pred and target identical (N, ...)."""
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        pred = self._check_pred(pred)
+        target = self._check_same_shape(pred, target)
+        diff = pred - target
+        self._cache = (diff, pred.dtype)
+        return float((diff * diff).mean())
+
+    def backward(self) -> np.ndarray:
+        self._require_forward()
+        diff, dtype = self._cache
+        return (2.0 / diff.size * diff).astype(dtype, copy=False)
+
+
+class BinaryCrossEntropy(Loss):
+    r"""Binary cross-entropy averaged over every element.
+
+    With probabilities ``p`` (``from_logits=False``): :math:`L = -\frac1n\sum t\log p + (1-t)\log(1-p)`;
+    ``p`` is clipped to ``[eps, 1 - eps]`` so log never sees 0 (the gradient there is 0).
+    With logits ``z`` (``from_logits=True``), the stable form
+    :math:`\max(z, 0) - zt + \log(1 + e^{-|z|})` and :math:`\partial L/\partial z = (\sigma(z) - t)/n`.
+    Targets are in [0, 1], same shape as the prediction ((N,) labels for an (N, 1) output are accepted).
+    """
+
+    def __init__(self, from_logits: bool = False, eps: float = 1e-7) -> None:
+        super().__init__()
+        self.from_logits = from_logits
+        self.eps = eps
+
+    def __repr__(self) -> str:
+        return f"BinaryCrossEntropy(from_logits={self.from_logits})"
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        xp = get_array_module(pred)
+        pred = self._check_pred(pred)
+        target = self._check_same_shape(pred, target)
+        if self.from_logits:
+            loss = xp.maximum(pred, 0) - pred * target + xp.log1p(xp.exp(-xp.abs(pred)))
+        else:
+            p = xp.clip(pred, self.eps, 1 - self.eps)
+            loss = -(target * xp.log(p) + (1 - target) * xp.log1p(-p))
+        self._cache = (pred, target)
+        return float(loss.mean())
+
+    def backward(self) -> np.ndarray:
+        self._require_forward()
+        xp = get_array_module(self._cache[0])
+        pred, target = self._cache
+        n = pred.size
+        if self.from_logits:
+            sig = 0.5 * (1 + xp.tanh(0.5 * pred))  # overflow-free sigmoid
+            return ((sig - target) / n).astype(pred.dtype, copy=False)
+        inside = (pred > self.eps) & (pred < 1 - self.eps)
+        p = xp.clip(pred, self.eps, 1 - self.eps)
+        return (inside * (p - target) / (p * (1 - p)) / n).astype(pred.dtype, copy=False)
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    xp = get_array_module(z)
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _class_targets(loss: Loss, logits: np.ndarray, target: Any) -> np.ndarray:
+    """Integer (N,) labels or one-hot / probability (N, C) rows -> an (N, C) target distribution."""
+    xp = get_array_module(logits)
+    target = xp.asarray(target)
+    n, c = logits.shape
+    if target.ndim == 1:
+        if target.shape[0] != n:
+            raise ValueError(f"{loss!r}: {target.shape[0]} labels for a batch of {n}")
+        if target.dtype.kind not in "iu":
+            if target.dtype.kind == "f" and bool(xp.all(target == xp.round(target))):
+                target = target.astype(np.int64)
+            else:
+                raise TypeError(f"{loss!r}: class labels must be integers, got dtype {target.dtype}")
+        if target.size and (int(target.min()) < 0 or int(target.max()) >= c):
+            raise ValueError(f"{loss!r}: labels must lie in [0, {c - 1}], got range "
+                             f"[{int(target.min())}, {int(target.max())}]")
+        dist = xp.zeros_like(logits)
+        dist[xp.arange(n), target] = 1
+        return dist
+    if target.shape != logits.shape:
+        raise ValueError(f"{loss!r}: target shape {tuple(target.shape)} does not match logits shape "
+                         f"{tuple(logits.shape)} (give (N,) integer labels or (N, C) one-hot rows)")
+    return target.astype(logits.dtype, copy=False)
+
+
+class SoftmaxCrossEntropy(Loss):
+    r"""Softmax followed by cross-entropy, fused: logits (N, C); targets (N,) integer labels or (N, C)
+    one-hot / probability rows.
+
+    :math:`L = -\frac1N\sum_i\sum_c t_{ic}\log\operatorname{softmax}(z_i)_c`, computed with the log-sum-exp
+    shift so large logits do not overflow; :math:`\partial L/\partial z = (\operatorname{softmax}(z) - t)/N` for rows of t summing to one.
+    """
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        xp = get_array_module(pred)
+        pred = self._check_pred(pred)
+        if pred.ndim != 2:
+            raise ValueError(f"{self!r}: expected logits of shape (N, C), got {tuple(pred.shape)}")
+        dist = _class_targets(self, pred, target)
+        log_p = _log_softmax(pred)
+        self._cache = (xp.exp(log_p), dist)
+        return float(-(dist * log_p).sum() / pred.shape[0])
+
+    def backward(self) -> np.ndarray:
+        self._require_forward()
+        probs, dist = self._cache
+        # d/dz of -sum_c t_c log softmax(z)_c is softmax(z) * sum_c t_c - t (= softmax - t for one-hot rows)
+        return (probs * dist.sum(axis=-1, keepdims=True) - dist) / probs.shape[0]

@@ -1,0 +1,81 @@
+"""Build script: the package metadata plus one compiled extension per ``pyx/*.pyx`` file.
+
+Each ``pyx/NAME.pyx`` becomes ``scratchnet._kernels.NAME``. The kernels are compiled with ``-O3`` and OpenMP
+when the compiler accepts ``-fopenmp``; otherwise (or with ``SCRATCHNET_NO_OPENMP=1``) they are built serial,
+and ``scratchnet.backend.info()`` reports which build is present.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from glob import glob
+from pathlib import Path
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, find_packages, setup
+
+
+def _compiler_supports_openmp() -> bool:
+    if os.environ.get("SCRATCHNET_NO_OPENMP") == "1" or sys.platform == "win32":
+        return False
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        return False
+    source = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp, "probe.c")
+        src.write_text(source)
+        result = subprocess.run(
+            [cc, "-fopenmp", str(src), "-o", str(Path(tmp, "probe"))], capture_output=True
+        )
+    return result.returncode == 0
+
+
+USE_OPENMP = _compiler_supports_openmp()
+compile_args = ["-O3"] + (["-fopenmp"] if USE_OPENMP else [])
+link_args = ["-fopenmp"] if USE_OPENMP else []
+
+extensions = [
+    Extension(
+        f"scratchnet._kernels.{Path(path).stem}",
+        [path],
+        include_dirs=[np.get_include()],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+    for path in sorted(glob("pyx/*.pyx"))
+]
+
+setup(
+    name="scratchnet",
+    version="0.1.0",
+    description="A from-scratch deep-learning engine: readable NumPy layers with hand-derived backprop, "
+    "Cython/OpenMP kernels and an optional CuPy backend.",
+    long_description=Path("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["scratchnet", "scratchnet.*"]),
+    package_data={"scratchnet.datasets": ["data/*.npz", "data/*.txt", "data/*.md"]},
+    install_requires=["numpy>=2", "matplotlib>=3.7", "tqdm>=4.60", "pooch>=1.7"],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6", "torch==2.13.0"],
+        "bench": ["asv>=0.6", "torch==2.13.0"],
+        "gpu": ["cupy-cuda12x"],
+    },
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+    ),
+    zip_safe=False,
+)
