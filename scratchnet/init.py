@@ -52,7 +52,9 @@ def normal(shape, std: float = 0.01, mean: float = 0.0, *, rng=None, dtype=np.fl
     return (mean + std * _rng(rng).standard_normal(shape)).astype(dtype)
 
 
-def truncated_normal(shape, std: float = 0.01, mean: float = 0.0, *, rng=None, dtype=np.float32) -> np.ndarray:
+def truncated_normal(
+    shape, std: float = 0.01, mean: float = 0.0, *, rng=None, dtype=np.float32
+) -> np.ndarray:
     """Normal draws redrawn until they fall within two standard deviations of the mean (as in TensorFlow)."""
     r = _rng(rng)
     z = r.standard_normal(shape)
@@ -126,5 +128,7 @@ def get(spec: str | Initializer, **options: Any) -> Initializer:
     try:
         fn = _REGISTRY[spec]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown initialiser {spec!r}; choose one of {sorted(_REGISTRY)} or pass a callable") from None
+        raise ValueError(
+            f"unknown initialiser {spec!r}; choose one of {sorted(_REGISTRY)} or pass a callable"
+        ) from None
     return functools.partial(fn, **options) if options else fn

@@ -43,8 +43,10 @@ class Loss:
             if target.size == pred.size and target.ndim == 1 and pred.ndim == 2 and pred.shape[1] == 1:
                 target = target.reshape(pred.shape)  # (N,) labels for an (N, 1) output
             else:
-                raise ValueError(f"{self!r}: target shape {tuple(target.shape)} does not match "
-                                 f"prediction shape {tuple(pred.shape)}")
+                raise ValueError(
+                    f"{self!r}: target shape {tuple(target.shape)} does not match "
+                    f"prediction shape {tuple(pred.shape)}"
+                )
         return target.astype(pred.dtype, copy=False)
 
     def _require_forward(self) -> None:
@@ -132,14 +134,18 @@ def _class_targets(loss: Loss, logits: np.ndarray, target: Any) -> np.ndarray:
             else:
                 raise TypeError(f"{loss!r}: class labels must be integers, got dtype {target.dtype}")
         if target.size and (int(target.min()) < 0 or int(target.max()) >= c):
-            raise ValueError(f"{loss!r}: labels must lie in [0, {c - 1}], got range "
-                             f"[{int(target.min())}, {int(target.max())}]")
+            raise ValueError(
+                f"{loss!r}: labels must lie in [0, {c - 1}], got range "
+                f"[{int(target.min())}, {int(target.max())}]"
+            )
         dist = xp.zeros_like(logits)
         dist[xp.arange(n), target] = 1
         return dist
     if target.shape != logits.shape:
-        raise ValueError(f"{loss!r}: target shape {tuple(target.shape)} does not match logits shape "
-                         f"{tuple(logits.shape)} (give (N,) integer labels or (N, C) one-hot rows)")
+        raise ValueError(
+            f"{loss!r}: target shape {tuple(target.shape)} does not match logits shape "
+            f"{tuple(logits.shape)} (give (N,) integer labels or (N, C) one-hot rows)"
+        )
     return target.astype(logits.dtype, copy=False)
 
 

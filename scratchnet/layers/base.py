@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,24 @@ def as_float_dtype(dtype: Any) -> np.dtype:
     if dt.type not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dt}")
     return dt
+
+
+@dataclass(frozen=True)
+class ParamRef:
+    """A handle on one trainable array: optimizers read ``value`` and ``grad`` through it every step,
+    so a layer may replace its gradient arrays freely."""
+
+    name: str
+    layer: Layer
+    key: str
+
+    @property
+    def value(self) -> np.ndarray:
+        return self.layer.params[self.key]
+
+    @property
+    def grad(self) -> np.ndarray:
+        return self.layer.grads[self.key]
 
 
 class Layer:
@@ -58,6 +77,14 @@ class Layer:
         for i, child in enumerate(self.children()):
             name = getattr(child, "name", None) or str(i)
             yield from child.named_layers(f"{prefix}.{name}" if prefix else name)
+
+    def parameters(self) -> list[ParamRef]:
+        """Every trainable array of this layer and its sub-layers, with dotted names ("0.W", "3.gamma")."""
+        return [
+            ParamRef(f"{name}.{key}" if name else key, sub, key)
+            for name, sub in self.named_layers()
+            for key in sub.params
+        ]
 
     def zero_grad(self) -> None:
         for _, layer in self.named_layers():
@@ -149,14 +176,22 @@ class Layer:
         if ndim is not None:
             allowed = (ndim,) if isinstance(ndim, int) else ndim
             if x.ndim not in allowed:
-                raise ValueError(f"{self!r}: expected a {' or '.join(map(str, allowed))}-D input{where}, "
-                                 f"got shape {tuple(x.shape)}")
+                raise ValueError(
+                    f"{self!r}: expected a {' or '.join(map(str, allowed))}-D input{where}, "
+                    f"got shape {tuple(x.shape)}"
+                )
         if min_ndim is not None and x.ndim < min_ndim:
-            raise ValueError(f"{self!r}: expected at least {min_ndim}-D input{where}, got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"{self!r}: expected at least {min_ndim}-D input{where}, got shape {tuple(x.shape)}"
+            )
         if last_dim is not None and x.shape[-1] != last_dim:
-            raise ValueError(f"{self!r}: expected last dimension {last_dim}{where}, got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"{self!r}: expected last dimension {last_dim}{where}, got shape {tuple(x.shape)}"
+            )
         if channels is not None and x.shape[1] != channels:
-            raise ValueError(f"{self!r}: expected {channels} channels on axis 1{where}, got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"{self!r}: expected {channels} channels on axis 1{where}, got shape {tuple(x.shape)}"
+            )
         target = self.dtype
         if target is None:
             target = x.dtype if kind == "f" else np.dtype(np.float32)
@@ -169,7 +204,9 @@ class Layer:
         if not hasattr(dout, "shape"):
             dout = np.asarray(dout)
         if tuple(dout.shape) != tuple(shape):
-            raise ValueError(f"{self!r}.backward: expected dout of shape {tuple(shape)}, got {tuple(dout.shape)}")
+            raise ValueError(
+                f"{self!r}.backward: expected dout of shape {tuple(shape)}, got {tuple(dout.shape)}"
+            )
         return dout
 
     def _require_forward(self, cache: Any) -> None:

@@ -1,0 +1,60 @@
+"""Fully connected layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scratchnet import init
+from scratchnet.layers.base import Layer, as_float_dtype
+from scratchnet.random import get_rng
+
+
+class Dense(Layer):
+    r"""Affine map :math:`y = xW + b`.
+
+    Shapes: x (N, in) or (N, ..., in) -> y (N, ..., out); W (in, out), b (out,).
+
+    Backward, with :math:`G = \partial L/\partial y` flattened to rows:
+    :math:`\partial L/\partial W = x^\top G`, :math:`\partial L/\partial b = \sum_{rows} G`,
+    :math:`\partial L/\partial x = G W^\top`.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        weight_init: Any = "xavier",
+        bias_init: Any = "zeros",
+        dtype: Any = np.float32,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"Dense: {name} must be a positive int, got {value!r}")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        dt = as_float_dtype(dtype)
+        rng = get_rng() if rng is None else rng
+        self.add_param("W", init.get(weight_init)((self.in_features, self.out_features), rng=rng, dtype=dt))
+        self.add_param("b", init.get(bias_init)((self.out_features,), rng=rng, dtype=dt))
+        self._x: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"Dense({self.in_features}, {self.out_features})"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._check_input(x, min_ndim=2, last_dim=self.in_features, expected=f"(N, {self.in_features})")
+        self._x = x
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._require_forward(self._x)
+        x = self._x
+        dout = self._check_dout(dout, x.shape[:-1] + (self.out_features,))
+        x2 = x.reshape(-1, self.in_features)
+        g2 = dout.reshape(-1, self.out_features)
+        self.grads["W"] = x2.T @ g2
+        self.grads["b"] = g2.sum(axis=0)
+        return dout @ self.params["W"].T

@@ -1,0 +1,49 @@
+"""Inverted dropout."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratchnet.backend import get_array_module
+from scratchnet.layers.base import Layer
+from scratchnet.random import spawn_rng
+
+
+class Dropout(Layer):
+    r"""Inverted dropout with drop probability ``p``.
+
+    Training: :math:`y = x \odot m / (1 - p)` with :math:`m_i \sim \mathrm{Bernoulli}(1 - p)`, so the
+    expected activation is unchanged and evaluation needs no rescaling; backward :math:`dx = g \odot m/(1-p)`.
+    Evaluation: identity.
+
+    TensorFlow 1's ``dropout(x, keep_prob)`` is ``Dropout(p=1 - keep_prob)``: the course's keep_prob 0.7 is
+    ``Dropout(0.3)``.
+    """
+
+    def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None) -> None:
+        super().__init__()
+        if not 0.0 <= float(p) < 1.0:
+            raise ValueError(f"Dropout: p (drop probability) must be in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.rng = spawn_rng() if rng is None else rng
+        self._mask: np.ndarray | None = None
+        self._shape: tuple[int, ...] | None = None
+
+    def __repr__(self) -> str:
+        return f"Dropout(p={self.p})"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._check_input(x)
+        self._shape = x.shape
+        if not self.training or self.p == 0.0:
+            self._mask = None
+            return x
+        xp = get_array_module(x)
+        keep = self.rng.random(x.shape) >= self.p
+        self._mask = xp.asarray(keep).astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
+        return x * self._mask
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._require_forward(self._shape)
+        dout = self._check_dout(dout, self._shape)
+        return dout if self._mask is None else dout * self._mask

@@ -1,0 +1,114 @@
+r"""Batch normalisation for dense features (N, D) and images (N, C, H, W).
+
+Training, per feature over the m values in the batch (for images: over N, H and W):
+
+.. math::
+    \mu = \tfrac1m\textstyle\sum x,\quad \sigma^2 = \tfrac1m\sum (x-\mu)^2,\quad
+    \hat x = (x-\mu)/\sqrt{\sigma^2+\epsilon},\quad y = \gamma\hat x + \beta
+
+Backward with :math:`g = \partial L/\partial y`: :math:`\partial L/\partial\gamma = \sum g\hat x`,
+:math:`\partial L/\partial\beta = \sum g`, and, because :math:`\mu` and :math:`\sigma` depend on every x,
+:math:`\partial L/\partial x = \frac{\gamma}{m\sqrt{\sigma^2+\epsilon}}\,(m g - \sum g - \hat x\sum g\hat x)`.
+
+Running statistics follow PyTorch: ``running = (1 - momentum) * running + momentum * batch`` with the
+unbiased batch variance; evaluation normalises with them, making the layer affine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scratchnet.backend import get_array_module
+from scratchnet.layers.base import Layer, as_float_dtype
+
+
+class _BatchNorm(Layer):
+    axes: tuple[int, ...] = (0,)
+    ndim: int = 2
+    layout: str = "(N, D)"
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, dtype: Any = np.float32):
+        super().__init__()
+        if not isinstance(num_features, int | np.integer) or num_features < 1:
+            raise ValueError(
+                f"{type(self).__name__}: num_features must be a positive int, got {num_features!r}"
+            )
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"{type(self).__name__}: momentum must be in [0, 1], got {momentum!r}")
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        dt = as_float_dtype(dtype)
+        self.add_param("gamma", np.ones(self.num_features, dtype=dt))
+        self.add_param("beta", np.zeros(self.num_features, dtype=dt))
+        self.add_buffer("running_mean", np.zeros(self.num_features, dtype=dt))
+        self.add_buffer("running_var", np.ones(self.num_features, dtype=dt))
+        self._cache: tuple | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.num_features})"
+
+    def _bshape(self) -> tuple[int, ...]:
+        """Shape that broadcasts a per-feature vector against the input."""
+        return (1, self.num_features) + (1,) * (self.ndim - 2)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._check_input(x, ndim=self.ndim, channels=self.num_features, expected=self.layout)
+        shape = self._bshape()
+        gamma, beta = self.params["gamma"].reshape(shape), self.params["beta"].reshape(shape)
+        if self.training:
+            m = x.size // self.num_features
+            if m < 2:
+                raise ValueError(
+                    f"{self!r}: training mode needs more than one value per feature, got input "
+                    f"of shape {tuple(x.shape)} (use eval() for single samples)"
+                )
+            mean = x.mean(axis=self.axes, keepdims=True)
+            centred = x - mean
+            var = (centred * centred).mean(axis=self.axes, keepdims=True)
+            inv_std = 1.0 / get_array_module(x).sqrt(var + x.dtype.type(self.eps))
+            mom = self.momentum
+            self.buffers["running_mean"] = (
+                (1 - mom) * self.buffers["running_mean"] + mom * mean.reshape(-1)
+            ).astype(x.dtype)
+            self.buffers["running_var"] = (
+                (1 - mom) * self.buffers["running_var"] + mom * var.reshape(-1) * (m / (m - 1))
+            ).astype(x.dtype)
+        else:
+            centred = x - self.buffers["running_mean"].reshape(shape)
+            inv_std = 1.0 / get_array_module(x).sqrt(self.buffers["running_var"].reshape(shape) + self.eps)
+            inv_std = inv_std.astype(x.dtype)
+        x_hat = centred * inv_std
+        self._cache = (x_hat, inv_std, self.training)
+        return gamma * x_hat + beta
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._require_forward(self._cache)
+        x_hat, inv_std, training = self._cache
+        dout = self._check_dout(dout, x_hat.shape)
+        gamma = self.params["gamma"].reshape(self._bshape())
+        sum_g = dout.sum(axis=self.axes)
+        sum_g_xhat = (dout * x_hat).sum(axis=self.axes)
+        self.grads["gamma"] = sum_g_xhat
+        self.grads["beta"] = sum_g
+        if not training:
+            return dout * (gamma * inv_std)
+        m = x_hat.size // self.num_features
+        shape = self._bshape()
+        return (gamma * inv_std / m) * (m * dout - sum_g.reshape(shape) - x_hat * sum_g_xhat.reshape(shape))
+
+
+class BatchNorm1D(_BatchNorm):
+    """Batch normalisation of dense features: x (N, D), statistics over the batch axis."""
+
+    axes = (0,)
+    ndim = 2
+    layout = "(N, D)"
+
+
+class BatchNorm2D(_BatchNorm):
+    """Batch normalisation of image channels: x (N, C, H, W), statistics over N, H and W per channel."""
+
+    axes = (0, 2, 3)
+    ndim = 4
+    layout = "(N, C, H, W)"

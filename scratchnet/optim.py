@@ -1,0 +1,414 @@
+r"""Optimizers, gradient clipping and learning-rate schedules.
+
+Every optimizer takes the trainable arrays (``model.parameters()``, or a layer) and updates them in
+place from their gradients on ``step()``. Update rules follow PyTorch's conventions, so results can be
+checked against it (:math:`g` is the gradient, :math:`\eta` the learning rate, :math:`t` the step count):
+
+* SGD: :math:`v \leftarrow \mu v + g`, :math:`\theta \leftarrow \theta - \eta v`
+  (Nesterov: :math:`\theta \leftarrow \theta - \eta (g + \mu v)`); plain SGD when :math:`\mu = 0`.
+* AdaGrad: :math:`s \leftarrow s + g^2`, :math:`\theta \leftarrow \theta - \eta g / (\sqrt s + \epsilon)`.
+* RMSProp: :math:`s \leftarrow \alpha s + (1-\alpha) g^2`, :math:`\theta \leftarrow \theta - \eta g/(\sqrt s + \epsilon)`.
+* Adam: :math:`m \leftarrow \beta_1 m + (1-\beta_1) g`, :math:`v \leftarrow \beta_2 v + (1-\beta_2) g^2`,
+  :math:`\theta \leftarrow \theta - \eta\,\hat m/(\sqrt{\hat v}+\epsilon)` with bias-corrected
+  :math:`\hat m = m/(1-\beta_1^t)`, :math:`\hat v = v/(1-\beta_2^t)`.
+* AdaDelta: :math:`s \leftarrow \rho s + (1-\rho) g^2`,
+  :math:`\Delta = \sqrt{u+\epsilon}/\sqrt{s+\epsilon}\, g`, :math:`u \leftarrow \rho u + (1-\rho)\Delta^2`,
+  :math:`\theta \leftarrow \theta - \eta\Delta`.
+
+``weight_decay`` adds the L2 penalty's gradient :math:`\lambda\theta` to :math:`g` (the loss gains
+:math:`\tfrac\lambda2\lVert\theta\rVert^2`) for weight matrices and kernels only (arrays with two or more
+dimensions): biases and normalisation scales are not decayed. ``clip_norm`` rescales all gradients
+together when their global L2 norm exceeds it (as in the course's PTB model).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from scratchnet.backend import get_array_module
+from scratchnet.layers.base import Layer, ParamRef
+
+
+def _as_params(params: Any) -> list[ParamRef]:
+    if isinstance(params, Layer):
+        refs = params.parameters()
+    else:
+        refs = []
+        for i, item in enumerate(params):
+            if isinstance(item, Layer):
+                refs.extend(ParamRef(f"{i}.{r.name}", r.layer, r.key) for r in item.parameters())
+            elif isinstance(item, ParamRef):
+                refs.append(item)
+            else:
+                raise TypeError(f"optimizer: expected a Layer or ParamRef objects, got {type(item).__name__}")
+    names = [r.name for r in refs]
+    if len(set(names)) != len(names):
+        raise ValueError(
+            "optimizer: parameter names must be unique (pass layers as one list or a Sequential)"
+        )
+    if not refs:
+        raise ValueError("optimizer: got no parameters to optimise")
+    return refs
+
+
+def global_norm(params: Iterable[ParamRef]) -> float:
+    """L2 norm of all gradients taken together."""
+    return math.sqrt(sum(float((r.grad.astype(np.float64) ** 2).sum()) for r in params))
+
+
+def clip_grad_norm(params: Any, max_norm: float) -> float:
+    """Scales every gradient in place by ``max_norm / norm`` when their global norm exceeds ``max_norm``.
+
+    Returns the norm before clipping.
+    """
+    if max_norm <= 0:
+        raise ValueError(f"clip_grad_norm: max_norm must be positive, got {max_norm}")
+    refs = (
+        _as_params(params)
+        if not isinstance(params, list) or not all(isinstance(p, ParamRef) for p in params)
+        else params
+    )
+    norm = global_norm(refs)
+    if norm > max_norm:
+        scale = max_norm / (norm + 1e-6)
+        for r in refs:
+            r.layer.grads[r.key] = r.grad * r.grad.dtype.type(scale)
+    return norm
+
+
+class Optimizer:
+    """Shared mechanics: parameter list, weight decay, clipping, per-parameter state, checkpoints."""
+
+    def __init__(self, params: Any, lr: float, weight_decay: float = 0.0, clip_norm: float | None = None):
+        if lr < 0:
+            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {lr}")
+        if weight_decay < 0:
+            raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, got {weight_decay}")
+        self.params = _as_params(params)
+        self.lr = float(lr)
+        self.initial_lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.clip_norm = clip_norm
+        self.state: dict[str, dict[str, np.ndarray]] = {r.name: {} for r in self.params}
+        self.step_count = 0
+
+    def zero_grad(self) -> None:
+        for r in self.params:
+            r.layer.grads[r.key] = get_array_module(r.value).zeros_like(r.value)
+
+    def step(self) -> None:
+        if self.clip_norm is not None:
+            clip_grad_norm(self.params, self.clip_norm)
+        self.step_count += 1
+        for r in self.params:
+            p, g = r.value, r.grad
+            if g.shape != p.shape:
+                raise ValueError(
+                    f"{type(self).__name__}: gradient of {r.name} has shape {g.shape}, "
+                    f"parameter has {p.shape}"
+                )
+            if self.weight_decay and p.ndim >= 2:
+                g = g + p.dtype.type(self.weight_decay) * p
+            self._update(p, g.astype(p.dtype, copy=False), self.state[r.name])
+
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def _buffer(self, state: dict, key: str, like: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        if key not in state:
+            state[key] = get_array_module(like).full_like(like, fill)
+        return state[key]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Learning rate, step count and every state buffer (host arrays), for exact resumption."""
+        out: dict[str, Any] = {"lr": np.array(self.lr), "step_count": np.array(self.step_count)}
+        for name, buffers in self.state.items():
+            for key, value in buffers.items():
+                out[f"state/{name}/{key}"] = value.get() if hasattr(value, "get") else np.asarray(value)
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.lr = float(state["lr"])
+        self.step_count = int(state["step_count"])
+        by_name = {r.name: r for r in self.params}
+        fresh: dict[str, dict[str, np.ndarray]] = {name: {} for name in by_name}
+        for full, value in state.items():
+            if not full.startswith("state/"):
+                continue
+            _, name, key = full.split("/", 2)
+            if name not in by_name:
+                raise ValueError(f"{type(self).__name__}: state for unknown parameter {name!r}")
+            like = by_name[name].value
+            fresh[name][key] = get_array_module(like).asarray(np.asarray(value), dtype=like.dtype)
+        self.state = fresh
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.lr})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum."""
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        clip_norm: float | None = None,
+    ):
+        super().__init__(params, lr, weight_decay, clip_norm)
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum}")
+        if nesterov and momentum == 0.0:
+            raise ValueError("SGD: nesterov=True needs momentum > 0")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def _update(self, p, g, state):
+        if self.momentum == 0.0:
+            p -= p.dtype.type(self.lr) * g
+            return
+        v = self._buffer(state, "velocity", p)
+        v *= p.dtype.type(self.momentum)
+        v += g
+        step = g + p.dtype.type(self.momentum) * v if self.nesterov else v
+        p -= p.dtype.type(self.lr) * step
+
+
+class AdaGrad(Optimizer):
+    """Per-coordinate step sizes shrinking with the sum of squared gradients."""
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 0.01,
+        eps: float = 1e-10,
+        initial_accumulator_value: float = 0.0,
+        weight_decay: float = 0.0,
+        clip_norm: float | None = None,
+    ):
+        super().__init__(params, lr, weight_decay, clip_norm)
+        self.eps, self.initial_accumulator_value = float(eps), float(initial_accumulator_value)
+
+    def _update(self, p, g, state):
+        xp = get_array_module(p)
+        s = self._buffer(state, "sum_sq", p, self.initial_accumulator_value)
+        s += g * g
+        p -= p.dtype.type(self.lr) * g / (xp.sqrt(s) + p.dtype.type(self.eps))
+
+
+class RMSProp(Optimizer):
+    """AdaGrad with a leaky (exponential moving) average of squared gradients."""
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 0.01,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        clip_norm: float | None = None,
+    ):
+        super().__init__(params, lr, weight_decay, clip_norm)
+        self.alpha, self.eps = float(alpha), float(eps)
+
+    def _update(self, p, g, state):
+        xp = get_array_module(p)
+        s = self._buffer(state, "mean_sq", p)
+        s *= p.dtype.type(self.alpha)
+        s += p.dtype.type(1 - self.alpha) * g * g
+        p -= p.dtype.type(self.lr) * g / (xp.sqrt(s) + p.dtype.type(self.eps))
+
+
+class Adam(Optimizer):
+    """Momentum and RMSProp combined, with bias correction of both moving averages."""
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        clip_norm: float | None = None,
+    ):
+        super().__init__(params, lr, weight_decay, clip_norm)
+        b1, b2 = betas
+        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
+            raise ValueError(f"Adam: betas must lie in [0, 1), got {betas}")
+        self.betas, self.eps = (float(b1), float(b2)), float(eps)
+
+    def _update(self, p, g, state):
+        xp = get_array_module(p)
+        b1, b2 = self.betas
+        t = self.step_count
+        m = self._buffer(state, "m", p)
+        v = self._buffer(state, "v", p)
+        m *= p.dtype.type(b1)
+        m += p.dtype.type(1 - b1) * g
+        v *= p.dtype.type(b2)
+        v += p.dtype.type(1 - b2) * g * g
+        step_size = self.lr / (1 - b1**t)
+        denom = xp.sqrt(v) / p.dtype.type(math.sqrt(1 - b2**t)) + p.dtype.type(self.eps)
+        p -= p.dtype.type(step_size) * m / denom
+
+
+class AdaDelta(Optimizer):
+    """Step sizes from the ratio of RMS past updates to RMS gradients (no hand-tuned rate needed)."""
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0.0,
+        clip_norm: float | None = None,
+    ):
+        super().__init__(params, lr, weight_decay, clip_norm)
+        self.rho, self.eps = float(rho), float(eps)
+
+    def _update(self, p, g, state):
+        xp = get_array_module(p)
+        rho, eps = p.dtype.type(self.rho), p.dtype.type(self.eps)
+        s = self._buffer(state, "mean_sq_grad", p)
+        u = self._buffer(state, "mean_sq_update", p)
+        s *= rho
+        s += (1 - rho) * g * g
+        delta = xp.sqrt(u + eps) / xp.sqrt(s + eps) * g
+        u *= rho
+        u += (1 - rho) * delta * delta
+        p -= p.dtype.type(self.lr) * delta
+
+
+# -- learning-rate schedules ---------------------------------------------------------------------------
+class Schedule:
+    """Sets ``optimizer.lr`` from a count of ``step()`` calls (call once per epoch unless noted)."""
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.count = 0
+
+    def step(self, *_: Any) -> float:
+        self.count += 1
+        self.optimizer.lr = self.lr_at(self.count)
+        return self.optimizer.lr
+
+    def lr_at(self, count: int) -> float:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k != "optimizer" and not callable(v)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+
+
+class StepLR(Schedule):
+    """lr = base * gamma ** floor(count / step_size)."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        super().__init__(optimizer)
+        if step_size < 1:
+            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
+        self.step_size, self.gamma = int(step_size), float(gamma)
+
+    def lr_at(self, count: int) -> float:
+        return self.base_lr * self.gamma ** (count // self.step_size)
+
+
+class ExponentialLR(Schedule):
+    """TensorFlow's exponential decay: lr = base * rate ** (count / decay_steps), the exponent floored
+    when ``staircase`` (decay in discrete jumps every ``decay_steps`` calls)."""
+
+    def __init__(
+        self, optimizer: Optimizer, decay_rate: float, decay_steps: int = 1, staircase: bool = False
+    ) -> None:
+        super().__init__(optimizer)
+        if decay_steps < 1:
+            raise ValueError(f"ExponentialLR: decay_steps must be >= 1, got {decay_steps}")
+        self.decay_rate, self.decay_steps, self.staircase = (
+            float(decay_rate),
+            int(decay_steps),
+            bool(staircase),
+        )
+
+    def lr_at(self, count: int) -> float:
+        exponent = count / self.decay_steps
+        return self.base_lr * self.decay_rate ** (math.floor(exponent) if self.staircase else exponent)
+
+
+class LambdaLR(Schedule):
+    """lr = base * factor(count), e.g. ``lambda e: 0.5 ** max(0, e - 4)`` halves the rate after epoch 4."""
+
+    def __init__(self, optimizer: Optimizer, factor: Callable[[int], float]) -> None:
+        super().__init__(optimizer)
+        self.factor = factor
+
+    def lr_at(self, count: int) -> float:
+        return self.base_lr * float(self.factor(count))
+
+
+class ReduceLROnPlateau:
+    """Multiplies the rate by ``factor`` once the monitored value has not improved for ``patience`` calls.
+
+    ``step(value)`` after each epoch; improvement means below ``best * (1 - threshold)`` in mode "min"
+    (above ``best * (1 + threshold)`` in mode "max").
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        min_lr: float = 0.0,
+        cooldown: int = 0,
+    ) -> None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
+        self.optimizer = optimizer
+        self.mode, self.factor, self.patience = mode, float(factor), int(patience)
+        self.threshold, self.min_lr, self.cooldown = float(threshold), float(min_lr), int(cooldown)
+        self.best = math.inf if mode == "min" else -math.inf
+        self.bad_epochs = 0
+        self.cooldown_left = 0
+
+    def _improved(self, value: float) -> bool:
+        if self.mode == "min":
+            return value < self.best * (1 - self.threshold) if self.best != math.inf else True
+        return value > self.best * (1 + self.threshold) if self.best != -math.inf else True
+
+    def step(self, value: float) -> float:
+        value = float(value)
+        if math.isnan(value):
+            raise ValueError("ReduceLROnPlateau: monitored value is NaN")
+        if self._improved(value):
+            self.best, self.bad_epochs = value, 0
+        else:
+            self.bad_epochs += 1
+        if self.cooldown_left > 0:
+            self.cooldown_left -= 1
+            self.bad_epochs = 0
+        if self.bad_epochs > self.patience:
+            self.optimizer.lr = max(self.optimizer.lr * self.factor, self.min_lr)
+            self.bad_epochs = 0
+            self.cooldown_left = self.cooldown
+        return self.optimizer.lr
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k != "optimizer"}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
