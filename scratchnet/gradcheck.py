@@ -6,9 +6,11 @@ ones are central differences :math:`(L(\theta + \epsilon e_i) - L(\theta - \epsi
 whose error is :math:`O(\epsilon^2)`. Everything runs in float64 on a deep copy, so the caller's layer is
 left untouched.
 
-The error reported for each array is ``max|analytic - numeric| / max(max|analytic|, max|numeric|)``: the
-largest deviation relative to the gradient's own scale, which stays meaningful where single entries are
-(almost) zero.
+The error reported for each array is ``max|analytic - numeric| / max(max|analytic|, max|numeric|, floor)``:
+the largest deviation relative to the gradient's own scale, which stays meaningful where single entries are
+(almost) zero. The ``floor`` (default 1e-3) keeps a gradient that is exactly zero (a bias followed by batch
+normalisation, say) from dividing round-off noise of ~1e-10 by itself; a wrong gradient of any size above
+~1e-9 still shows up as a large error.
 """
 
 from __future__ import annotations
@@ -22,14 +24,12 @@ import numpy as np
 from scratchnet.layers.base import Layer
 
 
-def _relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
+def _relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = 1e-3) -> float:
     analytic = np.asarray(analytic, dtype=np.float64)
     numeric = np.asarray(numeric, dtype=np.float64)
     if analytic.shape != numeric.shape:
         raise ValueError(f"gradient shape {analytic.shape} differs from numerical shape {numeric.shape}")
-    scale = max(np.max(np.abs(analytic), initial=0.0), np.max(np.abs(numeric), initial=0.0))
-    if scale == 0.0:
-        return 0.0
+    scale = max(np.max(np.abs(analytic), initial=0.0), np.max(np.abs(numeric), initial=0.0), floor)
     return float(np.max(np.abs(analytic - numeric)) / scale)
 
 

@@ -172,3 +172,95 @@ class SoftmaxCrossEntropy(Loss):
         probs, dist = self._cache
         # d/dz of -sum_c t_c log softmax(z)_c is softmax(z) * sum_c t_c - t (= softmax - t for one-hot rows)
         return (probs * dist.sum(axis=-1, keepdims=True) - dist) / probs.shape[0]
+
+
+class SequenceCrossEntropy(Loss):
+    r"""Softmax cross-entropy at every step of a sequence, with optional per-step weights (TensorFlow's
+    ``sequence_loss``).
+
+    Shapes: logits (N, T, C), integer targets (N, T), weights (N, T) (default: all ones; zeros mask out
+    padding). With :math:`\ell_{nt} = -\log\operatorname{softmax}(z_{nt})_{y_{nt}}` and weights :math:`w`:
+
+    * ``average_across_timesteps=True, average_across_batch=True`` (default):
+      :math:`L = \sum_{n,t} w_{nt}\ell_{nt} / \sum_{n,t} w_{nt}`;
+    * only across the batch: :math:`L = \sum_t \big(\sum_n w_{nt}\ell_{nt} / \sum_n w_{nt}\big)`;
+    * only across time: :math:`L = \sum_n \big(\sum_t w_{nt}\ell_{nt} / \sum_t w_{nt}\big)`;
+    * neither: :math:`L = \sum_{n,t} w_{nt}\ell_{nt}`.
+
+    TensorFlow returns the non-averaged axes as a tensor; a scratchnet loss is one number, so they are summed.
+    (Averaging across the batch only gives the course's PTB cost: per-sequence loss summed over time, mean
+    over the batch.) Every form is :math:`L = \sum_{n,t} k_{nt}\ell_{nt}` with constant coefficients
+    :math:`k`, so the fused gradient is :math:`\partial L/\partial z_{nt} = k_{nt}(\operatorname{softmax}(z_{nt})
+    - \text{onehot}(y_{nt}))`. The log-sum-exp is shifted by the row maximum, so large logits do not overflow.
+    """
+
+    def __init__(self, average_across_timesteps: bool = True, average_across_batch: bool = True) -> None:
+        super().__init__()
+        self.average_across_timesteps = bool(average_across_timesteps)
+        self.average_across_batch = bool(average_across_batch)
+
+    def __repr__(self) -> str:
+        return (
+            f"SequenceCrossEntropy(average_across_timesteps={self.average_across_timesteps}, "
+            f"average_across_batch={self.average_across_batch})"
+        )
+
+    def __call__(self, pred: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None) -> float:
+        return self.forward(pred, target, weights)
+
+    def _coefficients(self, w: np.ndarray) -> np.ndarray:
+        """k with L = sum(k * ce); the 1e-12 keeps an all-zero weight row finite (as in TensorFlow)."""
+        if self.average_across_timesteps and self.average_across_batch:
+            return w / (w.sum() + 1e-12)
+        if self.average_across_batch:
+            return w / (w.sum(axis=0, keepdims=True) + 1e-12)
+        if self.average_across_timesteps:
+            return w / (w.sum(axis=1, keepdims=True) + 1e-12)
+        return w
+
+    def forward(self, pred: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None) -> float:
+        xp = get_array_module(pred)
+        z = self._check_pred(pred)
+        if z.ndim != 3:
+            raise ValueError(f"{self!r}: expected logits of shape (N, T, C), got {tuple(z.shape)}")
+        n, t, c = z.shape
+        y = xp.asarray(target)
+        if y.dtype.kind not in "iu":
+            if y.dtype.kind == "f" and bool(xp.all(y == xp.round(y))):
+                y = y.astype(np.int64)
+            else:
+                raise TypeError(f"{self!r}: targets must be integer class ids, got dtype {y.dtype}")
+        if y.shape != (n, t):
+            raise ValueError(f"{self!r}: expected targets of shape (N, T) = {(n, t)}, got {tuple(y.shape)}")
+        if y.size and (int(y.min()) < 0 or int(y.max()) >= c):
+            raise ValueError(
+                f"{self!r}: targets must lie in [0, {c - 1}], got range [{int(y.min())}, {int(y.max())}]"
+            )
+        if weights is None:
+            w = xp.ones((n, t), dtype=z.dtype)
+        else:
+            w = xp.asarray(weights)
+            if w.shape != (n, t):
+                raise ValueError(
+                    f"{self!r}: expected weights of shape (N, T) = {(n, t)}, got {tuple(w.shape)}"
+                )
+            w = w.astype(z.dtype, copy=False)
+        k = self._coefficients(w)
+        # softmax with the max shift; probs is the one big (N, T, C) temporary and is reused by backward
+        zmax = z.max(axis=-1, keepdims=True)
+        probs = z - zmax
+        xp.exp(probs, out=probs)
+        total = probs.sum(axis=-1, keepdims=True)
+        probs /= total
+        rows_n, rows_t = xp.meshgrid(xp.arange(n), xp.arange(t), indexing="ij")
+        # ce = logsumexp(z) - z[target]
+        ce = (xp.log(total[..., 0]) + zmax[..., 0]) - z[rows_n, rows_t, y]
+        self._cache = (probs, k, rows_n, rows_t, y)
+        return float((k * ce).sum())
+
+    def backward(self) -> np.ndarray:
+        self._require_forward()
+        probs, k, rows_n, rows_t, y = self._cache
+        grad = probs * k[..., None]
+        grad[rows_n, rows_t, y] -= k
+        return grad

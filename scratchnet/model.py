@@ -14,7 +14,7 @@ from scratchnet.layers.base import Layer
 
 
 def state_dict(layer: Layer) -> dict[str, np.ndarray]:
-    """Parameters and buffers (running statistics) by dotted name, as host (NumPy) arrays."""
+    """Copies of the parameters and buffers (running statistics) by dotted name, as host (NumPy) arrays."""
     state = {}
     for name, sub in layer.named_layers():
         for table in (sub.params, sub.buffers):
@@ -47,7 +47,7 @@ def load_state_dict(layer: Layer, state: dict[str, np.ndarray]) -> None:
 
 
 def _to_host(a: Any) -> np.ndarray:
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.array(a, copy=True)
 
 
 def _array_module_of(a: Any):

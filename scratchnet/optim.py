@@ -128,7 +128,9 @@ class Optimizer:
         out: dict[str, Any] = {"lr": np.array(self.lr), "step_count": np.array(self.step_count)}
         for name, buffers in self.state.items():
             for key, value in buffers.items():
-                out[f"state/{name}/{key}"] = value.get() if hasattr(value, "get") else np.asarray(value)
+                out[f"state/{name}/{key}"] = (
+                    value.get() if hasattr(value, "get") else np.array(value, copy=True)
+                )
         return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -143,7 +145,7 @@ class Optimizer:
             if name not in by_name:
                 raise ValueError(f"{type(self).__name__}: state for unknown parameter {name!r}")
             like = by_name[name].value
-            fresh[name][key] = get_array_module(like).asarray(np.asarray(value), dtype=like.dtype)
+            fresh[name][key] = get_array_module(like).array(np.asarray(value), dtype=like.dtype, copy=True)
         self.state = fresh
 
     def __repr__(self) -> str:

@@ -118,7 +118,7 @@ class EarlyStopping:
         if better:
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best:
-                self.best_state = {k: v.copy() for k, v in state_dict(model).items()}
+                self.best_state = state_dict(model)
             return False
         self.wait += 1
         return self.wait >= self.patience
@@ -156,9 +156,13 @@ class Trainer:
 
     # -- one step and evaluation ---------------------------------------------------------------------
     def train_step(self, xb: np.ndarray, yb: np.ndarray) -> tuple[float, np.ndarray]:
-        """Forward, backward and one optimizer update on a batch; returns (loss, predictions)."""
+        """Forward, backward and one optimizer update on a batch; returns (loss, predictions).
+
+        A non-finite loss is returned without updating, so the weights stay the last good ones."""
         pred = self.model.forward(xb)
         value = self.loss.forward(pred, yb)
+        if not math.isfinite(value):
+            return value, pred
         self.model.backward(self.loss.backward())
         self.optimizer.step()
         return value, pred
@@ -210,8 +214,8 @@ class Trainer:
     ) -> History:
         """Trains until ``epochs`` epochs have run in total (counting resumed ones); returns the history.
 
-        A non-finite loss stops training with a warning and ``history.stop_reason`` set; the weights are
-        rolled back to the start of that epoch, and the last good checkpoint is left as it was.
+        A non-finite loss stops training with a warning and ``history.stop_reason`` set; the offending batch
+        is not applied, the partial epoch is not recorded, and the last good checkpoint is left as it was.
         """
         _check_xy(x, y)
         if batch_size < 1:
@@ -230,7 +234,6 @@ class Trainer:
         while self.epoch < epochs:
             start = time.perf_counter()
             order = self.rng.permutation(n) if shuffle else np.arange(n)
-            epoch_start_state = {k: v.copy() for k, v in state_dict(self.model).items()}
             totals: dict[str, float] = {}
             bar = _progress(n_batches, f"epoch {self.epoch + 1}/{epochs}", progress)
             diverged = False
@@ -249,11 +252,10 @@ class Trainer:
             if bar is not None:
                 bar.close()
             if diverged:
-                load_state_dict(self.model, epoch_start_state)
                 self.history.stop_reason = f"non-finite loss in epoch {self.epoch + 1}, batch {b + 1}"
                 warnings.warn(
-                    f"training stopped: {self.history.stop_reason}; weights restored to the start of "
-                    "that epoch" + (f", last good checkpoint kept in {ckpt}" if ckpt else ""),
+                    f"training stopped: {self.history.stop_reason}; that batch was not applied"
+                    + (f", last good checkpoint kept in {ckpt}" if ckpt else ""),
                     RuntimeWarning,
                     stacklevel=2,
                 )

@@ -1,0 +1,27 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_datasets() -> Path | None:
+    """The offline data copy: $SCRATCHNET_DATA, else ../shared/datasets beside the checkout."""
+    env = os.environ.get("SCRATCHNET_DATA")
+    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "datasets"]:
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+# Point the dataset loaders at the offline copy beside the checkout (CI's ../shared/datasets) unless the
+# caller chose a data directory already.
+if "SCRATCHNET_DATA" not in os.environ and shared_datasets() is not None:
+    os.environ["SCRATCHNET_DATA"] = str(shared_datasets())
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
