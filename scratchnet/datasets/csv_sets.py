@@ -1,0 +1,146 @@
+"""Small tables: iris and breast cancer (scikit-learn copies) and the course CSVs (DeepLearningZeroToAll).
+
+All fall back to the exact copies embedded in the package (``source == "embedded"``). Features are ``dtype``
+(float32 by default); shapes:
+
+============================  ==================  =====================================================
+loader                        x                   y
+============================  ==================  =====================================================
+``load_iris``                 (150, 4)            int64 (150,), classes 0..2
+``load_breast_cancer``        (569, 30)           int64 (569,), 0 = malignant, 1 = benign
+``load_test_scores``          (25, 3)             (25, 1) final score (linear regression)
+``load_diabetes``             (759, 8) in [-1,1]  (759, 1) 0/1 (logistic regression)
+``load_zoo``                  (101, 16)           int64 (101,), classes 0..6
+``load_stock_daily``          (732, 5)            (732, 1) Close; columns Open, High, Low, Volume, Close
+============================  ==================  =====================================================
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from scratchnet.datasets._embedded import embedded_table
+from scratchnet.datasets._fetch import DatasetNotFoundError, fetch
+from scratchnet.datasets.base import Dataset, report_fallback
+
+
+def read_table(
+    name: str, data_dir: str | os.PathLike | None = None, download: bool | None = None
+) -> tuple[bytes, str, str | None]:
+    """(bytes, source, path) of a registered CSV, from a verified file or else the embedded copy."""
+    try:
+        res = fetch(name, data_dir, download)
+        return res.path.read_bytes(), res.source, str(res.path)
+    except DatasetNotFoundError as err:
+        raw = embedded_table(name)
+        if raw is None:
+            raise
+        report_fallback(name, err)
+        return raw, "embedded", None
+
+
+def parse_numeric_csv(raw: bytes, name: str, n_cols: int | None = None) -> np.ndarray:
+    """Comma-separated numbers, '#' lines skipped, as a float64 (rows, cols) array."""
+    lines = [ln for ln in raw.decode("utf-8").splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    try:
+        table = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2)
+    except ValueError as err:
+        raise ValueError(f"{name}: not a numeric CSV ({err})") from err
+    if n_cols is not None and table.shape[1] != n_cols:
+        raise ValueError(f"{name}: expected {n_cols} columns, got {table.shape[1]}")
+    return table
+
+
+def parse_sklearn_csv(raw: bytes, name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """scikit-learn's format: a header "n_samples,n_features,class names..." then feature columns and a label."""
+    text = raw.decode("utf-8")
+    header, _, body = text.partition("\n")
+    fields = header.strip().split(",")
+    try:
+        n_samples, n_features = int(fields[0]), int(fields[1])
+    except (ValueError, IndexError) as err:
+        raise ValueError(
+            f"{name}: header must start with 'n_samples,n_features', got {header[:60]!r}"
+        ) from err
+    table = parse_numeric_csv(body.encode("utf-8"), name, n_cols=n_features + 1)
+    if table.shape[0] != n_samples:
+        raise ValueError(
+            f"{name}: header promises {n_samples} rows, found {table.shape[0]} (truncated file?)"
+        )
+    return table[:, :n_features], table[:, n_features].astype(np.int64), tuple(fields[2:])
+
+
+def _sklearn_set(name: str, file: str, data_dir, download, dtype) -> Dataset:
+    raw, source, path = read_table(file, data_dir, download)
+    x, y, names = parse_sklearn_csv(raw, path or f"embedded {file}")
+    return Dataset(x.astype(dtype), y, name, source, path, {"class_names": names})
+
+
+def load_iris(
+    data_dir: str | os.PathLike | None = None, download: bool | None = None, dtype: type = np.float32
+) -> Dataset:
+    """Fisher's iris: sepal length/width, petal length/width (cm); classes setosa, versicolor, virginica."""
+    return _sklearn_set("iris", "iris.csv", data_dir, download, dtype)
+
+
+def load_breast_cancer(
+    data_dir: str | os.PathLike | None = None, download: bool | None = None, dtype: type = np.float32
+) -> Dataset:
+    """Wisconsin diagnostic breast cancer, 30 features; label 0 = malignant, 1 = benign."""
+    return _sklearn_set("breast_cancer", "breast_cancer.csv", data_dir, download, dtype)
+
+
+def _course_set(
+    name: str, file: str, n_cols: int, data_dir, download, dtype
+) -> tuple[np.ndarray, str, str | None]:
+    raw, source, path = read_table(file, data_dir, download)
+    return parse_numeric_csv(raw, path or f"embedded {file}", n_cols=n_cols).astype(dtype), source, path
+
+
+def load_test_scores(
+    data_dir: str | os.PathLike | None = None, download: bool | None = None, dtype: type = np.float32
+) -> Dataset:
+    """Three quiz scores -> final exam score (course's multi-variable linear regression lab)."""
+    t, source, path = _course_set("test_scores", "data-01-test-score.csv", 4, data_dir, download, dtype)
+    return Dataset(t[:, :3], t[:, 3:], "test_scores", source, path)
+
+
+def load_stock_daily(
+    chronological: bool = True,
+    data_dir: str | os.PathLike | None = None,
+    download: bool | None = None,
+    dtype: type = np.float32,
+) -> Dataset:
+    """Daily GOOG prices; x is all five columns (Open, High, Low, Volume, Close), y the Close column (N, 1).
+
+    The file lists the newest day first; ``chronological=True`` reverses it, as the course's RNN lab does.
+    """
+    t, source, path = _course_set("stock_daily", "data-02-stock_daily.csv", 5, data_dir, download, dtype)
+    if chronological:
+        t = t[::-1].copy()
+    return Dataset(
+        t,
+        t[:, 4:].copy(),
+        "stock_daily",
+        source,
+        path,
+        {"columns": ("Open", "High", "Low", "Volume", "Close")},
+    )
+
+
+def load_diabetes(
+    data_dir: str | os.PathLike | None = None, download: bool | None = None, dtype: type = np.float32
+) -> Dataset:
+    """Pima-style diabetes: 8 features scaled to [-1, 1]; y (N, 1) is 0/1 (course's logistic regression lab)."""
+    t, source, path = _course_set("diabetes", "data-03-diabetes.csv", 9, data_dir, download, dtype)
+    return Dataset(t[:, :8], t[:, 8:], "diabetes", source, path)
+
+
+def load_zoo(
+    data_dir: str | os.PathLike | None = None, download: bool | None = None, dtype: type = np.float32
+) -> Dataset:
+    """UCI zoo: 16 attributes (15 boolean, legs as a count); y int64 (N,) animal class 0..6."""
+    t, source, path = _course_set("zoo", "data-04-zoo.csv", 17, data_dir, download, dtype)
+    return Dataset(t[:, :16], t[:, 16].astype(np.int64), "zoo", source, path)

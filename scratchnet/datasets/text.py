@@ -1,0 +1,120 @@
+"""Token vocabularies and character-level text (Tiny Shakespeare or any text file).
+
+A :class:`Vocabulary` numbers tokens by frequency, most frequent first, ties broken by the token itself, so the
+ids do not depend on where a token first appears. For characters, ``load_text`` returns ``ids`` int64 ``(T,)``
+with ``T = len(text)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scratchnet.datasets._fetch import fetch
+
+
+class Vocabulary:
+    """Bidirectional token <-> id map. ``unk`` (if set and present) absorbs unknown tokens in ``encode``."""
+
+    def __init__(self, tokens: Sequence[str], unk: str | None = None):
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("Vocabulary: tokens must be unique")
+        self.id_to_word: list[str] = list(tokens)
+        self.word_to_id: dict[str, int] = {t: i for i, t in enumerate(self.id_to_word)}
+        self.unk = unk if unk is not None and unk in self.word_to_id else None
+
+    @classmethod
+    def from_tokens(
+        cls, tokens: Iterable[str], unk: str | None = None, extra: Sequence[str] = ()
+    ) -> Vocabulary:
+        """Frequency-ordered vocabulary of ``tokens`` (most frequent first, ties by token); ``extra`` appended."""
+        counts = Counter(tokens)
+        ordered = sorted(counts, key=lambda t: (-counts[t], t))
+        ordered += [t for t in extra if t not in counts]
+        return cls(ordered, unk=unk)
+
+    def __len__(self) -> int:
+        return len(self.id_to_word)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.word_to_id
+
+    def encode(self, tokens: Iterable[str]) -> np.ndarray:
+        """Token ids, int64. Unknown tokens map to ``unk``; without one they raise a KeyError naming the token."""
+        ids = []
+        unk_id = self.word_to_id[self.unk] if self.unk is not None else None
+        for t in tokens:
+            i = self.word_to_id.get(t, unk_id)
+            if i is None:
+                raise KeyError(f"token {t!r} is not in the vocabulary and it has no unknown token")
+            ids.append(i)
+        return np.asarray(ids, dtype=np.int64)
+
+    def decode(self, ids: Iterable[int], sep: str = "") -> str:
+        """Joins the tokens of ``ids`` with ``sep`` ("" for characters, " " for words)."""
+        return sep.join(self.id_to_word[int(i)] for i in ids)
+
+    def __repr__(self) -> str:
+        head = ", ".join(repr(t) for t in self.id_to_word[:5])
+        return f"Vocabulary(size={len(self)}, first=[{head}{', ...' if len(self) > 5 else ''}])"
+
+
+@dataclass
+class TextCorpus:
+    """Character-level text: ``text``, its ``ids`` int64 ``(T,)`` under ``vocab``, and provenance."""
+
+    text: str
+    ids: np.ndarray
+    vocab: Vocabulary
+    name: str
+    source: str
+    path: str | None = None
+
+    def __iter__(self):
+        yield self.ids
+        yield self.vocab
+
+
+_NAMED_TEXTS = {
+    "tinyshakespeare": "tinyshakespeare/input.txt",
+    "tiny_shakespeare": "tinyshakespeare/input.txt",
+}
+
+
+def char_corpus(text: str, name: str = "text", source: str = "memory", path: str | None = None) -> TextCorpus:
+    """Builds the frequency-ordered character vocabulary of ``text`` and encodes it."""
+    if not text:
+        raise ValueError(f"{name}: the text is empty")
+    vocab = Vocabulary.from_tokens(text)
+    return TextCorpus(text, vocab.encode(text), vocab, name, source, path)
+
+
+def load_text(
+    path_or_name: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    download: bool | None = None,
+    encoding: str = "utf-8",
+) -> TextCorpus:
+    """A text file (an existing path) or a registered text by name ("tinyshakespeare"), at character level."""
+    p = Path(path_or_name)
+    if p.is_file():
+        return char_corpus(p.read_text(encoding=encoding), p.stem, "file", str(p))
+    key = str(path_or_name)
+    if key not in _NAMED_TEXTS:
+        raise FileNotFoundError(
+            f"load_text: {key!r} is neither a file nor a known text ({sorted(_NAMED_TEXTS)})"
+        )
+    res = fetch(_NAMED_TEXTS[key], data_dir, download)
+    return char_corpus(res.path.read_text(encoding=encoding), key, res.source, str(res.path))
+
+
+def load_tiny_shakespeare(
+    data_dir: str | os.PathLike | None = None, download: bool | None = None
+) -> TextCorpus:
+    """Karpathy's Tiny Shakespeare (1,115,394 characters, 65 distinct)."""
+    return load_text("tinyshakespeare", data_dir, download)
