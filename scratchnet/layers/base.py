@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet import backend
 from scratchnet.backend import get_array_module
 
 FLOAT_DTYPES = (np.float32, np.float64)
@@ -59,13 +60,25 @@ class Layer:
 
     # -- parameter registry -------------------------------------------------------------------------
     def add_param(self, name: str, value: np.ndarray) -> np.ndarray:
+        """Registers a trainable array (on the current default device) and a zero gradient for it."""
+        value = backend.to_device(value, backend.current_device())
         self.params[name] = value
         self.grads[name] = get_array_module(value).zeros_like(value)
         return value
 
     def add_buffer(self, name: str, value: np.ndarray) -> np.ndarray:
+        """Registers non-trainable state (saved with the model, moved by ``to``)."""
+        value = backend.to_device(value, backend.current_device())
         self.buffers[name] = value
         return value
+
+    def to(self, device: str) -> Layer:
+        """Moves parameters, gradients and buffers of this layer and its sub-layers to 'cpu' or 'cuda'."""
+        for _, layer in self.named_layers():
+            for table in (layer.params, layer.grads, layer.buffers):
+                for k, v in table.items():
+                    table[k] = backend.to_device(v, device)
+        return self
 
     def children(self) -> list[Layer]:
         """Sub-layers of a composite layer (empty for a plain layer)."""
@@ -197,6 +210,13 @@ class Layer:
             target = x.dtype if kind == "f" else np.dtype(np.float32)
         if x.dtype != target:
             x = x.astype(target)
+        for p in self.params.values():
+            if backend.device_of(p) != backend.device_of(x):
+                raise TypeError(
+                    f"{self!r}: input is on {backend.device_of(x)} but the layer's parameters are on "
+                    f"{backend.device_of(p)}; move one of them (scratchnet.backend.to_device or layer.to)"
+                )
+            break
         return xp.asarray(x)
 
     def _check_dout(self, dout: Any, shape: tuple[int, ...]) -> np.ndarray:
