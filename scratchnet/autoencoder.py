@@ -10,6 +10,9 @@ and gradients through ``children()``, so ``Trainer(model, loss, opt).fit(x, x, .
 * ``TiedAutoencoder``: each decoder layer reuses its encoder layer's weights transposed.
 * ``DenoisingAutoencoder``: corrupts the input during training only (``Corruption``) and is still scored
   against the clean input, so it must learn to undo the noise.
+
+``encode``/``decode``/``reconstruct`` reuse the layers' forward passes and so overwrite what ``forward``
+cached: call ``backward`` straight after the ``forward`` it belongs to.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ _ACTIVATIONS = {
     "leaky_relu": activations.LeakyReLU,
     "elu": activations.ELU,
     "softplus": activations.Softplus,
+    "softmax": activations.Softmax,
     "identity": activations.Identity,
     "linear": activations.Identity,
 }
@@ -48,7 +52,9 @@ def make_activation(spec: Any) -> Layer:
         try:
             return _ACTIVATIONS[spec.lower()]()
         except KeyError:
-            raise ValueError(f"unknown activation {spec!r}; choose one of {sorted(_ACTIVATIONS)} or None") from None
+            raise ValueError(
+                f"unknown activation {spec!r}; choose one of {sorted(_ACTIVATIONS)} or None"
+            ) from None
     if isinstance(spec, type) and issubclass(spec, Layer):
         return spec()
     if isinstance(spec, Layer):
@@ -59,7 +65,7 @@ def make_activation(spec: Any) -> Layer:
 def _check_sizes(owner: str, sizes: Sequence[int]) -> list[int]:
     sizes = list(sizes)
     if len(sizes) < 2:
-        raise ValueError(f"{owner}: need at least an input and a code size, got {sizes}")
+        raise ValueError(f"{owner}: layer sizes need at least an input and a code size, got {sizes}")
     for s in sizes:
         if isinstance(s, bool) or not isinstance(s, int | np.integer) or s < 1:
             raise ValueError(f"{owner}: layer sizes must be positive ints, got {sizes}")
@@ -84,7 +90,9 @@ class Corruption(Layer):
 
     KINDS = ("mask", "gaussian")
 
-    def __init__(self, kind: str = "mask", level: float = 0.3, rng: np.random.Generator | None = None) -> None:
+    def __init__(
+        self, kind: str = "mask", level: float = 0.3, rng: np.random.Generator | None = None
+    ) -> None:
         super().__init__()
         if kind not in self.KINDS:
             raise ValueError(f"Corruption: kind must be one of {self.KINDS}, got {kind!r}")
@@ -151,8 +159,10 @@ class Autoencoder(Layer):
         enc = _check_sizes(name, encoder_sizes)
         dec = _check_sizes(name, list(reversed(enc)) if decoder_sizes is None else decoder_sizes)
         if dec[0] != enc[-1] or dec[-1] != enc[0]:
-            raise ValueError(f"{name}: decoder_sizes must run from the code size {enc[-1]} back to the input "
-                             f"size {enc[0]}, got {dec}")
+            raise ValueError(
+                f"{name}: decoder_sizes must run from the code size {enc[-1]} back to the input "
+                f"size {enc[0]}, got {dec}"
+            )
         self.encoder_sizes, self.decoder_sizes = enc, dec
         self._config = (activation, output_activation, code_activation, corruption, corruption_level)
         dt = as_float_dtype(dtype)
@@ -161,13 +171,22 @@ class Autoencoder(Layer):
         self.encoder: list[Layer] = []
         for i, (n_in, n_out) in enumerate(zip(enc[:-1], enc[1:])):
             last = i == len(enc) - 2
-            self.encoder += self._pair(f"enc{i}", n_in, n_out, code_act if last else activation,
-                                       weight_init, bias_init, dt, rng)
+            self.encoder += self._pair(
+                f"enc{i}", n_in, n_out, code_act if last else activation, weight_init, bias_init, dt, rng
+            )
         self.decoder: list[Layer] = []
         for i, (n_in, n_out) in enumerate(zip(dec[:-1], dec[1:])):
             last = i == len(dec) - 2
-            self.decoder += self._pair(f"dec{i}", n_in, n_out, output_activation if last else activation,
-                                       weight_init, bias_init, dt, rng)
+            self.decoder += self._pair(
+                f"dec{i}",
+                n_in,
+                n_out,
+                output_activation if last else activation,
+                weight_init,
+                bias_init,
+                dt,
+                rng,
+            )
         self.corrupt: Corruption | None = None
         if corruption is not None:
             self.corrupt = Corruption(corruption, corruption_level)
@@ -188,8 +207,10 @@ class Autoencoder(Layer):
         act, out, code, corruption, level = self._config
         extra = f", corruption={corruption!r}, corruption_level={level}" if corruption else ""
         code_txt = "" if code == "same" else f", code_activation={_spec_name(code)}"
-        return (f"{type(self).__name__}(encoder_sizes={self.encoder_sizes}, decoder_sizes={self.decoder_sizes}, "
-                f"activation={_spec_name(act)}, output_activation={_spec_name(out)}{code_txt}{extra})")
+        return (
+            f"{type(self).__name__}(encoder_sizes={self.encoder_sizes}, decoder_sizes={self.decoder_sizes}, "
+            f"activation={_spec_name(act)}, output_activation={_spec_name(out)}{code_txt}{extra})"
+        )
 
     @property
     def code_size(self) -> int:
@@ -245,8 +266,9 @@ class DenoisingAutoencoder(Autoencoder):
         corruption_level: float = 0.3,
         **kwargs: Any,
     ) -> None:
-        super().__init__(encoder_sizes, decoder_sizes, corruption=corruption, corruption_level=corruption_level,
-                         **kwargs)
+        super().__init__(
+            encoder_sizes, decoder_sizes, corruption=corruption, corruption_level=corruption_level, **kwargs
+        )
 
 
 class TiedAutoencoder(Layer):
@@ -314,8 +336,10 @@ class TiedAutoencoder(Layer):
         act, out, code, corruption, level = self._config
         extra = f", corruption={corruption!r}, corruption_level={level}" if corruption else ""
         code_txt = "" if code == "same" else f", code_activation={_spec_name(code)}"
-        return (f"TiedAutoencoder(sizes={self.sizes}, activation={_spec_name(act)}, "
-                f"output_activation={_spec_name(out)}{code_txt}{extra})")
+        return (
+            f"TiedAutoencoder(sizes={self.sizes}, activation={_spec_name(act)}, "
+            f"output_activation={_spec_name(out)}{code_txt}{extra})"
+        )
 
     @property
     def n_layers(self) -> int:

@@ -101,19 +101,27 @@ class RBM(Layer):
 
     # -- validation --------------------------------------------------------------------------------------
     def _check_visible(self, v: Any) -> np.ndarray:
-        v = self._check_input(v, ndim=2, last_dim=self.n_visible, expected=f"(N, {self.n_visible}) visible units")
+        v = self._check_input(
+            v, ndim=2, last_dim=self.n_visible, expected=f"(N, {self.n_visible}) visible units"
+        )
         xp = get_array_module(v)
         if v.size and not bool(xp.all((v >= 0) & (v <= 1))):
-            raise ValueError(f"{self!r}: visible values must lie in [0, 1] (and not be NaN), got range "
-                             f"[{float(xp.min(v))}, {float(xp.max(v))}]")
+            raise ValueError(
+                f"{self!r}: visible values must lie in [0, 1] (and not be NaN), got range "
+                f"[{float(xp.min(v))}, {float(xp.max(v))}]"
+            )
         return v
 
     def _check_hidden(self, h: Any) -> np.ndarray:
-        h = self._check_input(h, ndim=2, last_dim=self.n_hidden, expected=f"(N, {self.n_hidden}) hidden units")
+        h = self._check_input(
+            h, ndim=2, last_dim=self.n_hidden, expected=f"(N, {self.n_hidden}) hidden units"
+        )
         xp = get_array_module(h)
         if h.size and not bool(xp.all((h >= 0) & (h <= 1))):
-            raise ValueError(f"{self!r}: hidden values must lie in [0, 1], got range "
-                             f"[{float(xp.min(h))}, {float(xp.max(h))}]")
+            raise ValueError(
+                f"{self!r}: hidden values must lie in [0, 1], got range "
+                f"[{float(xp.min(h))}, {float(xp.max(h))}]"
+            )
         return h
 
     # -- the two conditionals (unchecked internals, then the public checked versions) -----------------
@@ -178,7 +186,9 @@ class RBM(Layer):
             v = self._bernoulli(pv)
         return pv if return_probs else v
 
-    def sample(self, n_samples: int, k: int = 1000, v_init: Any = None, return_probs: bool = False) -> np.ndarray:
+    def sample(
+        self, n_samples: int, k: int = 1000, v_init: Any = None, return_probs: bool = False
+    ) -> np.ndarray:
         """Draws ``n_samples`` fantasies with a k-step chain from ``v_init`` (default: uniform random bits)."""
         if v_init is None:
             n = _positive_int(repr(self), "n_samples", n_samples)
@@ -219,7 +229,9 @@ class RBM(Layer):
         elif hidden == "round":
             h = (ph > 0.5).astype(ph.dtype)
         else:
-            raise ValueError(f"{self!r}.reconstruct: hidden must be 'mean', 'sample' or 'round', got {hidden!r}")
+            raise ValueError(
+                f"{self!r}.reconstruct: hidden must be 'mean', 'sample' or 'round', got {hidden!r}"
+            )
         return self._pvh(h)
 
     # -- scores ------------------------------------------------------------------------------------------
@@ -412,12 +424,19 @@ class RBM(Layer):
                 idx = order[start : start + batch_size]
                 if drop_last and len(idx) < batch_size:
                     break
-                batch = data[get_array_module(data).asarray(idx)] if shuffle else data[start : start + batch_size]
-                epoch_errors.append(self.train_step(batch, lr=lr, k=k, momentum=momentum,
-                                                    weight_decay=weight_decay, persistent=persistent))
+                batch = (
+                    data[get_array_module(data).asarray(idx)] if shuffle else data[start : start + batch_size]
+                )
+                epoch_errors.append(
+                    self.train_step(
+                        batch, lr=lr, k=k, momentum=momentum, weight_decay=weight_decay, persistent=persistent
+                    )
+                )
             errors.extend(epoch_errors)
             if verbose:
-                print(f"{self!r} epoch {epoch + 1}/{epochs}: reconstruction error {np.mean(epoch_errors):.6f}")
+                print(
+                    f"{self!r} epoch {epoch + 1}/{epochs}: reconstruction error {np.mean(epoch_errors):.6f}"
+                )
             if callback is not None:
                 callback(epoch, self)
         return errors
@@ -454,8 +473,10 @@ class RatingsRBM(RBM):
 
     def __repr__(self) -> str:
         init_name = self.weight_init if isinstance(self.weight_init, str) else "custom"
-        return (f"RatingsRBM({self.n_visible}, {self.n_hidden}, weight_init={init_name!r}, "
-                f"mask_unrated={self.mask_unrated})")
+        return (
+            f"RatingsRBM({self.n_visible}, {self.n_hidden}, weight_init={init_name!r}, "
+            f"mask_unrated={self.mask_unrated})"
+        )
 
     def _negative_visible(self, pv: np.ndarray, v0: np.ndarray) -> np.ndarray:
         if self.mask_unrated and pv.shape == v0.shape:
@@ -464,8 +485,10 @@ class RatingsRBM(RBM):
 
     def contrastive_divergence(self, v: Any, k: int = 1, persistent: bool = False) -> float:
         if persistent and self.mask_unrated:
-            raise ValueError(f"{self!r}: persistent chains cannot follow each user's rated items; "
-                             "use persistent=False with mask_unrated=True")
+            raise ValueError(
+                f"{self!r}: persistent chains cannot follow each user's rated items; "
+                "use persistent=False with mask_unrated=True"
+            )
         return super().contrastive_divergence(v, k=k, persistent=persistent)
 
     def _batch_error(self, v0: np.ndarray, ph0: np.ndarray) -> float:
@@ -480,7 +503,9 @@ class RatingsRBM(RBM):
         count = int(rated.sum())
         return float((sq * rated).sum() / count) if count else 0.0
 
-    def reconstruction_error(self, v: Any, stochastic: bool = False, observed_only: bool | None = None) -> float:
+    def reconstruction_error(
+        self, v: Any, stochastic: bool = False, observed_only: bool | None = None
+    ) -> float:
         """Mean squared error of the mean-field reconstruction (``stochastic`` samples the hidden layer).
 
         ``observed_only`` (default: ``mask_unrated``) averages over rated (non-zero) entries only; False
@@ -510,8 +535,10 @@ class RatingsRBM(RBM):
         arr = user_ratings if hasattr(user_ratings, "ndim") else np.asarray(user_ratings)
         single = arr.ndim == 1
         if arr.ndim not in (1, 2):
-            raise ValueError(f"{self!r}.recommend: expected user ratings of shape ({self.n_visible},) or "
-                             f"(N, {self.n_visible}), got shape {tuple(arr.shape)}")
+            raise ValueError(
+                f"{self!r}.recommend: expected user ratings of shape ({self.n_visible},) or "
+                f"(N, {self.n_visible}), got shape {tuple(arr.shape)}"
+            )
         v = self._check_visible(arr[None, :] if single else arr)
         scores = self.predict(v)
         ranked = xp.where(v > 0, -xp.inf, scores) if exclude_rated else scores
