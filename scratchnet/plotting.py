@@ -83,7 +83,9 @@ def plot_history(
 
 
 # -- parameters and activations ------------------------------------------------------------------------
-def plot_weight_histograms(model: Any, path: PathLike = None, bins: int = 30, title: str | None = None) -> Figure:
+def plot_weight_histograms(
+    model: Any, path: PathLike = None, bins: int = 30, title: str | None = None
+) -> Figure:
     """A histogram of every trainable array of ``model`` (one panel each: "0.W", "0.b", ...)."""
     params = [(p.name, _to_host(p.value)) for p in model.parameters()]
     if not params:
@@ -244,8 +246,15 @@ def plot_confusion_matrix(
     threshold = cm.max() / 2 if cm.size else 0
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
-                    color="white" if cm[i, j] > threshold else "black")
+            ax.text(
+                j,
+                i,
+                str(cm[i, j]),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if cm[i, j] > threshold else "black",
+            )
     acc = np.trace(cm) / cm.sum() if cm.sum() else float("nan")
     ax.set_title(title or f"confusion matrix (accuracy {acc:.3f})")
     return save(fig, path)
