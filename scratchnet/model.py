@@ -136,13 +136,16 @@ class Sequential(Layer):
     def num_parameters(self) -> int:
         return int(sum(p.value.size for p in self.parameters()))
 
-    def summary(self, input_shape: Sequence[int], print_fn=print) -> list[tuple[str, tuple, int]]:
+    def summary(
+        self, input_shape: Sequence[int], print_fn=print, input_dtype: Any = None
+    ) -> list[tuple[str, tuple, int]]:
         """Prints each layer's output shape (batch axis shown as None) and parameter count.
 
         ``input_shape`` excludes the batch axis, e.g. ``(784,)`` or ``(1, 28, 28)``. Runs one forward pass
-        on a zero batch of two in eval mode; returns the rows it printed.
+        on a zero batch of two in eval mode (``input_dtype=np.int64`` for token ids into an Embedding);
+        returns the rows it printed.
         """
-        dtype = self.dtype or np.float32
+        dtype = input_dtype or self.dtype or np.float32
         x = np.zeros((2, *input_shape), dtype=dtype)
         was_training = self.training
         self.eval()

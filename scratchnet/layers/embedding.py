@@ -1,0 +1,73 @@
+"""Embedding lookup: integer token ids -> learned vectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scratchnet import init
+from scratchnet.backend import get_array_module
+from scratchnet.layers.base import Layer, as_float_dtype
+from scratchnet.random import get_rng
+
+
+class Embedding(Layer):
+    r"""A table of ``num_embeddings`` learned vectors of size ``dim``; row ``k`` is token ``k``'s vector.
+
+    Forward is indexing, :math:`y_{n,t} = W[x_{n,t}]`: ids (N, T) -> (N, T, dim), or (N,) -> (N, dim).
+    It equals multiplying a one-hot row by ``W`` without building the one-hot matrix.
+
+    Backward is the matching scatter-add: every occurrence of token k adds its upstream gradient to row k,
+    :math:`\partial L/\partial W_k = \sum_{(n,t):\,x_{n,t}=k} \partial L/\partial y_{n,t}` (a token seen twice
+    gets both contributions; unseen rows get zero). The ids are discrete, so there is no input gradient:
+    ``backward`` returns ``None``, which makes Embedding the first layer of a model.
+    """
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        dim: int,
+        weight_init: Any = "uniform",
+        dtype: Any = np.float32,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("num_embeddings", num_embeddings), ("dim", dim)):
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Embedding: {name} must be a positive int, got {value!r}")
+        self.num_embeddings, self.dim = int(num_embeddings), int(dim)
+        dt = as_float_dtype(dtype)
+        rng = get_rng() if rng is None else rng
+        self.add_param("W", init.get(weight_init)((self.num_embeddings, self.dim), rng=rng, dtype=dt))
+        self._ids: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"Embedding({self.num_embeddings}, {self.dim})"
+
+    def forward(self, x: Any) -> np.ndarray:
+        if not hasattr(x, "dtype"):
+            x = np.asarray(x)
+        if x.dtype.kind not in "iu":
+            raise TypeError(f"{self!r}: expected integer token ids, got dtype {x.dtype}")
+        if x.ndim not in (1, 2):
+            raise ValueError(f"{self!r}: expected ids of shape (N, T) or (N,), got shape {tuple(x.shape)}")
+        if x.size and (int(x.min()) < 0 or int(x.max()) >= self.num_embeddings):
+            raise ValueError(
+                f"{self!r}: ids must lie in [0, {self.num_embeddings - 1}], "
+                f"got range [{int(x.min())}, {int(x.max())}]"
+            )
+        xp = get_array_module(self.params["W"])
+        self._ids = xp.asarray(x)
+        return self.params["W"][self._ids]
+
+    def backward(self, dout: np.ndarray) -> None:
+        self._require_forward(self._ids)
+        ids = self._ids
+        dout = self._check_dout(dout, ids.shape + (self.dim,))
+        xp = get_array_module(dout)
+        dw = xp.zeros_like(self.params["W"])
+        # np.add.at, unlike dw[ids] += g, adds every repeated id instead of keeping only the last one
+        xp.add.at(dw, ids.reshape(-1), xp.asarray(dout, dtype=dw.dtype).reshape(-1, self.dim))
+        self.grads["W"] = dw
+        return None

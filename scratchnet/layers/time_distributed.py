@@ -1,0 +1,55 @@
+"""Apply one layer to every time step of a sequence."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratchnet.layers.base import Layer
+
+
+class TimeDistributed(Layer):
+    r"""Wraps a per-sample layer so it runs on each step of (N, T, ...) with the same weights.
+
+    Forward folds time into the batch, :math:`(N, T, \dots) \to (N T, \dots)`, calls the layer and unfolds
+    the result back to (N, T, ...); backward does the same with the gradient. Because the weights are shared
+    by every step, their gradients are the sums over steps, which the wrapped layer's backward already forms
+    when it sums over its (N*T)-row batch.
+
+    ``Dense`` accepts (N, ..., in) input by itself, so ``TimeDistributed(Dense(...))`` computes exactly what
+    ``Dense`` alone does; the wrapper states the intent and also works for layers that need a 2-D batch.
+    Parameters appear under the wrapped layer's name: ``"0.W"``, ``"0.b"``.
+    """
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        if not isinstance(layer, Layer):
+            raise TypeError(f"TimeDistributed: expected a Layer, got {type(layer).__name__}")
+        self.layer = layer
+        self._nt: tuple[int, int] | None = None
+
+    def children(self) -> list[Layer]:
+        return [self.layer]
+
+    def __repr__(self) -> str:
+        return f"TimeDistributed({self.layer!r})"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not hasattr(x, "shape"):
+            x = np.asarray(x)
+        if x.ndim < 3:
+            raise ValueError(f"{self!r}: expected a sequence (N, T, ...), got shape {tuple(x.shape)}")
+        n, t = x.shape[:2]
+        y = self.layer.forward(x.reshape(n * t, *x.shape[2:]))
+        self._nt = (n, t)
+        return y.reshape(n, t, *y.shape[1:])
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._require_forward(self._nt)
+        n, t = self._nt
+        if dout.ndim < 2 or tuple(dout.shape[:2]) != (n, t):
+            raise ValueError(
+                f"{self!r}.backward: expected dout with leading axes (N, T) = {(n, t)}, "
+                f"got {tuple(dout.shape)}"
+            )
+        dx = self.layer.backward(dout.reshape(n * t, *dout.shape[2:]))
+        return None if dx is None else dx.reshape(n, t, *dx.shape[1:])
