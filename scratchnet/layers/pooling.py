@@ -1,0 +1,141 @@
+r"""Pooling layers: max, average and global average pooling over NCHW images.
+
+Max pooling keeps the largest value of each window and remembers where it was; backward sends each
+upstream gradient to that one pixel (all other pixels of the window get zero):
+
+.. math::
+    y = \max_{(i,j)\in\Omega} x_{ij},\qquad \frac{\partial L}{\partial x_{ij}} = [\,(i,j) = \arg\max\,]\;g
+
+Average pooling divides the window sum by its size, so backward spreads :math:`g / |\Omega|` evenly.
+Global average pooling is the average over the whole (H, W) plane: (N, C, H, W) -> (N, C).
+
+The window loops live in the ``pooling`` kernel (compiled, or the NumPy twin in ``scratchnet.ops``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scratchnet import backend
+from scratchnet.backend import get_array_module
+from scratchnet.layers.base import Layer
+from scratchnet.layers.conv import _pair, check_padding, resolve_padding
+from scratchnet.ops.im2col import normalize_stride
+from scratchnet.ops.pooling import prepare_pool
+
+
+class _Pool2D(Layer):
+    def __init__(self, kernel_size: int | tuple[int, int], stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        who = type(self).__name__
+        self.kernel_size = _pair(kernel_size, "kernel_size", who)
+        self.stride = self.kernel_size if stride is None else normalize_stride(stride, who)
+        self.padding = check_padding(padding, who)
+        self._cache: tuple | None = None
+
+    def _args(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding!r}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._args()})"
+
+    def _pads(self, x_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        pad = resolve_padding(self.padding, x_shape[2], x_shape[3], *self.kernel_size, self.stride)
+        prepare_pool(
+            x_shape, *self.kernel_size, self.stride, pad, repr(self)
+        )  # clear errors before the kernel
+        return pad
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        oh, ow = prepare_pool(
+            input_shape, *self.kernel_size, self.stride, self._pads(input_shape), repr(self)
+        )[4]
+        return (input_shape[0], input_shape[1], oh, ow)
+
+
+class MaxPool2D(_Pool2D):
+    """Max pooling; ``stride`` defaults to ``kernel_size``; ``padding`` as Conv2D (padding never wins)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._check_input(x, ndim=4, expected="(N, C, H, W)")
+        pad = self._pads(x.shape)
+        out, argmax = backend.kernel("pooling").maxpool_forward(x, *self.kernel_size, self.stride, pad)
+        self._cache = (x.shape, x.dtype, argmax)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._require_forward(self._cache)
+        x_shape, dtype, argmax = self._cache
+        dout = self._check_dout(dout, argmax.shape)
+        if not hasattr(dout, "dtype") or dout.dtype != dtype:
+            dout = get_array_module(argmax).asarray(dout).astype(dtype)
+        return backend.kernel("pooling").maxpool_backward(dout, argmax, x_shape)
+
+
+class AvgPool2D(_Pool2D):
+    """Average pooling. ``count_include_pad=False`` (default) averages over the real pixels only, as
+    TensorFlow's 'same' pooling; ``True`` divides by ``kh*kw`` as PyTorch's default."""
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: Any = None,
+        padding: Any = 0,
+        count_include_pad: bool = False,
+    ) -> None:
+        super().__init__(kernel_size, stride, padding)
+        self.count_include_pad = bool(count_include_pad)
+
+    def _args(self) -> str:
+        return super()._args() + (", count_include_pad=True" if self.count_include_pad else "")
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._check_input(x, ndim=4, expected="(N, C, H, W)")
+        pad = self._pads(x.shape)
+        out = backend.kernel("pooling").avgpool_forward(
+            x, *self.kernel_size, self.stride, pad, self.count_include_pad
+        )
+        self._cache = (x.shape, x.dtype, pad, out.shape)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._require_forward(self._cache)
+        x_shape, dtype, pad, out_shape = self._cache
+        dout = self._check_dout(dout, out_shape)
+        if not hasattr(dout, "dtype") or dout.dtype != dtype:
+            dout = get_array_module(dout).asarray(dout).astype(dtype)
+        return backend.kernel("pooling").avgpool_backward(
+            dout, x_shape, *self.kernel_size, self.stride, pad, self.count_include_pad
+        )
+
+
+class GlobalAvgPool2D(Layer):
+    r"""Mean over each channel's plane: :math:`y_{nc} = \frac{1}{HW}\sum_{h,w} x_{nchw}`, (N, C, H, W) -> (N, C).
+
+    Backward: :math:`\partial L/\partial x_{nchw} = g_{nc} / (HW)`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache: tuple | None = None
+
+    def __repr__(self) -> str:
+        return "GlobalAvgPool2D()"
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (input_shape[0], input_shape[1])
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._check_input(x, ndim=4, expected="(N, C, H, W)")
+        self._cache = (x.shape, x.dtype)
+        return x.mean(axis=(2, 3))
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._require_forward(self._cache)
+        (n, c, h, w), dtype = self._cache
+        dout = self._check_dout(dout, (n, c))
+        xp = get_array_module(dout)
+        scale = (xp.asarray(dout).astype(dtype, copy=False) / dtype.type(h * w)).reshape(n, c, 1, 1)
+        return xp.broadcast_to(scale, (n, c, h, w)).copy()

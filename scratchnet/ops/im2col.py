@@ -1,0 +1,216 @@
+r"""im2col / col2im: turning a convolution into one matrix product (readable NumPy twin of ``pyx/im2col.pyx``).
+
+A convolution layer computes, for every image ``n``, output channel ``f`` and output pixel ``(y, x)``,
+
+.. math::
+    out[n, f, y, x] = \sum_{c, i, j} W[f, c, i, j]\; x_{pad}[n, c, y s_h + i, x s_w + j].
+
+If we copy every receptive field into a column, the triple sum becomes a matrix product.
+``im2col`` builds the matrix ``cols`` of shape ``(C*kh*kw, N*OH*OW)``:
+
+.. math::
+    cols[(c, i, j),\ (n, y, x)] = x_{pad}[n, c, y s_h + i, x s_w + j]
+
+so that ``out = W.reshape(F, C*kh*kw) @ cols`` (shape ``(F, N*OH*OW)``). The row index runs over the
+receptive field in the same order as ``W``'s last three axes, so the weights need no reshuffling. Putting
+the batch in the columns gives one big GEMM per layer instead of N small ones, and each row of ``cols``
+is a run of contiguous image rows, which makes the copy cheap.
+
+``col2im`` is the adjoint (the transpose) of ``im2col``: it adds every column entry back to the pixel it
+came from. Pixels covered by several windows receive the sum, which is exactly the chain rule for
+``dx`` given ``dcols = W^T @ dout``.
+
+Arguments shared by both implementations:
+
+* ``stride``: an int or a pair ``(sh, sw)``;
+* ``pad``: an int, a pair ``(ph, pw)`` (symmetric) or ``(top, bottom, left, right)`` -- the asymmetric
+  form is what TensorFlow's ``'same'`` padding needs (see :func:`same_padding`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scratchnet.backend import get_array_module
+
+__all__ = ["im2col", "col2im", "output_size", "same_padding", "normalize_stride", "normalize_pad"]
+
+
+# -- argument handling (shared with the compiled kernels, which import these helpers) -------------------
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def normalize_stride(stride: Any, who: str = "im2col") -> tuple[int, int]:
+    """``stride`` as ``(sh, sw)``; raises ValueError unless both are positive ints."""
+    pair = (
+        (stride, stride) if _is_int(stride) else tuple(stride) if isinstance(stride, tuple | list) else None
+    )
+    if pair is None or len(pair) != 2 or not all(_is_int(s) for s in pair):
+        raise ValueError(f"{who}: stride must be an int or a pair of ints, got {stride!r}")
+    if min(pair) <= 0:
+        raise ValueError(f"{who}: stride must be positive, got {stride!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def normalize_pad(pad: Any, who: str = "im2col") -> tuple[int, int, int, int]:
+    """``pad`` as ``(top, bottom, left, right)``; raises ValueError unless all are ints >= 0."""
+    if _is_int(pad):
+        p = (pad,) * 4
+    elif isinstance(pad, tuple | list) and len(pad) == 2:
+        p = (pad[0], pad[0], pad[1], pad[1])
+    elif isinstance(pad, tuple | list) and len(pad) == 4:
+        p = tuple(pad)
+    else:
+        raise ValueError(f"{who}: pad must be an int, (ph, pw) or (top, bottom, left, right), got {pad!r}")
+    if not all(_is_int(v) for v in p):
+        raise ValueError(f"{who}: pad entries must be ints, got {pad!r}")
+    if min(p) < 0:
+        raise ValueError(f"{who}: pad must be >= 0, got {pad!r}")
+    return int(p[0]), int(p[1]), int(p[2]), int(p[3])
+
+
+def normalize_kernel(kh: Any, kw: Any, who: str = "im2col") -> tuple[int, int]:
+    if not (_is_int(kh) and _is_int(kw)) or kh <= 0 or kw <= 0:
+        raise ValueError(f"{who}: kernel size must be positive ints, got ({kh!r}, {kw!r})")
+    return int(kh), int(kw)
+
+
+def output_size(
+    h: int, w: int, kh: int, kw: int, stride: Any = 1, pad: Any = 0, who: str = "im2col"
+) -> tuple[int, int]:
+    r"""Output height and width: :math:`OH = \lfloor (H + p_t + p_b - k_h) / s_h \rfloor + 1` (same for W).
+
+    Raises ValueError when the kernel does not fit into the padded input.
+    """
+    kh, kw = normalize_kernel(kh, kw, who)
+    sh, sw = normalize_stride(stride, who)
+    pt, pb, pl, pr = normalize_pad(pad, who)
+    hp, wp = h + pt + pb, w + pl + pr
+    if kh > hp or kw > wp:
+        raise ValueError(
+            f"{who}: kernel ({kh}, {kw}) is larger than the padded input ({hp}, {wp}) "
+            f"(input ({h}, {w}), pad {(pt, pb, pl, pr)})"
+        )
+    return (hp - kh) // sh + 1, (wp - kw) // sw + 1
+
+
+def same_padding(h: int, w: int, kh: int, kw: int, stride: Any = 1) -> tuple[int, int, int, int]:
+    r"""TensorFlow's ``'same'`` padding ``(top, bottom, left, right)``.
+
+    The output has :math:`\lceil n / s \rceil` pixels; the total padding
+    :math:`\max((\lceil n/s \rceil - 1) s + k - n, 0)` is split with the odd pixel at the bottom/right.
+    """
+    sh, sw = normalize_stride(stride, "same_padding")
+    pads = []
+    for n, k, s in ((h, kh, sh), (w, kw, sw)):
+        total = max((-(-n // s) - 1) * s + k - n, 0)
+        pads += [total // 2, total - total // 2]
+    return pads[0], pads[1], pads[2], pads[3]
+
+
+def check_array(a: Any, ndim: int, name: str, who: str) -> np.ndarray:
+    """Validates ndim and dtype (float32/float64) and returns a C-contiguous array."""
+    if not hasattr(a, "dtype") or not hasattr(a, "ndim"):
+        raise TypeError(f"{who}: {name} must be an array, got {type(a).__name__}")
+    if a.ndim != ndim:
+        raise ValueError(f"{who}: {name} must be {ndim}-D, got shape {tuple(a.shape)}")
+    if a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{who}: {name} must be float32 or float64, got {a.dtype}")
+    return get_array_module(a).ascontiguousarray(a)
+
+
+def check_x_shape(x_shape: Any, who: str) -> tuple[int, int, int, int]:
+    if not isinstance(x_shape, tuple | list) or len(x_shape) != 4 or not all(_is_int(s) for s in x_shape):
+        raise ValueError(f"{who}: x_shape must be a 4-tuple (N, C, H, W), got {x_shape!r}")
+    if min(x_shape) <= 0:
+        raise ValueError(f"{who}: x_shape entries must be positive, got {tuple(x_shape)}")
+    return tuple(int(s) for s in x_shape)  # type: ignore[return-value]
+
+
+def check_out(out: Any, shape: tuple[int, ...], dtype: Any, who: str) -> None:
+    if out is None:
+        return
+    if (
+        not hasattr(out, "flags")
+        or tuple(out.shape) != shape
+        or out.dtype != dtype
+        or not out.flags.c_contiguous
+    ):
+        got = (getattr(out, "shape", None), getattr(out, "dtype", None))
+        raise ValueError(f"{who}: out must be a C-contiguous {dtype} array of shape {shape}, got {got}")
+
+
+def prepare_im2col(x: Any, kh: Any, kw: Any, stride: Any, pad: Any, who: str = "im2col"):
+    """Validated arguments of :func:`im2col`: (x, kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow))."""
+    x = check_array(x, 4, "x", who)
+    kh, kw = normalize_kernel(kh, kw, who)
+    s, p = normalize_stride(stride, who), normalize_pad(pad, who)
+    if min(x.shape) <= 0:
+        raise ValueError(f"{who}: x must not be empty, got shape {tuple(x.shape)}")
+    oh, ow = output_size(x.shape[2], x.shape[3], kh, kw, s, p, who)
+    return x, kh, kw, s, p, (oh, ow)
+
+
+def prepare_col2im(cols: Any, x_shape: Any, kh: Any, kw: Any, stride: Any, pad: Any, who: str = "col2im"):
+    """Validated arguments of :func:`col2im`; checks that ``cols`` has the shape im2col would give."""
+    cols = check_array(cols, 2, "cols", who)
+    n, c, h, w = check_x_shape(x_shape, who)
+    kh, kw = normalize_kernel(kh, kw, who)
+    s, p = normalize_stride(stride, who), normalize_pad(pad, who)
+    oh, ow = output_size(h, w, kh, kw, s, p, who)
+    expected = (c * kh * kw, n * oh * ow)
+    if tuple(cols.shape) != expected:
+        raise ValueError(
+            f"{who}: cols must have shape {expected} for x_shape {(n, c, h, w)}, got {cols.shape}"
+        )
+    return cols, (n, c, h, w), kh, kw, s, p, (oh, ow)
+
+
+# -- the kernels --------------------------------------------------------------------------------------
+def im2col(
+    x: np.ndarray, kh: int, kw: int, stride: Any = 1, pad: Any = 0, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Receptive fields of ``x`` (N, C, H, W) as the columns of a ``(C*kh*kw, N*OH*OW)`` matrix.
+
+    ``out``, if given, is a C-contiguous array of that shape and dtype to write into (a reusable workspace).
+    """
+    x, kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow) = prepare_im2col(x, kh, kw, stride, pad)
+    n, c = x.shape[:2]
+    check_out(out, (c * kh * kw, n * oh * ow), x.dtype, "im2col")
+    xp = get_array_module(x)
+    x_pad = xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    # windows[n, c, y, x, i, j] = x_pad[n, c, y*sh + i, x*sw + j]: a strided view, nothing copied yet
+    windows = xp.lib.stride_tricks.sliding_window_view(x_pad, (kh, kw), axis=(2, 3))
+    windows = windows[:, :, ::sh, ::sw][:, :, :oh, :ow]
+    # reorder to (c, i, j, n, y, x): rows follow W's (in, kh, kw) axes, columns the output pixels
+    ordered = windows.transpose(1, 4, 5, 0, 2, 3)
+    if out is None:
+        return ordered.reshape(c * kh * kw, n * oh * ow)  # reshape of a strided view copies
+    out.reshape(ordered.shape)[...] = ordered
+    return out
+
+
+def col2im(
+    cols: np.ndarray, x_shape: tuple[int, int, int, int], kh: int, kw: int, stride: Any = 1, pad: Any = 0
+) -> np.ndarray:
+    """Adjoint of :func:`im2col`: adds every entry of ``cols`` back onto the pixel it was copied from.
+
+    Returns ``dx`` of shape ``x_shape``. Contributions to one pixel are added in kernel order (i, j), the
+    same order the compiled kernel uses, so both give bit-identical results.
+    """
+    cols, (n, c, h, w), kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow) = prepare_col2im(
+        cols, x_shape, kh, kw, stride, pad
+    )
+    xp = get_array_module(cols)
+    dx_pad = xp.zeros((n, c, h + pt + pb, w + pl + pr), dtype=cols.dtype)
+    d = cols.reshape(c, kh, kw, n, oh, ow)
+    for i in range(kh):
+        for j in range(kw):
+            # kernel tap (i, j) touched the pixels x_pad[:, :, i + y*sh, j + x*sw]
+            dx_pad[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += d[
+                :, i, j
+            ].transpose(1, 0, 2, 3)
+    return xp.ascontiguousarray(dx_pad[:, :, pt : pt + h, pl : pl + w])

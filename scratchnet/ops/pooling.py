@@ -1,0 +1,171 @@
+r"""Max and average pooling, forward and backward (readable NumPy twin of ``pyx/pooling.pyx``).
+
+Pooling slides a ``kh x kw`` window with stride ``(sh, sw)`` over every channel separately:
+
+.. math::
+    \text{max:}\; out[n,c,y,x] = \max_{i,j} x_{pad}[n,c,y s_h+i,x s_w+j] \qquad
+    \text{avg:}\; out[n,c,y,x] = \frac{1}{|\Omega_{yx}|}\sum_{(i,j)\in\Omega_{yx}} x_{pad}[n,c,y s_h+i,x s_w+j]
+
+Padding never wins a max (it counts as :math:`-\infty`). For the average, ``count_include_pad=False``
+divides by the number of real pixels in the window (TensorFlow's ``'same'`` pooling), ``True`` by
+``kh*kw`` (PyTorch's default for integer padding).
+
+Backward: the max routes each upstream gradient to the one input that won its window (``argmax``,
+stored as the flat index ``h*W + w`` inside the channel plane); the average spreads it evenly,
+:math:`dx \mathrel{+}= dout / |\Omega|` over the window. Overlapping windows add up.
+
+Ties go to the first maximum in row-major window order (as ``np.argmax``), and so does a NaN.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scratchnet.backend import get_array_module
+from scratchnet.ops.im2col import (
+    check_array,
+    check_x_shape,
+    normalize_kernel,
+    normalize_pad,
+    normalize_stride,
+)
+from scratchnet.ops.im2col import output_size as _output_size
+
+__all__ = ["maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward"]
+
+
+def prepare_pool(x_shape: tuple[int, ...], kh: Any, kw: Any, stride: Any, pad: Any, who: str):
+    """Validated pooling arguments: (kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow)).
+
+    Every window must contain at least one real pixel, so each side's padding must be smaller than the
+    kernel along that axis.
+    """
+    kh, kw = normalize_kernel(kh, kw, who)
+    s = normalize_stride(kh if stride is None else stride, who)
+    p = normalize_pad(pad, who)
+    if max(p[0], p[1]) >= kh or max(p[2], p[3]) >= kw:
+        raise ValueError(f"{who}: padding {p} must be smaller than the kernel ({kh}, {kw}) on every side")
+    oh, ow = _output_size(x_shape[2], x_shape[3], kh, kw, s, p, who)
+    return kh, kw, s, p, (oh, ow)
+
+
+def _windows(x: np.ndarray, kh: int, kw: int, s, p, o, fill: float) -> np.ndarray:
+    """Strided view ``win[n, c, y, x, i, j] = x_pad[n, c, y*sh + i, x*sw + j]``."""
+    xp = get_array_module(x)
+    x_pad = xp.pad(x, ((0, 0), (0, 0), (p[0], p[1]), (p[2], p[3])), constant_values=fill)
+    win = xp.lib.stride_tricks.sliding_window_view(x_pad, (kh, kw), axis=(2, 3))
+    return win[:, :, :: s[0], :: s[1]][:, :, : o[0], : o[1]]
+
+
+def maxpool_forward(
+    x: np.ndarray, kh: int, kw: int, stride: Any = None, pad: Any = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Max pooling of ``x`` (N, C, H, W); ``stride`` defaults to the kernel size.
+
+    Returns ``(out, argmax)``: ``out`` (N, C, OH, OW) and, for backward, the int32 flat index
+    ``h*W + w`` of each window's winner inside its (H, W) plane.
+    """
+    x = check_array(x, 4, "x", "maxpool_forward")
+    if x.shape[2] * x.shape[3] >= 2**31:
+        raise ValueError(f"maxpool_forward: planes of {x.shape[2] * x.shape[3]} pixels need int64 indices")
+    kh, kw, s, p, o = prepare_pool(x.shape, kh, kw, stride, pad, "maxpool_forward")
+    xp = get_array_module(x)
+    win = _windows(x, kh, kw, s, p, o, -np.inf)
+    flat = win.reshape(win.shape[:4] + (kh * kw,))
+    k = flat.argmax(axis=-1)  # position inside the window, row-major
+    out = xp.take_along_axis(flat, k[..., None], axis=-1)[..., 0]
+    # window position (i, j) -> pixel (y*sh + i - top, x*sw + j - left) of the unpadded plane
+    rows = xp.arange(o[0]).reshape(-1, 1) * s[0] - p[0] + k // kw
+    cols = xp.arange(o[1]).reshape(1, -1) * s[1] - p[2] + k % kw
+    argmax = (rows * x.shape[3] + cols).astype(np.int32)
+    return out, argmax
+
+
+def maxpool_backward(dout: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, int, int, int]) -> np.ndarray:
+    """Gradient of max pooling: ``dx[n, c].flat[argmax[n, c, y, x]] += dout[n, c, y, x]``."""
+    dout, argmax, (n, c, h, w) = prepare_maxpool_backward(dout, argmax, x_shape)
+    xp = get_array_module(dout)
+    dx = xp.zeros((n * c, h * w), dtype=dout.dtype)
+    plane = xp.arange(n * c).reshape(-1, 1)
+    # add.at (not fancy-index assignment) so that overlapping windows that share a winner add up
+    xp.add.at(dx, (plane, argmax.reshape(n * c, -1)), dout.reshape(n * c, -1))
+    return dx.reshape(n, c, h, w)
+
+
+def prepare_maxpool_backward(dout: Any, argmax: Any, x_shape: Any, who: str = "maxpool_backward"):
+    dout = check_array(dout, 4, "dout", who)
+    n, c, h, w = check_x_shape(x_shape, who)
+    if not hasattr(argmax, "dtype") or argmax.dtype != np.int32:
+        raise TypeError(
+            f"{who}: argmax must be the int32 array maxpool_forward returned, got "
+            f"{getattr(argmax, 'dtype', type(argmax).__name__)}"
+        )
+    if tuple(argmax.shape) != tuple(dout.shape) or dout.shape[:2] != (n, c):
+        raise ValueError(
+            f"{who}: dout {tuple(dout.shape)} and argmax {tuple(argmax.shape)} must have the same "
+            f"shape (N, C, OH, OW) matching x_shape {(n, c, h, w)}"
+        )
+    xp = get_array_module(argmax)
+    argmax = xp.ascontiguousarray(argmax)
+    if argmax.size and (int(argmax.min()) < 0 or int(argmax.max()) >= h * w):
+        raise ValueError(f"{who}: argmax holds indices outside the {h}x{w} plane")
+    return dout, argmax, (n, c, h, w)
+
+
+def _window_counts(x_shape, kh, kw, s, p, o, count_include_pad: bool, dtype) -> np.ndarray:
+    """How many pixels each output averages over, shape (OH, OW)."""
+    if count_include_pad:
+        return np.full(o, kh * kw, dtype=dtype)
+    h, w = x_shape[2], x_shape[3]
+    # real pixels along each axis: the window rows that fall inside [0, H)
+    y0 = np.arange(o[0]) * s[0] - p[0]
+    x0 = np.arange(o[1]) * s[1] - p[2]
+    rows = np.minimum(y0 + kh, h) - np.maximum(y0, 0)
+    cols = np.minimum(x0 + kw, w) - np.maximum(x0, 0)
+    return (rows[:, None] * cols[None, :]).astype(dtype)
+
+
+def avgpool_forward(
+    x: np.ndarray, kh: int, kw: int, stride: Any = None, pad: Any = 0, count_include_pad: bool = False
+) -> np.ndarray:
+    """Average pooling of ``x`` (N, C, H, W); ``stride`` defaults to the kernel size."""
+    x = check_array(x, 4, "x", "avgpool_forward")
+    kh, kw, s, p, o = prepare_pool(x.shape, kh, kw, stride, pad, "avgpool_forward")
+    xp = get_array_module(x)
+    win = _windows(x, kh, kw, s, p, o, 0.0)
+    acc = xp.zeros(x.shape[:2] + o, dtype=x.dtype)
+    for i in range(kh):  # summed tap by tap, in the compiled kernel's order
+        for j in range(kw):
+            acc += win[..., i, j]
+    return acc / xp.asarray(_window_counts(x.shape, kh, kw, s, p, o, count_include_pad, x.dtype))
+
+
+def avgpool_backward(
+    dout: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    kh: int,
+    kw: int,
+    stride: Any = None,
+    pad: Any = 0,
+    count_include_pad: bool = False,
+) -> np.ndarray:
+    """Gradient of average pooling: each window's ``dout / count`` is added to all of its pixels."""
+    who = "avgpool_backward"
+    dout = check_array(dout, 4, "dout", who)
+    x_shape = check_x_shape(x_shape, who)
+    kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow) = prepare_pool(x_shape, kh, kw, stride, pad, who)
+    if tuple(dout.shape) != x_shape[:2] + (oh, ow):
+        raise ValueError(f"{who}: dout must have shape {x_shape[:2] + (oh, ow)}, got {tuple(dout.shape)}")
+    xp = get_array_module(dout)
+    n, c, h, w = x_shape
+    counts = _window_counts(
+        x_shape, kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow), count_include_pad, dout.dtype
+    )
+    g = dout / xp.asarray(counts)
+    dx_pad = xp.zeros((n, c, h + pt + pb, w + pl + pr), dtype=dout.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dx_pad[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += g
+    return xp.ascontiguousarray(dx_pad[:, :, pt : pt + h, pl : pl + w])
