@@ -16,6 +16,9 @@ def shared_datasets() -> Path | None:
     return None
 
 
+# The suite never touches the network: loaders use local copies or their embedded data.
+os.environ.setdefault("SCRATCHNET_OFFLINE", "1")
+
 # Point the dataset loaders at the offline copy beside the checkout (CI's ../shared/datasets) unless the
 # caller chose a data directory already.
 if "SCRATCHNET_DATA" not in os.environ and shared_datasets() is not None:

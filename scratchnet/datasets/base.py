@@ -48,15 +48,18 @@ class Dataset:
         return f"Dataset({self.name!r}, x={self.x.shape} {self.x.dtype}, y={ys}, source={self.source!r})"
 
 
-def report_fallback(name: str, err: DatasetNotFoundError) -> None:
-    """Logs (WARNING, shown on stderr by default) that the embedded copy replaces a missing file."""
+def report_fallback(
+    name: str, err: DatasetNotFoundError, replacement: str = "the copy embedded in scratchnet"
+) -> None:
+    """Logs (WARNING, shown on stderr by default) that ``replacement`` stands in for a missing file."""
     lines = str(err).splitlines()
     reason = next((ln for ln in lines if ln.startswith("Then: ")), "Then: no copy found.")[6:]
     logger.warning(
-        "%s: %s (%s) -- falling back to the copy embedded in scratchnet; set SCRATCHNET_DATA for the full file",
+        "%s: %s (%s) -- falling back to %s; set SCRATCHNET_DATA for the full file",
         name,
         lines[0],
         reason[:200].rstrip("."),
+        replacement,
     )
 
 

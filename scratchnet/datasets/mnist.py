@@ -148,7 +148,7 @@ def load_mnist_with_fallback(
         test = load_mnist("test", flatten, normalize, one_hot, data_dir, download)
         return train, test
     except DatasetNotFoundError as err:
-        report_fallback("mnist", err)
+        report_fallback("mnist", err, "a split of the 5,000-image MNIST subset")
     from scratchnet.datasets.loader import train_test_split
 
     small = load_mnist_5k(flatten, normalize, one_hot, data_dir, download)

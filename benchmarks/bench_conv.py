@@ -1,0 +1,116 @@
+"""asv suites: Conv2D and pooling forward/backward on the course CNN shapes, the im2col/col2im kernels alone
+(compiled vs NumPy twin), peak memory of a conv call, and 1- vs 2-thread scaling."""
+
+import numpy as np
+
+from scratchnet import backend
+from scratchnet.layers.conv import Conv2D
+from scratchnet.layers.pooling import MaxPool2D
+
+from .common import CONV_SHAPES, POOL_SHAPES, randn
+
+
+def _conv(name):
+    n, c, f, k, h = CONV_SHAPES[name]
+    layer = Conv2D(c, f, k, padding="same", rng=np.random.default_rng(0))
+    x = randn((n, c, h, h))
+    g = randn((n, f, h, h), seed=1)
+    return layer, x, g
+
+
+class ConvLayer:
+    params = (list(CONV_SHAPES), ["compiled", "numpy"])
+    param_names = ["shape", "kernels"]
+    timeout = 240
+
+    def setup(self, name, kernels):
+        backend.use_compiled(kernels == "compiled")
+        self.layer, self.x, self.g = _conv(name)
+        self.layer.forward(self.x)
+
+    def teardown(self, name, kernels):
+        backend.use_compiled(True)
+
+    def time_forward(self, name, kernels):
+        self.layer.forward(self.x)
+
+    def time_forward_backward(self, name, kernels):
+        self.layer.forward(self.x)
+        self.layer.backward(self.g)
+
+
+class ConvPeakMemory:
+    """Peak resident memory of the process during one conv forward+backward (about one im2col buffer extra)."""
+
+    params = list(CONV_SHAPES)
+    param_names = ["shape"]
+
+    def setup(self, name):
+        self.layer, self.x, self.g = _conv(name)
+
+    def peakmem_forward_backward(self, name):
+        self.layer.forward(self.x)
+        self.layer.backward(self.g)
+
+
+class MaxPool:
+    params = (list(POOL_SHAPES), ["compiled", "numpy"])
+    param_names = ["shape", "kernels"]
+
+    def setup(self, name, kernels):
+        backend.use_compiled(kernels == "compiled")
+        n, c, h = POOL_SHAPES[name]
+        self.layer = MaxPool2D(2)
+        self.x = randn((n, c, h, h))
+        self.g = randn((n, c, h // 2, h // 2), seed=1)
+
+    def teardown(self, name, kernels):
+        backend.use_compiled(True)
+
+    def time_forward_backward(self, name, kernels):
+        self.layer.forward(self.x)
+        self.layer.backward(self.g)
+
+
+class Im2colKernels:
+    params = (list(CONV_SHAPES), ["compiled", "numpy"])
+    param_names = ["shape", "kernels"]
+
+    def setup(self, name, kernels):
+        n, c, f, k, h = CONV_SHAPES[name]
+        mod = "scratchnet._kernels.im2col" if kernels == "compiled" else "scratchnet.ops.im2col"
+        self.mod = __import__(mod, fromlist=["im2col"])
+        self.k, self.pad = k, (k - 1) // 2
+        self.x = randn((n, c, h, h))
+        self.cols = self.mod.im2col(self.x, k, k, 1, self.pad)
+
+    def time_im2col(self, name, kernels):
+        self.mod.im2col(self.x, self.k, self.k, 1, self.pad)
+
+    def time_col2im(self, name, kernels):
+        self.mod.col2im(self.cols, self.x.shape, self.k, self.k, 1, self.pad)
+
+
+class ThreadScaling:
+    """The compiled kernels' OpenMP loops with 1 and 2 threads (BLAS threads untouched)."""
+
+    params = ([1, 2],)
+    param_names = ["threads"]
+
+    def setup(self, threads):
+        backend.set_num_threads(threads)
+        self.layer, self.x, self.g = _conv("conv2_32to64_5x5_14")
+        self.pool = MaxPool2D(2)
+        self.px = randn((64, 32, 28, 28))
+        self.pg = randn((64, 32, 14, 14), seed=1)
+
+    def teardown(self, threads):
+        backend.set_num_threads(2)
+
+    def time_conv_forward_backward(self, threads):
+        self.layer.forward(self.x)
+        self.layer.backward(self.g)
+
+    def time_maxpool_forward_backward(self, threads):
+        self.pool.forward(self.px)
+        self.pool.backward(self.pg)
