@@ -1,10 +1,12 @@
 """scratchnet: a from-scratch deep-learning engine with hand-derived backprop.
 
-Readable NumPy layers (``scratchnet.layers``), losses, optimizers and a training loop; Cython/OpenMP
-kernels for the hot loops (``scratchnet.backend.info()`` says which are built).
+Readable NumPy layers (``scratchnet.layers``), losses, optimizers and a training loop; energy-based and
+unsupervised models (``rbm``, ``dbn``, ``autoencoder``); Cython/OpenMP kernels for the hot loops
+(``scratchnet.backend.info()`` says which are built); real data sets in ``scratchnet.datasets``.
 """
 
-from scratchnet import backend, init, layers, losses, optim
+from scratchnet import autoencoder, backend, dbn, init, layers, losses, optim, rbm
+from scratchnet.backend import use_device
 from scratchnet.gradcheck import gradcheck
 from scratchnet.model import Sequential
 from scratchnet.random import seed
@@ -16,11 +18,15 @@ __all__ = [
     "History",
     "Sequential",
     "Trainer",
+    "autoencoder",
     "backend",
+    "dbn",
     "gradcheck",
     "init",
     "layers",
     "losses",
     "optim",
+    "rbm",
     "seed",
+    "use_device",
 ]

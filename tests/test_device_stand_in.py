@@ -7,23 +7,35 @@ from stand_in_device import DeviceArray, asarray, to_device
 
 import scratchnet as sn
 from scratchnet import backend, optim
+from scratchnet.autoencoder import Autoencoder, DenoisingAutoencoder, TiedAutoencoder
 from scratchnet.layers import (
     ELU,
+    GRU,
+    LSTM,
+    RNN,
+    AvgPool2D,
     BatchNorm1D,
     BatchNorm2D,
+    Conv2D,
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool2D,
     Identity,
+    InceptionBlock,
     LeakyReLU,
+    LocalResponseNorm,
+    MaxPool2D,
     ReLU,
+    ResidualBlock,
     Sigmoid,
     Softmax,
     Softplus,
     Step,
     Tanh,
+    TimeDistributed,
 )
-from scratchnet.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
+from scratchnet.losses import BinaryCrossEntropy, MeanSquaredError, SequenceCrossEntropy, SoftmaxCrossEntropy
 
 CORE_LAYERS = [
     (lambda: Dense(4, 3), (5, 4)),
@@ -40,6 +52,22 @@ CORE_LAYERS = [
     (Flatten, (2, 3, 4)),
     (lambda: BatchNorm1D(4), (5, 4)),
     (lambda: BatchNorm2D(3), (2, 3, 4, 4)),
+    (lambda: Conv2D(3, 4, 3, padding="same"), (2, 3, 5, 6)),
+    (lambda: Conv2D(3, 2, 2, stride=2), (2, 3, 5, 5)),
+    (lambda: MaxPool2D(2), (2, 3, 4, 6)),
+    (lambda: MaxPool2D(3, stride=2, padding="same"), (2, 3, 5, 5)),
+    (lambda: AvgPool2D(2), (2, 3, 4, 4)),
+    (GlobalAvgPool2D, (2, 3, 4, 4)),
+    (lambda: LocalResponseNorm(3), (2, 5, 3, 3)),
+    (lambda: ResidualBlock(3, 4, stride=2), (2, 3, 6, 6)),
+    (lambda: InceptionBlock(3, 2, 2, 3, 1, 2, 2), (2, 3, 5, 5)),
+    (lambda: RNN(3, 4), (2, 5, 3)),
+    (lambda: LSTM(3, 4), (2, 5, 3)),
+    (lambda: GRU(3, 4), (2, 5, 3)),
+    (lambda: TimeDistributed(Dense(3, 2)), (2, 5, 3)),
+    (lambda: Autoencoder((6, 4, 2)), (3, 6)),
+    (lambda: TiedAutoencoder((6, 4, 2)), (3, 6)),
+    (lambda: DenoisingAutoencoder((6, 4, 2)), (3, 6)),
 ]
 
 
@@ -67,6 +95,38 @@ def run_on_device(layer, shape, rng):
 @pytest.mark.parametrize("make,shape", CORE_LAYERS)
 def test_core_layers_stay_on_device(make, shape, rng):
     run_on_device(make(), shape, rng)
+
+
+def test_recurrent_lengths_and_embedding_stay_on_device(rng):
+    from scratchnet.layers import Embedding
+
+    emb = to_device(Embedding(7, 3))
+    out = emb.forward(asarray(rng.integers(0, 7, (2, 4))))
+    assert isinstance(out, DeviceArray)
+    emb.backward(asarray(np.ones(out.shape, dtype=np.float32)))
+    assert isinstance(emb.grads["W"], DeviceArray)
+    lstm = to_device(LSTM(3, 4))
+    y = lstm.forward(
+        asarray(rng.standard_normal((2, 5, 3)).astype(np.float32)), lengths=asarray(np.array([5, 2]))
+    )
+    assert isinstance(y, DeviceArray) and isinstance(lstm.h_last, DeviceArray)
+    assert isinstance(lstm.backward(asarray(np.ones(y.shape, dtype=np.float32))), DeviceArray)
+    loss = SequenceCrossEntropy()
+    loss.forward(
+        asarray(rng.standard_normal((2, 4, 5)).astype(np.float32)), asarray(rng.integers(0, 5, (2, 4)))
+    )
+    assert isinstance(loss.backward(), DeviceArray)
+
+
+def test_rbm_stays_on_device(rng):
+    from scratchnet.rbm import RBM
+
+    rbm = to_device(RBM(6, 3))
+    v = asarray((rng.random((4, 6)) > 0.5).astype(np.float32))
+    rbm.train_step(v, lr=0.1, k=2, momentum=0.5)
+    assert isinstance(rbm.free_energy(v), DeviceArray)
+    for table in (rbm.params, rbm.grads):
+        assert all(isinstance(a, DeviceArray) for a in table.values())
 
 
 @pytest.mark.parametrize(

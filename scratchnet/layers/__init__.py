@@ -12,26 +12,45 @@ from scratchnet.layers.activations import (
     Tanh,
 )
 from scratchnet.layers.base import Layer, ParamRef
+from scratchnet.layers.blocks import InceptionBlock, ResidualBlock
+from scratchnet.layers.conv import Conv2D
 from scratchnet.layers.dense import Dense
 from scratchnet.layers.dropout import Dropout
+from scratchnet.layers.embedding import Embedding
+from scratchnet.layers.lrn import LocalResponseNorm
 from scratchnet.layers.normalization import BatchNorm1D, BatchNorm2D
+from scratchnet.layers.pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from scratchnet.layers.recurrent import GRU, LSTM, RNN
 from scratchnet.layers.reshape import Flatten
+from scratchnet.layers.time_distributed import TimeDistributed
 
 __all__ = [
+    "AvgPool2D",
     "BatchNorm1D",
     "BatchNorm2D",
+    "Conv2D",
     "Dense",
     "Dropout",
     "ELU",
+    "Embedding",
     "Flatten",
+    "GRU",
+    "GlobalAvgPool2D",
     "Identity",
+    "InceptionBlock",
+    "LSTM",
     "Layer",
     "LeakyReLU",
+    "LocalResponseNorm",
+    "MaxPool2D",
     "ParamRef",
+    "RNN",
     "ReLU",
+    "ResidualBlock",
     "Sigmoid",
     "Softmax",
     "Softplus",
     "Step",
     "Tanh",
+    "TimeDistributed",
 ]

@@ -165,7 +165,7 @@ class Conv2D(Layer):
         pad = resolve_padding(self.padding, h, w, kh, kw, self.stride)
         oh, ow = output_size(h, w, kh, kw, self.stride, pad, who=repr(self))
         f = self.out_channels
-        cols = backend.kernel("im2col").im2col(
+        cols = backend.kernel("im2col", xp).im2col(
             x, kh, kw, self.stride, pad, out=self._cols_buffer(xp, (c * kh * kw, n * oh * ow), x.dtype)
         )
         w2 = self.params["W"].reshape(f, -1)
@@ -215,4 +215,4 @@ class Conv2D(Layer):
         # dcols = W^T G overwrites cols, which is no longer needed
         dcols = _matmul_columns(xp, W.reshape(f, -1).T, g_t.T, cols, piece)
         self._cache = None
-        return backend.kernel("im2col").col2im(dcols, x_shape, kh, kw, self.stride, pad)
+        return backend.kernel("im2col", xp).col2im(dcols, x_shape, kh, kw, self.stride, pad)

@@ -61,7 +61,9 @@ class MaxPool2D(_Pool2D):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x, ndim=4, expected="(N, C, H, W)")
         pad = self._pads(x.shape)
-        out, argmax = backend.kernel("pooling").maxpool_forward(x, *self.kernel_size, self.stride, pad)
+        out, argmax = backend.kernel("pooling", get_array_module(x)).maxpool_forward(
+            x, *self.kernel_size, self.stride, pad
+        )
         self._cache = (x.shape, x.dtype, argmax)
         return out
 
@@ -71,7 +73,7 @@ class MaxPool2D(_Pool2D):
         dout = self._check_dout(dout, argmax.shape)
         if not hasattr(dout, "dtype") or dout.dtype != dtype:
             dout = get_array_module(argmax).asarray(dout).astype(dtype)
-        return backend.kernel("pooling").maxpool_backward(dout, argmax, x_shape)
+        return backend.kernel("pooling", get_array_module(dout)).maxpool_backward(dout, argmax, x_shape)
 
 
 class AvgPool2D(_Pool2D):
@@ -94,7 +96,7 @@ class AvgPool2D(_Pool2D):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x, ndim=4, expected="(N, C, H, W)")
         pad = self._pads(x.shape)
-        out = backend.kernel("pooling").avgpool_forward(
+        out = backend.kernel("pooling", get_array_module(x)).avgpool_forward(
             x, *self.kernel_size, self.stride, pad, self.count_include_pad
         )
         self._cache = (x.shape, x.dtype, pad, out.shape)
@@ -106,7 +108,7 @@ class AvgPool2D(_Pool2D):
         dout = self._check_dout(dout, out_shape)
         if not hasattr(dout, "dtype") or dout.dtype != dtype:
             dout = get_array_module(dout).asarray(dout).astype(dtype)
-        return backend.kernel("pooling").avgpool_backward(
+        return backend.kernel("pooling", get_array_module(dout)).avgpool_backward(
             dout, x_shape, *self.kernel_size, self.stride, pad, self.count_include_pad
         )
 
