@@ -11,11 +11,18 @@ from scratchnet.losses import SoftmaxCrossEntropy
 
 def course_cnn():
     """The course's simple CNN: 3x3 conv 32, 2x2 pool, 3x3 conv 64, 2x2 pool, dense 10."""
-    return sn.Sequential([
-        Conv2D(1, 32, 3, padding="same"), ReLU(), MaxPool2D(2),
-        Conv2D(32, 64, 3, padding="same"), ReLU(), MaxPool2D(2),
-        Flatten(), Dense(7 * 7 * 64, 10),
-    ])
+    return sn.Sequential(
+        [
+            Conv2D(1, 32, 3, padding="same"),
+            ReLU(),
+            MaxPool2D(2),
+            Conv2D(32, 64, 3, padding="same"),
+            ReLU(),
+            MaxPool2D(2),
+            Flatten(),
+            Dense(7 * 7 * 64, 10),
+        ]
+    )
 
 
 class CourseCNNStep:

@@ -1,0 +1,55 @@
+"""Smoke run of the asv suites and the comparison script: every benchmark executes once, no timing asserted."""
+
+import importlib
+import inspect
+import itertools
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+SUITES = ["bench_dense", "bench_conv", "bench_recurrent", "bench_training"]
+
+
+def benchmark_cases():
+    sys.path.insert(0, str(REPO))
+    for module_name in SUITES:
+        module = importlib.import_module(f"benchmarks.{module_name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__:
+                continue
+            methods = [m for m in dir(cls) if m.startswith(("time_", "peakmem_"))]
+            params = getattr(cls, "params", None)
+            if params is None:
+                grid = [()]
+            elif isinstance(params, tuple):
+                grid = list(itertools.product(*params))
+            else:
+                grid = [(p,) for p in params]
+            for method in methods:
+                yield pytest.param(cls, method, grid, id=f"{module_name}.{cls.__name__}.{method}")
+
+
+@pytest.mark.parametrize("cls,method,grid", list(benchmark_cases()))
+def test_asv_benchmark_runs(cls, method, grid):
+    for args in grid:
+        bench = cls()
+        if hasattr(bench, "setup"):
+            bench.setup(*args)
+        try:
+            getattr(bench, method)(*args)
+        finally:
+            if hasattr(bench, "teardown"):
+                bench.teardown(*args)
+
+
+def test_comparison_script_quick():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "compare.py"), "--quick", "--only-steps", "--threads", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| course CNN train step" in result.stdout
