@@ -124,7 +124,8 @@ def load(name: str, **kwargs: Any) -> Any:
         kwargs.setdefault("data_dir", directory)
     data = loader(**kwargs)
     where = getattr(data, "path", None) or getattr(data, "source", "?")
-    print(f"data: {name} {tuple(data.x.shape)} from {where} ({getattr(data, 'source', '?')})")
+    shape = tuple(data.x.shape) if hasattr(data, "x") else f"{len(data.ids)} tokens"
+    print(f"data: {name} {shape} from {where} ({getattr(data, 'source', '?')})")
     return data
 
 

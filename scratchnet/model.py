@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -147,16 +148,12 @@ class Sequential(Layer):
         """
         dtype = input_dtype or self.dtype or np.float32
         x = np.zeros((2, *input_shape), dtype=dtype)
-        was_training = self.training
-        self.eval()
+        probe = copy.deepcopy(self).eval()  # leaves no cache, carried state or statistics behind in self
         rows = []
-        try:
-            for i, layer in enumerate(self.layers):
-                x = layer.forward(x)
-                count = sum(p.value.size for p in layer.parameters())
-                rows.append((f"{i}: {layer!r}".split("\n")[0], (None, *x.shape[1:]), int(count)))
-        finally:
-            self.train(was_training)
+        for i, (layer, mine) in enumerate(zip(probe.layers, self.layers)):
+            x = layer.forward(x)
+            count = sum(p.value.size for p in layer.parameters())
+            rows.append((f"{i}: {mine!r}".split("\n")[0], (None, *x.shape[1:]), int(count)))
         width = max([len(r[0]) for r in rows] + [5])
         print_fn(f"{'layer':<{width}}  {'output shape':<20} {'params':>10}")
         print_fn("-" * (width + 33))

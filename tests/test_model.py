@@ -100,3 +100,15 @@ def test_predict_restores_mode(rng):
     model = small_model()
     out = model.predict(rng.standard_normal((2500, 4)).astype(np.float32), batch_size=1000)
     assert out.shape == (2500, 3) and model.training
+
+
+def test_summary_leaves_no_state_behind(rng):
+    from scratchnet.layers import LSTM
+
+    model = sn.Sequential([LSTM(3, 4, stateful=True), Dense(4, 2)])
+    model.summary((6, 3), print_fn=lambda *_: None)
+    assert model.forward(rng.standard_normal((5, 6, 3))).shape == (5, 6, 2)  # no carried batch of 2
+    dense = Dense(3, 2)
+    sn.Sequential([dense]).summary((3,), print_fn=lambda *_: None)
+    with pytest.raises(RuntimeError, match="before forward"):
+        dense.backward(np.ones((1, 2)))

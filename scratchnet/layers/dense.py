@@ -47,7 +47,9 @@ class Dense(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x, min_ndim=2, last_dim=self.in_features, expected=f"(N, {self.in_features})")
         self._x = x
-        return x @ self.params["W"] + self.params["b"]
+        # one 2-D GEMM: matmul on (N, T, D) stacks would broadcast into many small, slow products
+        y = x.reshape(-1, self.in_features) @ self.params["W"] + self.params["b"]
+        return y.reshape(*x.shape[:-1], self.out_features)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         self._require_forward(self._x)
@@ -57,4 +59,4 @@ class Dense(Layer):
         g2 = dout.reshape(-1, self.out_features)
         self.grads["W"] = x2.T @ g2
         self.grads["b"] = g2.sum(axis=0)
-        return dout @ self.params["W"].T
+        return (g2 @ self.params["W"].T).reshape(x.shape)

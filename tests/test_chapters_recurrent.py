@@ -1,0 +1,108 @@
+"""Chapters 12-16 (recurrent networks) run end to end with ``--quick`` as a user would start them."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CHAPTERS = REPO / "chapters"
+DATA = Path(os.environ.get("SCRATCHNET_DATA") or REPO.parent / "shared" / "datasets")
+
+
+def run_chapter(name: str, out: Path) -> str:
+    env = dict(os.environ)
+    env.update(
+        {
+            "MPLBACKEND": "Agg",
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",  # tiny GEMMs: BLAS threads only contend on a shared machine
+            "SCRATCHNET_DATA": str(DATA),
+            "SCRATCHNET_OFFLINE": "1",  # no download attempts for the files that are not there
+        }
+    )
+    proc = subprocess.run(
+        [sys.executable, str(CHAPTERS / f"{name}.py"), "--quick", "--out", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{name} failed ({proc.returncode}):\n{text[-4000:]}"
+    assert "course vs scratchnet" in text
+    return text
+
+
+def needs_data(*files: str):
+    missing = [f for f in files if not (DATA / f).is_file()]
+    return pytest.mark.skipif(bool(missing), reason=f"data files not found in {DATA}: {missing}")
+
+
+def table_row(text: str, what: str) -> list[str]:
+    """The cells of the final table's row starting with ``what``."""
+    for line in text.splitlines():
+        if line.startswith(what):
+            return [c.strip() for c in line.split("|")]
+    raise AssertionError(f"no table row {what!r}")
+
+
+def test_ch12_rnn_basics(tmp_path):
+    text = run_chapter("ch12_rnn_basics", tmp_path)
+    for f in ("char_losses.png", "vanishing_gradients.png"):
+        assert (tmp_path / f).is_file(), f
+    assert table_row(text, "hi-hello: prediction")[2] == "ihello"
+    assert table_row(text, "if-you: prediction")[2] == "if you want you"
+    assert float(table_row(text, "layer vs hand-unrolled")[2].split()[-1]) < 1e-12
+    # the vanilla RNN's gradient 20 steps back is far smaller than the LSTM's
+    rnn = float(table_row(text, "RNN: gradient 20 steps back")[2])
+    lstm = float(table_row(text, "LSTM: gradient 20 steps back")[2])
+    assert rnn < lstm / 3
+    first = float(table_row(text, "hi-hello: first loss")[2])
+    assert abs(first - math.log(5)) < 0.3  # near-uniform scores over 5 characters at the start
+
+
+@needs_data("mnist_5k.csv.gz")
+def test_ch13_lstm_mnist(tmp_path):
+    text = run_chapter("ch13_lstm_mnist", tmp_path)
+    for f in ("mnist_lstm_curve.png", "mnist_lstm_predictions.png"):
+        assert (tmp_path / f).is_file(), f
+    acc = float(table_row(text, "held-out accuracy")[2])
+    assert 0.2 < acc <= 1.0  # 20 steps already beat chance (0.1) clearly
+
+
+@needs_data("ptb/ptb.valid.txt", "ptb/ptb.test.txt")
+def test_ch14_ptb_language_model(tmp_path):
+    text = run_chapter("ch14_ptb_language_model", tmp_path)
+    assert (tmp_path / "perplexity.png").is_file()
+    untrained = float(table_row(text, "untrained loss per word")[2])
+    assert abs(untrained - math.log(10000)) < 0.05
+    cells = table_row(text, "epoch 1 (lr 1)")[2].split("/")
+    train_ppl, test_ppl = float(cells[0]), float(cells[1])
+    assert math.isfinite(train_ppl) and 1 < test_ppl < 10000  # a few SGD steps already beat uniform
+
+
+@needs_data("tinyshakespeare/input.txt")
+def test_ch15_char_model(tmp_path):
+    text = run_chapter("ch15_char_model", tmp_path)
+    assert (tmp_path / "char_loss.png").is_file()
+    assert abs(float(table_row(text, "untrained loss")[2]) - math.log(65)) < 0.05
+    for mode in ("greedy", "weighted", "weighted at spaces", "temperature 0.5", "temperature 1.5"):
+        match = re.search(rf"\[{mode}\]\n(The [^\n]*)", text)
+        assert match, f"no {mode} sample printed"
+
+
+@needs_data("data-02-stock_daily.csv")
+def test_ch16_time_series(tmp_path):
+    text = run_chapter("ch16_time_series", tmp_path)
+    assert (tmp_path / "stock_test_prediction.png").is_file()
+    cell = table_row(text, "LSTM(10) + Dense, Adam: test RMSE")[2]
+    rmse = float(cell.split()[0])
+    assert 0 < rmse < 0.3  # scaled units; a model that learnt nothing is off by ~0.5
