@@ -29,8 +29,14 @@ if str(REPO) not in sys.path:  # lets `python chapters/chXX.py` run from a sourc
 import scratchnet  # noqa: E402
 
 
-def setup(name: str, doc: str | None = None, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parses ``--quick`` and ``--out``, creates the output folder, seeds the library, prints the title."""
+def setup(
+    name: str,
+    doc: str | None = None,
+    argv: Sequence[str] | None = None,
+    options: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """Parses ``--quick``, ``--out``, ``--seed`` and the chapter's own ``options`` (a function adding
+    arguments to the parser), creates the output folder, seeds the library, prints the title."""
     parser = argparse.ArgumentParser(
         prog=f"{name}.py",
         description=(doc or "").strip().splitlines()[0] if doc else None,
@@ -43,6 +49,8 @@ def setup(name: str, doc: str | None = None, argv: Sequence[str] | None = None) 
         help="folder for figures (default chapters/out/<name>)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for every random draw (default 0)")
+    if options is not None:
+        options(parser)
     args = parser.parse_args(argv)
     args.out = Path(args.out)
     args.out.mkdir(parents=True, exist_ok=True)

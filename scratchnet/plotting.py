@@ -239,7 +239,7 @@ def plot_confusion_matrix(
     im = ax.imshow(cm, cmap="Blues")
     fig.colorbar(im, ax=ax, fraction=0.046)
     labels = [str(c) for c in (class_names if class_names is not None else range(k))]
-    ax.set_xticks(range(k), labels)
+    ax.set_xticks(range(k), labels, rotation=45, ha="right")
     ax.set_yticks(range(k), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")

@@ -1,0 +1,133 @@
+"""Chapters 9-11 (convolutions, CNNs on MNIST, architectures) run end to end with ``--quick``, as a user
+would start them, and print the course's published numbers."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CHAPTERS = REPO / "chapters"
+_SIBLING = REPO.parent / "shared" / "datasets"
+DATA = os.environ.get("SCRATCHNET_DATA") or (str(_SIBLING) if _SIBLING.is_dir() else None)
+
+
+def run_chapter(name: str, out: Path) -> str:
+    env = dict(os.environ)
+    env.update({"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    if DATA:
+        env["SCRATCHNET_DATA"] = DATA
+    proc = subprocess.run(
+        [sys.executable, str(CHAPTERS / f"{name}.py"), "--quick", "--out", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{name} failed ({proc.returncode}):\n{text[-4000:]}"
+    return text
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def table_row(text: str, what: str) -> list[str]:
+    """The cells of the final table's row that starts with ``what``."""
+    table = text[text.index("== course vs scratchnet") :]
+    for line in table.splitlines():
+        if line.startswith(what):
+            return [c.strip() for c in line.split(" | ")]
+    raise AssertionError(f"no table row {what!r} in:\n{table}")
+
+
+def assert_pngs(out: Path, names: list[str]) -> None:
+    for name in names:
+        path = out / name
+        assert path.is_file() and path.stat().st_size > 1000, name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_ch09_convolutions(tmp_path):
+    text = run_chapter("ch09_convolutions", tmp_path)
+    flat = squash(text)
+    for expected in (
+        "[6,11,14,5,0]",
+        "[6,14,34,34,8]",
+        "[6,14,34,34]",
+        "[14,34,34]",
+        "[436,1086,1108,690]",
+        "[[248,4],[-28,236],[2,-14]]",
+        "[[12,16],[24,28]]",
+        "[[12,16,9],[24,28,15],[15,17,9]]",
+        "[[120,160,90],[240,280,150],[150,170,90]]",
+        "[[-12,-16,-9],[-24,-28,-15],[-15,-17,-9]]",
+    ):
+        assert expected in flat, expected
+    # our value next to the course's misprint, and the note saying so
+    last = table_row(text, "2-D g=[[-1,1],[2,3]], full, last row")
+    assert "1066" in last[1] and squash(last[2]) == "[436,1086,1108,690]"
+    assert "misprint" in text and "1086" in text
+    # TF 'SAME' through the Conv2D layer gives the same map as the reference function
+    assert squash(table_row(text, "Conv2D layer, 'same'")[2]) == "[[12,16,9],[24,28,15],[15,17,9]]"
+    assert squash(table_row(text, "max pool 2x2 s2 on 4x4 slice")[2]) == "[[6,8],[3,4]]"
+    # the Laplacian is exactly zero on the smooth ramp and large on edges
+    lap = table_row(text, "Laplacian on flat/ramp regions")[2]
+    assert lap.startswith("0 ") and float(re.search(r"edges: (\d+)", lap).group(1)) > 100
+    assert_pngs(tmp_path, ["three_filters.png", "edges_blur.png", "feature_maps.png"])
+
+
+def test_ch10_cnn_mnist(tmp_path):
+    text = run_chapter("ch10_cnn_mnist", tmp_path)
+    for what, course in (
+        ("simple CNN accuracy", "0.9885"),
+        ("deep CNN accuracy", "0.9938"),
+        ("ensemble of 7, summed probabilities", "0.9952"),
+    ):
+        cells = table_row(text, what)
+        assert course in cells[1]
+        assert 0.0 <= float(cells[2]) <= 1.0
+        assert "MNIST" in cells[3]  # every row names its data
+    assert len(re.findall(r"member \d: ", text)) == 7
+    # the architectures as the course prints them: 7x7x64 -> 3136 and 4x4x128 -> 2048 into the dense layers
+    assert "(None, 64, 7, 7)" in text and "(None, 3136)" in text and "(None, 2048)" in text
+    assert_pngs(
+        tmp_path,
+        ["ensemble.png", "curves_deep.png", "filters_5x5.png", "filters_3x3.png", "feature_maps.png"],
+    )
+
+
+def test_ch11_architectures(tmp_path):
+    text = run_chapter("ch11_architectures", tmp_path)
+    assert table_row(text, "AlexNet CONV1 output")[2] == "55x55x96"
+    assert table_row(text, "AlexNet CONV1 weights")[2] == "34,848"
+    assert table_row(text, "AlexNet POOL1 output / params")[2] == "27x27x96, 0"
+    # published totals: VGG-16 and ResNet-18/34 (torchvision counts), LeNet-5 layer counts
+    assert table_row(text, "VGG-16 total parameters")[2] == "138,357,544"
+    assert table_row(text, "ResNet-18 / 34 parameters")[2] == "11,689,512 / 21,797,672"
+    assert table_row(text, "ResNet-18 mult-adds")[2].startswith("1.8")
+    assert table_row(text, "ResNet-34 mult-adds")[2].startswith("3.6")
+    assert "C1 156, C5 48,120, F6 10,164" in table_row(text, "LeNet-5 parameters")[2]
+    assert table_row(text, "AlphaGo policy: output, parameters")[2].startswith("19x19x1")
+    # the calculator agrees with real scratchnet models
+    for what in ("LeNet-5 (28x28) parameters", "small ResNet parameters"):
+        a, b = table_row(text, what)[2].split(" vs ")
+        assert a == b, what
+    for what in ("LeNet-5 test accuracy", "small ResNet test accuracy"):
+        assert 0.0 <= float(table_row(text, what)[2]) <= 1.0
+    assert_pngs(tmp_path, ["architectures.png", "training.png", "curves_resnet.png"])
+
+
+@pytest.mark.parametrize("name", ["ch09_convolutions", "ch10_cnn_mnist", "ch11_architectures"])
+def test_chapter_help(name):
+    proc = subprocess.run(
+        [sys.executable, str(CHAPTERS / f"{name}.py"), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0 and "--quick" in proc.stdout
