@@ -33,24 +33,10 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(HERE.parent))
 import scratchnet as sn  # noqa: E402
+from benchmarks.bench_training import course_cnn  # noqa: E402
 from scratchnet import backend  # noqa: E402
 from scratchnet.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU  # noqa: E402
 from scratchnet.losses import SoftmaxCrossEntropy  # noqa: E402
-
-
-def course_cnn() -> sn.Sequential:
-    return sn.Sequential(
-        [
-            Conv2D(1, 32, 3, padding="same"),
-            ReLU(),
-            MaxPool2D(2),
-            Conv2D(32, 64, 3, padding="same"),
-            ReLU(),
-            MaxPool2D(2),
-            Flatten(),
-            Dense(7 * 7 * 64, 10),
-        ]
-    )
 
 
 def course_mlp() -> sn.Sequential:

@@ -7,6 +7,7 @@ that it fell back to the small copy shipped inside the package.
 
 from __future__ import annotations
 
+import gzip
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet.datasets._fetch import DatasetNotFoundError
+from scratchnet.datasets._embedded import embedded_arrays
+from scratchnet.datasets._fetch import DatasetNotFoundError, fetch
 
 logger = logging.getLogger("scratchnet.datasets")
 
@@ -81,3 +83,29 @@ def labels_out(labels: np.ndarray, one_hot: bool = False, num_classes: int = 10)
 
         return encode(labels, num_classes)
     return labels
+
+
+def load_image_csv(
+    file: str, name: str, side: int, max_value: int, data_dir, download
+) -> tuple[np.ndarray, np.ndarray, str, str | None]:
+    """A gzipped CSV of ``side*side`` pixel values then the label per row -> (uint8 (N, side, side),
+    uint8 (N,), source, path); falls back to the embedded copy of ``name`` when no file is available."""
+    try:
+        res = fetch(file, data_dir, download)
+    except DatasetNotFoundError as err:
+        report_fallback(name, err)
+        arrays = embedded_arrays(name)
+        return arrays["images"], arrays["labels"], "embedded", None
+    images, labels = parse_image_csv(gzip.decompress(res.path.read_bytes()), str(res.path), side, max_value)
+    return images, labels, res.source, str(res.path)
+
+
+def parse_image_csv(raw: bytes, name: str, side: int, max_value: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``side*side`` pixel values (0..max_value) then the label 0..9 -> (uint8 (N, side, side), uint8 (N,))."""
+    d = side * side
+    table = np.loadtxt(raw.decode("ascii").splitlines(), delimiter=",", dtype=np.int64, ndmin=2)
+    if table.shape[1] != d + 1:
+        raise ValueError(f"{name}: expected {d + 1} columns ({d} pixels + label), got {table.shape[1]}")
+    if table.min() < 0 or table[:, :d].max() > max_value or table[:, d].max() > 9:
+        raise ValueError(f"{name}: pixel values must be 0..{max_value} and labels 0..9")
+    return table[:, :d].reshape(-1, side, side).astype(np.uint8), table[:, d].astype(np.uint8)

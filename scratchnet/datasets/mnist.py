@@ -8,14 +8,19 @@ Shapes and dtypes (all three loaders):
 
 from __future__ import annotations
 
-import gzip
 import os
 
 import numpy as np
 
-from scratchnet.datasets._embedded import embedded_arrays
 from scratchnet.datasets._fetch import DatasetNotFoundError, fetch
-from scratchnet.datasets.base import Dataset, image_features, labels_out, report_fallback
+from scratchnet.datasets.base import (
+    Dataset,
+    image_features,
+    labels_out,
+    load_image_csv,
+    parse_image_csv,
+    report_fallback,
+)
 from scratchnet.datasets.idx import read_idx
 
 FASHION_CLASSES = (
@@ -98,12 +103,7 @@ def load_fashion_mnist(
 
 def parse_mnist_csv(raw: bytes, name: str = "mnist csv") -> tuple[np.ndarray, np.ndarray]:
     """Rows of 784 pixel values then the label -> (uint8 (N, 28, 28), uint8 (N,))."""
-    table = np.loadtxt(raw.decode("ascii").splitlines(), delimiter=",", dtype=np.int64, ndmin=2)
-    if table.shape[1] != 785:
-        raise ValueError(f"{name}: expected 785 columns (784 pixels + label), got {table.shape[1]}")
-    if table.min() < 0 or table[:, :784].max() > 255 or table[:, 784].max() > 9:
-        raise ValueError(f"{name}: pixel values must be 0..255 and labels 0..9")
-    return table[:, :784].reshape(-1, 28, 28).astype(np.uint8), table[:, 784].astype(np.uint8)
+    return parse_image_csv(raw, name, side=28, max_value=255)
 
 
 def load_mnist_5k(
@@ -117,14 +117,7 @@ def load_mnist_5k(
 
     Falls back to the copy embedded in the package (``source == "embedded"``) when no file is available.
     """
-    try:
-        res = fetch("mnist_5k.csv.gz", data_dir, download)
-        images, labels = parse_mnist_csv(gzip.decompress(res.path.read_bytes()), str(res.path))
-        source, path = res.source, str(res.path)
-    except DatasetNotFoundError as err:
-        report_fallback("mnist_5k", err)
-        arrays = embedded_arrays("mnist_5k")
-        images, labels, source, path = arrays["images"], arrays["labels"], "embedded", None
+    images, labels, source, path = load_image_csv("mnist_5k.csv.gz", "mnist_5k", 28, 255, data_dir, download)
     return Dataset(
         image_features(images, flatten, normalize), labels_out(labels, one_hot), "mnist_5k", source, path
     )
