@@ -46,7 +46,14 @@ def test_asv_benchmark_runs(cls, method, grid):
 
 def test_comparison_script_quick():
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "compare.py"), "--quick", "--only-steps", "--threads", "1"],
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "compare.py"),
+            "--quick",
+            "--only-steps",
+            "--threads",
+            "1",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
