@@ -203,3 +203,11 @@ def test_astype_and_train_eval_propagate():
     assert all(layer.training for _, layer in model.named_layers())
     model.astype(np.float64)
     assert model.dtype == np.float64 and model[1].buffers["running_var"].dtype == np.float64
+
+
+def test_gradients_keep_the_parameter_dtype():
+    layer = Dense(3, 2)
+    layer.forward(np.ones((4, 3), dtype=np.float32))
+    dx = layer.backward(np.ones((4, 2)))  # float64 upstream gradient into a float32 layer
+    assert dx.dtype == np.float32
+    assert all(layer.grads[k].dtype == np.float32 for k in layer.params)

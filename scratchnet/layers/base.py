@@ -220,13 +220,17 @@ class Layer:
         return xp.asarray(x)
 
     def _check_dout(self, dout: Any, shape: tuple[int, ...]) -> np.ndarray:
-        """Validates the upstream gradient against the cached forward output shape."""
+        """Validates the upstream gradient against the cached forward output shape; casts it to the layer's
+        dtype so gradients always match their parameters."""
         if not hasattr(dout, "shape"):
             dout = np.asarray(dout)
         if tuple(dout.shape) != tuple(shape):
             raise ValueError(
                 f"{self!r}.backward: expected dout of shape {tuple(shape)}, got {tuple(dout.shape)}"
             )
+        target = self.dtype
+        if target is not None and dout.dtype != target:
+            dout = dout.astype(target)
         return dout
 
     def _require_forward(self, cache: Any) -> None:
