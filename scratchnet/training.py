@@ -248,7 +248,9 @@ class Trainer:
                     totals[name] = totals.get(name, 0.0) + fn(pred, y[idx]) * len(idx)
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{totals['loss'] / min(n, (b + 1) * batch_size):.4f}")
+                    bar.set_postfix(
+                        loss=f"{totals['loss'] / min(n, (b + 1) * batch_size):.4f}", refresh=False
+                    )
             if bar is not None:
                 bar.close()
             if diverged:
