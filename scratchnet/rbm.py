@@ -100,29 +100,22 @@ class RBM(Layer):
         return f"{type(self).__name__}({self.n_visible}, {self.n_hidden}, weight_init={init_name!r})"
 
     # -- validation --------------------------------------------------------------------------------------
-    def _check_visible(self, v: Any) -> np.ndarray:
-        v = self._check_input(
-            v, ndim=2, last_dim=self.n_visible, expected=f"(N, {self.n_visible}) visible units"
-        )
-        xp = get_array_module(v)
-        if v.size and not bool(xp.all((v >= 0) & (v <= 1))):
+    def _check_units(self, a: Any, n: int, which: str) -> np.ndarray:
+        """Validates a batch of unit states: (N, n) with every value in [0, 1] (NaN fails too)."""
+        a = self._check_input(a, ndim=2, last_dim=n, expected=f"(N, {n}) {which} units")
+        xp = get_array_module(a)
+        if a.size and not bool(xp.all((a >= 0) & (a <= 1))):
             raise ValueError(
-                f"{self!r}: visible values must lie in [0, 1] (and not be NaN), got range "
-                f"[{float(xp.min(v))}, {float(xp.max(v))}]"
+                f"{self!r}: {which} values must lie in [0, 1] (and not be NaN), got range "
+                f"[{float(xp.min(a))}, {float(xp.max(a))}]"
             )
-        return v
+        return a
+
+    def _check_visible(self, v: Any) -> np.ndarray:
+        return self._check_units(v, self.n_visible, "visible")
 
     def _check_hidden(self, h: Any) -> np.ndarray:
-        h = self._check_input(
-            h, ndim=2, last_dim=self.n_hidden, expected=f"(N, {self.n_hidden}) hidden units"
-        )
-        xp = get_array_module(h)
-        if h.size and not bool(xp.all((h >= 0) & (h <= 1))):
-            raise ValueError(
-                f"{self!r}: hidden values must lie in [0, 1], got range "
-                f"[{float(xp.min(h))}, {float(xp.max(h))}]"
-            )
-        return h
+        return self._check_units(h, self.n_hidden, "hidden")
 
     # -- the two conditionals (unchecked internals, then the public checked versions) -----------------
     def _phv(self, v: np.ndarray) -> np.ndarray:
