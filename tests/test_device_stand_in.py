@@ -3,77 +3,34 @@ that refuse to mix with host arrays, and its outputs and gradients stay on the d
 
 import numpy as np
 import pytest
-from stand_in_device import DeviceArray, asarray, to_device
+from layer_catalog import CORE_LAYERS
+from stand_in_device import CUPY_API, DeviceArray, MissingOnCuPyError, asarray, to_device, xp
 
 import scratchnet as sn
 from scratchnet import backend, optim
-from scratchnet.autoencoder import Autoencoder, DenoisingAutoencoder, TiedAutoencoder
-from scratchnet.layers import (
-    ELU,
-    GRU,
-    LSTM,
-    RNN,
-    AvgPool2D,
-    BatchNorm1D,
-    BatchNorm2D,
-    Conv2D,
-    Dense,
-    Dropout,
-    Flatten,
-    GlobalAvgPool2D,
-    Identity,
-    InceptionBlock,
-    LeakyReLU,
-    LocalResponseNorm,
-    MaxPool2D,
-    ReLU,
-    ResidualBlock,
-    Sigmoid,
-    Softmax,
-    Softplus,
-    Step,
-    Tanh,
-    TimeDistributed,
-)
+from scratchnet.layers import LSTM, BatchNorm1D, Dense, Dropout, ReLU
 from scratchnet.losses import BinaryCrossEntropy, MeanSquaredError, SequenceCrossEntropy, SoftmaxCrossEntropy
-
-CORE_LAYERS = [
-    (lambda: Dense(4, 3), (5, 4)),
-    (ReLU, (5, 4)),
-    (LeakyReLU, (5, 4)),
-    (Sigmoid, (5, 4)),
-    (Tanh, (5, 4)),
-    (ELU, (5, 4)),
-    (Softplus, (5, 4)),
-    (Softmax, (5, 4)),
-    (Identity, (5, 4)),
-    (Step, (5, 4)),
-    (lambda: Dropout(0.5), (5, 4)),
-    (Flatten, (2, 3, 4)),
-    (lambda: BatchNorm1D(4), (5, 4)),
-    (lambda: BatchNorm2D(3), (2, 3, 4, 4)),
-    (lambda: Conv2D(3, 4, 3, padding="same"), (2, 3, 5, 6)),
-    (lambda: Conv2D(3, 2, 2, stride=2), (2, 3, 5, 5)),
-    (lambda: MaxPool2D(2), (2, 3, 4, 6)),
-    (lambda: MaxPool2D(3, stride=2, padding="same"), (2, 3, 5, 5)),
-    (lambda: AvgPool2D(2), (2, 3, 4, 4)),
-    (GlobalAvgPool2D, (2, 3, 4, 4)),
-    (lambda: LocalResponseNorm(3), (2, 5, 3, 3)),
-    (lambda: ResidualBlock(3, 4, stride=2), (2, 3, 6, 6)),
-    (lambda: InceptionBlock(3, 2, 2, 3, 1, 2, 2), (2, 3, 5, 5)),
-    (lambda: RNN(3, 4), (2, 5, 3)),
-    (lambda: LSTM(3, 4), (2, 5, 3)),
-    (lambda: GRU(3, 4), (2, 5, 3)),
-    (lambda: TimeDistributed(Dense(3, 2)), (2, 5, 3)),
-    (lambda: Autoencoder((6, 4, 2)), (3, 6)),
-    (lambda: TiedAutoencoder((6, 4, 2)), (3, 6)),
-    (lambda: DenoisingAutoencoder((6, 4, 2)), (3, 6)),
-]
 
 
 def test_stand_in_refuses_mixing():
     with pytest.raises(TypeError, match="host array"):
         asarray(np.ones(3)) + np.ones(3)
+
+
+def test_stand_in_offers_only_what_cupy_has():
+    a = asarray(np.arange(6.0))
+    assert "insert" not in CUPY_API["namespace"] and "resize" not in CUPY_API["ndarray"]
+    with pytest.raises(MissingOnCuPyError, match="'nanquantile'"):
+        xp.nanquantile(a, 0.5)
+    with pytest.raises(MissingOnCuPyError, match="NumPy function 'insert'"):
+        np.insert(a, 0, 1.0)  # dispatched through __array_function__, as CuPy does
+    with pytest.raises(MissingOnCuPyError, match="'resize'"):
+        a.resize((3, 2))
+    # what CuPy has still works, submodules included
+    win = xp.lib.stride_tricks.sliding_window_view(a, 3)
+    assert isinstance(win, DeviceArray) and win.shape == (4, 3)
+    xp.add.at(a, asarray(np.array([0, 0])), 1.0)
+    assert float(a[0]) == 2.0
 
 
 def run_on_device(layer, shape, rng):
