@@ -24,7 +24,7 @@ _DEVICE_NAMES = {"cpu": "cpu", "numpy": "cpu", "cuda": "cuda", "gpu": "cuda"}
 _default_device = "cpu"
 CUPY_HINT = (
     "the GPU backend needs CuPy: install the wheel matching your CUDA toolkit, e.g. "
-    "`pip install cupy-cuda12x` (CUDA 12) or `pip install cupy-cuda11x` (CUDA 11)"
+    "`pip install cupy-cuda12x` (CUDA 12) or `pip install cupy-cuda13x` (CUDA 13)"
 )
 
 

@@ -60,3 +60,20 @@ def test_comparison_script_quick():
     )
     assert result.returncode == 0, result.stderr
     assert "| course CNN train step" in result.stdout
+
+
+def test_gpu_comparison_script_quick():
+    """Runs everywhere; without a GPU it must say so and report no GPU figure."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "compare_gpu.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| course CNN")]
+    assert len(rows) == 1 and float(rows[0].split("|")[3]) > 0  # the NumPy column is always measured
+    if "No GPU was used" in result.stdout:
+        assert rows[0].split("|")[2].strip() == "not measured"
+    else:
+        assert result.stdout.startswith("GPU: ")
