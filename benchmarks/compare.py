@@ -5,7 +5,8 @@
 Prints Markdown tables of medians and ratios: first one training step (forward, backward, Adam) of the
 course's MNIST CNN and MLP, then the conv/pool table (``compare_conv.py``, with the machine's sgemm rate as
 the ceiling) and the LSTM/GRU table (``compare_rnn.py``), each run as its own process with the same thread
-count. Timings are interleaved round-robin so every library sees the same machine load.
+count. Each library is timed in blocks of back-to-back calls that start only once the other library's
+idle threads have stopped spinning, alternating so every library sees the same load (``common.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(HERE.parent))
 import scratchnet as sn  # noqa: E402
 from benchmarks.bench_training import course_cnn  # noqa: E402
+from benchmarks.common import interleaved_medians  # noqa: E402
 from scratchnet import backend  # noqa: E402
 from scratchnet.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU  # noqa: E402
 from scratchnet.losses import SoftmaxCrossEntropy  # noqa: E402
@@ -95,16 +96,7 @@ def training_steps(torch, make, x: np.ndarray, y: np.ndarray, repeats: int) -> d
             opt.step()
 
         steps["torch"] = torch_step
-    for fn in steps.values():  # warm-up
-        fn()
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in steps}
-    for _ in range(repeats):
-        for name, fn in steps.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {k: float(np.median(v)) for k, v in times.items()}
+    return interleaved_medians(steps, repeats)
 
 
 def main() -> None:

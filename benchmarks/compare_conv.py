@@ -8,6 +8,10 @@ table with the time ratios and GFLOP/s, next to the machine's measured sgemm rat
     python benchmarks/compare_conv.py --quick    # fewer repeats, smaller sgemm probe
 
 Conv FLOPs count the three GEMM-sized products (forward, dW, dx): ``3 * 2 * N*OH*OW * F * C*kh*kw``.
+"GEMMs alone" times just those three products, through NumPy's BLAS, on the layer's own operands: no
+conv layer built on NumPy's matmul can be faster, so ``twin / GEMMs alone`` bounds how far a compiled
+im2col can pull ahead of the NumPy twin, and the two sgemm rates (NumPy's BLAS vs PyTorch's) show how
+much of any gap to PyTorch is the BLAS library rather than scratchnet.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
+import sys
 from collections.abc import Callable
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import interleaved_medians
 from scratchnet import backend
 from scratchnet.layers.conv import Conv2D
 from scratchnet.layers.pooling import MaxPool2D
@@ -43,17 +49,8 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: int = 2) -> floa
 
 
 def median_times(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2) -> dict[str, float]:
-    """Median seconds per call of each function, run round-robin so all see the same machine load."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {name: float(np.median(ts)) for name, ts in times.items()}
+    """Median seconds per call, round-robin with a settle pause (see ``common.interleaved_medians``)."""
+    return interleaved_medians(fns, repeats, warmup)
 
 
 def compiled_step(layer, x: np.ndarray, dout: np.ndarray) -> Callable[[], object]:
@@ -65,12 +62,36 @@ def compiled_step(layer, x: np.ndarray, dout: np.ndarray) -> Callable[[], object
     return step
 
 
-def sgemm_gflops(n: int, repeats: int) -> float:
+def sgemm_gflops(n: int, repeats: int, torch=None) -> tuple[float, float | None]:
+    """Square float32 matmul rate of NumPy's BLAS and, if given, of PyTorch's (GFLOP/s)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
-    t = median_time(lambda: a @ b, repeats)
-    return 2 * n**3 / t / 1e9
+    fns = {"numpy": lambda: a @ b}
+    if torch is not None:
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        fns["torch"] = lambda: ta @ tb
+    t = median_times(fns, repeats)
+    rate = {k: 2 * n**3 / v / 1e9 for k, v in t.items()}
+    return rate["numpy"], rate.get("torch")
+
+
+def gemms_alone(layer, x: np.ndarray, dout: np.ndarray) -> Callable[[], object]:
+    """The layer's three products (forward, dW, dcols) on operands of its shapes, nothing else."""
+    layer.forward(x)
+    cols = layer._cache[2].copy()
+    layer.backward(dout)
+    f = layer.out_channels
+    w2 = layer.params["W"].reshape(f, -1)
+    g_t = np.ascontiguousarray(dout.transpose(0, 2, 3, 1)).reshape(-1, f)
+    y, dcols = np.empty((f, cols.shape[1]), np.float32), np.empty_like(cols)
+
+    def step():
+        np.matmul(w2, cols, out=y)
+        _ = cols @ g_t
+        np.matmul(w2.T, g_t.T, out=dcols)
+
+    return step
 
 
 def scratch_step(layer, x: np.ndarray, dout: np.ndarray) -> Callable[[], object]:
@@ -101,6 +122,7 @@ def bench_conv(case, repeats: int, torch) -> dict:
             y.backward(tg)
 
         fns["torch"] = tstep
+    fns["gemms"] = gemms_alone(layer, x, dout)
     row.update(median_times(fns, repeats))
     row["twin"] = twin_time(layer, x, dout, repeats)
     return row
@@ -175,7 +197,7 @@ def main() -> None:
         torch = None
     backend.set_num_threads(args.threads)
 
-    gemm = sgemm_gflops(1024 if args.quick else 2048, repeats)
+    gemm, torch_gemm = sgemm_gflops(1024 if args.quick else 2048, repeats, torch)
     rows = [bench_conv(case, repeats, torch) for case in CONV_CASES]
     rows += [bench_pool(case, repeats, torch) for case in POOL_CASES]
     rows += [bench_kernels(case, repeats) for case in CONV_CASES]
@@ -190,22 +212,29 @@ def main() -> None:
     print(
         f"load average (1 min) at the end: {load:.1f} on {os.cpu_count()} CPUs (other processes skew timings)"
     )
-    print(f"measured sgemm: {gemm:.1f} GFLOP/s (float32 matmul, {args.threads} threads)\n")
+    torch_rate = f"{torch_gemm:.1f}" if torch_gemm else "n/a"
+    print(
+        f"measured sgemm ({1024 if args.quick else 2048}^3 float32 matmul, {args.threads} threads): "
+        f"NumPy's BLAS {gemm:.1f} GFLOP/s, PyTorch's {torch_rate} GFLOP/s\n"
+    )
     print(
         "| case | compiled ms | NumPy twin ms | torch ms | compiled/torch | twin/compiled "
-        "| compiled GFLOP/s | % of sgemm | torch GFLOP/s |"
+        "| GEMMs alone ms | twin/GEMMs alone | compiled GFLOP/s | torch GFLOP/s |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+    def ms(v):
+        return "-" if v is None else f"{1e3 * v:.2f}"
+
     for r in rows:
-        t_c, t_n, t_t = r["compiled"], r["twin"], r.get("torch")
+        t_c, t_n, t_t, t_g = r["compiled"], r["twin"], r.get("torch"), r.get("gemms")
         flops = r["flops"]
         gf_c = f"{flops / t_c / 1e9:.1f}" if flops else "-"
-        pct = f"{100 * flops / t_c / 1e9 / gemm:.0f}%" if flops else "-"
         gf_t = f"{flops / t_t / 1e9:.1f}" if flops and t_t else "-"
         print(
-            f"| {r['name']} | {1e3 * t_c:.2f} | {1e3 * t_n:.2f} | "
-            f"{'-' if t_t is None else f'{1e3 * t_t:.2f}'} | "
-            f"{'-' if t_t is None else f'{t_c / t_t:.2f}x'} | {t_n / t_c:.1f}x | {gf_c} | {pct} | {gf_t} |"
+            f"| {r['name']} | {ms(t_c)} | {ms(t_n)} | {ms(t_t)} | "
+            f"{'-' if t_t is None else f'{t_c / t_t:.2f}x'} | {t_n / t_c:.1f}x | {ms(t_g)} | "
+            f"{'-' if t_g is None else f'{t_n / t_g:.1f}x'} | {gf_c} | {gf_t} |"
         )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 _threads = "2"
 for _i, _a in enumerate(sys.argv):
@@ -27,6 +26,7 @@ import numpy as np  # noqa: E402
 # run from a checkout without installing: the repository root goes first on the path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks.common import interleaved_times  # noqa: E402
 from scratchnet.layers.recurrent import GRU, LSTM  # noqa: E402
 
 
@@ -51,18 +51,8 @@ def bench(kind: str, n: int, t: int, d: int, h: int, repeats: int) -> tuple[np.n
         out, _ = theirs(xt)
         out.backward(dt)
 
-    for _ in range(3):
-        run_ours()
-        run_torch()
-    t_ours, t_torch = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run_ours()
-        t_ours.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        run_torch()
-        t_torch.append(time.perf_counter() - start)
-    return np.array(t_ours) * 1e3, np.array(t_torch) * 1e3
+    times = interleaved_times({"ours": run_ours, "torch": run_torch}, repeats)
+    return np.array(times["ours"]) * 1e3, np.array(times["torch"]) * 1e3
 
 
 def main() -> None:
