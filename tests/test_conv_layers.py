@@ -324,9 +324,10 @@ def test_conv2d_column_pieces_match_single_gemm(monkeypatch, kernels):
         y = layer.forward(x)
         return y, layer.backward(g), layer.grads["W"].copy(), layer.grads["b"].copy()
 
-    assert conv_module._column_piece(weights, columns) == 0  # one GEMM by default
+    assert conv_module._column_piece(np, weights, columns) == 0  # one GEMM by default
     single = run()
     monkeypatch.setattr(conv_module, "_SERIAL_GEMM_MNK", weights * 64)
-    assert conv_module._column_piece(weights, columns) == 64  # two pieces of 64 and a tail of 61
+    assert conv_module._column_piece(np, weights, columns) == 64  # two pieces of 64 and a tail of 61
+    assert conv_module._column_piece(object(), weights, columns) == 0  # device arrays: never cut
     for a, b in zip(single, run()):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

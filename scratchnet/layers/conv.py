@@ -72,8 +72,12 @@ def resolve_padding(
 _SERIAL_GEMM_MNK = 262_144
 
 
-def _column_piece(weights: int, total: int) -> int:
-    """Width of the P-axis pieces for a layer with ``weights`` = F*K, or 0 for one big GEMM."""
+def _column_piece(xp: Any, weights: int, total: int) -> int:
+    """Width of the P-axis pieces for a layer with ``weights`` = F*K, or 0 for one big GEMM.
+
+    Only host arrays are cut: the stall is OpenBLAS's, and a GPU wants the one big product."""
+    if xp is not np:
+        return 0
     c = _SERIAL_GEMM_MNK // weights
     return c if c >= 64 and total >= 2 * c else 0
 
@@ -169,7 +173,7 @@ class Conv2D(Layer):
             x, kh, kw, self.stride, pad, out=self._cols_buffer(xp, (c * kh * kw, n * oh * ow), x.dtype)
         )
         w2 = self.params["W"].reshape(f, -1)
-        piece = _column_piece(w2.size, cols.shape[1])
+        piece = _column_piece(xp, w2.size, cols.shape[1])
         # (F, N*OH*OW): one GEMM for the whole batch
         y_fn = _matmul_columns(xp, w2, cols, xp.empty((f, cols.shape[1]), dtype=x.dtype), piece)
         y = xp.empty((n, f, oh, ow), dtype=x.dtype)
@@ -202,7 +206,7 @@ class Conv2D(Layer):
         if self.use_bias:
             # summed from dout itself: contiguous (pairwise) reductions, accurate for long sums
             self.grads["b"] = dout.reshape(n, f, oh * ow).sum(axis=2, dtype=cols.dtype).sum(axis=0)
-        piece = _column_piece(W.size, cols.shape[1])
+        piece = _column_piece(xp, W.size, cols.shape[1])
         # (K, P) @ (P, F) is the fastest of the equivalent BLAS calls for dW here; the transpose is tiny
         if piece:
             m = cols.shape[1] // piece
