@@ -45,12 +45,7 @@ POOL_CASES = [
 
 
 def median_time(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
-    return median_times({"fn": fn}, repeats, warmup)["fn"]
-
-
-def median_times(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2) -> dict[str, float]:
-    """Median seconds per call, round-robin with a settle pause (see ``common.interleaved_medians``)."""
-    return interleaved_medians(fns, repeats, warmup)
+    return interleaved_medians({"fn": fn}, repeats, warmup)["fn"]
 
 
 def compiled_step(layer, x: np.ndarray, dout: np.ndarray) -> Callable[[], object]:
@@ -71,16 +66,15 @@ def sgemm_gflops(n: int, repeats: int, torch=None) -> tuple[float, float | None]
     if torch is not None:
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
         fns["torch"] = lambda: ta @ tb
-    t = median_times(fns, repeats)
+    t = interleaved_medians(fns, repeats)
     rate = {k: 2 * n**3 / v / 1e9 for k, v in t.items()}
     return rate["numpy"], rate.get("torch")
 
 
 def gemms_alone(layer, x: np.ndarray, dout: np.ndarray) -> Callable[[], object]:
     """The layer's three products (forward, dW, dcols) on operands of its shapes, nothing else."""
-    layer.forward(x)
-    cols = layer._cache[2].copy()
-    layer.backward(dout)
+    k = layer.kernel_size[0]
+    cols = backend.kernel("im2col").im2col(x, k, k, 1, k // 2)  # the 'same' padding of CONV_CASES
     f = layer.out_channels
     w2 = layer.params["W"].reshape(f, -1)
     g_t = np.ascontiguousarray(dout.transpose(0, 2, 3, 1)).reshape(-1, f)
@@ -123,7 +117,7 @@ def bench_conv(case, repeats: int, torch) -> dict:
 
         fns["torch"] = tstep
     fns["gemms"] = gemms_alone(layer, x, dout)
-    row.update(median_times(fns, repeats))
+    row.update(interleaved_medians(fns, repeats))
     row["twin"] = twin_time(layer, x, dout, repeats)
     return row
 
@@ -153,7 +147,7 @@ def bench_pool(case, repeats: int, torch) -> dict:
             torch.nn.functional.max_pool2d(tx, 2).backward(tg)
 
         fns["torch"] = tstep
-    row.update(median_times(fns, repeats))
+    row.update(interleaved_medians(fns, repeats))
     row["twin"] = twin_time(layer, x, dout, repeats)
     return row
 
@@ -175,7 +169,7 @@ def bench_kernels(case, repeats: int) -> dict:
         return step
 
     row = {"name": "im2col+col2im " + name.removeprefix("conv "), "flops": None}
-    row.update(median_times({"compiled": run(compiled)}, repeats))
+    row.update(interleaved_medians({"compiled": run(compiled)}, repeats))
     row["twin"] = median_time(run(twin), max(3, repeats // 3), warmup=1)
     return row
 

@@ -4,7 +4,8 @@
 
 Two cases, float32: one training step (forward, backward, Adam) of the course's MNIST CNN at batch 100,
 and an LSTM forward + backward (N=20, T=35, D=H=650, the PTB "medium" shape). Every GPU timing ends with a
-device synchronisation, so it counts the kernels and not just their launch. Prints a Markdown table of
+device synchronisation, so it counts the kernels and not just their launch; the libraries are timed in
+alternating settled blocks, as in the CPU comparisons (``common.interleaved_times``). Prints a Markdown table of
 medians with the GPU's name. Where CuPy or a CUDA device is missing it says so and fills those columns
 with "not measured"; it never reports a GPU figure it did not measure.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import scratchnet as sn  # noqa: E402
 from benchmarks.bench_training import course_cnn  # noqa: E402
+from benchmarks.common import interleaved_medians  # noqa: E402
 from benchmarks.compare import torch_twin  # noqa: E402
 from scratchnet import backend  # noqa: E402
 from scratchnet.layers import LSTM  # noqa: E402
@@ -45,17 +46,14 @@ def torch_cuda_or_reason():
     return torch, None
 
 
-def median_ms(step: Callable[[], object], sync: Callable[[], None], repeats: int) -> float:
-    for _ in range(3):  # warm-up: kernel compilation, allocator pools, cuBLAS handles
-        step()
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+def synced(step: Callable[[], object], sync: Callable[[], None]) -> Callable[[], None]:
+    """``step`` followed by a device synchronisation, so a timing covers its kernels, not their launch."""
+
+    def run() -> None:
         step()
         sync()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+
+    return run
 
 
 def cnn_steps(device: str, x: np.ndarray, y: np.ndarray) -> Callable[[], object]:
@@ -144,13 +142,13 @@ def main() -> None:
     )
     print("|---|---:|---:|---:|---:|---:|")
     for label, ours, theirs, data in cases:
-        t_cpu = median_ms(ours("cpu", *data), lambda: None, repeats)
-        t_gpu = median_ms(ours("cuda", *data), cuda_sync, repeats) if cupy is not None else None
-        t_torch = (
-            median_ms(theirs(torch, *data), torch.cuda.synchronize, repeats)
-            if torch is not None and cupy is not None
-            else None
-        )
+        steps = {"numpy": ours("cpu", *data)}
+        if cupy is not None:
+            steps["cupy"] = synced(ours("cuda", *data), cuda_sync)
+            if torch is not None:
+                steps["torch"] = synced(theirs(torch, *data), torch.cuda.synchronize)
+        t = {k: 1e3 * v for k, v in interleaved_medians(steps, repeats, warmup=3).items()}
+        t_cpu, t_gpu, t_torch = t["numpy"], t.get("cupy"), t.get("torch")
 
         def cell(v):
             return "not measured" if v is None else f"{v:.2f}"

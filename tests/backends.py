@@ -43,7 +43,7 @@ class Backend:
         return backend.to_device(a, "cuda")
 
     def move(self, layer: Any) -> Any:
-        """``layer`` (or loss-free model) with its params, grads and buffers on this backend."""
+        """``layer`` (a layer or a whole model) with its params, grads and buffers on this backend."""
         if self.name == "stand-in":
             return stand_in_device.to_device(layer)
         if self.name == "cupy":
