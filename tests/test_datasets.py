@@ -573,3 +573,34 @@ def test_shared_corrupt_copy_is_never_used(tmp_path, monkeypatch):
     )
     with pytest.raises(DatasetNotFoundError, match="t10k-labels-idx1-ubyte.gz .*checksum mismatch"):
         fetch("fashion-mnist/t10k-labels-idx1-ubyte.gz", data_dir=d)
+
+
+def test_recompressed_copy_is_accepted_by_its_payload_checksum(tmp_path, monkeypatch):
+    """A gzip copy with other bytes but the published decompressed content is used; any other content is not."""
+    payload = bytes(range(256)) * 40
+    original = gzip.compress(payload, compresslevel=9, mtime=0)
+    recompressed = gzip.compress(payload, compresslevel=1, mtime=12345)
+    assert original != recompressed
+    name = "thing/file.gz"
+    entry = RemoteFile(
+        name,
+        ("https://example.invalid/file.gz",),
+        ("sha256:" + hashlib.sha256(original).hexdigest(),),
+        "test gzip",
+        payload_hashes=("sha256:" + hashlib.sha256(payload).hexdigest(),),
+    )
+    monkeypatch.setitem(_fetch.REGISTRY, name, entry)
+    data = tmp_path / "data"
+    (data / "thing").mkdir(parents=True)
+    (data / name).write_bytes(recompressed)
+    assert fetch(name, data_dir=data, download=False).source == "data_dir"
+
+    (data / name).write_bytes(gzip.compress(payload[:-1]))  # different content, valid gzip
+    with pytest.raises(DatasetNotFoundError, match="checksum of the decompressed content mismatch"):
+        fetch(name, data_dir=data, download=False)
+    (data / name).write_bytes(recompressed[:-20])  # truncated gzip: no payload to check
+    with pytest.raises(DatasetNotFoundError, match="file checksum"):
+        fetch(name, data_dir=data, download=False)
+    (data / name).write_bytes(payload)  # not gzip at all
+    with pytest.raises(DatasetNotFoundError, match="mismatch"):
+        fetch(name, data_dir=data, download=False)

