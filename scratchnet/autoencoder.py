@@ -26,7 +26,7 @@ import numpy as np
 from scratchnet import init
 from scratchnet.backend import get_array_module
 from scratchnet.layers import activations
-from scratchnet.layers.base import Layer, as_float_dtype
+from scratchnet.layers.base import Layer, as_float_dtype, check_float, check_sizes
 from scratchnet.layers.dense import Dense
 from scratchnet.random import get_rng, spawn_rng
 
@@ -63,13 +63,19 @@ def make_activation(spec: Any) -> Layer:
 
 
 def _check_sizes(owner: str, sizes: Sequence[int]) -> list[int]:
-    sizes = list(sizes)
+    sizes = check_sizes(owner, "layer sizes", sizes)
     if len(sizes) < 2:
         raise ValueError(f"{owner}: layer sizes need at least an input and a code size, got {sizes}")
-    for s in sizes:
-        if isinstance(s, bool) or not isinstance(s, int | np.integer) or s < 1:
-            raise ValueError(f"{owner}: layer sizes must be positive ints, got {sizes}")
-    return [int(s) for s in sizes]
+    return sizes
+
+
+def _check_corruption(owner: str, corruption: str | None, corruption_level: Any) -> None:
+    """A corruption level without a corruption kind would be ignored silently: refuse it instead."""
+    if corruption is None and corruption_level != 0:
+        raise ValueError(
+            f"{owner}: corruption_level={corruption_level!r} needs a corruption kind "
+            f"(corruption='mask' or 'gaussian'), got corruption=None"
+        )
 
 
 def _spec_name(spec: Any) -> str:
@@ -96,11 +102,12 @@ class Corruption(Layer):
         super().__init__()
         if kind not in self.KINDS:
             raise ValueError(f"Corruption: kind must be one of {self.KINDS}, got {kind!r}")
-        level = float(level)
-        if kind == "mask" and not 0.0 <= level < 1.0:
-            raise ValueError(f"Corruption: masking level (fraction zeroed) must be in [0, 1), got {level}")
-        if kind == "gaussian" and level < 0:
-            raise ValueError(f"Corruption: gaussian level (noise std) must be >= 0, got {level}")
+        if kind == "mask":
+            level = check_float(
+                "Corruption", "level", level, low=0.0, high=1.0, high_inclusive=False, what="fraction zeroed"
+            )
+        else:
+            level = check_float("Corruption", "level", level, low=0.0, what="noise std")
         self.kind, self.level = kind, level
         self.rng = spawn_rng() if rng is None else rng
         self._mask: np.ndarray | None = None
@@ -156,6 +163,7 @@ class Autoencoder(Layer):
     ) -> None:
         super().__init__()
         name = type(self).__name__
+        _check_corruption(name, corruption, corruption_level)
         enc = _check_sizes(name, encoder_sizes)
         dec = _check_sizes(name, list(reversed(enc)) if decoder_sizes is None else decoder_sizes)
         if dec[0] != enc[-1] or dec[-1] != enc[0]:
@@ -309,6 +317,7 @@ class TiedAutoencoder(Layer):
         rng: np.random.Generator | None = None,
     ) -> None:
         super().__init__()
+        _check_corruption("TiedAutoencoder", corruption, corruption_level)
         self.sizes = _check_sizes("TiedAutoencoder", sizes)
         self._config = (activation, output_activation, code_activation, corruption, corruption_level)
         dt = as_float_dtype(dtype)

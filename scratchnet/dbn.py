@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet.layers.base import Layer, as_float_dtype
+from scratchnet.layers.base import Layer, as_float_dtype, check_size, check_sizes
 from scratchnet.random import get_rng
 from scratchnet.rbm import RBM
 
@@ -45,11 +45,9 @@ class DBN(Layer):
         rbm_class: type[RBM] = RBM,
     ) -> None:
         super().__init__()
-        sizes = list(layer_sizes)
+        sizes = check_sizes("DBN", "layer_sizes", layer_sizes)
         if len(sizes) < 2:
             raise ValueError(f"DBN: layer_sizes needs a visible and at least one hidden size, got {sizes}")
-        if any(isinstance(s, bool) or not isinstance(s, int | np.integer) or s < 1 for s in sizes):
-            raise ValueError(f"DBN: layer_sizes must be positive ints, got {sizes}")
         dt = as_float_dtype(dtype)
         rng = get_rng() if rng is None else rng
         self.weight_init = weight_init
@@ -78,7 +76,11 @@ class DBN(Layer):
 
     def transform(self, x: Any, n_layers: int | None = None) -> np.ndarray:
         """Hidden probabilities after the first ``n_layers`` RBMs (default: all of them)."""
-        n = len(self.rbms) if n_layers is None else int(n_layers)
+        n = (
+            len(self.rbms)
+            if n_layers is None
+            else check_size(f"{self!r}.transform", "n_layers", n_layers, minimum=0)
+        )
         if not 0 <= n <= len(self.rbms):
             raise ValueError(
                 f"{self!r}.transform: n_layers must be in [0, {len(self.rbms)}], got {n_layers!r}"
@@ -112,7 +114,13 @@ class DBN(Layer):
         """
         n = len(self.rbms)
         epochs_l, lr_l = _per_layer("epochs", epochs, n), _per_layer("lr", lr, n)
-        data = self.rbms[0]._check_visible(x)
+        # every setting is checked before RBM 0 trains: a bad value for RBM 2 must not leave a half-trained stack
+        for i, rbm in enumerate(self.rbms):
+            epochs_l[i] = check_size(f"DBN.pretrain (RBM {i})", "epochs", epochs_l[i])
+            lr_l[i], momentum, weight_decay = rbm._check_step_args(lr_l[i], momentum, weight_decay)
+        batch_size = check_size("DBN.pretrain", "batch_size", batch_size)
+        k = check_size("DBN.pretrain", "k", k)
+        data = self.rbms[0]._check_batch(x, "pretrain")
         histories: list[list[float]] = []
         for i, rbm in enumerate(self.rbms):
             if verbose:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from scratchnet.backend import get_array_module
+from scratchnet.layers.base import check_float
 
 
 class Loss:
@@ -34,11 +35,25 @@ class Loss:
             pred = pred.astype(np.float32)
         if pred.ndim == 0:
             raise ValueError(f"{self!r}: predictions must have a batch axis, got a scalar")
+        if pred.size == 0:
+            # a mean over no elements is NaN: an empty batch is a caller's mistake, not a loss value
+            raise ValueError(f"{self!r}: predictions are empty, got shape {tuple(pred.shape)}")
         return pred
+
+    def _check_numeric(self, a: Any, what: str) -> np.ndarray:
+        """``a`` as an array of real numbers (bool, int or float), else a TypeError naming ``what``."""
+        if not hasattr(a, "dtype"):
+            try:
+                a = np.asarray(a)
+            except Exception as exc:  # ragged lists and the like
+                raise TypeError(f"{self!r}: {what} must be an array, got {type(a).__name__}") from exc
+        if a.dtype.kind not in "fiub":
+            raise TypeError(f"{self!r}: {what} must be a real numeric array, got dtype {a.dtype}")
+        return a
 
     def _check_same_shape(self, pred: np.ndarray, target: Any) -> np.ndarray:
         xp = get_array_module(pred)
-        target = xp.asarray(target)
+        target = xp.asarray(self._check_numeric(target, "target"))
         if target.shape != pred.shape:
             if target.size == pred.size and target.ndim == 1 and pred.ndim == 2 and pred.shape[1] == 1:
                 target = target.reshape(pred.shape)  # (N,) labels for an (N, 1) output
@@ -83,8 +98,13 @@ class BinaryCrossEntropy(Loss):
 
     def __init__(self, from_logits: bool = False, eps: float = 1e-7) -> None:
         super().__init__()
-        self.from_logits = from_logits
-        self.eps = eps
+        if not isinstance(from_logits, bool | np.bool_):
+            raise TypeError(f"BinaryCrossEntropy: from_logits must be True or False, got {from_logits!r}")
+        self.from_logits = bool(from_logits)
+        # eps = 0 would give 0 * log(0) = NaN at p = 0 or 1; eps >= 0.5 empties the clip range
+        self.eps = check_float(
+            "BinaryCrossEntropy", "eps", eps, low=0.0, high=0.5, low_inclusive=False, high_inclusive=False
+        )
 
     def __repr__(self) -> str:
         return f"BinaryCrossEntropy(from_logits={self.from_logits})"
@@ -93,6 +113,16 @@ class BinaryCrossEntropy(Loss):
         xp = get_array_module(pred)
         pred = self._check_pred(pred)
         target = self._check_same_shape(pred, target)
+        # NaN passes both range checks on purpose: it propagates into the loss instead of being hidden
+        if bool(xp.any((target < 0) | (target > 1))):
+            raise ValueError(
+                f"{self!r}: targets must lie in [0, 1], got range [{float(target.min())}, {float(target.max())}]"
+            )
+        if not self.from_logits and bool(xp.any((pred < 0) | (pred > 1))):
+            raise ValueError(
+                f"{self!r}: predictions must be probabilities in [0, 1], got range "
+                f"[{float(pred.min())}, {float(pred.max())}] (use from_logits=True for raw scores)"
+            )
         if self.from_logits:
             loss = xp.maximum(pred, 0) - pred * target + xp.log1p(xp.exp(-xp.abs(pred)))
         else:
@@ -120,31 +150,41 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
     return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def _class_ids(loss: Loss, ids: np.ndarray, n_classes: int, what: str) -> np.ndarray:
+    """Validates integer class ids in [0, n_classes); whole-valued floats (labels read from a CSV file)
+    are accepted and converted. Returns an int64 array."""
+    xp = get_array_module(ids)
+    kind = ids.dtype.kind
+    whole = kind in "iu" or (kind == "f" and bool(xp.all(xp.isfinite(ids) & (ids == xp.round(ids)))))
+    if not whole:
+        raise TypeError(f"{loss!r}: {what} must be integers (class ids), got dtype {ids.dtype}")
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= n_classes):
+        raise ValueError(
+            f"{loss!r}: {what} must lie in [0, {n_classes - 1}], got range [{int(ids.min())}, {int(ids.max())}]"
+        )
+    return ids.astype(np.int64, copy=False)
+
+
 def _class_targets(loss: Loss, logits: np.ndarray, target: Any) -> np.ndarray:
     """Integer (N,) labels or one-hot / probability (N, C) rows -> an (N, C) target distribution."""
     xp = get_array_module(logits)
-    target = xp.asarray(target)
+    target = xp.asarray(loss._check_numeric(target, "target"))
     n, c = logits.shape
     if target.ndim == 1:
         if target.shape[0] != n:
             raise ValueError(f"{loss!r}: {target.shape[0]} labels for a batch of {n}")
-        if target.dtype.kind not in "iu":
-            if target.dtype.kind == "f" and bool(xp.all(target == xp.round(target))):
-                target = target.astype(np.int64)
-            else:
-                raise TypeError(f"{loss!r}: class labels must be integers, got dtype {target.dtype}")
-        if target.size and (int(target.min()) < 0 or int(target.max()) >= c):
-            raise ValueError(
-                f"{loss!r}: labels must lie in [0, {c - 1}], got range "
-                f"[{int(target.min())}, {int(target.max())}]"
-            )
+        labels = _class_ids(loss, target, c, "labels")
         dist = xp.zeros_like(logits)
-        dist[xp.arange(n), target] = 1
+        dist[xp.arange(n), labels] = 1
         return dist
     if target.shape != logits.shape:
         raise ValueError(
             f"{loss!r}: target shape {tuple(target.shape)} does not match logits shape "
             f"{tuple(logits.shape)} (give (N,) integer labels or (N, C) one-hot rows)"
+        )
+    if bool(xp.any(target < 0)):
+        raise ValueError(
+            f"{loss!r}: target rows must be probabilities (>= 0), got minimum {float(target.min())}"
         )
     return target.astype(logits.dtype, copy=False)
 
@@ -224,26 +264,20 @@ class SequenceCrossEntropy(Loss):
         if z.ndim != 3:
             raise ValueError(f"{self!r}: expected logits of shape (N, T, C), got {tuple(z.shape)}")
         n, t, c = z.shape
-        y = xp.asarray(target)
-        if y.dtype.kind not in "iu":
-            if y.dtype.kind == "f" and bool(xp.all(y == xp.round(y))):
-                y = y.astype(np.int64)
-            else:
-                raise TypeError(f"{self!r}: targets must be integer class ids, got dtype {y.dtype}")
+        y = xp.asarray(self._check_numeric(target, "targets"))
         if y.shape != (n, t):
             raise ValueError(f"{self!r}: expected targets of shape (N, T) = {(n, t)}, got {tuple(y.shape)}")
-        if y.size and (int(y.min()) < 0 or int(y.max()) >= c):
-            raise ValueError(
-                f"{self!r}: targets must lie in [0, {c - 1}], got range [{int(y.min())}, {int(y.max())}]"
-            )
+        y = _class_ids(self, y, c, "targets")
         if weights is None:
             w = xp.ones((n, t), dtype=z.dtype)
         else:
-            w = xp.asarray(weights)
+            w = xp.asarray(self._check_numeric(weights, "weights"))
             if w.shape != (n, t):
                 raise ValueError(
                     f"{self!r}: expected weights of shape (N, T) = {(n, t)}, got {tuple(w.shape)}"
                 )
+            if bool(xp.any(w < 0)):
+                raise ValueError(f"{self!r}: weights must be >= 0, got minimum {float(w.min())}")
             w = w.astype(z.dtype, copy=False)
         k = self._coefficients(w)
         # softmax with the max shift; probs is the one big (N, T, C) temporary and is reused by backward

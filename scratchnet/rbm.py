@@ -41,14 +41,8 @@ import numpy as np
 from scratchnet import init
 from scratchnet.backend import get_array_module
 from scratchnet.layers.activations import sigmoid
-from scratchnet.layers.base import Layer, as_float_dtype
+from scratchnet.layers.base import Layer, as_float_dtype, check_float, check_size
 from scratchnet.random import get_rng
-
-
-def _positive_int(owner: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _log_sigmoid(x: np.ndarray) -> np.ndarray:
@@ -80,8 +74,8 @@ class RBM(Layer):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        self.n_visible = _positive_int(name, "n_visible", n_visible)
-        self.n_hidden = _positive_int(name, "n_hidden", n_hidden)
+        self.n_visible = check_size(name, "n_visible", n_visible)
+        self.n_hidden = check_size(name, "n_hidden", n_hidden)
         self.weight_init = weight_init
         dt = as_float_dtype(dtype)
         init_rng = get_rng() if rng is None else rng
@@ -116,6 +110,22 @@ class RBM(Layer):
 
     def _check_hidden(self, h: Any) -> np.ndarray:
         return self._check_units(h, self.n_hidden, "hidden")
+
+    def _check_batch(self, v: Any, what: str) -> np.ndarray:
+        """Visible rows for a statistic averaged over the batch: a mean over no rows would be NaN."""
+        v = self._check_visible(v)
+        if v.shape[0] == 0:
+            raise ValueError(f"{self!r}.{what}: needs at least one visible row, got shape {tuple(v.shape)}")
+        return v
+
+    def _check_step_args(self, lr: Any, momentum: Any, weight_decay: Any) -> tuple[float, float, float]:
+        """The SGD settings of ``train_step``/``fit``: a NaN or infinite one would poison every weight."""
+        who = f"{self!r}.train_step"
+        return (
+            check_float(who, "lr", lr, low=0.0, low_inclusive=False),
+            check_float(who, "momentum", momentum, low=0.0, high=1.0, high_inclusive=False),
+            check_float(who, "weight_decay", weight_decay, low=0.0),
+        )
 
     # -- the two conditionals (unchecked internals, then the public checked versions) -----------------
     def _phv(self, v: np.ndarray) -> np.ndarray:
@@ -170,7 +180,7 @@ class RBM(Layer):
 
     def gibbs_chain(self, v: Any, k: int = 1, return_probs: bool = False) -> np.ndarray:
         """Runs k full steps v -> h -> v' and returns the last visible sample (or its probabilities)."""
-        k = _positive_int(repr(self), "k", k)
+        k = check_size(repr(self), "k", k)
         v = self._check_visible(v)
         pv = v
         for _ in range(k):
@@ -184,7 +194,7 @@ class RBM(Layer):
     ) -> np.ndarray:
         """Draws ``n_samples`` fantasies with a k-step chain from ``v_init`` (default: uniform random bits)."""
         if v_init is None:
-            n = _positive_int(repr(self), "n_samples", n_samples)
+            n = check_size(repr(self), "n_samples", n_samples)
             v_init = (self.rng.random((n, self.n_visible)) < 0.5).astype(self.dtype)
         return self.gibbs_chain(v_init, k=k, return_probs=return_probs)
 
@@ -245,7 +255,7 @@ class RBM(Layer):
         ``stochastic=True``: the course labs' ``mean((v0 - v1)^2)`` with h0 and v1 sampled (uses ``self.rng``);
         a zero-initialised RBM scores about 0.48 on MNIST this way (0.25 per pixel would be mean field at 0/1).
         """
-        v = self._check_visible(v)
+        v = self._check_batch(v, "reconstruction_error")
         if stochastic:
             rec = self._bernoulli(self._pvh(self._bernoulli(self._phv(v))))
         else:
@@ -260,7 +270,7 @@ class RBM(Layer):
         bit i flipped: :math:`\sigma(F(\tilde v) - F(v)) = p(v_i \mid v_{-i})`. Its expectation over i is
         :math:`\sum_i \log p(v_i \mid v_{-i})`. Meant for binary data.
         """
-        v = self._check_visible(v)
+        v = self._check_batch(v, "pseudo_log_likelihood")
         xp = get_array_module(v)
         n = v.shape[0]
         idx = xp.asarray(self.rng.integers(0, self.n_visible, size=n))
@@ -292,7 +302,7 @@ class RBM(Layer):
 
     def log_likelihood(self, v: Any) -> float:
         """Exact mean log p(v) = -F(v) - log Z over the rows of v (tiny models only, see log_partition)."""
-        fe = np.asarray(self.free_energy(v), dtype=np.float64)
+        fe = np.asarray(self._free_energy(self._check_batch(v, "log_likelihood")), dtype=np.float64)
         return float((-fe).mean() - self.log_partition())
 
     # -- learning ----------------------------------------------------------------------------------------
@@ -322,8 +332,8 @@ class RBM(Layer):
         (N data rows, M chains; bars are means over rows). Parameters are not changed. Returned: the
         mean-field reconstruction error ``mean((v0 - p(v | p0))^2)`` of this batch before any update.
         """
-        k = _positive_int(repr(self), "k", k)
-        v0 = self._check_visible(v)
+        k = check_size(repr(self), "k", k)
+        v0 = self._check_batch(v, "contrastive_divergence")
         ph0 = self._phv(v0)
         if persistent:
             chain = self._chain
@@ -363,12 +373,7 @@ class RBM(Layer):
         :math:`u \leftarrow \mu u - \eta(g + \lambda W)` (weight decay on W only), :math:`\theta \leftarrow
         \theta + u`. With ``momentum=0`` this is plain SGD ``param -= lr * grad``.
         """
-        if lr <= 0:
-            raise ValueError(f"{self!r}.train_step: lr must be positive, got {lr!r}")
-        if not 0 <= momentum < 1:
-            raise ValueError(f"{self!r}.train_step: momentum must be in [0, 1), got {momentum!r}")
-        if weight_decay < 0:
-            raise ValueError(f"{self!r}.train_step: weight_decay must be >= 0, got {weight_decay!r}")
+        lr, momentum, weight_decay = self._check_step_args(lr, momentum, weight_decay)
         err = self.contrastive_divergence(v, k=k, persistent=persistent)
         for name, p in self.params.items():
             g = self.grads[name]
@@ -403,12 +408,17 @@ class RBM(Layer):
         every epoch (e.g. to record the error on the whole set, as the labs do); ``verbose`` prints each
         epoch's mean batch error. The persistent chain, if any, carries over between calls (``reset_chain``).
         """
-        data = self._check_visible(data)
-        epochs = _positive_int(repr(self), "epochs", epochs)
-        batch_size = _positive_int(repr(self), "batch_size", batch_size)
+        data = self._check_batch(data, "fit")
+        epochs = check_size(repr(self), "epochs", epochs)
+        batch_size = check_size(repr(self), "batch_size", batch_size)
+        k = check_size(repr(self), "k", k)
+        lr, momentum, weight_decay = self._check_step_args(lr, momentum, weight_decay)
         n = data.shape[0]
-        if n == 0:
-            raise ValueError(f"{self!r}.fit: no training rows")
+        if drop_last and batch_size > n:
+            raise ValueError(
+                f"{self!r}.fit: with drop_last=True a batch_size of {batch_size} leaves no batch of the "
+                f"{n} rows to train on"
+            )
         errors: list[float] = []
         for epoch in range(epochs):
             order = self.rng.permutation(n) if shuffle else np.arange(n)
@@ -504,7 +514,7 @@ class RatingsRBM(RBM):
         ``observed_only`` (default: ``mask_unrated``) averages over rated (non-zero) entries only; False
         averages over every entry, as the course's error curve (0.0595 falling to 0.0453 on MovieLens) does.
         """
-        v = self._check_visible(v)
+        v = self._check_batch(v, "reconstruction_error")
         ph = self._phv(v)
         h = self._bernoulli(ph) if stochastic else ph
         observed = self.mask_unrated if observed_only is None else bool(observed_only)
@@ -523,7 +533,7 @@ class RatingsRBM(RBM):
         items the user already rated (non-zero entries); for a single user the list is then cut to the
         number of unrated items, for a batch such slots get index -1 and score NaN.
         """
-        top_n = _positive_int(repr(self), "top_n", top_n)
+        top_n = check_size(repr(self), "top_n", top_n)
         xp = get_array_module(user_ratings)
         arr = user_ratings if hasattr(user_ratings, "ndim") else np.asarray(user_ratings)
         single = arr.ndim == 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer
+from scratchnet.layers.base import Layer, check_float
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -68,7 +68,7 @@ class LeakyReLU(Activation):
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = check_float("LeakyReLU", "negative_slope", negative_slope)
 
     def __repr__(self) -> str:
         return f"LeakyReLU(negative_slope={self.negative_slope})"
@@ -107,7 +107,7 @@ class ELU(Activation):
 
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
-        self.alpha = float(alpha)
+        self.alpha = check_float("ELU", "alpha", alpha)
 
     def __repr__(self) -> str:
         return f"ELU(alpha={self.alpha})"
@@ -139,6 +139,12 @@ class Softmax(Activation):
     :math:`y_i = e^{x_i} / \sum_j e^{x_j}`; backward :math:`dx = y \odot (g - \sum_j g_j y_j)`.
     For classification prefer ``losses.SoftmaxCrossEntropy`` on logits (fused, more stable).
     """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._check_input(x, min_ndim=1, expected="(..., C)")
+        if x.shape[-1] == 0:
+            raise ValueError(f"{self!r}: expected at least one entry on the last axis, got shape {x.shape}")
+        return super().forward(x)
 
     def _f(self, x):
         xp = get_array_module(x)

@@ -10,6 +10,8 @@ Contract (all layers):
 from __future__ import annotations
 
 import copy
+import math
+import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,10 +26,80 @@ FLOAT_DTYPES = (np.float32, np.float64)
 
 def as_float_dtype(dtype: Any) -> np.dtype:
     """Validates a layer dtype: float32 or float64."""
-    dt = np.dtype(dtype)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
     if dt.type not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dt}")
     return dt
+
+
+# -- constructor-argument validators shared by every layer, loss and model ---------------------------------
+def check_size(owner: str, name: str, value: Any, *, minimum: int = 1) -> int:
+    """A count (features, units, steps...): an int, not a bool or a float, at least ``minimum``.
+
+    Raises TypeError for a value of the wrong type and ValueError for one out of range, naming ``owner``
+    (the layer or model) and the argument; returns the value as a Python int.
+    """
+    wanted = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{owner}: {name} must be {wanted}, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{owner}: {name} must be {wanted}, got {value!r}")
+    return int(value)
+
+
+def check_sizes(owner: str, name: str, values: Any) -> list[int]:
+    """A sequence of counts (layer widths), each as ``check_size``; returns them as a list of ints."""
+    try:
+        sizes = list(values)
+    except TypeError:
+        raise TypeError(f"{owner}: {name} must be a sequence of positive ints, got {values!r}") from None
+    for s in sizes:
+        if isinstance(s, bool | np.bool_) or not isinstance(s, int | np.integer):
+            raise TypeError(f"{owner}: {name} must be positive ints, got {sizes} ({type(s).__name__} {s!r})")
+        if s < 1:
+            raise ValueError(f"{owner}: {name} must be positive ints, got {sizes}")
+    return [int(s) for s in sizes]
+
+
+def check_float(
+    owner: str,
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    what: str = "",
+) -> float:
+    """A finite real hyperparameter (not a bool or a string, not NaN or infinite) within optional bounds.
+
+    ``low``/``high`` bound the value (inclusive unless told otherwise); ``what`` says what the value
+    means, for the message. Raises TypeError for the wrong type and ValueError for NaN, infinity or a value
+    out of range, naming ``owner`` and the argument; returns the value as a Python float.
+    """
+    label = f"{name} ({what})" if what else name
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {label} must be a real number, got {value!r} ({type(value).__name__})")
+    number = float(value)
+    lo = "" if low is None else ("[" if low_inclusive else "(") + f"{low:g}"
+    hi = "" if high is None else f"{high:g}" + ("]" if high_inclusive else ")")
+    if low is not None and high is not None:
+        wanted = f"a finite number in {lo}, {hi}"
+    elif low is not None:
+        wanted = f"a finite number {'>=' if low_inclusive else '>'} {low:g}"
+    elif high is not None:
+        wanted = f"a finite number {'<=' if high_inclusive else '<'} {high:g}"
+    else:
+        wanted = "a finite number"
+    below = low is not None and (number < low or (number == low and not low_inclusive))
+    above = high is not None and (number > high or (number == high and not high_inclusive))
+    if not math.isfinite(number) or below or above:
+        raise ValueError(f"{owner}: {label} must be {wanted}, got {value!r}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -210,28 +282,41 @@ class Layer:
             target = x.dtype if kind == "f" else np.dtype(np.float32)
         if x.dtype != target:
             x = x.astype(target)
-        for p in self.params.values():
-            if backend.device_of(p) != backend.device_of(x):
-                raise TypeError(
-                    f"{self!r}: input is on {backend.device_of(x)} but the layer's parameters are on "
-                    f"{backend.device_of(p)}; move one of them (scratchnet.backend.to_device or layer.to)"
-                )
-            break
+        self._check_device(x, "input")
         return xp.asarray(x)
 
     def _check_dout(self, dout: Any, shape: tuple[int, ...]) -> np.ndarray:
-        """Validates the upstream gradient against the cached forward output shape; casts it to the layer's
-        dtype so gradients always match their parameters."""
-        if not hasattr(dout, "shape"):
-            dout = np.asarray(dout)
+        """Validates the upstream gradient: a floating-point array of the cached forward output's shape, on
+        the layer's device. Casts it to the layer's dtype so gradients always match their parameters."""
+        if not hasattr(dout, "dtype"):
+            try:
+                dout = np.asarray(dout)
+            except Exception as exc:  # ragged lists and the like
+                raise TypeError(
+                    f"{self!r}.backward: dout must be an array, got {type(dout).__name__}"
+                ) from exc
+        if dout.dtype.kind != "f":
+            # an integer, boolean or complex "gradient" is a caller's mistake, not something to pass on
+            raise TypeError(f"{self!r}.backward: expected a floating-point dout, got dtype {dout.dtype}")
         if tuple(dout.shape) != tuple(shape):
             raise ValueError(
                 f"{self!r}.backward: expected dout of shape {tuple(shape)}, got {tuple(dout.shape)}"
             )
+        self._check_device(dout, "dout")
         target = self.dtype
         if target is not None and dout.dtype != target:
             dout = dout.astype(target)
         return dout
+
+    def _check_device(self, a: Any, what: str) -> None:
+        """Refuses an array on another device than the layer's parameters, naming the fix."""
+        for p in self.params.values():
+            if backend.device_of(p) != backend.device_of(a):
+                raise TypeError(
+                    f"{self!r}: {what} is on {backend.device_of(a)} but the layer's parameters are on "
+                    f"{backend.device_of(p)}; move one of them (scratchnet.backend.to_device or layer.to)"
+                )
+            break
 
     def _require_forward(self, cache: Any) -> None:
         if cache is None:

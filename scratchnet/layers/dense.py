@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from scratchnet import init
-from scratchnet.layers.base import Layer, as_float_dtype
+from scratchnet.layers.base import Layer, as_float_dtype, check_size
 from scratchnet.random import get_rng
 
 
@@ -31,10 +31,8 @@ class Dense(Layer):
         rng: np.random.Generator | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"Dense: {name} must be a positive int, got {value!r}")
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = check_size("Dense", "in_features", in_features)
+        self.out_features = check_size("Dense", "out_features", out_features)
         dt = as_float_dtype(dtype)
         rng = get_rng() if rng is None else rng
         self.add_param("W", init.get(weight_init)((self.in_features, self.out_features), rng=rng, dtype=dt))

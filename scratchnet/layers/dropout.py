@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer
+from scratchnet.layers.base import Layer, check_float
 from scratchnet.random import spawn_rng
 
 
@@ -22,9 +22,9 @@ class Dropout(Layer):
 
     def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None) -> None:
         super().__init__()
-        if not 0.0 <= float(p) < 1.0:
-            raise ValueError(f"Dropout: p (drop probability) must be in [0, 1), got {p!r}")
-        self.p = float(p)
+        self.p = check_float(
+            "Dropout", "p", p, low=0.0, high=1.0, high_inclusive=False, what="drop probability"
+        )
         self.rng = spawn_rng() if rng is None else rng
         self._mask: np.ndarray | None = None
         self._shape: tuple[int, ...] | None = None

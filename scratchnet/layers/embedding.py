@@ -8,7 +8,7 @@ import numpy as np
 
 from scratchnet import init
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer, as_float_dtype
+from scratchnet.layers.base import Layer, as_float_dtype, check_size
 from scratchnet.random import get_rng
 
 
@@ -33,10 +33,8 @@ class Embedding(Layer):
         rng: np.random.Generator | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("num_embeddings", num_embeddings), ("dim", dim)):
-            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Embedding: {name} must be a positive int, got {value!r}")
-        self.num_embeddings, self.dim = int(num_embeddings), int(dim)
+        self.num_embeddings = check_size("Embedding", "num_embeddings", num_embeddings)
+        self.dim = check_size("Embedding", "dim", dim)
         dt = as_float_dtype(dtype)
         rng = get_rng() if rng is None else rng
         self.add_param("W", init.get(weight_init)((self.num_embeddings, self.dim), rng=rng, dtype=dt))

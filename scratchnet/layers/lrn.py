@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer
+from scratchnet.layers.base import Layer, check_float, check_size
 
 
 def _window_sum(a: np.ndarray, below: int, above: int) -> np.ndarray:
@@ -43,11 +43,12 @@ class LocalResponseNorm(Layer):
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
         super().__init__()
-        if not isinstance(size, int | np.integer) or isinstance(size, bool) or size < 1:
-            raise ValueError(f"LocalResponseNorm: size must be a positive int, got {size!r}")
-        if k <= 0:
-            raise ValueError(f"LocalResponseNorm: k must be > 0 so the denominator stays positive, got {k!r}")
-        self.size, self.alpha, self.beta, self.k = int(size), float(alpha), float(beta), float(k)
+        who = "LocalResponseNorm"
+        self.size = check_size(who, "size", size)
+        # alpha >= 0 and k > 0 keep s_c positive, so s_c^-beta is real
+        self.alpha = check_float(who, "alpha", alpha, low=0.0)
+        self.beta = check_float(who, "beta", beta)
+        self.k = check_float(who, "k", k, low=0.0, low_inclusive=False)
         self._cache: tuple | None = None
 
     def __repr__(self) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer, as_float_dtype
+from scratchnet.layers.base import Layer, as_float_dtype, check_float, check_size
 
 
 class _BatchNorm(Layer):
@@ -31,13 +31,11 @@ class _BatchNorm(Layer):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, dtype: Any = np.float32):
         super().__init__()
-        if not isinstance(num_features, int | np.integer) or num_features < 1:
-            raise ValueError(
-                f"{type(self).__name__}: num_features must be a positive int, got {num_features!r}"
-            )
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"{type(self).__name__}: momentum must be in [0, 1], got {momentum!r}")
-        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        who = type(self).__name__
+        self.num_features = check_size(who, "num_features", num_features)
+        # eps > 0 keeps 1/sqrt(var + eps) finite for a constant feature
+        self.eps = check_float(who, "eps", eps, low=0.0, low_inclusive=False)
+        self.momentum = check_float(who, "momentum", momentum, low=0.0, high=1.0)
         dt = as_float_dtype(dtype)
         self.add_param("gamma", np.ones(self.num_features, dtype=dt))
         self.add_param("beta", np.zeros(self.num_features, dtype=dt))

@@ -42,7 +42,7 @@ import numpy as np
 
 from scratchnet import init
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer, as_float_dtype
+from scratchnet.layers.base import Layer, as_float_dtype, check_float, check_size
 from scratchnet.random import get_rng
 
 
@@ -88,10 +88,8 @@ class _Recurrent(Layer):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        for arg, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
-        self.input_size, self.hidden_size = int(input_size), int(hidden_size)
+        self.input_size = check_size(name, "input_size", input_size)
+        self.hidden_size = check_size(name, "hidden_size", hidden_size)
         self.stateful = bool(stateful)
         self.return_sequences = bool(return_sequences)
         dt = as_float_dtype(dtype)
@@ -128,11 +126,14 @@ class _Recurrent(Layer):
         self._state = None
 
     # -- validation ----------------------------------------------------------------------------------
-    def _check_state(self, s: Any, which: str, n: int, xp: Any) -> np.ndarray:
-        if not hasattr(s, "shape"):
+    def _check_state(self, s: Any, which: str, n: int, xp: Any, kinds: str = "fiu") -> np.ndarray:
+        """An (N, hidden_size) state (``kinds`` "fiu") or state gradient (``kinds`` "f") as a contiguous
+        array of the layer's dtype."""
+        if not hasattr(s, "dtype"):
             s = np.asarray(s)
-        if s.dtype.kind not in "fiu":
-            raise TypeError(f"{self!r}: {which} must be a real array, got dtype {s.dtype}")
+        if s.dtype.kind not in kinds:
+            wanted = "a floating-point" if kinds == "f" else "a real"
+            raise TypeError(f"{self!r}: {which} must be {wanted} array, got dtype {s.dtype}")
         if tuple(s.shape) != (n, self.hidden_size):
             raise ValueError(
                 f"{self!r}: expected {which} of shape (N, hidden_size) = {(n, self.hidden_size)}, "
@@ -195,7 +196,7 @@ class _Recurrent(Layer):
         mask = self._check_lengths(lengths, n, t, xp)
         # time-major copy of the input; one GEMM projects every step at once
         xt = xp.ascontiguousarray(x.transpose(1, 0, 2)).reshape(t * n, d)
-        a = (xt @ self.params["Wx"]).reshape(t, n, -1)
+        a = (xt @ self.params["Wx"]).reshape(t, n, self.n_gates * self.hidden_size)
         a += self.params["b"]
         hs = xp.empty((t + 1, n, self.hidden_size), dtype=self.dtype)  # hs[0] = h0, hs[s+1] = state after s
         hs[0] = h
@@ -230,18 +231,18 @@ class _Recurrent(Layer):
         if not self.return_sequences:
             dh += dout
         if dh_last is not None:
-            dh += self._check_state(dh_last, "dh_last", n, xp)
+            dh += self._check_state(dh_last, "dh_last", n, xp, kinds="f")
         dc = None
         if self.has_cell:
             dc = xp.zeros((n, H), dtype=self.dtype)
             if dc_last is not None:
-                dc += self._check_state(dc_last, "dc_last", n, xp)
+                dc += self._check_state(dc_last, "dc_last", n, xp, kinds="f")
         elif dc_last is not None:
             raise ValueError(f"{self!r}: dc_last is only for LSTM layers")
         da, dah, dh, dc = self._loop_backward(cache, dhs, dh, dc)
         self.dh0, self.dc0 = dh, dc
-        da2 = da.reshape(t * n, -1)
-        dah2 = da2 if dah is None else dah.reshape(t * n, -1)
+        da2 = da.reshape(t * n, self.n_gates * H)
+        dah2 = da2 if dah is None else dah.reshape(t * n, self.n_gates * H)
         self.grads["Wx"] = cache["xt"].T @ da2
         self.grads["Wh"] = cache["hs"][:-1].reshape(t * n, H).T @ dah2
         self.grads["b"] = da2.sum(axis=0)
@@ -335,8 +336,9 @@ class LSTM(_Recurrent):
     has_cell = True
 
     def __init__(self, input_size: int, hidden_size: int, forget_bias: float = 0.0, **kwargs: Any) -> None:
+        forget_bias = check_float("LSTM", "forget_bias", forget_bias)
         super().__init__(input_size, hidden_size, **kwargs)
-        self.forget_bias = float(forget_bias)
+        self.forget_bias = forget_bias
         if self.forget_bias:
             H = self.hidden_size
             self.params["b"][H : 2 * H] += self.forget_bias

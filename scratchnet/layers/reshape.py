@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from scratchnet.layers.base import Layer
@@ -17,10 +19,10 @@ class Flatten(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x, min_ndim=2, expected="(N, ...)")
         self._shape = x.shape
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # not -1: that is ambiguous when N = 0
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         self._require_forward(self._shape)
         n = self._shape[0]
-        dout = self._check_dout(dout, (n, int(np.prod(self._shape[1:]))))
+        dout = self._check_dout(dout, (n, math.prod(self._shape[1:])))
         return dout.reshape(self._shape)

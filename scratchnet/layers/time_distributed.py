@@ -46,6 +46,8 @@ class TimeDistributed(Layer):
     def backward(self, dout: np.ndarray) -> np.ndarray:
         self._require_forward(self._nt)
         n, t = self._nt
+        if not hasattr(dout, "shape"):
+            dout = np.asarray(dout)
         if dout.ndim < 2 or tuple(dout.shape[:2]) != (n, t):
             raise ValueError(
                 f"{self!r}.backward: expected dout with leading axes (N, T) = {(n, t)}, "
