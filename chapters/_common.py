@@ -3,15 +3,19 @@
 A chapter calls ``args = setup("ch02_linear_regression", __doc__)`` and gets ``args.quick`` (a small, fast
 run for CI) and ``args.out`` (a ``Path``, created, default ``chapters/out/<chapter>``). Figures go through
 ``scratchnet.plotting`` (Agg backend, no display needed). At the end ``report(rows)`` prints the
-"course reports vs we get" table.
+"course reports vs we get" table (rows of 4 cells, or 5 with the recipe), and ``write_results`` saves it
+with the command line and the wall time as ``<out>/results.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +59,10 @@ def setup(
     args.out = Path(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     args.name = name
+    args.command = " ".join(
+        shlex.quote(a) for a in ["python", f"chapters/{name}.py", *(argv or sys.argv[1:])]
+    )
+    args.started = time.perf_counter()
     scratchnet.seed(args.seed)
     print(f"== {name}{'  (quick run)' if args.quick else ''} -> figures in {args.out}")
     return args
@@ -83,10 +91,15 @@ def fmt(value: Any, digits: int = 4) -> str:
 
 
 def report(rows: Sequence[Sequence[Any]], title: str = "course vs scratchnet") -> str:
-    """Prints rows of (what, course reports, we get, data) as an aligned table; returns the text."""
-    header = ("what", "course reports", "we get", "data")
-    cells = [header] + [tuple(fmt(c) for c in row) + ("",) * (4 - len(row)) for row in rows]
-    widths = [min(60, max(len(r[i]) for r in cells)) for i in range(4)]
+    """Prints rows of (what, course reports, we get, data[, recipe]) as an aligned table; returns the text.
+
+    The recipe column appears when any row has a fifth cell."""
+    header: tuple[str, ...] = ("what", "course reports", "we get", "data")
+    if any(len(row) > 4 for row in rows):
+        header += ("recipe",)
+    ncol = len(header)
+    cells = [header] + [tuple(fmt(c) for c in row) + ("",) * (ncol - len(row)) for row in rows]
+    widths = [min(60, max(len(r[i]) for r in cells)) for i in range(ncol)]
     lines = [f"\n== {title}"]
     for i, row in enumerate(cells):
         lines.append(" | ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
@@ -97,11 +110,25 @@ def report(rows: Sequence[Sequence[Any]], title: str = "course vs scratchnet") -
     return text
 
 
-def notes(*lines: str) -> None:
-    """Prints the chapter's remarks (course misprints, where our result differs and why)."""
-    print("\nnotes:")
-    for line in lines:
-        print(f"  * {line}")
+def notes(*lines: str) -> str:
+    """Prints the chapter's remarks (course misprints, where our result differs and why); returns the text."""
+    text = "\nnotes:\n" + "\n".join(f"  * {line}" for line in lines)
+    print(text)
+    return text
+
+
+def write_results(args: argparse.Namespace, *blocks: str, folder: Path | None = None) -> Path:
+    """Saves the chapter's final table and notes as ``results.md`` (in ``folder``, default ``args.out``), headed
+    by the command that produced them and the wall time so far."""
+    wall = time.perf_counter() - getattr(args, "started", time.perf_counter())
+    path = Path(folder or args.out) / "results.md"
+    body = "\n".join(b.strip("\n") for b in blocks)
+    path.write_text(
+        f"# {args.name}\n\ncommand: `{getattr(args, 'command', args.name)}`  \n"
+        f"wall time: {wall / 60:.1f} min ({wall:.0f} s)\n\n```\n{body}\n```\n"
+    )
+    print(f"results: {path} (wall time {wall / 60:.1f} min)")
+    return path
 
 
 # -- data ------------------------------------------------------------------------------------------------
@@ -135,6 +162,82 @@ def load(name: str, **kwargs: Any) -> Any:
     shape = tuple(data.x.shape) if hasattr(data, "x") else f"{len(data.ids)} tokens"
     print(f"data: {name} {shape} from {where} ({getattr(data, 'source', '?')})")
     return data
+
+
+@dataclass
+class Digits:
+    """MNIST for the course's labs: float32 images in [0, 1] (flat (N, 784) or (N, 1, 28, 28)), int64 labels.
+
+    ``full`` is False when full MNIST was not found and the 5k subset stands in; ``label`` names what was
+    used (every table row carries it)."""
+
+    x_tr: np.ndarray
+    y_tr: np.ndarray
+    x_te: np.ndarray
+    y_te: np.ndarray
+    label: str
+    full: bool
+    source: str
+
+    def subset(self, n_train: int, n_test: int, seed: int = 0) -> Digits:
+        """A random subset (sorted indices, so the original order is kept), labelled as such."""
+        if n_train >= len(self.x_tr) and n_test >= len(self.x_te):
+            return self
+        rng = np.random.default_rng(seed)
+        tr = np.sort(rng.permutation(len(self.x_tr))[:n_train])
+        te = np.sort(rng.permutation(len(self.x_te))[:n_test])
+        base = self.label.split(" (")[0]
+        return Digits(
+            self.x_tr[tr],
+            self.y_tr[tr],
+            self.x_te[te],
+            self.y_te[te],
+            f"{base}, subset {len(tr)}/{len(te)}",
+            self.full,
+            self.source,
+        )
+
+
+TF_VALIDATION = 5000  # TensorFlow's input_data holds out the first 5,000 training images for validation
+
+
+def load_course_mnist(flatten: bool = True, seed: int = 0, tf_split: bool = True) -> Digits:
+    """MNIST as the course's TensorFlow labs saw it, or the 5k subset when full MNIST is not to be had.
+
+    Full MNIST (data folder, cache or download): with ``tf_split`` the training set is the 55,000 images
+    TensorFlow's ``input_data.read_data_sets`` trains on (the first 5,000 are its validation set), so an
+    epoch is the course's 550 batches of 100; the test set is all 10,000. Otherwise the embedded 5,000-digit
+    subset split 4,000/1,000 with ``seed``, announced on stdout and named in ``label``.
+    """
+    from scratchnet.datasets import load_mnist_with_fallback
+
+    directory = data_dir()
+    directory = directory if directory is not None and directory.is_dir() else None
+    tr, te = load_mnist_with_fallback(flatten=flatten, normalize=True, seed=seed, data_dir=directory)
+    x_tr, y_tr = tr.x, tr.y.astype(np.int64)
+    x_te, y_te = te.x, te.y.astype(np.int64)
+    if not flatten:
+        x_tr, x_te = x_tr.reshape(-1, 1, 28, 28), x_te.reshape(-1, 1, 28, 28)
+    full = not tr.name.startswith("mnist_5k")
+    where = tr.path or tr.source
+    if full and tf_split:
+        x_tr, y_tr = x_tr[TF_VALIDATION:], y_tr[TF_VALIDATION:]
+        label = f"MNIST {len(x_tr) // 1000}k/{len(x_te) // 1000}k"
+        print(
+            f"data: full MNIST from {where}: training on the {len(x_tr):,} images TensorFlow's input_data "
+            f"trains on (first {TF_VALIDATION:,} held out, as in the course), testing on {len(x_te):,}"
+        )
+    elif full:
+        label = f"MNIST {len(x_tr) // 1000}k/{len(x_te) // 1000}k"
+        print(f"data: full MNIST from {where}: train {len(x_tr):,}, test {len(x_te):,}")
+    else:
+        label = f"MNIST 5k subset {len(x_tr)}/{len(x_te)} (full MNIST not found)"
+        print(
+            f"data: NOTE full MNIST was not found (set SCRATCHNET_DATA to a folder with mnist/*-ubyte.gz); "
+            f"using the 5,000-digit subset from {where} ({tr.source}), split {len(x_tr)}/{len(x_te)}; "
+            "the course's figures are on full MNIST"
+        )
+    return Digits(x_tr, y_tr, x_te, y_te, label, full, tr.source)
 
 
 # -- training --------------------------------------------------------------------------------------------
