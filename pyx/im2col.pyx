@@ -2,7 +2,10 @@
 """Compiled im2col / col2im (see ``scratchnet/ops/im2col.py`` for the maths and the readable twin).
 
 Same functions, arguments and results as the twin. The Python wrappers validate everything with the
-twin's own helpers before any ``nogil`` code runs; the loops below then trust their indices.
+twin's own helpers before any ``nogil`` code runs: every size, padding and stride is then below
+``INDEX_LIMIT`` (a quarter of the ``Py_ssize_t`` range), so the ``Py_ssize_t`` sums and differences below
+cannot overflow, and every product is an offset inside an array that exists. The loops then trust their
+indices, and they only form pointers to pixels that are inside ``x`` / ``dx``.
 
 Parallelism is deterministic: ``im2col`` gives each thread whole rows of one image (disjoint writes);
 ``col2im`` gives each thread whole (image, channel) planes of ``dx``, and inside a plane contributions
@@ -12,7 +15,7 @@ are added in kernel order (i, j) -- the twin's order -- so the result does not d
 import numpy as np
 
 from cython.parallel cimport prange
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 cimport cython
 from cython cimport floating
 
@@ -34,59 +37,72 @@ cdef extern from *:
     """
     int sn_threads_for(Py_ssize_t work) noexcept nogil
 
+
+cdef inline Py_ssize_t _first_real(Py_ssize_t pad, Py_ssize_t tap, Py_ssize_t stride,
+                                   Py_ssize_t count) noexcept nogil:
+    """Smallest output position o (at most ``count``) with ``o*stride + tap - pad >= 0``."""
+    cdef Py_ssize_t o = 0
+    if pad > tap:
+        o = (pad - tap + stride - 1) // stride
+    return o if o < count else count
+
+
+cdef inline Py_ssize_t _end_real(Py_ssize_t size, Py_ssize_t pad, Py_ssize_t tap, Py_ssize_t stride,
+                                 Py_ssize_t count) noexcept nogil:
+    """Smallest output position o (at most ``count``) with ``o*stride + tap - pad >= size``."""
+    cdef Py_ssize_t o = 0
+    if size - 1 + pad - tap >= 0:
+        o = (size - 1 + pad - tap) // stride + 1
+    return o if o < count else count
+
+
 cdef void _im2col(const floating* x, floating* cols, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H,
-                  Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
-                  Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
-    cdef Py_ssize_t P = OH * OW, NP = N * OH * OW, K = C * kh * kw
-    cdef Py_ssize_t task, n, row, c, y, xo, h, lo, hi
-    cdef int i, j, rem
+                  Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                  Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+    cdef Py_ssize_t P = OH * OW, NP = N * OH * OW, taps = kh * kw
+    cdef Py_ssize_t task, n, row, c, i, j, y, xo, h, lo, hi
     cdef const floating* src
     cdef floating* dst
     # one task = one row of cols restricted to one image: disjoint writes, and N=1 still parallelises.
     # Consecutive tasks fill consecutive memory (row-major over (row, n)), so each thread streams its writes.
-    for task in prange(N * K, schedule="guided", num_threads=sn_threads_for(K * NP)):
+    for task in prange(N * C * taps, schedule="guided", num_threads=sn_threads_for(C * taps * NP)):
         row = task // N
         n = task % N
-        c = row // (kh * kw)
-        rem = row % (kh * kw)
-        i = rem // kw
-        j = rem % kw
-        # output columns x with 0 <= x*sw + j - pl < W (the rest read padding)
-        lo = 0
-        if pl > j:
-            lo = (pl - j + sw - 1) // sw
-        hi = (W - 1 + pl - j) // sw + 1 if W - 1 + pl - j >= 0 else 0
-        if hi > OW:
-            hi = OW
+        c = row // taps
+        i = (row % taps) // kw
+        j = row % kw
+        # output columns [lo, hi) read real pixels; the others read padding
+        lo = _first_real(pl, j, sw, OW)
+        hi = _end_real(W, pl, j, sw, OW)
         if lo > hi:
             lo = hi
         dst = cols + row * NP + n * P
         for y in range(OH):
             h = y * sh + i - pt
-            if h < 0 or h >= H:
+            if h < 0 or h >= H or lo == hi:
                 for xo in range(OW):
                     dst[xo] = 0
             else:
-                src = x + ((n * C + c) * H + h) * W + j - pl
+                # pixel (h, lo*sw + j - pl) is the first real one this output row reads
+                src = x + ((n * C + c) * H + h) * W + (lo * sw + j - pl)
                 for xo in range(lo):
                     dst[xo] = 0
                 if sw == 1:
-                    for xo in range(lo, hi):
-                        dst[xo] = src[xo]
+                    for xo in range(hi - lo):
+                        dst[lo + xo] = src[xo]
                 else:
-                    for xo in range(lo, hi):
-                        dst[xo] = src[xo * sw]
+                    for xo in range(hi - lo):
+                        dst[lo + xo] = src[xo * sw]
                 for xo in range(hi, OW):
                     dst[xo] = 0
             dst = dst + OW
 
 
 cdef void _col2im(const floating* cols, floating* dx, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H,
-                  Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
-                  Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+                  Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                  Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
     cdef Py_ssize_t P = OH * OW, NP = N * OH * OW
-    cdef Py_ssize_t plane, n, c, y, xo, h, lo, hi, row
-    cdef int i, j
+    cdef Py_ssize_t plane, n, c, i, j, y, xo, h, lo, hi
     cdef const floating* src
     cdef floating* dst
     # one task = one (image, channel) plane of dx: each pixel is summed by exactly one thread
@@ -96,24 +112,21 @@ cdef void _col2im(const floating* cols, floating* dx, Py_ssize_t N, Py_ssize_t C
         memset(dx + plane * H * W, 0, H * W * sizeof(floating))
         for i in range(kh):
             for j in range(kw):
-                row = (c * kh + i) * kw + j
-                lo = 0
-                if pl > j:
-                    lo = (pl - j + sw - 1) // sw
-                hi = (W - 1 + pl - j) // sw + 1 if W - 1 + pl - j >= 0 else 0
-                if hi > OW:
-                    hi = OW
+                lo = _first_real(pl, j, sw, OW)
+                hi = _end_real(W, pl, j, sw, OW)
+                if lo >= hi:
+                    continue
                 for y in range(OH):
                     h = y * sh + i - pt
                     if h < 0 or h >= H:
                         continue
-                    src = cols + row * NP + n * P + y * OW
-                    dst = dx + (plane * H + h) * W + j - pl
+                    src = cols + ((c * kh + i) * kw + j) * NP + n * P + y * OW + lo
+                    dst = dx + (plane * H + h) * W + (lo * sw + j - pl)
                     if sw == 1:
-                        for xo in range(lo, hi):
+                        for xo in range(hi - lo):
                             dst[xo] = dst[xo] + src[xo]
                     else:
-                        for xo in range(lo, hi):
+                        for xo in range(hi - lo):
                             dst[xo * sw] = dst[xo * sw] + src[xo]
 
 
@@ -125,13 +138,12 @@ def im2col(x, kh, kw, stride=1, pad=0, out=None):
     if out is None:
         out = np.empty(shape, dtype=x.dtype)
     else:
-        check_out(out, shape, x.dtype, "im2col")
-    cdef float[:, :, :, ::1] xf
+        check_out(out, shape, x, "im2col")
+    cdef const float[:, :, :, ::1] xf
     cdef float[:, ::1] of
-    cdef double[:, :, :, ::1] xd
+    cdef const double[:, :, :, ::1] xd
     cdef double[:, ::1] od
-    cdef int ckh = kh, ckw = kw, csh = sh, csw = sw, cpt = pt, cpl = pl
-    cdef Py_ssize_t coh = oh, cow = ow
+    cdef Py_ssize_t ckh = kh, ckw = kw, csh = sh, csw = sw, cpt = pt, cpl = pl, coh = oh, cow = ow
     if x.dtype == np.float32:
         xf = x
         of = out
@@ -151,12 +163,12 @@ def col2im(cols, x_shape, kh, kw, stride=1, pad=0):
         cols, x_shape, kh, kw, stride, pad
     )
     dx = np.empty((n, c, h, w), dtype=cols.dtype)
-    cdef float[:, ::1] cf
+    cdef const float[:, ::1] cf
     cdef float[:, :, :, ::1] df
-    cdef double[:, ::1] cd
+    cdef const double[:, ::1] cd
     cdef double[:, :, :, ::1] dd
     cdef Py_ssize_t N = n, C = c, H = h, W = w, coh = oh, cow = ow
-    cdef int ckh = kh, ckw = kw, csh = sh, csw = sw, cpt = pt, cpl = pl
+    cdef Py_ssize_t ckh = kh, ckw = kw, csh = sh, csw = sw, cpt = pt, cpl = pl
     if cols.dtype == np.float32:
         cf = cols
         df = dx

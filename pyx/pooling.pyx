@@ -2,9 +2,13 @@
 """Compiled max/average pooling (see ``scratchnet/ops/pooling.py`` for the maths and the readable twin).
 
 Same functions, arguments and results as the twin; the wrappers validate with the twin's helpers before
-any ``nogil`` code runs. Every loop runs in parallel over the (image, channel) planes, and each plane of
-the output (or of ``dx`` in backward) is written by exactly one thread, in the twin's order, so results
-are bit-identical for any thread count.
+any ``nogil`` code runs: every size, padding and stride is then below ``INDEX_LIMIT`` (a quarter of the
+``Py_ssize_t`` range), so the ``Py_ssize_t`` index sums below cannot overflow; every plane has at least
+one pixel and every window at least one real pixel; ``argmax`` only holds indices inside its plane.
+
+Every loop runs in parallel over the (image, channel) planes, and each plane of the output (or of ``dx``
+in backward) is written by exactly one thread, in the twin's order, so results are bit-identical for any
+thread count.
 """
 
 import numpy as np
@@ -15,7 +19,12 @@ cimport cython
 from cython cimport floating
 
 from scratchnet.ops.im2col import check_array, check_x_shape
-from scratchnet.ops.pooling import _window_counts, prepare_maxpool_backward, prepare_pool
+from scratchnet.ops.pooling import (
+    _window_counts,
+    check_plane_indices,
+    prepare_maxpool_backward,
+    prepare_pool,
+)
 
 __all__ = ["maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward"]
 
@@ -33,13 +42,32 @@ cdef extern from *:
     """
     int sn_threads_for(Py_ssize_t work) noexcept nogil
 
+cdef inline Py_ssize_t _first_real(Py_ssize_t pad, Py_ssize_t tap, Py_ssize_t stride,
+                                   Py_ssize_t count) noexcept nogil:
+    """Smallest output position o (at most ``count``) with ``o*stride + tap - pad >= 0`` (as in im2col.pyx)."""
+    cdef Py_ssize_t o = 0
+    if pad > tap:
+        o = (pad - tap + stride - 1) // stride
+    return o if o < count else count
+
+
+cdef inline Py_ssize_t _end_real(Py_ssize_t size, Py_ssize_t pad, Py_ssize_t tap, Py_ssize_t stride,
+                                 Py_ssize_t count) noexcept nogil:
+    """Smallest output position o (at most ``count``) with ``o*stride + tap - pad >= size``."""
+    cdef Py_ssize_t o = 0
+    if size - 1 + pad - tap >= 0:
+        o = (size - 1 + pad - tap) // stride + 1
+    return o if o < count else count
+
+
 cdef void _maxpool_fwd(const floating* x, floating* out, int* arg, Py_ssize_t NC, Py_ssize_t H,
-                       Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
-                       Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+                       Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                       Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW,
+                       Py_ssize_t work) noexcept nogil:
     cdef Py_ssize_t plane, y, xo, h, w, i0, i1, j0, j1, k, bi
     cdef const floating* xpl
     cdef floating best, v
-    for plane in prange(NC, schedule="guided", num_threads=sn_threads_for(NC * (H * W + OH * OW * kh * kw))):
+    for plane in prange(NC, schedule="guided", num_threads=sn_threads_for(work)):
         xpl = x + plane * H * W
         for y in range(OH):
             i0 = y * sh - pt
@@ -85,12 +113,13 @@ cdef void _maxpool_bwd(const floating* dout, const int* arg, floating* dx, Py_ss
 
 
 cdef void _avgpool_fwd(const floating* x, const floating* counts, floating* out, Py_ssize_t NC,
-                       Py_ssize_t H, Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
-                       Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+                       Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+                       Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW,
+                       Py_ssize_t work) noexcept nogil:
     cdef Py_ssize_t plane, y, xo, h, w, i0, i1, j0, j1
     cdef const floating* xpl
     cdef floating acc
-    for plane in prange(NC, schedule="guided", num_threads=sn_threads_for(NC * (H * W + OH * OW * kh * kw))):
+    for plane in prange(NC, schedule="guided", num_threads=sn_threads_for(work)):
         xpl = x + plane * H * W
         for y in range(OH):
             i0 = y * sh - pt
@@ -114,60 +143,73 @@ cdef void _avgpool_fwd(const floating* x, const floating* counts, floating* out,
 
 
 cdef void _avgpool_bwd(const floating* dout, const floating* counts, floating* dx, Py_ssize_t NC,
-                       Py_ssize_t H, Py_ssize_t W, int kh, int kw, int sh, int sw, int pt, int pl,
-                       Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
-    cdef Py_ssize_t plane, y, xo, h, lo, hi
-    cdef int i, j
+                       Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+                       Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW,
+                       Py_ssize_t work) noexcept nogil:
+    cdef Py_ssize_t plane, i, j, y, xo, h, lo, hi, i_end, j_end
+    cdef floating* dst
     cdef floating* dpl
     cdef const floating* g
-    for plane in prange(NC, schedule="guided", num_threads=sn_threads_for(NC * (H * W + OH * OW * kh * kw))):
+    cdef const floating* cnt
+    # taps past row pt + H - 1 (column pl + W - 1) read only padding in every window
+    i_end = pt + H if pt + H < kh else kh
+    j_end = pl + W if pl + W < kw else kw
+    for plane in prange(NC, schedule="guided", num_threads=sn_threads_for(work)):
         dpl = dx + plane * H * W
         g = dout + plane * OH * OW
         memset(dpl, 0, H * W * sizeof(floating))
         # tap by tap, as the twin does, so every pixel sums its windows in the same order
-        for i in range(kh):
-            for j in range(kw):
-                lo = 0
-                if pl > j:
-                    lo = (pl - j + sw - 1) // sw
-                hi = (W - 1 + pl - j) // sw + 1 if W - 1 + pl - j >= 0 else 0
-                if hi > OW:
-                    hi = OW
+        for i in range(i_end):
+            for j in range(j_end):
+                lo = _first_real(pl, j, sw, OW)
+                hi = _end_real(W, pl, j, sw, OW)
+                if lo >= hi:
+                    continue
                 for y in range(OH):
                     h = y * sh + i - pt
                     if h < 0 or h >= H:
                         continue
-                    for xo in range(lo, hi):
-                        dpl[h * W + xo * sw + j - pl] = (
-                            dpl[h * W + xo * sw + j - pl] + g[y * OW + xo] / counts[y * OW + xo]
-                        )
+                    # pixel (h, lo*sw + j - pl) is the first real one this tap reaches in output row y
+                    dst = dpl + h * W + (lo * sw + j - pl)
+                    cnt = counts + y * OW + lo
+                    for xo in range(hi - lo):
+                        dst[xo * sw] = dst[xo * sw] + g[y * OW + lo + xo] / cnt[xo]
+
+
+def _window_work(nc, h, w, oh, ow, kh, kw):
+    """Work estimate for the thread count: a window visits at most ``min(kh, H) * min(kw, W)`` pixels.
+
+    Python ints, capped so that no product of huge kernel sizes can overflow on its way into C."""
+    return min(nc * (h * w + oh * ow * min(kh, h) * min(kw, w)), 2**62)
 
 
 def maxpool_forward(x, kh, kw, stride=None, pad=0):
     """Max pooling of ``x`` (N, C, H, W); returns ``(out, argmax)`` with int32 plane indices ``h*W + w``."""
     x = check_array(x, 4, "x", "maxpool_forward")
-    if x.shape[2] * x.shape[3] >= 2**31:
-        raise ValueError(f"maxpool_forward: planes of {x.shape[2] * x.shape[3]} pixels need int64 indices")
+    check_plane_indices(x.shape, "maxpool_forward")
     kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow) = prepare_pool(x.shape, kh, kw, stride, pad, "maxpool_forward")
     cdef Py_ssize_t NC = x.shape[0] * x.shape[1], H = x.shape[2], W = x.shape[3], OH = oh, OW = ow
-    cdef int ckh = kh, ckw = kw, csh = sh, csw = sw, cpt = pt, cpl = pl
+    cdef Py_ssize_t ckh = kh, ckw = kw, csh = sh, csw = sw, cpt = pt, cpl = pl
+    cdef Py_ssize_t work = _window_work(NC, H, W, OH, OW, kh, kw)
     out = np.empty((x.shape[0], x.shape[1], oh, ow), dtype=x.dtype)
     argmax = np.empty((x.shape[0], x.shape[1], oh, ow), dtype=np.int32)
     cdef int[:, :, :, ::1] a = argmax
-    cdef float[:, :, :, ::1] xf, of
-    cdef double[:, :, :, ::1] xd, od
+    cdef const float[:, :, :, ::1] xf
+    cdef float[:, :, :, ::1] of
+    cdef const double[:, :, :, ::1] xd
+    cdef double[:, :, :, ::1] od
     if x.dtype == np.float32:
         xf = x
         of = out
         with nogil:
             _maxpool_fwd(&xf[0, 0, 0, 0], &of[0, 0, 0, 0], &a[0, 0, 0, 0], NC, H, W, ckh, ckw, csh, csw,
-                         cpt, cpl, OH, OW)
+                         cpt, cpl, OH, OW, work)
     else:
         xd = x
         od = out
         with nogil:
             _maxpool_fwd(&xd[0, 0, 0, 0], &od[0, 0, 0, 0], &a[0, 0, 0, 0], NC, H, W, ckh, ckw, csh, csw,
-                         cpt, cpl, OH, OW)
+                         cpt, cpl, OH, OW, work)
     return out, argmax
 
 
@@ -176,12 +218,14 @@ def maxpool_backward(dout, argmax, x_shape):
     dout, argmax, (n, c, h, w) = prepare_maxpool_backward(dout, argmax, x_shape)
     dx = np.empty((n, c, h, w), dtype=dout.dtype)
     cdef Py_ssize_t NC = n * c, HW = h * w, P = dout.shape[2] * dout.shape[3]
-    cdef int[:, :, :, ::1] a = argmax
-    cdef float[:, :, :, ::1] gf, df
-    cdef double[:, :, :, ::1] gd, dd
-    if dout.size == 0:
+    if P == 0:  # (N, C, 0, OW): nothing flowed back
         dx[...] = 0
         return dx
+    cdef const int[:, :, :, ::1] a = argmax
+    cdef const float[:, :, :, ::1] gf
+    cdef float[:, :, :, ::1] df
+    cdef const double[:, :, :, ::1] gd
+    cdef double[:, :, :, ::1] dd
     if dout.dtype == np.float32:
         gf = dout
         df = dx
@@ -201,26 +245,29 @@ def avgpool_forward(x, kh, kw, stride=None, pad=0, count_include_pad=False):
     kh, kw, s, p, o = prepare_pool(x.shape, kh, kw, stride, pad, "avgpool_forward")
     counts = np.ascontiguousarray(_window_counts(x.shape, kh, kw, s, p, o, count_include_pad, x.dtype))
     cdef Py_ssize_t NC = x.shape[0] * x.shape[1], H = x.shape[2], W = x.shape[3], OH = o[0], OW = o[1]
-    cdef int ckh = kh, ckw = kw, csh = s[0], csw = s[1], cpt = p[0], cpl = p[2]
+    cdef Py_ssize_t ckh = kh, ckw = kw, csh = s[0], csw = s[1], cpt = p[0], cpl = p[2]
+    cdef Py_ssize_t work = _window_work(NC, H, W, OH, OW, kh, kw)
     out = np.empty((x.shape[0], x.shape[1], OH, OW), dtype=x.dtype)
-    cdef float[:, :, :, ::1] xf, of
-    cdef double[:, :, :, ::1] xd, od
-    cdef float[:, ::1] cf
-    cdef double[:, ::1] cd
+    cdef const float[:, :, :, ::1] xf
+    cdef float[:, :, :, ::1] of
+    cdef const double[:, :, :, ::1] xd
+    cdef double[:, :, :, ::1] od
+    cdef const float[:, ::1] cf
+    cdef const double[:, ::1] cd
     if x.dtype == np.float32:
         xf = x
         of = out
         cf = counts
         with nogil:
             _avgpool_fwd(&xf[0, 0, 0, 0], &cf[0, 0], &of[0, 0, 0, 0], NC, H, W, ckh, ckw, csh, csw, cpt, cpl,
-                         OH, OW)
+                         OH, OW, work)
     else:
         xd = x
         od = out
         cd = counts
         with nogil:
             _avgpool_fwd(&xd[0, 0, 0, 0], &cd[0, 0], &od[0, 0, 0, 0], NC, H, W, ckh, ckw, csh, csw, cpt, cpl,
-                         OH, OW)
+                         OH, OW, work)
     return out
 
 
@@ -234,24 +281,27 @@ def avgpool_backward(dout, x_shape, kh, kw, stride=None, pad=0, count_include_pa
         raise ValueError(f"{who}: dout must have shape {x_shape[:2] + o}, got {tuple(dout.shape)}")
     counts = np.ascontiguousarray(_window_counts(x_shape, kh, kw, s, p, o, count_include_pad, dout.dtype))
     cdef Py_ssize_t NC = x_shape[0] * x_shape[1], H = x_shape[2], W = x_shape[3], OH = o[0], OW = o[1]
-    cdef int ckh = kh, ckw = kw, csh = s[0], csw = s[1], cpt = p[0], cpl = p[2]
+    cdef Py_ssize_t ckh = kh, ckw = kw, csh = s[0], csw = s[1], cpt = p[0], cpl = p[2]
+    cdef Py_ssize_t work = _window_work(NC, H, W, OH, OW, kh, kw)
     dx = np.empty(x_shape, dtype=dout.dtype)
-    cdef float[:, :, :, ::1] gf, df
-    cdef double[:, :, :, ::1] gd, dd
-    cdef float[:, ::1] cf
-    cdef double[:, ::1] cd
+    cdef const float[:, :, :, ::1] gf
+    cdef float[:, :, :, ::1] df
+    cdef const double[:, :, :, ::1] gd
+    cdef double[:, :, :, ::1] dd
+    cdef const float[:, ::1] cf
+    cdef const double[:, ::1] cd
     if dout.dtype == np.float32:
         gf = dout
         df = dx
         cf = counts
         with nogil:
             _avgpool_bwd(&gf[0, 0, 0, 0], &cf[0, 0], &df[0, 0, 0, 0], NC, H, W, ckh, ckw, csh, csw, cpt, cpl,
-                         OH, OW)
+                         OH, OW, work)
     else:
         gd = dout
         dd = dx
         cd = counts
         with nogil:
             _avgpool_bwd(&gd[0, 0, 0, 0], &cd[0, 0], &dd[0, 0, 0, 0], NC, H, W, ckh, ckw, csh, csw, cpt, cpl,
-                         OH, OW)
+                         OH, OW, work)
     return dx

@@ -26,6 +26,7 @@ import numpy as np
 from scratchnet.backend import get_array_module
 from scratchnet.ops.im2col import (
     check_array,
+    check_image_shape,
     check_x_shape,
     normalize_kernel,
     normalize_pad,
@@ -39,9 +40,10 @@ __all__ = ["maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_ba
 def prepare_pool(x_shape: tuple[int, ...], kh: Any, kw: Any, stride: Any, pad: Any, who: str):
     """Validated pooling arguments: (kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow)).
 
-    Every window must contain at least one real pixel, so each side's padding must be smaller than the
-    kernel along that axis.
+    Every window must contain at least one real pixel, so the input must not be empty and each side's
+    padding must be smaller than the kernel along that axis.
     """
+    check_image_shape(x_shape, who)
     kh, kw = normalize_kernel(kh, kw, who)
     s = normalize_stride(kh if stride is None else stride, who)
     p = normalize_pad(pad, who)
@@ -49,6 +51,12 @@ def prepare_pool(x_shape: tuple[int, ...], kh: Any, kw: Any, stride: Any, pad: A
         raise ValueError(f"{who}: padding {p} must be smaller than the kernel ({kh}, {kw}) on every side")
     oh, ow = _output_size(x_shape[2], x_shape[3], kh, kw, s, p, who)
     return kh, kw, s, p, (oh, ow)
+
+
+def check_plane_indices(x_shape: tuple[int, ...], who: str) -> None:
+    """``argmax`` holds int32 indices ``h*W + w`` inside a plane, so a plane must have fewer than 2**31 pixels."""
+    if x_shape[2] * x_shape[3] >= 2**31:
+        raise ValueError(f"{who}: planes of {x_shape[2] * x_shape[3]} pixels need int64 indices")
 
 
 def _windows(x: np.ndarray, kh: int, kw: int, s, p, o, fill: float) -> np.ndarray:
@@ -68,8 +76,7 @@ def maxpool_forward(
     ``h*W + w`` of each window's winner inside its (H, W) plane.
     """
     x = check_array(x, 4, "x", "maxpool_forward")
-    if x.shape[2] * x.shape[3] >= 2**31:
-        raise ValueError(f"maxpool_forward: planes of {x.shape[2] * x.shape[3]} pixels need int64 indices")
+    check_plane_indices(x.shape, "maxpool_forward")
     kh, kw, s, p, o = prepare_pool(x.shape, kh, kw, stride, pad, "maxpool_forward")
     xp = get_array_module(x)
     win = _windows(x, kh, kw, s, p, o, -np.inf)
