@@ -25,6 +25,7 @@ from scratchnet.layers.base import Layer
 from scratchnet.layers.conv import Conv2D
 from scratchnet.layers.normalization import BatchNorm2D
 from scratchnet.layers.pooling import MaxPool2D
+from scratchnet.ops.im2col import check_image_shape
 
 
 def _named(layer: Layer, name: str) -> Layer:
@@ -80,6 +81,7 @@ class ResidualBlock(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x, ndim=4, channels=self.in_channels, expected="(N, C, H, W)")
+        check_image_shape(x.shape, repr(self))
         h = self.relu1.forward(self.bn1.forward(self.conv1.forward(x)))
         h = self.bn2.forward(self.conv2.forward(h))
         shortcut = self.proj_bn.forward(self.proj.forward(x)) if self.projection else x
@@ -151,6 +153,7 @@ class InceptionBlock(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x, ndim=4, channels=self.in_channels, expected="(N, C, H, W)")
+        check_image_shape(x.shape, repr(self))
         outs = []
         for branch in self.branches:
             h = x

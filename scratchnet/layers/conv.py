@@ -29,7 +29,14 @@ import numpy as np
 from scratchnet import backend, init
 from scratchnet.backend import get_array_module
 from scratchnet.layers.base import Layer, as_float_dtype
-from scratchnet.ops.im2col import normalize_pad, normalize_stride, output_size, same_padding
+from scratchnet.ops.im2col import (
+    check_image_shape,
+    normalize_kernel,
+    normalize_pad,
+    normalize_stride,
+    output_size,
+    same_padding,
+)
 
 
 def _pair(v: Any, what: str, who: str) -> tuple[int, int]:
@@ -43,6 +50,11 @@ def _pair(v: Any, what: str, who: str) -> tuple[int, int]:
     ):
         raise ValueError(f"{who}: {what} must be a positive int or a pair of them, got {v!r}")
     return int(v[0]), int(v[1])
+
+
+def check_kernel_size(kernel_size: Any, who: str) -> tuple[int, int]:
+    """``kernel_size`` (an int or a pair) as ``(kh, kw)``, each in ``[1, INDEX_LIMIT]``."""
+    return normalize_kernel(*_pair(kernel_size, "kernel_size", who), who)
 
 
 def check_padding(padding: Any, who: str) -> Any:
@@ -125,7 +137,7 @@ class Conv2D(Layer):
             if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{who}: {name} must be a positive int, got {v!r}")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size, "kernel_size", who)
+        self.kernel_size = check_kernel_size(kernel_size, who)
         self.stride = normalize_stride(stride, who)
         self.padding = check_padding(padding, who)
         self.use_bias = bool(bias)
@@ -163,8 +175,8 @@ class Conv2D(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x, ndim=4, channels=self.in_channels, expected="(N, C, H, W)")
+        n, c, h, w = check_image_shape(x.shape, repr(self))
         xp = get_array_module(x)
-        n, c, h, w = x.shape
         kh, kw = self.kernel_size
         pad = resolve_padding(self.padding, h, w, kh, kw, self.stride)
         oh, ow = output_size(h, w, kh, kw, self.stride, pad, who=repr(self))

@@ -10,6 +10,9 @@ Average pooling divides the window sum by its size, so backward spreads :math:`g
 Global average pooling is the average over the whole (H, W) plane: (N, C, H, W) -> (N, C).
 
 The window loops live in the ``pooling`` kernel (compiled, or the NumPy twin in ``scratchnet.ops``).
+Like the other parameter-free layers the pools keep their input's dtype: the kernels run in float32 or
+float64 (native byte order), so float16 input is pooled in float32 and the result rounded back to float16
+(a max is exact either way), and big-endian input comes back in native byte order.
 """
 
 from __future__ import annotations
@@ -21,18 +24,41 @@ import numpy as np
 from scratchnet import backend
 from scratchnet.backend import get_array_module
 from scratchnet.layers.base import Layer
-from scratchnet.layers.conv import _pair, check_padding, resolve_padding
-from scratchnet.ops.im2col import normalize_stride
+from scratchnet.layers.conv import check_kernel_size, check_padding, resolve_padding
+from scratchnet.ops.im2col import check_image_shape, normalize_stride
 from scratchnet.ops.pooling import prepare_pool
+
+
+def _kernel_dtype(dtype: np.dtype, who: str) -> np.dtype:
+    """The dtype the pooling kernels run in for input of ``dtype``: float16 is widened to float32 and
+    any byte order becomes native (the kernels have loops for native float32 and float64 only)."""
+    dtype = np.dtype(dtype)
+    if dtype.itemsize < 4:
+        return np.dtype(np.float32)
+    if dtype.itemsize > 8:  # widening is exact, but narrowing long double would silently lose precision
+        raise TypeError(f"{who}: pooling runs in float32 or float64, got {dtype}; cast the input first")
+    return dtype.newbyteorder("=")
+
+
+def _result_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype a pool returns for input of ``dtype``: the input's precision in native byte order."""
+    return np.dtype(dtype).newbyteorder("=")
 
 
 class _Pool2D(Layer):
     def __init__(self, kernel_size: int | tuple[int, int], stride: Any = None, padding: Any = 0) -> None:
         super().__init__()
         who = type(self).__name__
-        self.kernel_size = _pair(kernel_size, "kernel_size", who)
+        self.kernel_size = check_kernel_size(kernel_size, who)
         self.stride = self.kernel_size if stride is None else normalize_stride(stride, who)
         self.padding = check_padding(padding, who)
+        if not isinstance(self.padding, str):  # 'same' is checked per input size in forward
+            pt, pb, pl, pr = self.padding
+            if max(pt, pb) >= self.kernel_size[0] or max(pl, pr) >= self.kernel_size[1]:
+                raise ValueError(
+                    f"{who}: padding {self.padding} must be smaller than the kernel {self.kernel_size} "
+                    "on every side (each window needs a real pixel)"
+                )
         self._cache: tuple | None = None
 
     def _args(self) -> str:
@@ -42,6 +68,7 @@ class _Pool2D(Layer):
         return f"{type(self).__name__}({self._args()})"
 
     def _pads(self, x_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        check_image_shape(x_shape, repr(self))
         pad = resolve_padding(self.padding, x_shape[2], x_shape[3], *self.kernel_size, self.stride)
         prepare_pool(
             x_shape, *self.kernel_size, self.stride, pad, repr(self)
@@ -61,19 +88,21 @@ class MaxPool2D(_Pool2D):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x, ndim=4, expected="(N, C, H, W)")
         pad = self._pads(x.shape)
-        out, argmax = backend.kernel("pooling", get_array_module(x)).maxpool_forward(
-            x, *self.kernel_size, self.stride, pad
+        xp = get_array_module(x)
+        out, argmax = backend.kernel("pooling", xp).maxpool_forward(
+            x.astype(_kernel_dtype(x.dtype, repr(self)), copy=False), *self.kernel_size, self.stride, pad
         )
         self._cache = (x.shape, x.dtype, argmax)
-        return out
+        return out.astype(_result_dtype(x.dtype), copy=False)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         self._require_forward(self._cache)
         x_shape, dtype, argmax = self._cache
         dout = self._check_dout(dout, argmax.shape)
-        if not hasattr(dout, "dtype") or dout.dtype != dtype:
-            dout = get_array_module(argmax).asarray(dout).astype(dtype)
-        return backend.kernel("pooling", get_array_module(dout)).maxpool_backward(dout, argmax, x_shape)
+        xp = get_array_module(argmax)
+        dout = xp.asarray(dout).astype(_kernel_dtype(dtype, repr(self)), copy=False)
+        dx = backend.kernel("pooling", xp).maxpool_backward(dout, argmax, x_shape)
+        return dx.astype(_result_dtype(dtype), copy=False)
 
 
 class AvgPool2D(_Pool2D):
@@ -97,20 +126,25 @@ class AvgPool2D(_Pool2D):
         x = self._check_input(x, ndim=4, expected="(N, C, H, W)")
         pad = self._pads(x.shape)
         out = backend.kernel("pooling", get_array_module(x)).avgpool_forward(
-            x, *self.kernel_size, self.stride, pad, self.count_include_pad
+            x.astype(_kernel_dtype(x.dtype, repr(self)), copy=False),
+            *self.kernel_size,
+            self.stride,
+            pad,
+            self.count_include_pad,
         )
         self._cache = (x.shape, x.dtype, pad, out.shape)
-        return out
+        return out.astype(_result_dtype(x.dtype), copy=False)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         self._require_forward(self._cache)
         x_shape, dtype, pad, out_shape = self._cache
         dout = self._check_dout(dout, out_shape)
-        if not hasattr(dout, "dtype") or dout.dtype != dtype:
-            dout = get_array_module(dout).asarray(dout).astype(dtype)
-        return backend.kernel("pooling", get_array_module(dout)).avgpool_backward(
+        xp = get_array_module(dout)
+        dout = xp.asarray(dout).astype(_kernel_dtype(dtype, repr(self)), copy=False)
+        dx = backend.kernel("pooling", xp).avgpool_backward(
             dout, x_shape, *self.kernel_size, self.stride, pad, self.count_include_pad
         )
+        return dx.astype(_result_dtype(dtype), copy=False)
 
 
 class GlobalAvgPool2D(Layer):
@@ -131,6 +165,8 @@ class GlobalAvgPool2D(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x, ndim=4, expected="(N, C, H, W)")
+        if x.shape[2] < 1 or x.shape[3] < 1:  # the mean of an empty plane is NaN
+            raise ValueError(f"{self!r}: expected H and W >= 1, got shape {tuple(x.shape)}")
         self._cache = (x.shape, x.dtype)
         return x.mean(axis=(2, 3))
 
