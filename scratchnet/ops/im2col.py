@@ -20,6 +20,11 @@ is a run of contiguous image rows, which makes the copy cheap.
 came from. Pixels covered by several windows receive the sum, which is exactly the chain rule for
 ``dx`` given ``dcols = W^T @ dout``.
 
+Both work kernel tap by kernel tap: for a fixed tap ``(i, j)`` the pixels read by all output positions
+form a strided slice of ``x``, and the output positions that fall on the padding form a border that is
+simply zero (im2col) or dropped (col2im). The padded image is never built, so a huge padding costs
+nothing (see :func:`real_range`).
+
 Arguments shared by both implementations:
 
 * ``stride``: an int or a pair ``(sh, sw)``;
@@ -226,6 +231,33 @@ def prepare_col2im(cols: Any, x_shape: Any, kh: Any, kw: Any, stride: Any, pad: 
 
 
 # -- the kernels --------------------------------------------------------------------------------------
+def real_range(count: int, stride: int, tap: int, pad: int, size: int) -> tuple[int, int]:
+    """Output positions ``[lo, hi)`` (within ``[0, count)``) at which kernel tap ``tap`` reads a real pixel.
+
+    Along one axis, output position ``o`` reads input index ``o*stride + tap - pad``; that index lies in
+    ``[0, size)`` for one contiguous run of ``o``. Everything outside the run reads padding (zero), so the
+    kernels copy or add only this run and never build the padded image.
+    """
+    lo = min(count, max(0, -(-(pad - tap) // stride)))  # ceil((pad - tap) / stride), clipped
+    hi = min(count, max(0, (size - 1 + pad - tap) // stride + 1))
+    return lo, max(lo, hi)
+
+
+def tap_slices(
+    i: int, j: int, oh: int, ow: int, h: int, w: int, s: tuple[int, int], p: tuple[int, int, int, int]
+):
+    """For kernel tap (i, j): the output slices ``(ys, xs)`` that read real pixels and the matching input
+    slices ``(rows, cols)``, or None when the tap reads only padding."""
+    y0, y1 = real_range(oh, s[0], i, p[0], h)
+    x0, x1 = real_range(ow, s[1], j, p[2], w)
+    if y0 == y1 or x0 == x1:
+        return None
+    r0, c0 = y0 * s[0] + i - p[0], x0 * s[1] + j - p[2]  # the first real pixel this tap reads
+    rows = slice(r0, r0 + (y1 - y0 - 1) * s[0] + 1, s[0])
+    cols = slice(c0, c0 + (x1 - x0 - 1) * s[1] + 1, s[1])
+    return slice(y0, y1), slice(x0, x1), rows, cols
+
+
 def im2col(
     x: np.ndarray, kh: int, kw: int, stride: Any = 1, pad: Any = 0, out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -233,19 +265,22 @@ def im2col(
 
     ``out``, if given, is a C-contiguous array of that shape and dtype to write into (a reusable workspace).
     """
-    x, kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow) = prepare_im2col(x, kh, kw, stride, pad)
-    n, c = x.shape[:2]
+    x, kh, kw, s, p, (oh, ow) = prepare_im2col(x, kh, kw, stride, pad)
+    n, c, h, w = x.shape
     check_out(out, (c * kh * kw, n * oh * ow), x, "im2col")
     xp = get_array_module(x)
-    x_pad = xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
-    # windows[n, c, y, x, i, j] = x_pad[n, c, y*sh + i, x*sw + j]: a strided view, nothing copied yet
-    windows = xp.lib.stride_tricks.sliding_window_view(x_pad, (kh, kw), axis=(2, 3))
-    windows = windows[:, :, ::sh, ::sw][:, :, :oh, :ow]
-    # reorder to (c, i, j, n, y, x): rows follow W's (in, kh, kw) axes, columns the output pixels
-    ordered = windows.transpose(1, 4, 5, 0, 2, 3)
     if out is None:
-        return ordered.reshape(c * kh * kw, n * oh * ow)  # reshape of a strided view copies
-    out.reshape(ordered.shape)[...] = ordered
+        out = xp.empty((c * kh * kw, n * oh * ow), dtype=x.dtype)
+    # cols[(c, i, j), (n, y, x)] = x_pad[n, c, y*sh + i, x*sw + j]: rows follow W's (in, kh, kw) axes
+    cols = out.reshape(c, kh, kw, n, oh, ow)
+    x_cn = x.transpose(1, 0, 2, 3)  # (C, N, H, W) view, to match the column order
+    for i in range(kh):
+        for j in range(kw):
+            taps = tap_slices(i, j, oh, ow, h, w, s, p)
+            cols[:, i, j] = 0  # padding; the real part is overwritten below
+            if taps is not None:
+                ys, xs, rows, cs = taps
+                cols[:, i, j, :, ys, xs] = x_cn[:, :, rows, cs]
     return out
 
 
@@ -255,18 +290,17 @@ def col2im(
     """Adjoint of :func:`im2col`: adds every entry of ``cols`` back onto the pixel it was copied from.
 
     Returns ``dx`` of shape ``x_shape``. Contributions to one pixel are added in kernel order (i, j), the
-    same order the compiled kernel uses, so both give bit-identical results.
+    same order the compiled kernel uses, so both give bit-identical results. Entries that im2col read from
+    the padding have no pixel and are dropped.
     """
-    cols, (n, c, h, w), kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow) = prepare_col2im(
-        cols, x_shape, kh, kw, stride, pad
-    )
+    cols, (n, c, h, w), kh, kw, s, p, (oh, ow) = prepare_col2im(cols, x_shape, kh, kw, stride, pad)
     xp = get_array_module(cols)
-    dx_pad = xp.zeros((n, c, h + pt + pb, w + pl + pr), dtype=cols.dtype)
+    dx = xp.zeros((n, c, h, w), dtype=cols.dtype)
     d = cols.reshape(c, kh, kw, n, oh, ow)
     for i in range(kh):
         for j in range(kw):
-            # kernel tap (i, j) touched the pixels x_pad[:, :, i + y*sh, j + x*sw]
-            dx_pad[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += d[
-                :, i, j
-            ].transpose(1, 0, 2, 3)
-    return xp.ascontiguousarray(dx_pad[:, :, pt : pt + h, pl : pl + w])
+            taps = tap_slices(i, j, oh, ow, h, w, s, p)
+            if taps is not None:
+                ys, xs, rows, cs = taps
+                dx[:, :, rows, cs] += d[:, i, j, :, ys, xs].transpose(1, 0, 2, 3)
+    return dx

@@ -31,6 +31,7 @@ from scratchnet.ops.im2col import (
     normalize_kernel,
     normalize_pad,
     normalize_stride,
+    tap_slices,
 )
 from scratchnet.ops.im2col import output_size as _output_size
 
@@ -141,11 +142,14 @@ def avgpool_forward(
     x = check_array(x, 4, "x", "avgpool_forward")
     kh, kw, s, p, o = prepare_pool(x.shape, kh, kw, stride, pad, "avgpool_forward")
     xp = get_array_module(x)
-    win = _windows(x, kh, kw, s, p, o, 0.0)
     acc = xp.zeros(x.shape[:2] + o, dtype=x.dtype)
-    for i in range(kh):  # summed tap by tap, in the compiled kernel's order
+    h, w = x.shape[2:]
+    for i in range(kh):  # summed tap by tap, in the compiled kernel's (row-major window) order
         for j in range(kw):
-            acc += win[..., i, j]
+            taps = tap_slices(i, j, o[0], o[1], h, w, s, p)  # padding adds nothing
+            if taps is not None:
+                ys, xs, rows, cols = taps
+                acc[:, :, ys, xs] += x[:, :, rows, cols]
     return acc / xp.asarray(_window_counts(x.shape, kh, kw, s, p, o, count_include_pad, x.dtype))
 
 
@@ -162,17 +166,17 @@ def avgpool_backward(
     who = "avgpool_backward"
     dout = check_array(dout, 4, "dout", who)
     x_shape = check_x_shape(x_shape, who)
-    kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow) = prepare_pool(x_shape, kh, kw, stride, pad, who)
-    if tuple(dout.shape) != x_shape[:2] + (oh, ow):
-        raise ValueError(f"{who}: dout must have shape {x_shape[:2] + (oh, ow)}, got {tuple(dout.shape)}")
+    kh, kw, s, p, o = prepare_pool(x_shape, kh, kw, stride, pad, who)
+    if tuple(dout.shape) != x_shape[:2] + o:
+        raise ValueError(f"{who}: dout must have shape {x_shape[:2] + o}, got {tuple(dout.shape)}")
     xp = get_array_module(dout)
-    n, c, h, w = x_shape
-    counts = _window_counts(
-        x_shape, kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow), count_include_pad, dout.dtype
-    )
-    g = dout / xp.asarray(counts)
-    dx_pad = xp.zeros((n, c, h + pt + pb, w + pl + pr), dtype=dout.dtype)
-    for i in range(kh):
+    h, w = x_shape[2:]
+    g = dout / xp.asarray(_window_counts(x_shape, kh, kw, s, p, o, count_include_pad, dout.dtype))
+    dx = xp.zeros(x_shape, dtype=dout.dtype)
+    for i in range(kh):  # tap by tap, so every pixel sums its windows in the compiled kernel's order
         for j in range(kw):
-            dx_pad[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += g
-    return xp.ascontiguousarray(dx_pad[:, :, pt : pt + h, pl : pl + w])
+            taps = tap_slices(i, j, o[0], o[1], h, w, s, p)  # what falls on the padding is dropped
+            if taps is not None:
+                ys, xs, rows, cols = taps
+                dx[:, :, rows, cols] += g[:, :, ys, xs]
+    return dx
