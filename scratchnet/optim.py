@@ -24,7 +24,7 @@ together when their global L2 norm exceeds it (as in the course's PTB model).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -123,9 +123,18 @@ class Optimizer:
             state[key] = get_array_module(like).full_like(like, fill)
         return state[key]
 
+    def buffer_names(self) -> tuple[str, ...] | None:
+        """The per-parameter state buffers this optimizer keeps as configured (None: not declared, so a
+        loaded state is not checked for stray buffers)."""
+        return None
+
     def state_dict(self) -> dict[str, Any]:
-        """Learning rate, step count and every state buffer (host arrays), for exact resumption."""
-        out: dict[str, Any] = {"lr": np.array(self.lr), "step_count": np.array(self.step_count)}
+        """Type, learning rate, step count and every state buffer (host arrays), for exact resumption."""
+        out: dict[str, Any] = {
+            "type": np.array(type(self).__name__),
+            "lr": np.array(self.lr),
+            "step_count": np.array(self.step_count),
+        }
         for name, buffers in self.state.items():
             for key, value in buffers.items():
                 out[f"state/{name}/{key}"] = (
@@ -133,20 +142,96 @@ class Optimizer:
                 )
         return out
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.lr = float(state["lr"])
-        self.step_count = int(state["step_count"])
+    def check_state_entries(self, entries: Mapping[str, Any], source: str = "optimizer state") -> None:
+        """Raises ValueError unless ``entries`` (arrays, or headers of arrays not yet read) have the names,
+        shapes and dtypes of this optimizer's state: "type", "lr", "step_count" and "state/PARAM/BUFFER"
+        for parameters it updates and buffers it keeps."""
+        me = type(self).__name__
+        params = {r.name: r for r in self.params}
+        buffers = self.buffer_names()
+        for required in ("lr", "step_count"):
+            if required not in entries:
+                raise ValueError(f"{me}: {source} has no {required!r}")
+        for full, entry in entries.items():
+            kind, shape = entry.dtype.kind, tuple(entry.shape)
+            if full == "type":
+                if kind != "U" or shape != ():
+                    raise ValueError(
+                        f"{me}: {source} entry 'type' must be a string, got {entry.dtype} {shape}"
+                    )
+            elif full in ("lr", "step_count"):
+                kinds = "fiu" if full == "lr" else "iu"
+                if kind not in kinds or shape != ():
+                    raise ValueError(
+                        f"{me}: {source} entry {full!r} must be a {'real' if full == 'lr' else 'integer'} "
+                        f"scalar, got {entry.dtype} of shape {shape}"
+                    )
+            elif full.startswith("state/") and full.count("/") >= 2:
+                _, name, key = full.split("/", 2)
+                if name not in params:
+                    raise ValueError(f"{me}: {source} has state for unknown parameter {name!r}")
+                if buffers is not None and key not in buffers:
+                    raise ValueError(
+                        f"{me}: {source} holds a {key!r} buffer for {name}, which this {self!r} does not "
+                        f"keep (it keeps {list(buffers)})"
+                    )
+                expected = tuple(params[name].value.shape)
+                if shape != expected:
+                    raise ValueError(
+                        f"{me}: {source} entry {full!r} has shape {shape}, the parameter has {expected}"
+                    )
+                if kind not in "fiu":
+                    raise ValueError(
+                        f"{me}: {source} entry {full!r} has dtype {entry.dtype}, not real numbers"
+                    )
+            else:
+                raise ValueError(f"{me}: {source} has an unknown entry {full!r}")
+
+    def prepare_load_state_dict(
+        self, state: Mapping[str, Any], source: str = "optimizer state"
+    ) -> Callable[[], None]:
+        """Checks ``state`` completely and returns the step that puts it in place, which cannot fail.
+
+        Refused (ValueError, nothing changed): state of another optimizer type, unknown or misshapen
+        entries, buffers this optimizer does not keep, a negative or non-finite rate, non-finite buffers.
+        """
+        me = type(self).__name__
+        arrays = {
+            k: v if hasattr(v, "shape") and hasattr(v, "dtype") else np.asarray(v) for k, v in state.items()
+        }
+        saved_type = str(arrays["type"]) if "type" in arrays and arrays["type"].dtype.kind == "U" else None
+        if saved_type is not None and saved_type != me:
+            raise ValueError(
+                f"{me}: {source} comes from a {saved_type} optimizer, not a {me}; resume with the "
+                f"optimizer it was written by"
+            )
+        self.check_state_entries(arrays, source)
+        lr = float(arrays["lr"])
+        if not (math.isfinite(lr) and lr >= 0):
+            raise ValueError(f"{me}: {source} has learning rate {lr}, expected a finite value >= 0")
+        step_count = int(arrays["step_count"])
+        if step_count < 0:
+            raise ValueError(f"{me}: {source} has step_count {step_count}, expected >= 0")
         by_name = {r.name: r for r in self.params}
         fresh: dict[str, dict[str, np.ndarray]] = {name: {} for name in by_name}
-        for full, value in state.items():
+        for full, value in arrays.items():
             if not full.startswith("state/"):
                 continue
             _, name, key = full.split("/", 2)
-            if name not in by_name:
-                raise ValueError(f"{type(self).__name__}: state for unknown parameter {name!r}")
+            host = np.asarray(value)
+            if not np.isfinite(host).all():
+                raise ValueError(f"{me}: {source} entry {full!r} holds non-finite values")
             like = by_name[name].value
-            fresh[name][key] = get_array_module(like).array(np.asarray(value), dtype=like.dtype, copy=True)
-        self.state = fresh
+            fresh[name][key] = get_array_module(like).asarray(host, dtype=like.dtype).copy()
+
+        def apply() -> None:
+            self.lr, self.step_count, self.state = lr, step_count, fresh
+
+        return apply
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restores a ``state_dict``; all of it or, on any problem (ValueError), nothing."""
+        self.prepare_load_state_dict(state)()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.lr})"
@@ -170,6 +255,13 @@ class SGD(Optimizer):
         if nesterov and momentum == 0.0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def buffer_names(self) -> tuple[str, ...]:
+        return ("velocity",) if self.momentum else ()
+
+    def __repr__(self) -> str:
+        extra = f", momentum={self.momentum}" if self.momentum else ""
+        return f"SGD(lr={self.lr}{extra}{', nesterov=True' if self.nesterov else ''})"
 
     def _update(self, p, g, state):
         if self.momentum == 0.0:
@@ -197,6 +289,9 @@ class AdaGrad(Optimizer):
         super().__init__(params, lr, weight_decay, clip_norm)
         self.eps, self.initial_accumulator_value = float(eps), float(initial_accumulator_value)
 
+    def buffer_names(self) -> tuple[str, ...]:
+        return ("sum_sq",)
+
     def _update(self, p, g, state):
         xp = get_array_module(p)
         s = self._buffer(state, "sum_sq", p, self.initial_accumulator_value)
@@ -218,6 +313,9 @@ class RMSProp(Optimizer):
     ):
         super().__init__(params, lr, weight_decay, clip_norm)
         self.alpha, self.eps = float(alpha), float(eps)
+
+    def buffer_names(self) -> tuple[str, ...]:
+        return ("mean_sq",)
 
     def _update(self, p, g, state):
         xp = get_array_module(p)
@@ -244,6 +342,9 @@ class Adam(Optimizer):
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
             raise ValueError(f"Adam: betas must lie in [0, 1), got {betas}")
         self.betas, self.eps = (float(b1), float(b2)), float(eps)
+
+    def buffer_names(self) -> tuple[str, ...]:
+        return ("m", "v")
 
     def _update(self, p, g, state):
         xp = get_array_module(p)
@@ -275,6 +376,9 @@ class AdaDelta(Optimizer):
         super().__init__(params, lr, weight_decay, clip_norm)
         self.rho, self.eps = float(rho), float(eps)
 
+    def buffer_names(self) -> tuple[str, ...]:
+        return ("mean_sq_grad", "mean_sq_update")
+
     def _update(self, p, g, state):
         xp = get_array_module(p)
         rho, eps = p.dtype.type(self.rho), p.dtype.type(self.eps)
@@ -289,6 +393,43 @@ class AdaDelta(Optimizer):
 
 
 # -- learning-rate schedules ---------------------------------------------------------------------------
+def _prepare_attribute_state(
+    owner: Any, current: dict[str, Any], state: Mapping[str, Any], may_be_infinite: tuple[str, ...] = ()
+) -> Callable[[], None]:
+    """Checks a schedule's saved attributes against its ``current`` ones (same type name, same keys, values of
+    the same kind, no NaN) and returns the step that sets them, which cannot fail."""
+    me = type(owner).__name__
+    if not isinstance(state, Mapping):
+        raise ValueError(f"{me}: expected a state dict, got {type(state).__name__}")
+    values = dict(state)
+    saved_type = values.pop("type", me)
+    if saved_type != me:
+        raise ValueError(f"{me}: the state comes from a {saved_type}, not a {me}")
+    expected = {k for k in current if k != "type"}
+    if set(values) != expected:
+        raise ValueError(f"{me}: state keys {sorted(values)} do not match this schedule's {sorted(expected)}")
+    for key, value in values.items():
+        old = current[key]
+        if isinstance(old, bool) or isinstance(old, str):
+            ok = type(value) is type(old)
+        elif isinstance(old, (int, float)):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if ok and isinstance(old, int):
+                ok = isinstance(value, int)
+            if ok and not math.isfinite(value):
+                ok = key in may_be_infinite and not math.isnan(value)
+        else:
+            ok = True
+        if not ok:
+            raise ValueError(f"{me}: state entry {key!r} = {value!r} is not usable here (now {old!r})")
+
+    def apply() -> None:
+        for key, value in values.items():
+            setattr(owner, key, value)
+
+    return apply
+
+
 class Schedule:
     """Sets ``optimizer.lr`` from a count of ``step()`` calls (call once per epoch unless noted)."""
 
@@ -306,11 +447,17 @@ class Schedule:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k != "optimizer" and not callable(v)}
+        """Type name and every attribute but the optimizer and functions (JSON-serialisable)."""
+        state = {k: v for k, v in vars(self).items() if k != "optimizer" and not callable(v)}
+        return {"type": type(self).__name__, **state}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for k, v in state.items():
-            setattr(self, k, v)
+    def prepare_load_state_dict(self, state: Mapping[str, Any]) -> Callable[[], None]:
+        """Checks ``state`` (ValueError for another schedule's, or unusable values) and returns the step that
+        applies it."""
+        return _prepare_attribute_state(self, self.state_dict(), state)
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.prepare_load_state_dict(state)()
 
 
 class StepLR(Schedule):
@@ -409,8 +556,13 @@ class ReduceLROnPlateau:
         return self.optimizer.lr
 
     def state_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k != "optimizer"}
+        """Type name, settings and progress (best value, bad epochs, cooldown), JSON-serialisable."""
+        return {"type": type(self).__name__, **{k: v for k, v in vars(self).items() if k != "optimizer"}}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for k, v in state.items():
-            setattr(self, k, v)
+    def prepare_load_state_dict(self, state: Mapping[str, Any]) -> Callable[[], None]:
+        """Checks ``state`` (ValueError for another schedule's, or unusable values) and returns the step that
+        applies it."""
+        return _prepare_attribute_state(self, self.state_dict(), state, may_be_infinite=("best",))
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.prepare_load_state_dict(state)()

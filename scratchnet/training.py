@@ -5,8 +5,14 @@ for each batch, forward -> loss -> loss.backward -> model.backward -> optimizer.
 per epoch (loss, metrics, validation loss/metrics, learning rate, seconds) in a ``History``.
 
 Reproducibility: with ``seed`` given, the batch order and every stochastic layer's random stream are
-derived from it, so two runs from identical initial weights are bit-identical; a run resumed from a
-checkpoint continues exactly as if it had not been interrupted.
+derived from it, so two runs from identical initial weights are bit-identical at a fixed BLAS thread count
+(OpenBLAS sums in a thread-count-dependent order; the compiled OpenMP kernels do not). A run resumed from a
+checkpoint continues exactly as if it had not been interrupted: the checkpoint holds the weights, the
+optimizer's and scheduler's state, the early-stopping progress, every random stream and the history.
+
+Failure safety: a checkpoint is written atomically and never holds non-finite values; a non-finite loss,
+metric, weight or optimizer state stops training and puts the trainer back at the end of the last good
+epoch; loading a checkpoint checks all of it before changing anything.
 """
 
 from __future__ import annotations
@@ -26,7 +32,18 @@ import numpy as np
 from scratchnet.backend import get_array_module
 from scratchnet.layers.base import Layer
 from scratchnet.losses import BinaryCrossEntropy, Loss
-from scratchnet.model import load_arrays, load_state_dict, save_arrays, state_dict
+from scratchnet.model import (
+    check_state_entries,
+    load_arrays,
+    load_state_dict,
+    prepare_load_state,
+    remove_stale_temporaries,
+    save_arrays,
+    state_dict,
+)
+
+CHECKPOINT_FORMAT = 2
+_CHECKPOINT_GROUPS = ("model/", "optim/", "early/")
 
 
 def accuracy(pred: np.ndarray, target: np.ndarray, threshold: float = 0.5) -> float:
@@ -123,6 +140,57 @@ class EarlyStopping:
         self.wait += 1
         return self.wait >= self.patience
 
+    def state_dict(self) -> dict[str, Any]:
+        """What identifies this stopper and how far it has got, JSON-serialisable; the best weights, when
+        kept, are ``best_state`` (a checkpoint stores them as arrays)."""
+        return {
+            "type": type(self).__name__,
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "restore_best": self.restore_best,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+        }
+
+    def prepare_load_state_dict(
+        self,
+        state: Any,
+        best_state: dict[str, np.ndarray],
+        model: Layer,
+        source: str = "early-stopping state",
+    ) -> Callable[[], None]:
+        """Checks a ``state_dict`` (and the best weights saved with it) against this stopper and ``model``;
+        returns the step that applies them, which cannot fail. A state monitoring another value, in another
+        mode, or with another ``restore_best`` is refused (ValueError)."""
+        if not isinstance(state, dict) or state.get("type") != type(self).__name__:
+            raise ValueError(f"{source}: expected an EarlyStopping state, got {state!r:.80}")
+        for key in ("monitor", "mode", "restore_best"):
+            if state.get(key) != getattr(self, key):
+                raise ValueError(
+                    f"{source}: it was written by an EarlyStopping with {key}={state.get(key)!r}, "
+                    f"this one has {key}={getattr(self, key)!r}"
+                )
+        best, best_epoch, wait = state.get("best"), state.get("best_epoch"), state.get("wait")
+        if not _is_number(best) or math.isnan(best):
+            raise ValueError(f"{source}: best value {best!r} is not a number")
+        if not _is_int(best_epoch) or best_epoch < -1 or not _is_int(wait) or wait < 0:
+            raise ValueError(f"{source}: best_epoch {best_epoch!r} or wait {wait!r} is not a count")
+        kept: dict[str, np.ndarray] | None = None
+        if self.restore_best and best_epoch >= 0:
+            check_state_entries(model, best_state, f"{source} (best weights)")
+            kept = {k: np.array(v, copy=True) for k, v in best_state.items()}
+            bad = _first_non_finite(kept)
+            if bad is not None:
+                raise ValueError(f"{source}: best weights {bad!r} hold non-finite values")
+        elif best_state:
+            raise ValueError(f"{source}: holds best weights it has no use for: {sorted(best_state)[:3]}")
+
+        def apply() -> None:
+            self.best, self.best_epoch, self.wait, self.best_state = float(best), best_epoch, wait, kept
+
+        return apply
+
 
 class Trainer:
     """Mini-batch training of ``model`` with ``loss`` and ``optimizer``.
@@ -183,7 +251,7 @@ class Trainer:
                     totals[k] = totals.get(k, 0.0) + v * len(xb)
         finally:
             self.model.train(was_training)
-        return {k: v / len(x) for k, v in totals.items()}
+        return {k: float(v) / len(x) for k, v in totals.items()}
 
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         was_training = self.model.training
@@ -214,34 +282,69 @@ class Trainer:
     ) -> History:
         """Trains until ``epochs`` epochs have run in total (counting resumed ones); returns the history.
 
-        A non-finite loss stops training with a warning and ``history.stop_reason`` set; the offending batch
-        is not applied, the partial epoch is not recorded, and the last good checkpoint is left as it was.
+        With ``checkpoint_dir``, ``checkpoint.npz`` there is rewritten every ``checkpoint_every`` epochs, at
+        the last epoch and when early stopping ends the run; ``resume=True`` continues from it exactly (pass
+        the same scheduler and early stopping), or, when it holds a run that early stopping ended, returns
+        that run's history without training. A failed resume changes nothing.
+
+        A non-finite loss, validation loss or metric, or non-finite weights or optimizer state after an
+        epoch, stop training with a warning and ``history.stop_reason`` set: the model, optimizer, schedule,
+        random streams and history are put back to the end of the last good epoch, and the last good
+        checkpoint is left as it was.
         """
         _check_xy(x, y)
+        if validation_data is not None:
+            _check_xy(*validation_data)
+        if not _is_int(epochs) or epochs < 0:
+            raise ValueError(f"fit: epochs must be an integer >= 0, got {epochs!r}")
         if batch_size < 1:
             raise ValueError(f"fit: batch_size must be >= 1, got {batch_size}")
-        if seed is not None:
-            self._seed(seed)
+        if checkpoint_every < 1:
+            raise ValueError(f"fit: checkpoint_every must be >= 1, got {checkpoint_every}")
+        if early_stopping is not None:
+            self._check_monitored(early_stopping, validation_data is not None)
         ckpt = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir is not None else None
-        if resume:
-            if ckpt is None:
-                raise ValueError("fit: resume=True needs checkpoint_dir")
-            if ckpt.exists():
-                self.load_checkpoint(ckpt)
+        if ckpt is not None and self.scheduler is not None:
+            for method in ("state_dict", "load_state_dict"):
+                if not callable(getattr(self.scheduler, method, None)):
+                    raise TypeError(
+                        f"fit: checkpoints need the scheduler's state, but {type(self.scheduler).__name__} "
+                        f"has no {method}()"
+                    )
+        if resume and ckpt is None:
+            raise ValueError("fit: resume=True needs checkpoint_dir")
+        restore = None
+        if resume and ckpt.exists():
+            restore = self._prepare_checkpoint_file(ckpt, early_stopping, epochs)
+        else:
+            bad = _first_non_finite(self._capture(early_stopping))
+            if bad is not None:
+                raise ValueError(f"fit: the {_describe_entry(bad)} holds non-finite values before training")
+        # everything is checked: from here on the trainer changes
+        if restore is not None:
+            restore()
+            if self.history.stop_reason is not None:  # a finished run: it ends as it ended
+                return self.history
+        elif seed is not None:
+            self._seed(seed)
+        self.history.stop_reason = None
+        if ckpt is not None:
+            remove_stale_temporaries(ckpt)
         n = len(x)
         n_batches = math.ceil(n / batch_size)
         self.model.train()
+        last_good = self._capture(early_stopping)
         while self.epoch < epochs:
             start = time.perf_counter()
             order = self.rng.permutation(n) if shuffle else np.arange(n)
             totals: dict[str, float] = {}
             bar = _progress(n_batches, f"epoch {self.epoch + 1}/{epochs}", progress)
-            diverged = False
+            problem = None
             for b in range(n_batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 value, pred = self.train_step(x[idx], y[idx])
                 if not math.isfinite(value):
-                    diverged = True
+                    problem = f"non-finite loss in epoch {self.epoch + 1}, batch {b + 1}"
                     break
                 totals["loss"] = totals.get("loss", 0.0) + value * len(idx)
                 for name, fn in self.metrics.items():
@@ -253,45 +356,68 @@ class Trainer:
                     )
             if bar is not None:
                 bar.close()
-            if diverged:
-                self.history.stop_reason = f"non-finite loss in epoch {self.epoch + 1}, batch {b + 1}"
+            stopping = False
+            if problem is None:
+                record: dict[str, float] = {"epoch": self.epoch + 1}
+                record.update({k: float(v) / n for k, v in totals.items()})
+                if validation_data is not None:
+                    record.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
+                record["lr"] = float(self.optimizer.lr)
+                record["time"] = time.perf_counter() - start
+                bad = [k for k, v in record.items() if not math.isfinite(v)]
+                if bad:
+                    problem = f"non-finite {', '.join(bad)} in epoch {self.epoch + 1}"
+            if problem is None:
+                self.history.records.append(record)
+                self.epoch += 1
+                if verbose:
+                    print(
+                        " ".join(
+                            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
+                        )
+                    )
+                if self.scheduler is not None:
+                    if hasattr(self.scheduler, "patience"):
+                        self.scheduler.step(record.get("val_loss", record["loss"]))
+                    else:
+                        self.scheduler.step()
+                if early_stopping is not None and early_stopping.update(self.epoch, record, self.model):
+                    stopping = True
+                    self.history.stop_reason = (
+                        f"early stopping: {early_stopping.monitor} did not improve for "
+                        f"{early_stopping.patience} epochs"
+                    )
+                    if early_stopping.restore_best and early_stopping.best_state is not None:
+                        load_state_dict(self.model, early_stopping.best_state)
+                captured = self._capture(early_stopping)
+                bad_entry = _first_non_finite(captured)
+                if bad_entry is not None:
+                    problem = f"non-finite {_describe_entry(bad_entry)} after epoch {self.epoch}"
+            if problem is not None:
+                self._prepare_checkpoint(last_good, early_stopping, "the last good state")()
+                self.history.stop_reason = problem
                 warnings.warn(
-                    f"training stopped: {self.history.stop_reason}; that batch was not applied"
+                    f"training stopped: {problem}; the trainer is back at the end of epoch {self.epoch}"
                     + (f", last good checkpoint kept in {ckpt}" if ckpt else ""),
                     RuntimeWarning,
                     stacklevel=2,
                 )
                 break
-            record: dict[str, float] = {"epoch": self.epoch + 1}
-            record.update({k: v / n for k, v in totals.items()})
-            if validation_data is not None:
-                record.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
-            record["lr"] = self.optimizer.lr
-            record["time"] = time.perf_counter() - start
-            self.history.records.append(record)
-            self.epoch += 1
-            if verbose:
-                print(
-                    " ".join(
-                        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
-                    )
-                )
-            if self.scheduler is not None:
-                if hasattr(self.scheduler, "patience"):
-                    self.scheduler.step(record.get("val_loss", record["loss"]))
-                else:
-                    self.scheduler.step()
-            if ckpt is not None and (self.epoch % checkpoint_every == 0 or self.epoch == epochs):
-                self.save_checkpoint(ckpt)
-            if early_stopping is not None and early_stopping.update(self.epoch, record, self.model):
-                self.history.stop_reason = (
-                    f"early stopping: {early_stopping.monitor} did not improve for "
-                    f"{early_stopping.patience} epochs"
-                )
-                if early_stopping.restore_best and early_stopping.best_state is not None:
-                    load_state_dict(self.model, early_stopping.best_state)
+            last_good = captured
+            if ckpt is not None and (self.epoch % checkpoint_every == 0 or self.epoch == epochs or stopping):
+                save_arrays(ckpt, captured)
+            if stopping:
                 break
         return self.history
+
+    def _check_monitored(self, early_stopping: EarlyStopping, validating: bool) -> None:
+        names = ["loss", *self.metrics]
+        available = ["epoch", *names, *(f"val_{k}" for k in names if validating), "lr", "time"]
+        if early_stopping.monitor not in available:
+            raise KeyError(
+                f"EarlyStopping: {early_stopping.monitor!r} is not in the history ({sorted(available)}); "
+                "pass validation_data to monitor validation metrics"
+            )
 
     def _seed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
@@ -300,33 +426,235 @@ class Trainer:
                 layer.rng = np.random.default_rng([seed, i])
 
     # -- checkpoints ---------------------------------------------------------------------------------
-    def save_checkpoint(self, path: str | os.PathLike) -> None:
-        """Model weights and buffers, optimizer state, scheduler, RNG states, epoch and history in one
-        .npz (atomic write)."""
+    def save_checkpoint(self, path: str | os.PathLike, early_stopping: EarlyStopping | None = None) -> None:
+        """Model weights and buffers, optimizer state, scheduler, early-stopping progress, RNG states, epoch
+        and history in one .npz (atomic write). Refuses (ValueError) to write non-finite state."""
+        captured = self._capture(early_stopping)
+        bad = _first_non_finite(captured)
+        if bad is not None:
+            raise ValueError(
+                f"save_checkpoint: refusing to write {path}: {_describe_entry(bad)} is not finite"
+            )
+        save_arrays(path, captured)
+
+    def load_checkpoint(self, path: str | os.PathLike, early_stopping: EarlyStopping | None = None) -> None:
+        """Restores a checkpoint written by ``save_checkpoint`` or ``fit`` (pass the EarlyStopping the run
+        used, if any). Everything is checked first (architecture, optimizer and scheduler types, shapes,
+        dtypes, finite values, random states); on any problem it raises ValueError and changes nothing."""
+        self._prepare_checkpoint_file(path, early_stopping)()
+
+    def _capture(self, early_stopping: EarlyStopping | None) -> dict[str, np.ndarray]:
+        """The checkpoint's content, as arrays (copies, so later training does not change them)."""
         arrays = {f"model/{k}": v for k, v in state_dict(self.model).items()}
         arrays.update({f"optim/{k}": np.asarray(v) for k, v in self.optimizer.state_dict().items()})
+        if early_stopping is not None and early_stopping.best_state is not None:
+            arrays.update({f"early/{k}": v for k, v in early_stopping.best_state.items()})
         meta = {
+            "format": CHECKPOINT_FORMAT,
             "epoch": self.epoch,
             "trainer_rng": self.rng.bit_generator.state,
             "layer_rngs": self.model.get_rng_state(),
             "history": self.history.records,
+            "stop_reason": self.history.stop_reason,
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "early_stopping": early_stopping.state_dict() if early_stopping is not None else None,
         }
         arrays["meta"] = np.array(json.dumps(meta))
-        save_arrays(path, arrays)
+        return arrays
 
-    def load_checkpoint(self, path: str | os.PathLike) -> None:
-        arrays = load_arrays(path)
-        meta = json.loads(str(arrays.pop("meta")))
-        load_state_dict(self.model, {k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
-        self.optimizer.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")})
-        self.epoch = int(meta["epoch"])
-        self.rng = np.random.default_rng()
-        self.rng.bit_generator.state = meta["trainer_rng"]
-        self.model.set_rng_state(meta["layer_rngs"])
-        self.history = History(meta["history"])
-        if self.scheduler is not None and meta["scheduler"] is not None:
-            self.scheduler.load_state_dict(meta["scheduler"])
+    def _check_headers(self, headers: dict[str, Any], source: str) -> None:
+        groups = _group_entries(headers, source)
+        check_state_entries(self.model, groups["model/"], f"{source} (model)")
+        self.optimizer.check_state_entries(groups["optim/"], f"{source} (optimizer)")
+        if groups["early/"]:
+            check_state_entries(self.model, groups["early/"], f"{source} (early-stopping best weights)")
+        meta = headers["meta"]
+        if meta.dtype.kind != "U" or tuple(meta.shape) != ():
+            raise ValueError(f"{source}: 'meta' must be a JSON string, got {meta.dtype} {tuple(meta.shape)}")
+
+    def _prepare_checkpoint_file(
+        self, path: str | os.PathLike, early_stopping: EarlyStopping | None, epochs: int | None = None
+    ) -> Callable[[], None]:
+        source = str(path)
+        arrays = load_arrays(path, check=lambda headers: self._check_headers(headers, source))
+        return self._prepare_checkpoint(arrays, early_stopping, source, epochs)
+
+    def _prepare_checkpoint(
+        self,
+        arrays: dict[str, np.ndarray],
+        early_stopping: EarlyStopping | None,
+        source: str,
+        epochs: int | None = None,
+    ) -> Callable[[], None]:
+        """Checks a checkpoint's arrays completely against this trainer and returns the step that applies
+        them, which cannot fail (a duck-typed scheduler's own load_state_dict runs first, so that if it
+        fails nothing else has changed)."""
+        self._check_headers(arrays, source)
+        groups = _group_entries(arrays, source)
+        try:
+            meta = json.loads(str(arrays["meta"]))
+        except ValueError as exc:
+            raise ValueError(f"{source}: 'meta' is not valid JSON ({exc})") from exc
+        if not isinstance(meta, dict):
+            raise ValueError(f"{source}: 'meta' is not a JSON object")
+        version = meta.get("format", 1)
+        if not _is_int(version) or version > CHECKPOINT_FORMAT:
+            raise ValueError(f"{source}: checkpoint format {version!r} is newer than this scratchnet reads")
+        missing = [k for k in ("epoch", "trainer_rng", "layer_rngs", "history", "scheduler") if k not in meta]
+        if missing:
+            raise ValueError(f"{source}: 'meta' lacks {missing}")
+        epoch, records = meta["epoch"], _parse_history(meta["history"], source)
+        if not _is_int(epoch) or epoch != len(records):
+            raise ValueError(f"{source}: epoch {epoch!r} does not match its {len(records)} history records")
+        if epochs is not None and epoch > epochs:
+            raise ValueError(f"{source} holds {epoch} epochs, more than the {epochs} asked for")
+        stop_reason = meta.get("stop_reason")
+        if stop_reason is not None and not isinstance(stop_reason, str):
+            raise ValueError(f"{source}: stop_reason {stop_reason!r} is not a string")
+        bad = _first_non_finite({k: v for k, v in arrays.items() if k != "meta"})
+        if bad is not None:
+            raise ValueError(f"{source}: {_describe_entry(bad)} holds non-finite values")
+
+        apply_model = prepare_load_state(self.model, groups["model/"], f"{source} (model)")
+        apply_optimizer = self.optimizer.prepare_load_state_dict(groups["optim/"], f"{source} (optimizer)")
+        trainer_rng = _generator_from_state(meta["trainer_rng"], f"{source} (trainer random state)")
+        apply_layer_rngs = self._prepare_layer_rngs(meta["layer_rngs"], source)
+
+        saved_schedule = meta["scheduler"]
+        _check_presence(self.scheduler, saved_schedule, "scheduler", source)
+        apply_schedule, custom_schedule = None, None
+        if saved_schedule is not None:
+            if callable(getattr(self.scheduler, "prepare_load_state_dict", None)):
+                try:
+                    apply_schedule = self.scheduler.prepare_load_state_dict(saved_schedule)
+                except ValueError as exc:
+                    raise ValueError(f"{source} (scheduler): {exc}") from exc
+            else:
+                custom_schedule = saved_schedule
+
+        saved_stopper = meta.get("early_stopping")
+        apply_stopper = None
+        if version >= 2 or saved_stopper is not None:
+            _check_presence(early_stopping, saved_stopper, "EarlyStopping", source)
+        if saved_stopper is not None:
+            apply_stopper = early_stopping.prepare_load_state_dict(
+                saved_stopper, groups["early/"], self.model, f"{source} (early stopping)"
+            )
+        elif groups["early/"]:
+            raise ValueError(f"{source}: holds early-stopping weights without early-stopping state")
+
+        def apply() -> None:
+            if custom_schedule is not None:
+                self.scheduler.load_state_dict(custom_schedule)
+            apply_model()
+            apply_optimizer()
+            apply_layer_rngs()
+            self.rng = trainer_rng
+            self.epoch = epoch
+            self.history = History(records)
+            self.history.stop_reason = stop_reason
+            if apply_schedule is not None:
+                apply_schedule()
+            if apply_stopper is not None:
+                apply_stopper()
+
+        return apply
+
+    def _prepare_layer_rngs(self, states: Any, source: str) -> Callable[[], None]:
+        layers = {name: layer for name, layer in self.model.named_layers() if layer.rng is not None}
+        if not isinstance(states, dict) or set(states) != set(layers):
+            found = sorted(states) if isinstance(states, dict) else states
+            raise ValueError(
+                f"{source}: random states for layers {found!r:.200}, the model's stochastic layers are "
+                f"{sorted(layers)}"
+            )
+        for name, layer in layers.items():
+            scratch = type(layer.rng.bit_generator)()
+            try:
+                scratch.state = states[name]
+            except (TypeError, ValueError, KeyError) as exc:
+                raise ValueError(f"{source}: unusable random state for layer {name!r} ({exc})") from exc
+
+        def apply() -> None:
+            for name, layer in layers.items():
+                layer.rng.bit_generator.state = states[name]
+
+        return apply
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _first_non_finite(arrays: dict[str, Any]) -> str | None:
+    """The name of the first float array (or JSON meta with a float) holding NaN or infinity, else None."""
+    for name, value in arrays.items():
+        if name == "meta":
+            continue
+        host = (
+            value.get() if hasattr(value, "get") and not isinstance(value, np.ndarray) else np.asarray(value)
+        )
+        if host.dtype.kind in "fc" and not np.isfinite(host).all():
+            return name
+    return None
+
+
+def _describe_entry(name: str) -> str:
+    for prefix, what in (("model/", "weight"), ("optim/", "optimizer state"), ("early/", "best weight")):
+        if name.startswith(prefix):
+            return f"{what} {name[len(prefix) :]!r}"
+    return repr(name)
+
+
+def _group_entries(entries: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
+    groups: dict[str, dict[str, Any]] = {prefix: {} for prefix in _CHECKPOINT_GROUPS}
+    for name, entry in entries.items():
+        if name == "meta":
+            continue
+        prefix = next((p for p in _CHECKPOINT_GROUPS if name.startswith(p)), None)
+        if prefix is None:
+            raise ValueError(f"{source}: unknown checkpoint entry {name!r}")
+        groups[prefix][name[len(prefix) :]] = entry
+    if "meta" not in entries:
+        raise ValueError(f"{source}: not a Trainer checkpoint (no 'meta' entry)")
+    return groups
+
+
+def _parse_history(records: Any, source: str) -> list[dict[str, float]]:
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise ValueError(f"{source}: the history is not a list of records")
+    for i, record in enumerate(records):
+        for key, value in record.items():
+            if not _is_number(value) or not math.isfinite(value):
+                raise ValueError(f"{source}: history record {i + 1} has {key}={value!r}, not a finite number")
+    return [dict(r) for r in records]
+
+
+def _generator_from_state(state: Any, source: str) -> np.random.Generator:
+    name = state.get("bit_generator") if isinstance(state, dict) else None
+    cls = getattr(np.random, name, None) if isinstance(name, str) else None
+    if not (isinstance(cls, type) and issubclass(cls, np.random.BitGenerator)):
+        raise ValueError(f"{source}: {state!r:.80} is not a NumPy bit generator state")
+    bit_generator = cls()
+    try:
+        bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"{source}: unusable {name} state ({exc})") from exc
+    return np.random.Generator(bit_generator)
+
+
+def _check_presence(current: Any, saved: Any, what: str, source: str) -> None:
+    if saved is not None and current is None:
+        kind = saved.get("type", what) if isinstance(saved, dict) else what
+        raise ValueError(
+            f"{source} holds {kind} state, but none was given to continue it with (pass the same {what})"
+        )
+    if saved is None and current is not None:
+        raise ValueError(f"{source} was written without a {what}; resume without one or start a new run")
 
 
 def _check_xy(x: Any, y: Any) -> None:

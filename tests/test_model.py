@@ -112,3 +112,142 @@ def test_summary_leaves_no_state_behind(rng):
     sn.Sequential([dense]).summary((3,), print_fn=lambda *_: None)
     with pytest.raises(RuntimeError, match="before forward"):
         dense.backward(np.ones((1, 2)))
+
+
+def _entries_with(model, name, value):
+    arrays = model.state_dict()
+    arrays[name] = value
+    return arrays
+
+
+@pytest.mark.parametrize(
+    "make_bad",
+    [
+        lambda shape: np.full(shape, "x"),
+        lambda shape: np.zeros(shape, dtype=np.complex64),
+        lambda shape: np.zeros(shape, dtype=[("a", np.float32), ("b", np.float32)]),
+    ],
+    ids=["strings", "complex", "structured"],
+)
+def test_load_with_unusable_last_entry_changes_nothing(tmp_path, make_bad):
+    source = small_model()
+    last = list(source.state_dict())[-1]
+    path = tmp_path / "bad.npz"
+    np.savez(path, **_entries_with(source, last, make_bad(source.state_dict()[last].shape)))
+    sn.seed(42)
+    target = sn.Sequential([Dense(4, 8), BatchNorm1D(8), ReLU(), Dropout(0.25), Dense(8, 3), Sigmoid()])
+    before = {k: v.copy() for k, v in target.state_dict().items()}
+    with pytest.raises(ValueError, match=rf"{last!r}.*dtype"):
+        target.load(path)
+    with pytest.raises(ValueError, match="dtype"):
+        target.load_state_dict(_entries_with(source, last, make_bad(source.state_dict()[last].shape)))
+    for k, v in target.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def _write_npz_claiming(path, real_arrays, name, shape, dtype=np.float32):
+    """An .npz holding ``real_arrays`` plus entry ``name`` whose header claims ``shape`` with all its data,
+    deflated (zeros compress well, so the file stays small whatever the claim)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key, value in real_arrays.items():
+            with archive.open(f"{key}.npy", "w") as f:
+                np.lib.format.write_array(f, np.asarray(value))
+        with archive.open(f"{name}.npy", "w", force_zip64=True) as f:
+            header = {
+                "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                "fortran_order": False,
+                "shape": shape,
+            }
+            np.lib.format.write_array_header_1_0(f, header)
+            chunk = bytes(1 << 20)
+            remaining = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            while remaining:
+                f.write(chunk[: min(remaining, len(chunk))])
+                remaining -= min(remaining, len(chunk))
+
+
+@pytest.mark.parametrize("name, shape", [("extra", (10_000, 1_000)), ("0.W", (10_000, 1_000))])
+def test_load_rejects_from_headers_before_reading_data(tmp_path, name, shape):
+    import tracemalloc
+
+    model = small_model()
+    arrays = model.state_dict()
+    arrays.pop(name, None)
+    path = tmp_path / "claims.npz"
+    _write_npz_claiming(path, arrays, name, shape)  # 40 MB claimed, a few kB on disk
+    assert path.stat().st_size < 200_000
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=name.replace(".", r"\.")):
+            model.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4_000_000, f"rejecting the file took {peak} bytes"
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_load_refuses_object_arrays_and_non_npz(tmp_path):
+    model = small_model()
+    path = tmp_path / "objects.npz"
+    arrays = model.state_dict()
+    arrays["0.W"] = np.empty(arrays["0.W"].shape, dtype=object)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="pickle"):
+        model.load(path)
+    (tmp_path / "junk.npz").write_bytes(b"not a zip at all")
+    with pytest.raises(ValueError, match="junk.npz"):
+        model.load(tmp_path / "junk.npz")
+
+
+def test_save_honours_the_umask(tmp_path):
+    model = small_model()
+    old = os.umask(0o022)
+    try:
+        model.save(tmp_path / "shared.npz")
+        os.umask(0o077)
+        model.save(tmp_path / "private.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "shared.npz").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "private.npz").stat().st_mode & 0o777 == 0o600
+
+
+def test_save_through_a_symlink_replaces_the_target(tmp_path):
+    model = small_model()
+    (tmp_path / "runs").mkdir()
+    target = tmp_path / "runs" / "model-v1.npz"
+    target.write_bytes(b"old")
+    link = tmp_path / "latest.npz"
+    link.symlink_to(target)
+    model.save(link)
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    np.testing.assert_array_equal(small_model().load(target)[0].params["W"], model[0].params["W"])
+    assert sorted(os.listdir(tmp_path / "runs")) == ["model-v1.npz"]
+
+
+def test_save_removes_only_its_own_stale_temporaries(tmp_path):
+    import fcntl
+
+    names = {
+        ".model.npz.ab12cd34.tmp": False,  # left by a killed save of model.npz: removed
+        ".model.npz.q_z90abc.tmp": False,  # mkstemp's alphabet, as earlier versions named them
+        ".model.npz.ab12cd34.tmp.keep": True,
+        ".model.npz.short.tmp": True,
+        ".other.npz.ab12cd34.tmp": True,
+        ".model.npz.locked00.tmp": True,  # a save still running holds its lock
+    }
+    for name in names:
+        (tmp_path / name).write_bytes(b"partial")
+    running = os.open(tmp_path / ".model.npz.locked00.tmp", os.O_RDONLY)
+    try:
+        fcntl.flock(running, fcntl.LOCK_EX)
+        small_model().save(tmp_path / "model.npz")
+    finally:
+        os.close(running)
+    left = set(os.listdir(tmp_path))
+    assert left == {"model.npz"} | {name for name, kept in names.items() if kept}
