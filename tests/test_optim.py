@@ -97,3 +97,89 @@ def test_optimizer_errors():
     layer.grads["W"] = np.zeros((3, 3), dtype=np.float32)
     with pytest.raises(ValueError, match="gradient of W has shape"):
         opt.step()
+
+
+def _stepped(opt, layer, steps=2):
+    for _ in range(steps):
+        for p in layer.parameters():
+            layer.grads[p.key] = p.value.copy()
+        opt.step()
+    return opt
+
+
+def _snapshot(opt):
+    return {k: np.array(v, copy=True) for k, v in opt.state_dict().items()}
+
+
+def _assert_unchanged(opt, before):
+    after = opt.state_dict()
+    assert sorted(after) == sorted(before)
+    for k, v in before.items():
+        np.testing.assert_array_equal(after[k], v)
+
+
+def test_state_of_another_optimizer_type_is_refused():
+    layer = quadratic_layer()
+    sgd_state = _stepped(optim.SGD(layer, lr=0.05, momentum=0.9), layer).state_dict()
+    adam = _stepped(optim.Adam(layer, lr=0.1), layer)
+    before = _snapshot(adam)
+    with pytest.raises(ValueError, match="SGD.*Adam|Adam.*SGD"):
+        adam.load_state_dict(sgd_state)
+    _assert_unchanged(adam, before)
+    untyped = {k: v for k, v in sgd_state.items() if k != "type"}  # as written before types were recorded
+    with pytest.raises(ValueError, match="velocity"):
+        adam.load_state_dict(untyped)
+    _assert_unchanged(adam, before)
+
+
+def test_stray_buffers_are_refused():
+    layer = quadratic_layer()
+    momentum_state = _stepped(optim.SGD(layer, lr=0.05, momentum=0.9), layer).state_dict()
+    plain = optim.SGD(layer, lr=0.05)
+    with pytest.raises(ValueError, match="velocity"):
+        plain.load_state_dict(momentum_state)
+    assert plain.state == {"W": {}, "b": {}} and plain.step_count == 0
+
+
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (lambda s: s.update({"state/missing.W/m": np.zeros((2, 1))}), "unknown parameter"),
+        (lambda s: s.update({"state/W/m": np.zeros((3, 1))}), "shape"),
+        (lambda s: s.update({"state/W/m": np.full((2, 1), np.nan)}), "non-finite"),
+        (lambda s: s.update({"lr": np.array(np.inf)}), "learning rate"),
+        (lambda s: s.update({"step_count": np.array(-1)}), "step_count"),
+        (lambda s: s.update({"surprise": np.zeros(1)}), "unknown entry"),
+    ],
+)
+def test_bad_optimizer_state_changes_nothing(corrupt, message):
+    a, b = quadratic_layer(), quadratic_layer()
+    state = _stepped(optim.Adam(a, lr=0.1), a, steps=3).state_dict()
+    corrupt(state)
+    target = _stepped(optim.Adam(b, lr=0.5), b, steps=1)
+    before = _snapshot(target)
+    with pytest.raises(ValueError, match=message):
+        target.load_state_dict(state)
+    _assert_unchanged(target, before)
+
+
+def test_schedule_state_of_another_type_is_refused():
+    opt = optim.SGD(Dense(1, 1), lr=1.0)
+    step = optim.StepLR(opt, step_size=2)
+    step.step()
+    exponential = optim.ExponentialLR(optim.SGD(Dense(1, 1), lr=1.0), decay_rate=0.5)
+    before = exponential.state_dict()
+    with pytest.raises(ValueError, match="StepLR.*ExponentialLR"):
+        exponential.load_state_dict(step.state_dict())
+    assert exponential.state_dict() == before
+    plateau = optim.ReduceLROnPlateau(optim.SGD(Dense(1, 1), lr=1.0))
+    before = plateau.state_dict()
+    for bad in ({**before, "best": float("nan")}, {**before, "bad_epochs": "x"}, {**before, "optimizer": 1}):
+        with pytest.raises(ValueError):
+            plateau.load_state_dict(bad)
+        assert plateau.state_dict() == before
+    restored = optim.ReduceLROnPlateau(optim.SGD(Dense(1, 1), lr=1.0))
+    plateau.step(1.0)
+    plateau.step(2.0)
+    restored.load_state_dict(plateau.state_dict())
+    assert restored.state_dict() == plateau.state_dict()
