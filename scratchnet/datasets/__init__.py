@@ -2,7 +2,9 @@
 
 Files are looked up in ``data_dir`` / ``$SCRATCHNET_DATA``, then the per-user cache (``$SCRATCHNET_CACHE`` or
 ``~/.cache/scratchnet``), then downloaded with a checksum; see :mod:`scratchnet.datasets._fetch`. Every loader
-returns arrays with a documented shape and dtype and says where they came from (``.source``).
+returns arrays with a documented shape and dtype and says where they came from (``.source``). A file whose
+content is malformed raises :class:`DatasetFormatError` (a ``ValueError``) naming the file, what was expected and
+what was found; no file without a matching published checksum is used.
 """
 
 from scratchnet.datasets._fetch import REGISTRY, DatasetNotFoundError, cache_dir, data_dirs, fetch
@@ -17,6 +19,7 @@ from scratchnet.datasets.csv_sets import (
     load_zoo,
 )
 from scratchnet.datasets.digits import load_digits
+from scratchnet.datasets.errors import DatasetFormatError
 from scratchnet.datasets.idx import IDXFormatError, parse_idx, read_idx, write_idx
 from scratchnet.datasets.loader import (
     DataLoader,
@@ -36,6 +39,7 @@ __all__ = [
     "REGISTRY",
     "DataLoader",
     "Dataset",
+    "DatasetFormatError",
     "DatasetNotFoundError",
     "IDXFormatError",
     "MinMaxScaler",

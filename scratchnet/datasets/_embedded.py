@@ -10,14 +10,17 @@
 
 from __future__ import annotations
 
-import gzip
 import os
+import zipfile
+import zlib
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from scratchnet.datasets._fetch import REGISTRY, bytes_hash
+from scratchnet.datasets._parse import decode_text, gunzip, integer_values, numeric_table
+from scratchnet.datasets.errors import DatasetFormatError, describe
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 TABLE_FILES = (
@@ -30,20 +33,20 @@ TABLE_FILES = (
 )
 
 
-def _csv_uint8(raw: bytes, n_cols: int) -> np.ndarray:
-    table = np.loadtxt(raw.decode("ascii").splitlines(), delimiter=",", dtype=np.int64, ndmin=2)
-    if table.shape[1] != n_cols or table.min() < 0 or table.max() > 255:
-        raise ValueError(f"expected {n_cols} uint8 columns, got shape {table.shape}")
-    return table.astype(np.uint8)
+def _csv_uint8(raw: bytes, n_cols: int, name: str) -> np.ndarray:
+    lines = [ln for ln in decode_text(raw, name, "ascii").splitlines() if ln.strip()]
+    return integer_values(numeric_table(lines, name, n_cols), name, "values", 0, 255).astype(np.uint8)
 
 
 def build_embedded(src_dir: str | os.PathLike, out_dir: str | os.PathLike = DATA_DIR) -> dict[str, int]:
     """Writes the three .npz files from the originals in ``src_dir``; returns their sizes in bytes."""
     src, out = Path(src_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    mnist = _csv_uint8(gzip.decompress((src / "mnist_5k.csv.gz").read_bytes()), 785)
+    mnist = _csv_uint8(
+        gunzip((src / "mnist_5k.csv.gz").read_bytes(), "mnist_5k.csv.gz"), 785, "mnist_5k.csv.gz"
+    )
     np.savez_compressed(out / "mnist_5k.npz", images=mnist[:, :784].reshape(-1, 28, 28), labels=mnist[:, 784])
-    digits = _csv_uint8(gzip.decompress((src / "digits.csv.gz").read_bytes()), 65)
+    digits = _csv_uint8(gunzip((src / "digits.csv.gz").read_bytes(), "digits.csv.gz"), 65, "digits.csv.gz")
     np.savez_compressed(out / "digits.npz", images=digits[:, :64].reshape(-1, 8, 8), labels=digits[:, 64])
     tables = {}
     for name in TABLE_FILES:
@@ -60,8 +63,13 @@ def build_embedded(src_dir: str | os.PathLike, out_dir: str | os.PathLike = DATA
 def embedded_arrays(stem: str) -> dict[str, np.ndarray]:
     """The arrays of ``data/<stem>.npz`` (read once per process)."""
     path = DATA_DIR / f"{stem}.npz"
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as err:  # a damaged installation
+        raise DatasetFormatError(
+            path, "the .npz shipped with scratchnet (reinstall it)", describe(err)
+        ) from err
 
 
 def embedded_table(name: str) -> bytes | None:

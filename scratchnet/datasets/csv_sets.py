@@ -23,7 +23,9 @@ import numpy as np
 
 from scratchnet.datasets._embedded import embedded_table
 from scratchnet.datasets._fetch import DatasetNotFoundError, fetch
+from scratchnet.datasets._parse import decode_text, integer_values, numeric_table
 from scratchnet.datasets.base import Dataset, report_fallback
+from scratchnet.datasets.errors import DatasetFormatError
 
 
 def read_table(
@@ -42,34 +44,36 @@ def read_table(
 
 
 def parse_numeric_csv(raw: bytes, name: str, n_cols: int | None = None) -> np.ndarray:
-    """Comma-separated numbers, '#' lines skipped, as a float64 (rows, cols) array."""
-    lines = [ln for ln in raw.decode("utf-8").splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    try:
-        table = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2)
-    except ValueError as err:
-        raise ValueError(f"{name}: not a numeric CSV ({err})") from err
-    if n_cols is not None and table.shape[1] != n_cols:
-        raise ValueError(f"{name}: expected {n_cols} columns, got {table.shape[1]}")
-    return table
+    """Comma-separated finite numbers, '#' lines skipped, as a float64 (rows, cols) array.
+
+    Raises :class:`DatasetFormatError` for non-UTF-8 bytes, non-numbers, ragged rows, NaN/inf or a wrong number
+    of columns.
+    """
+    text = decode_text(raw, name)
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return numeric_table(lines, name, n_cols)
 
 
 def parse_sklearn_csv(raw: bytes, name: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """scikit-learn's format: a header "n_samples,n_features,class names..." then feature columns and a label."""
-    text = raw.decode("utf-8")
+    """scikit-learn's format: a header "n_samples,n_features,class names..." then feature columns and a label.
+
+    Labels must be integers naming a class (0..len(class names)-1; any non-negative integer without names).
+    """
+    text = decode_text(raw, name)
     header, _, body = text.partition("\n")
     fields = header.strip().split(",")
-    try:
-        n_samples, n_features = int(fields[0]), int(fields[1])
-    except (ValueError, IndexError) as err:
-        raise ValueError(
-            f"{name}: header must start with 'n_samples,n_features', got {header[:60]!r}"
-        ) from err
+    if len(fields) < 2 or not all(f.strip().isascii() and f.strip().isdigit() for f in fields[:2]):
+        raise DatasetFormatError(name, "a header starting 'n_samples,n_features'", repr(header[:60]))
+    n_samples, n_features = int(fields[0]), int(fields[1])
     table = parse_numeric_csv(body.encode("utf-8"), name, n_cols=n_features + 1)
     if table.shape[0] != n_samples:
-        raise ValueError(
-            f"{name}: header promises {n_samples} rows, found {table.shape[0]} (truncated file?)"
+        raise DatasetFormatError(
+            name, f"{n_samples} rows (the header promises them)", f"{table.shape[0]} (truncated file?)"
         )
-    return table[:, :n_features], table[:, n_features].astype(np.int64), tuple(fields[2:])
+    names = tuple(f.strip() for f in fields[2:])
+    top = len(names) - 1 if names else np.iinfo(np.int64).max
+    labels = integer_values(table[:, n_features], name, "class labels", 0, top)
+    return table[:, :n_features], labels, names
 
 
 def _sklearn_set(name: str, file: str, data_dir, download, dtype) -> Dataset:
@@ -92,18 +96,19 @@ def load_breast_cancer(
     return _sklearn_set("breast_cancer", "breast_cancer.csv", data_dir, download, dtype)
 
 
-def _course_set(
-    name: str, file: str, n_cols: int, data_dir, download, dtype
-) -> tuple[np.ndarray, str, str | None]:
+def _course_set(file: str, n_cols: int, data_dir, download) -> tuple[np.ndarray, str, str, str | None]:
+    """(float64 table, source, name for messages, path) of a course CSV."""
     raw, source, path = read_table(file, data_dir, download)
-    return parse_numeric_csv(raw, path or f"embedded {file}", n_cols=n_cols).astype(dtype), source, path
+    label = path or f"embedded {file}"
+    return parse_numeric_csv(raw, label, n_cols=n_cols), source, label, path
 
 
 def load_test_scores(
     data_dir: str | os.PathLike | None = None, download: bool | None = None, dtype: type = np.float32
 ) -> Dataset:
     """Three quiz scores -> final exam score (course's multi-variable linear regression lab)."""
-    t, source, path = _course_set("test_scores", "data-01-test-score.csv", 4, data_dir, download, dtype)
+    t, source, _, path = _course_set("data-01-test-score.csv", 4, data_dir, download)
+    t = t.astype(dtype)
     return Dataset(t[:, :3], t[:, 3:], "test_scores", source, path)
 
 
@@ -117,7 +122,8 @@ def load_stock_daily(
 
     The file lists the newest day first; ``chronological=True`` reverses it, as the course's RNN lab does.
     """
-    t, source, path = _course_set("stock_daily", "data-02-stock_daily.csv", 5, data_dir, download, dtype)
+    t, source, _, path = _course_set("data-02-stock_daily.csv", 5, data_dir, download)
+    t = t.astype(dtype)
     if chronological:
         t = t[::-1].copy()
     return Dataset(
@@ -134,7 +140,9 @@ def load_diabetes(
     data_dir: str | os.PathLike | None = None, download: bool | None = None, dtype: type = np.float32
 ) -> Dataset:
     """Pima-style diabetes: 8 features scaled to [-1, 1]; y (N, 1) is 0/1 (course's logistic regression lab)."""
-    t, source, path = _course_set("diabetes", "data-03-diabetes.csv", 9, data_dir, download, dtype)
+    t, source, label, path = _course_set("data-03-diabetes.csv", 9, data_dir, download)
+    integer_values(t[:, 8], label, "outcomes", 0, 1)
+    t = t.astype(dtype)
     return Dataset(t[:, :8], t[:, 8:], "diabetes", source, path)
 
 
@@ -142,5 +150,6 @@ def load_zoo(
     data_dir: str | os.PathLike | None = None, download: bool | None = None, dtype: type = np.float32
 ) -> Dataset:
     """UCI zoo: 16 attributes (15 boolean, legs as a count); y int64 (N,) animal class 0..6."""
-    t, source, path = _course_set("zoo", "data-04-zoo.csv", 17, data_dir, download, dtype)
-    return Dataset(t[:, :16], t[:, 16].astype(np.int64), "zoo", source, path)
+    t, source, label, path = _course_set("data-04-zoo.csv", 17, data_dir, download)
+    classes = integer_values(t[:, 16], label, "animal classes", 0, 6)
+    return Dataset(t[:, :16].astype(dtype), classes, "zoo", source, path)

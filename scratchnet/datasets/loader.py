@@ -16,6 +16,13 @@ def _check_xy(x: np.ndarray, y: np.ndarray | None, who: str) -> None:
     if y is not None and (not hasattr(y, "shape") or len(y.shape) == 0 or y.shape[0] != x.shape[0]):
         got = getattr(y, "shape", type(y).__name__)
         raise ValueError(f"{who}: x has {x.shape[0]} samples but y has shape {got}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{who}: x has no samples (shape {tuple(x.shape)})")
+
+
+def _is_int(value) -> bool:
+    """A true integer (Python or NumPy), not a bool and not a float that happens to be whole."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
 class DataLoader:
@@ -37,8 +44,14 @@ class DataLoader:
         drop_last: bool = False,
     ):
         _check_xy(x, y, "DataLoader")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        if not _is_int(batch_size) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        if drop_last and batch_size > x.shape[0]:
+            # every epoch would be empty: a training loop would silently do nothing
+            raise ValueError(
+                f"DataLoader: batch_size {batch_size} with drop_last=True leaves no batch of the "
+                f"{x.shape[0]} samples"
+            )
         self.x, self.y = x, y
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
@@ -70,8 +83,9 @@ class DataLoader:
     def next_batch(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """The next ``n`` samples (default ``batch_size``), continuing across calls and epochs."""
         n = self.batch_size if n is None else n
-        if n < 1 or n > self.num_samples:
-            raise ValueError(f"DataLoader.next_batch: n must be in 1..{self.num_samples}, got {n}")
+        if not _is_int(n) or not 1 <= n <= self.num_samples:
+            raise ValueError(f"DataLoader.next_batch: n must be an int in 1..{self.num_samples}, got {n!r}")
+        n = int(n)
         if self._order is None:
             self._order = self._new_order()
         parts = []
@@ -100,11 +114,21 @@ def one_hot(labels: np.ndarray, num_classes: int | None = None, dtype: type = np
         labels = labels[:, 0]
     if labels.ndim != 1:
         raise ValueError(f"one_hot: expected labels of shape (N,) or (N, 1), got {labels.shape}")
-    if labels.size and not np.all(np.equal(np.mod(labels, 1), 0)):
-        raise TypeError(f"one_hot: labels must be integers, got dtype {labels.dtype} with fractional values")
+    if labels.dtype.kind not in "biuf":
+        raise TypeError(f"one_hot: labels must be integers, got dtype {labels.dtype}")
+    if labels.dtype.kind == "f" and labels.size:
+        # NaN/inf and fractions are refused; so are floats too large for int64 (the cast would wrap them)
+        if not np.all(np.isfinite(labels) & (labels == np.round(labels)) & (np.abs(labels) < 2.0**62)):
+            raise TypeError(
+                f"one_hot: labels must be integers, got dtype {labels.dtype} with non-integer values"
+            )
+    if labels.dtype.kind == "u" and labels.size and labels.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"one_hot: label {labels.max()} is too large")
     labels = labels.astype(np.int64)
     if num_classes is None:
         num_classes = int(labels.max()) + 1 if labels.size else 0
+    elif not _is_int(num_classes) or num_classes < 0:
+        raise ValueError(f"one_hot: num_classes must be a non-negative int, got {num_classes!r}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(
             f"one_hot: labels must be in 0..{num_classes - 1}, got {labels.min()}..{labels.max()}"
@@ -115,19 +139,26 @@ def one_hot(labels: np.ndarray, num_classes: int | None = None, dtype: type = np
 
 
 def _count(size: float | int, n: int, who: str) -> int:
-    if isinstance(size, float):
-        if not 0.0 <= size < 1.0:
+    """A part's sample count from a fraction in [0, 1) (any real type, NumPy's included) or an int count."""
+    if _is_int(size):
+        if not 0 <= size <= n:
+            raise ValueError(f"{who}: size must be between 0 and {n}, got {size}")
+        return int(size)
+    if isinstance(size, float | np.floating):
+        if not 0.0 <= size < 1.0:  # also refuses NaN
             raise ValueError(f"{who}: a fractional size must be in [0, 1), got {size}")
-        return int(round(size * n))
-    if not 0 <= size <= n:
-        raise ValueError(f"{who}: size must be between 0 and {n}, got {size}")
-    return int(size)
+        return int(round(float(size) * n))
+    raise TypeError(f"{who}: size must be a fraction in [0, 1) or an int count, got {size!r}")
 
 
 def _split(arrays, counts, seed, shuffle, who):
     n = arrays[0].shape[0]
     if sum(counts) > n:
         raise ValueError(f"{who}: the requested parts ({sum(counts)} samples) exceed the {n} available")
+    if sum(counts) == n:
+        raise ValueError(
+            f"{who}: the requested parts ({sum(counts)} samples) leave none of the {n} for training"
+        )
     order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
     bounds = np.cumsum([n - sum(counts), *counts])[:-1]
     pieces = np.split(order, bounds)
@@ -174,10 +205,18 @@ class _Scaler:
 
     def _check(self, x: np.ndarray, who: str) -> np.ndarray:
         x = np.asarray(x)
-        if not np.issubdtype(x.dtype, np.number):
-            raise TypeError(f"{type(self).__name__}.{who}: expected a numeric array, got dtype {x.dtype}")
+        name = f"{type(self).__name__}.{who}"
+        if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+            raise TypeError(f"{name}: expected a real numeric array, got dtype {x.dtype}")
         if x.ndim < 1:
-            raise ValueError(f"{type(self).__name__}.{who}: expected (N, ...) data, got a scalar")
+            raise ValueError(f"{name}: expected (N, ...) data, got a scalar")
+        if who == "fit" and x.shape[0] == 0:
+            raise ValueError(f"{name}: x has no samples (shape {x.shape})")
+        finite = np.isfinite(x)
+        if not finite.all():
+            # a NaN in fit would make every transformed value of its column NaN, silently
+            index = tuple(int(i) for i in np.argwhere(~finite)[0])
+            raise ValueError(f"{name}: x must be finite, found {x[index]} at index {index}")
         if who != "fit":
             if any(getattr(self, a, None) is None for a in self._fitted_attrs):
                 raise RuntimeError(f"{type(self).__name__}: call fit() before {who}()")
@@ -195,18 +234,20 @@ class _Scaler:
 class MinMaxScaler(_Scaler):
     """Per-feature rescaling to ``feature_range``, fitted on the first axis.
 
-    x' = (x - min) / (max - min + eps) * (hi - lo) + lo. ``eps = 1e-7`` as in the course's stock-prediction lab,
-    so a constant column maps to ``lo`` instead of dividing by zero.
+    x' = (x - min) / (max - min + eps) * (hi - lo) + lo. ``eps = 1e-7`` as in the course's stock-prediction lab;
+    a constant column maps to ``lo`` (also with ``eps=0``). Data must be finite.
     """
 
     _fitted_attrs = ("data_min_", "data_max_")
 
     def __init__(self, feature_range: tuple[float, float] = (0.0, 1.0), eps: float = 1e-7):
         lo, hi = feature_range
-        if not lo < hi:
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
             raise ValueError(
-                f"MinMaxScaler: feature_range must be (low, high) with low < high, got {feature_range}"
+                f"MinMaxScaler: feature_range must be finite (low, high) with low < high, got {feature_range}"
             )
+        if not (np.isfinite(eps) and eps >= 0):
+            raise ValueError(f"MinMaxScaler: eps must be a finite number >= 0, got {eps}")
         self.feature_range, self.eps = (float(lo), float(hi)), float(eps)
         self.data_min_: np.ndarray | None = None
         self.data_max_: np.ndarray | None = None
@@ -216,19 +257,21 @@ class MinMaxScaler(_Scaler):
         self.data_min_, self.data_max_ = x.min(axis=0), x.max(axis=0)
         return self
 
+    def _span(self) -> np.ndarray:
+        span = self.data_max_ - self.data_min_ + self.eps
+        return np.where(span > 0, span, 1)  # only a constant column with eps=0 has span 0
+
     def transform(self, x: np.ndarray) -> np.ndarray:
         x = self._check(x, "transform")
         lo, hi = self.feature_range
-        unit = (x - self.data_min_) / (self.data_max_ - self.data_min_ + self.eps)
+        unit = (x - self.data_min_) / self._span()
         return (unit * (hi - lo) + lo).astype(x.dtype, copy=False)
 
     def inverse_transform(self, x: np.ndarray) -> np.ndarray:
         x = self._check(x, "inverse_transform")
         lo, hi = self.feature_range
         unit = (x - lo) / (hi - lo)
-        return (unit * (self.data_max_ - self.data_min_ + self.eps) + self.data_min_).astype(
-            x.dtype, copy=False
-        )
+        return (unit * self._span() + self.data_min_).astype(x.dtype, copy=False)
 
     def __repr__(self) -> str:
         return f"MinMaxScaler(feature_range={self.feature_range}, eps={self.eps})"
@@ -240,7 +283,12 @@ def min_max_scale(x: np.ndarray, eps: float = 1e-7) -> np.ndarray:
 
 
 class StandardScaler(_Scaler):
-    """Per-feature standardisation x' = (x - mean) / std; a zero-variance feature is only centred (std -> 1)."""
+    """Per-feature standardisation x' = (x - mean) / std; a constant feature is only centred (std -> 1).
+
+    Statistics are computed in float64 and a feature counts as constant when all its values are equal: in float32,
+    a constant column of 1234.567 has a computed std of about 0.006 (rounding), and dividing by it would turn the
+    constant into +-1. Data must be finite.
+    """
 
     _fitted_attrs = ("mean_", "scale_")
 
@@ -250,9 +298,11 @@ class StandardScaler(_Scaler):
 
     def fit(self, x: np.ndarray) -> StandardScaler:
         x = self._check(x, "fit")
-        self.mean_ = x.mean(axis=0)
-        std = x.std(axis=0)
-        self.scale_ = np.where(std > 0, std, 1).astype(std.dtype)
+        wide = x.astype(np.float64)
+        constant = np.all(x == x[:1], axis=0)
+        mean = np.where(constant, wide[0], wide.mean(axis=0))
+        std = np.where(constant, 1.0, wide.std(axis=0))
+        self.mean_, self.scale_ = mean.astype(x.dtype), std.astype(x.dtype)
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:

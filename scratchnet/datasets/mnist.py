@@ -21,7 +21,7 @@ from scratchnet.datasets.base import (
     parse_image_csv,
     report_fallback,
 )
-from scratchnet.datasets.idx import read_idx
+from scratchnet.datasets.idx import IDXFormatError, read_idx
 
 FASHION_CLASSES = (
     "T-shirt/top",
@@ -56,11 +56,15 @@ def _load_idx_pair(
     images = read_idx(img.path, expected_ndim=3)
     labels = read_idx(lab.path, expected_ndim=1)
     if images.dtype != np.uint8 or images.shape[1:] != (28, 28):
-        raise ValueError(f"{img.path}: expected uint8 (N, 28, 28) images, got {images.dtype} {images.shape}")
+        raise IDXFormatError(img.path, "uint8 (N, 28, 28) images", f"{images.dtype} {images.shape}")
+    if labels.dtype != np.uint8:
+        raise IDXFormatError(lab.path, "uint8 labels", f"dtype {labels.dtype}")
     if labels.shape[0] != images.shape[0]:
-        raise ValueError(f"{label}: {images.shape[0]} images but {labels.shape[0]} labels")
+        raise IDXFormatError(
+            lab.path, f"{images.shape[0]} labels (one per image)", f"{labels.shape[0]} labels"
+        )
     if labels.size and labels.max() > 9:
-        raise ValueError(f"{lab.path}: labels must be 0..9, found {int(labels.max())}")
+        raise IDXFormatError(lab.path, "labels 0..9", f"label {int(labels.max())}")
     return Dataset(
         image_features(images, flatten, normalize),
         labels_out(labels, one_hot),

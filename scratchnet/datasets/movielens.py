@@ -8,12 +8,15 @@ Arrays, one entry per rating: ``users`` int64, ``movies`` int64 (the original 1-
 from __future__ import annotations
 
 import os
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from scratchnet.datasets._fetch import fetch
+from scratchnet.datasets.errors import DatasetFormatError, describe
 
 
 @dataclass
@@ -36,47 +39,101 @@ class Ratings:
         return ratings_matrix(self.users, self.movies, self.ratings, fill)
 
 
+_INT64_MAX = np.iinfo(np.int64).max
+# field -> (lowest, highest) accepted value; ids are MovieLens' 1-based ids, timestamps seconds since the epoch
+_FIELDS = (
+    ("user id", 1, _INT64_MAX),
+    ("movie id", 1, _INT64_MAX),
+    ("rating", 1, 5),
+    ("timestamp", 0, _INT64_MAX),
+)
+
+
 def parse_ratings(
     text: str, name: str = "ratings.dat"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Parses ``::``-separated rating lines into (users, movies, ratings, timestamps)."""
+    """Parses ``::``-separated rating lines into (users, movies, ratings, timestamps).
+
+    Every field must be a plain decimal integer in range (ids >= 1 and within int64, ratings 1..5, timestamps
+    >= 0); anything else is a :class:`DatasetFormatError` naming the line.
+    """
     rows = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split("::")
+        where = f"{name}:{lineno}"
         if len(parts) != 4:
-            raise ValueError(f"{name}:{lineno}: expected 'user::movie::rating::timestamp', got {line[:60]!r}")
-        try:
-            rows.append([int(p) for p in parts])
-        except ValueError as err:
-            raise ValueError(f"{name}:{lineno}: non-integer field in {line[:60]!r}") from err
-    table = np.asarray(rows, dtype=np.int64).reshape(-1, 4)
-    if table.size and (table[:, 2].min() < 1 or table[:, 2].max() > 5):
-        raise ValueError(f"{name}: ratings must be 1..5")
+            raise DatasetFormatError(where, "'user::movie::rating::timestamp'", repr(line[:60]))
+        row = []
+        for (what, low, high), part in zip(_FIELDS, parts):
+            part = part.strip()
+            # isdigit alone admits other scripts' digits ("٣", "²"); int() alone admits "+5", "-1" and "1_0"
+            if not (part.isascii() and part.isdigit()):
+                raise DatasetFormatError(where, f"the {what} as a non-negative integer", repr(part[:30]))
+            value = int(part)
+            if not low <= value <= high:
+                raise DatasetFormatError(where, f"a {what} in {low}..{high}", repr(part[:30]))
+            row.append(value)
+        rows.append(row)
+    if not rows:
+        raise DatasetFormatError(name, "at least one rating line", "none")
+    table = np.asarray(rows, dtype=np.int64)
     return table[:, 0], table[:, 1], table[:, 2].astype(np.float32), table[:, 3]
 
 
 def parse_movies(text: str) -> dict[int, str]:
-    """``MovieID::Title::Genres`` -> {id: title}."""
+    """``MovieID::Title::Genres`` -> {id: title}; lines without a plain integer id are skipped."""
     titles = {}
     for line in text.splitlines():
         parts = line.split("::")
-        if len(parts) >= 2 and parts[0].strip().isdigit():
-            titles[int(parts[0])] = parts[1]
+        movie_id = parts[0].strip()
+        if len(parts) >= 2 and movie_id.isascii() and movie_id.isdigit():
+            titles[int(movie_id)] = parts[1]
     return titles
 
 
+# a damaged zip surfaces as any of these: a bad directory, a cut or corrupt deflate stream, a bad CRC, an
+# encrypted member (RuntimeError) or an unsupported compression method (NotImplementedError)
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+    EOFError,
+    OSError,
+    RuntimeError,
+    NotImplementedError,
+    ValueError,
+)
+
+
 def read_movielens_zip(path: str | os.PathLike) -> Ratings:
-    with zipfile.ZipFile(path) as zf:
-        names = set(zf.namelist())
-        member = next((n for n in ("ml-1m/ratings.dat", "ratings.dat") if n in names), None)
-        if member is None:
-            raise ValueError(f"{path}: no ml-1m/ratings.dat member")
-        users, movies, ratings, stamps = parse_ratings(zf.read(member).decode("latin-1"), member)
-        movies_member = member.replace("ratings.dat", "movies.dat")
-        # movies.dat titles are Latin-1 in the original archive
-        titles = parse_movies(zf.read(movies_member).decode("latin-1")) if movies_member in names else {}
+    """Ratings (and titles, when present) read straight out of ``ml-1m.zip``; a damaged or ambiguous archive
+    is a :class:`DatasetFormatError`."""
+    archive = str(path)
+    with open(path, "rb") as fh:
+        try:
+            with zipfile.ZipFile(fh) as zf:
+                listed = zf.namelist()
+                names = set(listed)
+                member = next((n for n in ("ml-1m/ratings.dat", "ratings.dat") if n in names), None)
+                if member is None:
+                    raise DatasetFormatError(archive, "a member ml-1m/ratings.dat", f"members {listed[:5]}")
+                movies_member = member.replace("ratings.dat", "movies.dat")
+                for wanted in (member, movies_member):
+                    if listed.count(wanted) > 1:
+                        raise DatasetFormatError(
+                            archive, f"one member named {wanted!r}", f"{listed.count(wanted)}"
+                        )
+                # ratings.dat is ASCII and movies.dat Latin-1 in the original archive; Latin-1 decodes any byte
+                ratings_text = zf.read(member).decode("latin-1")
+                movies_text = zf.read(movies_member).decode("latin-1") if movies_member in names else ""
+        except DatasetFormatError:
+            raise
+        except _ZIP_ERRORS as err:
+            raise DatasetFormatError(archive, "a readable zip archive", describe(err)) from err
+    users, movies, ratings, stamps = parse_ratings(ratings_text, f"{archive}:{member}")
+    titles = parse_movies(movies_text)
     return Ratings(users, movies, ratings, stamps, "file", str(path), titles)
 
 

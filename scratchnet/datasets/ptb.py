@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scratchnet.datasets._fetch import DatasetNotFoundError, fetch
-from scratchnet.datasets.text import Vocabulary
+from scratchnet.datasets.text import Vocabulary, read_text_file
 
 logger = logging.getLogger("scratchnet.datasets")
 
@@ -58,7 +58,7 @@ def build_vocab(words: list[str]) -> Vocabulary:
 
 def _read(split: str, data_dir, download) -> tuple[list[str], str, str]:
     res = fetch(f"ptb/ptb.{split}.txt", data_dir, download)
-    return tokenize(res.path.read_text(encoding="utf-8")), res.source, str(res.path)
+    return tokenize(read_text_file(res.path)), res.source, str(res.path)
 
 
 def load_ptb(

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from scratchnet.datasets._fetch import fetch
+from scratchnet.datasets._parse import decode_text
+from scratchnet.datasets.errors import DatasetFormatError
 
 
 class Vocabulary:
@@ -56,8 +58,18 @@ class Vocabulary:
         return np.asarray(ids, dtype=np.int64)
 
     def decode(self, ids: Iterable[int], sep: str = "") -> str:
-        """Joins the tokens of ``ids`` with ``sep`` ("" for characters, " " for words)."""
-        return sep.join(self.id_to_word[int(i)] for i in ids)
+        """Joins the tokens of ``ids`` with ``sep`` ("" for characters, " " for words).
+
+        An id outside ``0..len(self)-1`` is an IndexError (a negative id would otherwise wrap around to the end).
+        """
+        size = len(self.id_to_word)
+        words = []
+        for i in ids:
+            index = int(i)
+            if not 0 <= index < size:
+                raise IndexError(f"Vocabulary.decode: id {index} is outside 0..{size - 1}")
+            words.append(self.id_to_word[index])
+        return sep.join(words)
 
     def __repr__(self) -> str:
         head = ", ".join(repr(t) for t in self.id_to_word[:5])
@@ -86,10 +98,17 @@ _NAMED_TEXTS = {
 }
 
 
+def read_text_file(path: str | os.PathLike, encoding: str = "utf-8") -> str:
+    """The text of a file with newlines normalised to ``\\n`` (as ``open()`` does); bytes that are not valid
+    ``encoding`` are a :class:`DatasetFormatError` naming the file and the offset."""
+    text = decode_text(Path(path).read_bytes(), str(path), encoding)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def char_corpus(text: str, name: str = "text", source: str = "memory", path: str | None = None) -> TextCorpus:
     """Builds the frequency-ordered character vocabulary of ``text`` and encodes it."""
     if not text:
-        raise ValueError(f"{name}: the text is empty")
+        raise DatasetFormatError(name, "some text", "an empty text")
     vocab = Vocabulary.from_tokens(text)
     return TextCorpus(text, vocab.encode(text), vocab, name, source, path)
 
@@ -103,14 +122,14 @@ def load_text(
     """A text file (an existing path) or a registered text by name ("tinyshakespeare"), at character level."""
     p = Path(path_or_name)
     if p.is_file():
-        return char_corpus(p.read_text(encoding=encoding), p.stem, "file", str(p))
+        return char_corpus(read_text_file(p, encoding), p.stem, "file", str(p))
     key = str(path_or_name)
     if key not in _NAMED_TEXTS:
         raise FileNotFoundError(
             f"load_text: {key!r} is neither a file nor a known text ({sorted(_NAMED_TEXTS)})"
         )
     res = fetch(_NAMED_TEXTS[key], data_dir, download)
-    return char_corpus(res.path.read_text(encoding=encoding), key, res.source, str(res.path))
+    return char_corpus(read_text_file(res.path, encoding), key, res.source, str(res.path))
 
 
 def load_tiny_shakespeare(
