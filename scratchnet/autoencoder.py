@@ -199,6 +199,7 @@ class Autoencoder(Layer):
         if corruption is not None:
             self.corrupt = Corruption(corruption, corruption_level)
             self.corrupt.name = "corrupt"
+        self._out_shape: tuple[int, int] | None = None
 
     @staticmethod
     def _pair(name, n_in, n_out, act, weight_init, bias_init, dt, rng) -> list[Layer]:
@@ -235,11 +236,14 @@ class Autoencoder(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check(x, self.encoder_sizes[0], "inputs")
+        self._out_shape = (x.shape[0], self.decoder_sizes[-1])
         if self.corrupt is not None:
             x = self.corrupt.forward(x)
         return self._run(self.decoder, self._run(self.encoder, x))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._require_forward(self._out_shape)
+        dout = self._check_dout(dout, self._out_shape)
         for layer in reversed(self.encoder + self.decoder):
             dout = layer.backward(dout)
         return dout if self.corrupt is None else self.corrupt.backward(dout)
@@ -384,7 +388,7 @@ class TiedAutoencoder(Layer):
         self._require_forward(self._dec_in)
         enc_in, dec_in = self._enc_in, self._dec_in
         grad_w = {}
-        d = dout
+        d = self._check_dout(dout, enc_in[0].shape)  # the reconstruction has the input's shape
         for i in range(self.n_layers):  # decoder layers, output side first
             dz = self._dec_acts[i].backward(d)
             self.grads[f"c{i}"] = dz.sum(axis=0)

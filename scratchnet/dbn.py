@@ -70,6 +70,9 @@ class DBN(Layer):
         return x
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        top = self.rbms[-1]
+        self._require_forward(top._cache)
+        dout = self._check_dout(dout, top._cache[1].shape)
         for rbm in reversed(self.rbms):
             dout = rbm.backward(dout)
         return dout

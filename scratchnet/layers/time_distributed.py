@@ -25,7 +25,7 @@ class TimeDistributed(Layer):
         if not isinstance(layer, Layer):
             raise TypeError(f"TimeDistributed: expected a Layer, got {type(layer).__name__}")
         self.layer = layer
-        self._nt: tuple[int, int] | None = None
+        self._out_shape: tuple[int, ...] | None = None
 
     def children(self) -> list[Layer]:
         return [self.layer]
@@ -40,18 +40,12 @@ class TimeDistributed(Layer):
             raise ValueError(f"{self!r}: expected a sequence (N, T, ...), got shape {tuple(x.shape)}")
         n, t = x.shape[:2]
         y = self.layer.forward(x.reshape(n * t, *x.shape[2:]))
-        self._nt = (n, t)
-        return y.reshape(n, t, *y.shape[1:])
+        self._out_shape = (n, t, *y.shape[1:])
+        return y.reshape(self._out_shape)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._require_forward(self._nt)
-        n, t = self._nt
-        if not hasattr(dout, "shape"):
-            dout = np.asarray(dout)
-        if dout.ndim < 2 or tuple(dout.shape[:2]) != (n, t):
-            raise ValueError(
-                f"{self!r}.backward: expected dout with leading axes (N, T) = {(n, t)}, "
-                f"got {tuple(dout.shape)}"
-            )
+        self._require_forward(self._out_shape)
+        n, t = self._out_shape[:2]
+        dout = self._check_dout(dout, self._out_shape)
         dx = self.layer.backward(dout.reshape(n * t, *dout.shape[2:]))
         return None if dx is None else dx.reshape(n, t, *dx.shape[1:])
