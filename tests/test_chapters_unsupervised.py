@@ -30,17 +30,30 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_chapter(name: str, out: Path) -> str:
+def run_chapter(name: str, out: Path, env: dict[str, str] | None = None) -> str:
     proc = subprocess.run(
         [sys.executable, str(CHAPTERS / f"{name}.py"), "--quick", "--out", str(out)],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=_env() if env is None else env,
         timeout=300,
     )
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert "== course vs scratchnet" in proc.stdout
     return proc.stdout
+
+
+def full_mnist() -> bool:
+    data = _env().get("SCRATCHNET_DATA")
+    return bool(data) and (Path(data) / "mnist" / "train-images-idx3-ubyte.gz").is_file()
+
+
+def assert_results_md(out: Path, name: str, row_start: str) -> None:
+    """The final table is also written to results.md, with the command that produced it."""
+    text = (out / "results.md").read_text()
+    assert f"python chapters/{name}.py --quick" in text
+    assert "wall time" in text
+    assert any(line.startswith(f"| {row_start}") for line in text.splitlines()), text
 
 
 def table_row(stdout: str, what: str) -> list[str]:
@@ -76,11 +89,27 @@ def test_ch17_rbm_mnist(tmp_path):
         0.0059864253744900215, rel=1e-5
     )
     # the zero-initialised model resamples every pixel as a fair coin: ~0.48 on MNIST-like data
-    assert 0.45 < first_float(table_row(out, "zero-init error")[2]) < 0.51
+    start = table_row(out, "error before training")
+    assert start[1] == "0.4814648"
+    assert 0.45 < first_float(start[2]) < 0.51
+    assert start[3].startswith("MNIST 55k" if full_mnist() else "5k subset (fallback)")
+    # the lab's update from exactly zero must still learn (its sampled hidden states break the symmetry)
     trained = first_float(table_row(out, "error after")[2])
-    assert trained < 0.3, "200 CD-1 updates must cut the reconstruction error well below the start"
+    assert trained < 0.3, "one pass of the lab's CD-1 must cut the reconstruction error well below the start"
+    assert first_float(table_row(out, "scratchnet RBM CD-1")[2]) < 0.3
     broken, repaired = (float(v) for v in re.findall(r"\d\.\d+", table_row(out, "erased-band error")[2]))
     assert repaired < broken
+    assert_results_md(tmp_path, "ch17_rbm_mnist", "error before training")
+
+
+def test_ch17_says_when_it_falls_back_to_the_subset(tmp_path):
+    env = _env()
+    env.pop("SCRATCHNET_DATA", None)
+    env["SCRATCHNET_NO_SIBLING_DATA"] = "1"  # hide ../shared/datasets: only the embedded 5k subset is left
+    out = run_chapter("ch17_rbm_mnist", tmp_path, env)
+    assert "FULL MNIST NOT FOUND" in out
+    assert table_row(out, "error before training")[3] == "5k subset (fallback) train"
+    assert "FULL MNIST NOT FOUND" in (tmp_path / "results.md").read_text()
 
 
 def test_ch18_rbm_recommender(tmp_path):
@@ -98,10 +127,19 @@ def test_ch18_rbm_recommender(tmp_path):
 def test_ch19_dbn(tmp_path):
     out = run_chapter("ch19_dbn", tmp_path)
     assert_pngs(tmp_path, ["pretrain_errors.png", "rbm1_filters.png", "finetune_accuracy.png"])
-    assert table_row(out, "RBM 784-500 error, epoch 0")[1] == "0.06009"
-    for what in ("RBM 784-500 error, epoch 0", "RBM 500-200 final error", "RBM 200-50 final error"):
+    first = table_row(out, "RBM 784-500 error after pass 1")
+    assert first[1] == "0.0600874"
+    assert first[3].startswith("MNIST 55k" if full_mnist() else "5k subset (fallback)")
+    for what in (
+        "RBM 784-500 error after pass 1",
+        "RBM 500-200 error after pass 1",
+        "RBM 200-50 error after pass 1",
+    ):
         assert 0.0 < first_float(table_row(out, what)[2]) < 0.5
+    for what in ("pre-trained: training-set accuracy", "random init: test accuracy"):
+        assert 0.0 <= first_float(table_row(out, what)[2]) <= 1.0
     assert "random init" in out and "pre-trained DBN" in out
+    assert_results_md(tmp_path, "ch19_dbn", "RBM 784-500 error after pass 1")
 
 
 def test_ch20_autoencoders(tmp_path):
@@ -110,8 +148,10 @@ def test_ch20_autoencoders(tmp_path):
         tmp_path,
         ["ae_cost_curve.png", "ae_reconstructions_2x10.png", "denoising.png", "code_space_ae_vs_pca.png"],
     )
-    assert table_row(out, "AE cost, epoch 1")[1] == "0.218729958"
-    first = first_float(table_row(out, "AE cost, epoch 1")[2])
+    epoch1 = table_row(out, "AE cost, epoch 1")
+    assert epoch1[1] == "0.218729958"
+    assert "train batch" in epoch1[3]  # the course's costs are training-batch figures, and say so
+    first = first_float(epoch1[2])
     last = first_float(table_row(out, "AE cost, epoch 3")[2])
     assert last < first < 1.0
     untied, tied = (int(v) for v in table_row(out, "parameters untied / tied")[2].split(" / "))
@@ -120,3 +160,4 @@ def test_ch20_autoencoders(tmp_path):
     for what in ("2-D code, 5-NN test accuracy", "2-D code, reconstruction MSE"):
         ae, pca = (float(v) for v in table_row(out, what)[2].split(" / "))
         assert 0.0 < ae < 1.0 and 0.0 < pca < 1.0
+    assert_results_md(tmp_path, "ch20_autoencoders", "AE cost, epoch 1")
