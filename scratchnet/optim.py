@@ -145,10 +145,9 @@ class Optimizer:
     def check_state_entries(self, entries: Mapping[str, Any], source: str = "optimizer state") -> None:
         """Raises ValueError unless ``entries`` (arrays, or headers of arrays not yet read) have the names,
         shapes and dtypes of this optimizer's state: "type", "lr", "step_count" and "state/PARAM/BUFFER"
-        for parameters it updates and buffers it keeps."""
+        for parameters it updates (which buffers it keeps is checked with the type, on loading)."""
         me = type(self).__name__
         params = {r.name: r for r in self.params}
-        buffers = self.buffer_names()
         for required in ("lr", "step_count"):
             if required not in entries:
                 raise ValueError(f"{me}: {source} has no {required!r}")
@@ -170,11 +169,6 @@ class Optimizer:
                 _, name, key = full.split("/", 2)
                 if name not in params:
                     raise ValueError(f"{me}: {source} has state for unknown parameter {name!r}")
-                if buffers is not None and key not in buffers:
-                    raise ValueError(
-                        f"{me}: {source} holds a {key!r} buffer for {name}, which this {self!r} does not "
-                        f"keep (it keeps {list(buffers)})"
-                    )
                 expected = tuple(params[name].value.shape)
                 if shape != expected:
                     raise ValueError(
@@ -206,6 +200,14 @@ class Optimizer:
                 f"optimizer it was written by"
             )
         self.check_state_entries(arrays, source)
+        buffers = self.buffer_names()
+        for full in arrays:
+            key = full.split("/", 2)[2] if full.startswith("state/") else None
+            if key is not None and buffers is not None and key not in buffers:
+                raise ValueError(
+                    f"{me}: {source} holds a {key!r} buffer for {full.split('/')[1]}, which this {self!r} "
+                    f"does not keep (it keeps {list(buffers)})"
+                )
         lr = float(arrays["lr"])
         if not (math.isfinite(lr) and lr >= 0):
             raise ValueError(f"{me}: {source} has learning rate {lr}, expected a finite value >= 0")

@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -38,18 +41,51 @@ def test_fit_learns_and_records_history():
     assert trainer.evaluate(x, y)["accuracy"] > 0.9
 
 
-def test_same_seed_is_bit_identical():
-    x, y = blobs()
+DETERMINISM_SCRIPT = """
+import sys
+import numpy as np
+import scratchnet as sn
+from scratchnet import optim
+from scratchnet.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+from scratchnet.losses import SoftmaxCrossEntropy
+from scratchnet.training import Trainer
+
+r = np.random.default_rng(0)
+x = r.standard_normal((96, 1, 8, 8)).astype(np.float32)
+y = r.integers(0, 3, 96)
+sn.seed(0)
+model = sn.Sequential(
+    [Conv2D(1, 4, 3, padding=1), ReLU(), MaxPool2D(2), Flatten(), Dropout(0.2), Dense(64, 3)]
+)
+trainer = Trainer(model, SoftmaxCrossEntropy(), optim.Adam(model.parameters(), lr=0.01))
+trainer.fit(x, y, epochs=2, batch_size=16, seed=7, progress=False)
+np.savez(sys.argv[1], **model.state_dict())
+"""
+
+
+def test_same_seed_is_bit_identical_at_a_fixed_blas_thread_count(tmp_path):
+    """The README's promise, under its condition: OpenBLAS at one thread count (its reductions depend on
+    it); the OpenMP kernels may use any number of threads."""
     runs = []
-    for _ in range(2):
-        trainer = make_trainer()
-        trainer.fit(x, y, epochs=3, batch_size=16, seed=7, progress=False)
-        runs.append(trainer.model.state_dict())
+    for omp_threads in ("1", "2"):
+        out = tmp_path / f"omp{omp_threads}.npz"
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": omp_threads}
+        subprocess.run([sys.executable, "-c", DETERMINISM_SCRIPT, str(out)], env=env, check=True, timeout=120)
+        with np.load(out) as data:
+            runs.append({k: data[k] for k in data.files})
+    assert sorted(runs[0]) == sorted(runs[1])
     for k in runs[0]:
         np.testing.assert_array_equal(runs[0][k], runs[1][k])
-    other = make_trainer()
-    other.fit(x, y, epochs=3, batch_size=16, seed=8, progress=False)
-    assert not np.array_equal(other.model.state_dict()["0.W"], runs[0]["0.W"])
+
+
+def test_different_seeds_differ():
+    x, y = blobs()
+    weights = []
+    for seed in (7, 8):
+        trainer = make_trainer()
+        trainer.fit(x, y, epochs=1, batch_size=16, seed=seed, progress=False)
+        weights.append(trainer.model.state_dict()["0.W"])
+    assert not np.array_equal(weights[0], weights[1])
 
 
 def test_checkpoint_resume_is_exact(tmp_path):
@@ -145,3 +181,343 @@ def test_fit_input_errors():
                 optim.SGD(Dense(1, 1), lr=0.1),
                 metrics=["f1"],
             )
+
+
+# -- exact resume, failure safety ---------------------------------------------------------------------------
+SCHEDULES = {
+    "none": None,
+    "step": lambda opt: optim.StepLR(opt, step_size=2, gamma=0.5),
+    "exponential": lambda opt: optim.ExponentialLR(opt, decay_rate=0.8),
+    "lambda": lambda opt: optim.LambdaLR(opt, lambda e: 1 / (1 + e)),
+    "plateau": lambda opt: optim.ReduceLROnPlateau(opt, factor=0.5, patience=1),
+}
+
+
+def scheduled_trainer(schedule, seed=0):
+    trainer = make_trainer(lr=0.5, seed=seed)
+    if SCHEDULES[schedule] is not None:
+        trainer.scheduler = SCHEDULES[schedule](trainer.optimizer)
+    return trainer
+
+
+def without_time(history):
+    return [{k: v for k, v in r.items() if k != "time"} for r in history.records]
+
+
+def assert_same_state(a, b):
+    for one, other in (
+        (a.model.state_dict(), b.model.state_dict()),
+        (a.optimizer.state_dict(), b.optimizer.state_dict()),
+    ):
+        assert sorted(one) == sorted(other)
+        for k in one:
+            np.testing.assert_array_equal(one[k], other[k], err_msg=k)
+    assert without_time(a.history) == without_time(b.history)
+    assert a.history.stop_reason == b.history.stop_reason
+
+
+@pytest.mark.parametrize("schedule", sorted(SCHEDULES))
+def test_resume_with_early_stopping_is_exact_for_every_schedule(tmp_path, schedule):
+    x, y = blobs()
+    val = blobs(100, 1)
+    kwargs = dict(batch_size=32, validation_data=val, progress=False)
+    straight = scheduled_trainer(schedule)
+    straight.fit(x, y, epochs=40, seed=3, early_stopping=EarlyStopping(patience=2), **kwargs)
+    assert straight.history.stop_reason.startswith("early stopping")
+    stop = len(straight.history)
+    first = scheduled_trainer(schedule)
+    first.fit(
+        x,
+        y,
+        epochs=stop - 1,
+        seed=3,
+        early_stopping=EarlyStopping(patience=2),
+        checkpoint_dir=tmp_path,
+        **kwargs,
+    )
+    resumed = scheduled_trainer(schedule, seed=123)
+    resumed.fit(
+        x,
+        y,
+        epochs=40,
+        early_stopping=EarlyStopping(patience=2),
+        checkpoint_dir=tmp_path,
+        resume=True,
+        **kwargs,
+    )
+    assert_same_state(resumed, straight)
+    if schedule != "none":
+        assert resumed.scheduler.state_dict() == straight.scheduler.state_dict()
+
+
+def test_resuming_a_finished_run_returns_it_unchanged(tmp_path):
+    x, y = blobs()
+    kwargs = dict(batch_size=32, validation_data=blobs(100, 1), progress=False, checkpoint_dir=tmp_path)
+    straight = make_trainer(lr=0.5)
+    straight.fit(x, y, epochs=40, seed=3, early_stopping=EarlyStopping(patience=2), **kwargs)
+    assert straight.history.stop_reason.startswith("early stopping")
+    saved = (tmp_path / "checkpoint.npz").read_bytes()
+    again = make_trainer(lr=0.5, seed=99)
+    history = again.fit(x, y, epochs=60, early_stopping=EarlyStopping(patience=2), resume=True, **kwargs)
+    assert_same_state(again, straight)
+    assert len(history) == len(straight.history)
+    assert (tmp_path / "checkpoint.npz").read_bytes() == saved
+
+
+def blow_up_trainer():
+    """One batch per epoch; from the third epoch the rate is 1e38, so that epoch's loss (computed before the
+    step) is finite but the step sends the weights to infinity."""
+    r = np.random.default_rng(0)
+    x = r.standard_normal((64, 4)).astype(np.float32)
+    y = np.full((64, 1), 100.0, dtype=np.float32)
+    sn.seed(0)
+    model = sn.Sequential([Dense(4, 1)])
+    opt = optim.SGD(model.parameters(), lr=0.01)
+    schedule = optim.LambdaLR(opt, lambda count: 1.0 if count < 2 else 1e40)
+    return Trainer(model, MeanSquaredError(), opt, metrics=(), scheduler=schedule), x, y
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_non_finite_weights_are_never_checkpointed(tmp_path):
+    trainer, x, y = blow_up_trainer()
+    with pytest.warns(RuntimeWarning, match="non-finite weight .* after epoch 3"):
+        history = trainer.fit(x, y, epochs=5, batch_size=64, progress=False, checkpoint_dir=tmp_path)
+    assert history.stop_reason.startswith("non-finite weight") and len(history) == 2
+    assert trainer.epoch == 2 and trainer.scheduler.count == 2
+    assert all(np.isfinite(v).all() for v in trainer.model.state_dict().values())
+    with np.load(tmp_path / "checkpoint.npz") as data:
+        assert json.loads(str(data["meta"]))["epoch"] == 2
+        np.testing.assert_array_equal(data["model/0.W"], trainer.model[0].params["W"])
+    resumed, _, _ = blow_up_trainer()
+    resumed.load_checkpoint(tmp_path / "checkpoint.npz")
+    assert resumed.epoch == 2 and np.isfinite(resumed.model[0].params["W"]).all()
+
+
+def test_save_checkpoint_refuses_non_finite_state(tmp_path):
+    trainer = make_trainer()
+    trainer.model[0].params["W"][0, 0] = np.inf
+    with pytest.raises(ValueError, match="0.W"):
+        trainer.save_checkpoint(tmp_path / "c.npz")
+    assert not (tmp_path / "c.npz").exists()
+
+
+def nan_metric_from_epoch_two():
+    calls = []
+
+    def flaky(pred, target):
+        calls.append(1)
+        return float("nan") if len(calls) > 10 else 0.5
+
+    return flaky
+
+
+@pytest.mark.parametrize("where", ["val_loss", "metric"])
+def test_non_finite_validation_loss_or_metric_stops_cleanly(tmp_path, where):
+    x, y = blobs()
+    val_x, val_y = blobs(100, 1)
+    trainer = make_trainer()
+    trainer.scheduler = optim.ReduceLROnPlateau(trainer.optimizer, patience=1)
+    trainer.fit(
+        x,
+        y,
+        epochs=1,
+        batch_size=32,
+        validation_data=(val_x, val_y),
+        seed=0,
+        progress=False,
+        checkpoint_dir=tmp_path,
+    )
+    saved = (tmp_path / "checkpoint.npz").read_bytes()
+    weights = {k: v.copy() for k, v in trainer.model.state_dict().items()}
+    if where == "val_loss":
+        val_x = val_x.copy()
+        val_x[3] = np.nan
+    else:
+        trainer.metrics["flaky"] = nan_metric_from_epoch_two()
+    with pytest.warns(RuntimeWarning, match="non-finite .*in epoch 2"):
+        history = trainer.fit(
+            x,
+            y,
+            epochs=3,
+            batch_size=32,
+            validation_data=(val_x, val_y),
+            progress=False,
+            checkpoint_dir=tmp_path,
+        )
+    assert len(history) == 1 and "non-finite" in history.stop_reason
+    assert all(np.isfinite(v) for r in history.records for v in r.values())
+    assert (tmp_path / "checkpoint.npz").read_bytes() == saved
+    for k, v in trainer.model.state_dict().items():  # back at the end of epoch 1
+        np.testing.assert_array_equal(v, weights[k])
+
+
+# -- a failed resume changes nothing ------------------------------------------------------------------------
+def checkpoint_with(tmp_path, edit_meta=None, edit_arrays=None):
+    """A 2-epoch checkpoint (SGD with momentum, StepLR, EarlyStopping on val_loss), optionally edited."""
+    x, y = blobs()
+    trainer = make_trainer()
+    trainer.scheduler = optim.StepLR(trainer.optimizer, step_size=1)
+    trainer.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=32,
+        validation_data=blobs(100, 1),
+        seed=0,
+        progress=False,
+        early_stopping=EarlyStopping(patience=5),
+        checkpoint_dir=tmp_path,
+    )
+    path = tmp_path / "checkpoint.npz"
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    if edit_meta:
+        edit_meta(meta)
+    if edit_arrays:
+        edit_arrays(arrays)
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    return path
+
+
+def snapshot(trainer, stopper):
+    return {
+        "model": trainer.model.state_dict(),
+        "optim": {k: np.array(v, copy=True) for k, v in trainer.optimizer.state_dict().items()},
+        "epoch": trainer.epoch,
+        "history": json.dumps(trainer.history.records),
+        "rng": json.dumps(trainer.rng.bit_generator.state),
+        "layer_rngs": json.dumps(trainer.model.get_rng_state()),
+        "scheduler": json.dumps(trainer.scheduler.state_dict()) if trainer.scheduler else None,
+        "stopper": (stopper.best, stopper.best_epoch, stopper.wait) if stopper else None,
+    }
+
+
+def assert_snapshot_equal(a, b):
+    for group in ("model", "optim"):
+        assert sorted(a[group]) == sorted(b[group])
+        for k in a[group]:
+            np.testing.assert_array_equal(a[group][k], b[group][k], err_msg=k)
+    assert {k: v for k, v in a.items() if k not in ("model", "optim")} == {
+        k: v for k, v in b.items() if k not in ("model", "optim")
+    }
+
+
+def _adam_trainer():
+    trainer = make_trainer(seed=9)
+    trainer.optimizer = optim.Adam(trainer.model.parameters(), lr=0.01)
+    trainer.scheduler = optim.StepLR(trainer.optimizer, step_size=1)
+    return trainer
+
+
+def _wider_trainer():
+    sn.seed(9)
+    model = sn.Sequential([Dense(2, 8), ReLU(), Dropout(0.2), Dense(8, 3)])
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    return Trainer(model, SoftmaxCrossEntropy(), opt, scheduler=optim.StepLR(opt, step_size=1))
+
+
+def _trainer_with(schedule):
+    trainer = make_trainer(seed=9)
+    trainer.scheduler = schedule(trainer.optimizer) if schedule else None
+    return trainer
+
+
+FAILED_RESUMES = {
+    "other optimizer": (
+        dict(),
+        _adam_trainer,
+        lambda: EarlyStopping(patience=5),
+        "SGD optimizer, not a Adam",
+    ),
+    "other architecture": (dict(), _wider_trainer, lambda: EarlyStopping(patience=5), "shape"),
+    "bad trainer rng": (
+        dict(edit_meta=lambda m: m.update(trainer_rng={"bit_generator": "PCG64", "state": "junk"})),
+        lambda: _trainer_with(lambda o: optim.StepLR(o, step_size=1)),
+        lambda: EarlyStopping(patience=5),
+        "trainer random state",
+    ),
+    "bad layer rng": (
+        dict(edit_meta=lambda m: m["layer_rngs"].update({"2": {"bit_generator": "MT19937"}})),
+        lambda: _trainer_with(lambda o: optim.StepLR(o, step_size=1)),
+        lambda: EarlyStopping(patience=5),
+        "layer '2'",
+    ),
+    "other schedule": (
+        dict(),
+        lambda: _trainer_with(lambda o: optim.ExponentialLR(o, decay_rate=0.5)),
+        lambda: EarlyStopping(patience=5),
+        "StepLR, not a ExponentialLR",
+    ),
+    "no schedule": (dict(), lambda: _trainer_with(None), lambda: EarlyStopping(patience=5), "StepLR state"),
+    "no early stopping": (
+        dict(),
+        lambda: _trainer_with(lambda o: optim.StepLR(o, step_size=1)),
+        lambda: None,
+        "EarlyStopping state",
+    ),
+    "other monitor": (
+        dict(),
+        lambda: _trainer_with(lambda o: optim.StepLR(o, step_size=1)),
+        lambda: EarlyStopping(monitor="val_accuracy", patience=5),
+        "monitor='val_loss'",
+    ),
+    "non-finite weight": (
+        dict(edit_arrays=lambda a: a["model/3.b"].__setitem__(0, np.nan)),
+        lambda: _trainer_with(lambda o: optim.StepLR(o, step_size=1)),
+        lambda: EarlyStopping(patience=5),
+        "non-finite",
+    ),
+    "epoch and history disagree": (
+        dict(edit_meta=lambda m: m.update(epoch=5)),
+        lambda: _trainer_with(lambda o: optim.StepLR(o, step_size=1)),
+        lambda: EarlyStopping(patience=5),
+        "history records",
+    ),
+    "unknown entry": (
+        dict(edit_arrays=lambda a: a.update(extra=np.zeros(3))),
+        lambda: _trainer_with(lambda o: optim.StepLR(o, step_size=1)),
+        lambda: EarlyStopping(patience=5),
+        "unknown checkpoint entry 'extra'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAILED_RESUMES))
+def test_failed_resume_changes_nothing(tmp_path, case):
+    edits, make, make_stopper, message = FAILED_RESUMES[case]
+    path = checkpoint_with(tmp_path, **edits)
+    trainer, stopper = make(), make_stopper()
+    x, y = blobs()
+    val = blobs(100, 1)
+    trainer.fit(
+        x, y, epochs=1, batch_size=32, validation_data=val, seed=4, progress=False, early_stopping=stopper
+    )
+    before = snapshot(trainer, stopper)
+    with pytest.raises(ValueError, match=message):
+        trainer.fit(
+            x,
+            y,
+            epochs=4,
+            batch_size=32,
+            validation_data=val,
+            progress=False,
+            early_stopping=stopper,
+            checkpoint_dir=tmp_path,
+            resume=True,
+        )
+    assert_snapshot_equal(snapshot(trainer, stopper), before)
+    with pytest.raises(ValueError, match=message):
+        trainer.load_checkpoint(path, early_stopping=stopper)
+    assert_snapshot_equal(snapshot(trainer, stopper), before)
+
+
+def test_resume_with_fewer_epochs_than_the_checkpoint_holds_is_refused(tmp_path):
+    x, y = blobs()
+    make_trainer().fit(x, y, epochs=2, batch_size=32, seed=0, progress=False, checkpoint_dir=tmp_path)
+    trainer = make_trainer(seed=5)
+    before = snapshot(trainer, None)
+    with pytest.raises(ValueError, match="2 epochs, more than the 1 asked for"):
+        trainer.fit(x, y, epochs=1, batch_size=32, progress=False, checkpoint_dir=tmp_path, resume=True)
+    assert_snapshot_equal(snapshot(trainer, None), before)
