@@ -172,3 +172,99 @@ def test_scalers_reject_misuse():
         scaler.transform(np.zeros((4, 2)))
     with pytest.raises(TypeError, match="numeric"):
         StandardScaler().fit(np.array([["a"]]))
+
+
+# ------------------------------------------------------------------- bad input: clear errors, no silent no-ops
+
+
+@pytest.mark.parametrize(
+    "x, kwargs, msg",
+    [
+        (np.zeros((0, 3)), {}, "no samples"),
+        (np.zeros((5, 3)), {"batch_size": 6, "drop_last": True}, "leaves no batch"),
+        (np.zeros((5, 3)), {"batch_size": True}, "batch_size"),
+        (np.zeros((5, 3)), {"batch_size": np.float64(2.0)}, "batch_size"),
+        (np.zeros((5, 3)), {"y": np.zeros(6)}, "5 samples but y has shape"),
+    ],
+)
+def test_loader_refuses_empty_data_and_batches_that_never_come(x, kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        DataLoader(x, **kwargs)
+
+
+def test_loader_batch_sizes_that_are_fine():
+    x, y = _data(5)
+    assert len(DataLoader(x, y, batch_size=np.int64(2))) == 3
+    assert [len(b) for b, _ in DataLoader(x, y, batch_size=6, shuffle=False)] == [5]  # one short batch
+    loader = DataLoader(x, y, batch_size=2, seed=0)
+    for bad in (2.5, True, 0, 6, "2"):
+        with pytest.raises(ValueError, match="next_batch"):
+            loader.next_batch(bad)
+    assert loader.next_batch(np.int32(5))[0].shape == (5, 3)
+
+
+def test_split_fractions_of_any_float_type_and_degenerate_splits():
+    x, y = _data(50)
+    for frac in (0.2, np.float32(0.2), np.float64(0.2)):
+        assert len(train_test_split(x, y, test_size=frac, seed=0)[1]) == 10  # np.float32 once meant 0 samples
+    with pytest.raises(TypeError, match="fraction"):
+        train_test_split(x, y, test_size=True)
+    with pytest.raises(TypeError, match="fraction"):
+        train_test_split(x, y, test_size="0.2")
+    with pytest.raises(ValueError, match="fractional"):
+        train_test_split(x, y, test_size=float("nan"))
+    with pytest.raises(ValueError, match="leave none of the 50 for training"):
+        train_test_split(x, y, test_size=50)
+    with pytest.raises(ValueError, match="leave none"):
+        train_test_split(x, y, test_size=0.995)  # rounds to all 50
+    with pytest.raises(ValueError, match="no samples"):
+        train_test_split(x[:0], y[:0])
+
+
+def test_one_hot_refuses_labels_it_would_wrap_or_cannot_read():
+    with pytest.raises(TypeError, match="integers"):
+        one_hot(np.array([1e30, 0.0]), 3)  # astype(int64) would wrap it
+    with pytest.raises(TypeError, match="integers"):
+        one_hot(np.array([np.nan]), 3)
+    with pytest.raises(TypeError, match="dtype <U1"):
+        one_hot(np.array(["a"]), 3)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="num_classes"):
+            one_hot(np.array([0, 1]), bad)
+    np.testing.assert_array_equal(one_hot(np.array([1.0, 0.0]), 2), [[0, 1], [1, 0]])
+
+
+def test_standard_scaler_constant_float32_column_maps_to_zero():
+    x = np.full((1000, 2), 1234.567, dtype=np.float32)
+    x[:, 1] = np.linspace(0, 1, 1000)
+    # float32 rounding gives the constant column a computed std of about 0.006; dividing by it made +-1s
+    assert x.std(axis=0)[0] > 0
+    z = StandardScaler().fit_transform(x)
+    np.testing.assert_array_equal(z[:, 0], 0)
+    np.testing.assert_allclose(z[:, 1].std(), 1, rtol=1e-5)
+    assert z.dtype == np.float32
+
+
+def test_min_max_scaler_with_eps_zero_keeps_constant_columns_finite():
+    x = np.array([[1.0, 5.0], [3.0, 5.0]])
+    out = MinMaxScaler(feature_range=(-1, 1), eps=0).fit_transform(x)
+    np.testing.assert_array_equal(out, [[-1, -1], [1, -1]])
+    with pytest.raises(ValueError, match="eps"):
+        MinMaxScaler(eps=-1e-3)
+    with pytest.raises(ValueError, match="feature_range"):
+        MinMaxScaler(feature_range=(0, np.inf))
+
+
+@pytest.mark.parametrize("scaler", [StandardScaler, MinMaxScaler])
+def test_scalers_refuse_non_finite_and_empty_data(scaler):
+    x = np.arange(12, dtype=np.float64).reshape(4, 3)
+    x[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"finite, found nan at index \(2, 1\)"):
+        scaler().fit(x)
+    fitted = scaler().fit(np.arange(12.0).reshape(4, 3))
+    with pytest.raises(ValueError, match="finite"):
+        fitted.transform(np.array([[0.0, np.inf, 1.0]]))
+    with pytest.raises(ValueError, match="no samples"):
+        scaler().fit(np.zeros((0, 3)))
+    with pytest.raises(TypeError, match="real numeric"):
+        scaler().fit(np.ones((2, 2), dtype=complex))

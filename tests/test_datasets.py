@@ -8,6 +8,7 @@ import io
 import logging
 import os
 import pickle
+import re
 import shutil
 import tarfile
 import zipfile
@@ -18,6 +19,7 @@ import pytest
 
 from scratchnet.datasets import _embedded, _fetch
 from scratchnet.datasets._fetch import DatasetNotFoundError, RemoteFile, fetch
+from scratchnet.datasets.base import parse_image_csv
 from scratchnet.datasets.cifar import UnsafeArchiveError, load_cifar10, read_cifar10_tarball, safe_extract
 from scratchnet.datasets.csv_sets import (
     load_breast_cancer,
@@ -605,3 +607,454 @@ def test_recompressed_copy_is_accepted_by_its_payload_checksum(tmp_path, monkeyp
     (data / name).write_bytes(payload)  # not gzip at all
     with pytest.raises(DatasetNotFoundError, match="mismatch"):
         fetch(name, data_dir=data, download=False)
+
+
+# ------------------------------------------------------------------ malformed files: one error class, clear
+
+
+def test_format_errors_are_one_class_and_say_file_expected_found():
+    for cls in (IDXFormatError, UnsafeArchiveError):
+        assert issubclass(cls, DatasetFormatError) and issubclass(cls, ValueError)
+    err = IDXFormatError("a/b.gz", "3 dimensions", "the header says 1")
+    assert str(err) == "a/b.gz: expected 3 dimensions, found the header says 1"
+    assert (err.file, err.expected, err.found) == ("a/b.gz", "3 dimensions", "the header says 1")
+    back = pickle.loads(pickle.dumps(err))  # e.g. raised in a worker process
+    assert type(back) is IDXFormatError and str(back) == str(err)
+
+
+def _idx_header(code: int, dims: tuple[int, ...]) -> bytes:
+    return bytes([0, 0, code, len(dims)]) + np.asarray(dims, ">u4").tobytes()
+
+
+def test_idx_dims_that_overflow_are_refused_before_allocating(tmp_path):
+    # 2**31 * 2**31 * 4 = 2**64: an int64 product wraps to 0 and an empty payload looked "complete"
+    wraps = _idx_header(0x08, (2**31, 2**31, 4))
+    huge = _idx_header(0x0E, (2**32 - 1,) * 3)
+    for header in (wraps, huge):
+        with pytest.raises(IDXFormatError, match="fits in memory"):
+            parse_idx(header)
+        path = tmp_path / "x.gz"
+        path.write_bytes(gzip.compress(header + b"\x00" * 16))
+        with pytest.raises(IDXFormatError, match="fits in memory"):
+            read_idx(path)
+
+
+def test_idx_header_promising_more_than_the_file_holds_costs_only_the_file(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "liar.gz"
+    path.write_bytes(gzip.compress(_idx_header(0x08, (2**20, 2**20, 1)) + b"\x01" * 100))  # 1 TiB promised
+    tracemalloc.start()
+    try:
+        with pytest.raises(IDXFormatError, match="truncated data: 100 bytes"):
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20
+
+
+def test_idx_corrupt_gzip_is_a_format_error(tmp_path):
+    path = tmp_path / "x.gz"
+    good = gzip.compress(_idx_header(0x08, (50,)) + bytes(range(50)))
+    bad_crc = good[:-8] + bytes([good[-8] ^ 0xFF]) + good[-7:]
+    bad_deflate = good[:12] + b"\xff" * 8 + good[20:]
+    for data in (bad_crc, bad_deflate, good[:-3], good[:15]):
+        path.write_bytes(data)
+        with pytest.raises(IDXFormatError, match="gzip"):
+            read_idx(path)
+    path.write_bytes(good + b"garbage")  # trailing bytes after the gzip member
+    with pytest.raises(IDXFormatError):
+        read_idx(path)
+
+
+def test_idx_loader_refuses_labels_of_another_type(tmp_path, monkeypatch):
+    _make_mnist_dir(tmp_path / "d", "mnist", 4, monkeypatch)
+    name = "mnist/t10k-labels-idx1-ubyte.gz"
+    write_idx(tmp_path / "d" / name, np.array([0, -1, 2, 3], np.int8))  # -1 passed a "max() <= 9" check
+    register(monkeypatch, name, tmp_path / "d" / name)
+    with pytest.raises(IDXFormatError, match="t10k-labels.*expected uint8 labels, found dtype int8"):
+        load_mnist("test", data_dir=tmp_path / "d")
+
+
+@pytest.mark.parametrize("label", ["1.7", "1e30", "nan", "inf", "-1", "10"])
+def test_image_csv_labels_must_be_integers_0_to_9(label):
+    images, labels = parse_image_csv(b"0,1,2,16,3\n" * 2, "d.csv", side=2, max_value=16)
+    assert labels.tolist() == [3, 3] and images.max() == 16 and images.dtype == np.uint8
+    with pytest.raises(
+        DatasetFormatError, match=r"d\.csv: expected .*found " + re.escape(label.replace("e30", "e+30"))
+    ):
+        parse_image_csv(b"0,1,2,16,3\n0,1,2,16," + label.encode() + b"\n", "d.csv", side=2, max_value=16)
+
+
+@pytest.mark.parametrize(
+    "raw, found",
+    [
+        (b"0,1,2,17,3\n", "pixel values as integers 0..16, found 17 at data row 0, column 3"),
+        (b"0,-1,2,3,3\n", "found -1 at data row 0, column 1"),
+        (b"0,1,nan,3,3\n", "finite numbers, found nan"),
+        (b"0,1,2.5,3,3\n", "whole numbers, found 2.5"),
+        (b"0,1,2,3\n", "5 columns, found 4"),
+        (b"0,1,2,3,3\n0,1\n", "columns changed"),
+        (b"0,1,\xff,3,3\n", "ascii text, found byte"),
+        (b"\n \n", "no data rows"),
+    ],
+)
+def test_image_csv_refuses_bad_pixels_shapes_and_bytes(raw, found):
+    with pytest.raises(DatasetFormatError, match=re.escape(found)):
+        parse_image_csv(raw, "d.csv", side=2, max_value=16)
+
+
+def test_corrupt_gzip_csv_is_a_format_error(tmp_path, monkeypatch):
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "digits.csv.gz").write_bytes(gzip.compress(b"0,1,2,3\n" * 3)[:-6])  # truncated, but "verified"
+    register(monkeypatch, "digits.csv.gz", d / "digits.csv.gz")
+    with pytest.raises(DatasetFormatError, match="digits.csv.gz: expected a complete gzip stream"):
+        load_digits(data_dir=d)
+
+
+@pytest.mark.parametrize("label", ["1.7", "1e30", "nan", "inf", "-1", "3"])
+def test_sklearn_csv_labels_are_class_indices_not_truncated(label):
+    good = b"2,2,a,b,c\n1,2,0\n3,4,2\n"
+    x, y, names = parse_sklearn_csv(good, "t.csv")
+    assert y.tolist() == [0, 2] and names == ("a", "b", "c") and x.shape == (2, 2)
+    with pytest.raises(
+        DatasetFormatError, match=r"t\.csv: expected (class labels as integers 0\.\.2|finite)"
+    ):
+        parse_sklearn_csv(b"2,2,a,b,c\n1,2,0\n3,4," + label.encode() + b"\n", "t.csv")
+
+
+def test_csv_features_must_be_finite_text():
+    with pytest.raises(DatasetFormatError, match="finite numbers, found inf at data row 1, column 0"):
+        parse_sklearn_csv(b"2,2,a,b\n1,2,0\ninf,4,1\n", "t.csv")
+    with pytest.raises(DatasetFormatError, match=r"utf-8 text, found byte\(s\) b'\\xe9"):
+        parse_sklearn_csv(b"2,2,caf\xe9,b\n1,2,0\n3,4,1\n", "t.csv")
+    with pytest.raises(DatasetFormatError, match="n_samples"):
+        parse_sklearn_csv(b"1e3,2\n", "t.csv")
+
+
+@pytest.mark.parametrize(
+    "loader, file, row, found",
+    [
+        (
+            load_zoo,
+            "data-04-zoo.csv",
+            ",".join(["1"] * 16) + ",7",
+            "animal classes as integers 0..6, found 7",
+        ),
+        (load_zoo, "data-04-zoo.csv", ",".join(["1"] * 16) + ",2.5", "found 2.5"),
+        (load_diabetes, "data-03-diabetes.csv", ",".join(["0.1"] * 8) + ",0.5", "outcomes as integers 0..1"),
+        (load_test_scores, "data-01-test-score.csv", "1,2,nan,4", "finite numbers, found nan"),
+    ],
+)
+def test_course_csv_labels_and_values_checked(tmp_path, monkeypatch, loader, file, row, found):
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / file).write_text(row + "\n")
+    register(monkeypatch, file, d / file)
+    with pytest.raises(DatasetFormatError, match=re.escape(file) + ": expected .*" + re.escape(found)):
+        loader(data_dir=d)
+
+
+def _cifar_tar(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in members.items():
+            _add(tar, name, payload)
+    return path
+
+
+@pytest.mark.parametrize(
+    "batch, found",
+    [
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}, "labels 0..9"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [-1, 3]}, "labels 0..9"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1.7, 3]}, "list of integers"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [2**70, 3]}, "labels 0..9"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 2, 3]}, "2 labels"),
+        ({b"data": np.full((2, 3072), 300, np.int64), b"labels": [1, 2]}, "uint8 .*int64"),
+        ({b"data": np.zeros((2, 3071), np.uint8), b"labels": [1, 2]}, r"\(n, 3072\).*3071"),
+        ({b"data": [[0] * 3072] * 2, b"labels": [1, 2]}, "found list"),
+        ({b"labels": [1, 2]}, "b'data' and b'labels'"),
+        ([1, 2], "found list"),
+    ],
+)
+def test_cifar_batch_content_is_checked(tmp_path, batch, found):
+    path = _cifar_tar(
+        tmp_path / "c.tar.gz", {"cifar-10-batches-py/test_batch": pickle.dumps(batch, protocol=2)}
+    )
+    with pytest.raises(DatasetFormatError, match=f"test_batch: expected .*{found}"):
+        read_cifar10_tarball(path, "test")
+
+
+def test_cifar_damaged_or_ambiguous_archives(tmp_path):
+    payload, _, _ = _cifar_member(2, np.random.default_rng(0))
+    good = _cifar_tar(tmp_path / "good.tar.gz", {"cifar-10-batches-py/test_batch": payload})
+    assert read_cifar10_tarball(good, "test")[0].shape == (2, 3, 32, 32)
+    raw = good.read_bytes()
+    for i, data in enumerate([raw[: len(raw) // 2], raw[:-5], b"not a tarball at all", payload]):
+        bad = tmp_path / f"bad{i}.tar.gz"
+        bad.write_bytes(data)
+        with pytest.raises(DatasetFormatError, match=f"bad{i}.tar.gz"):
+            read_cifar10_tarball(bad, "test")
+    cut = _cifar_tar(tmp_path / "cut.tar.gz", {"cifar-10-batches-py/test_batch": payload[:-40]})
+    with pytest.raises(DatasetFormatError, match="test_batch: expected a CIFAR batch pickle"):
+        read_cifar10_tarball(cut, "test")
+    for members in [
+        {"cifar-10-batches-py/test_batch": payload, "cifar-10-batches-py/./test_batch": payload},
+        {"a/test_batch": payload, "b/test_batch": payload},
+    ]:
+        dup = tmp_path / "dup.tar.gz"
+        with tarfile.open(dup, "w:gz") as tar:
+            for name, data in members.items():
+                _add(tar, name, data)
+        with pytest.raises(UnsafeArchiveError, match="test_batch"):
+            read_cifar10_tarball(dup, "test")
+    with pytest.raises(UnsafeArchiveError, match="more than once"):
+        safe_extract(_cifar_tar(tmp_path / "d2.tar.gz", {"x/a": b"1", "x/./a": b"2"}), tmp_path / "out")
+    assert not (tmp_path / "out" / "x" / "a").exists()
+
+
+@pytest.mark.parametrize(
+    "line, found",
+    [
+        ("1::10::5", "user::movie::rating::timestamp"),
+        ("99999999999999999999::10::5::0", "user id in 1..9223372036854775807"),
+        ("1::99999999999999999999::5::0", "movie id in 1"),
+        ("1::10::5::99999999999999999999", "timestamp in 0"),
+        ("0::10::5::0", "user id in 1"),
+        ("-1::10::5::0", "user id as a non-negative integer"),
+        ("+1::10::5::0", "non-negative integer"),
+        ("1_0::10::5::0", "non-negative integer"),
+        ("\u0663::10::5::0", "non-negative integer"),  # an Arabic-Indic digit: int() would take it
+        ("1::10::6::0", "rating in 1..5"),
+        ("1::10::0::0", "rating in 1..5"),
+        ("1::10::3.5::0", "rating as a non-negative integer"),
+    ],
+)
+def test_movielens_rating_lines_are_checked(line, found):
+    users, movies, ratings, stamps = parse_ratings("1::10::5::978300760\n", "r.dat")
+    assert (users[0], movies[0], ratings[0], stamps[0]) == (1, 10, 5.0, 978300760)
+    with pytest.raises(DatasetFormatError, match=f"r.dat:2: expected .*{found}".replace("+", r"\+")):
+        parse_ratings("1::10::5::978300760\n" + line + "\n", "r.dat")
+
+
+def test_movielens_damaged_or_ambiguous_zip(tmp_path):
+    from scratchnet.datasets.movielens import parse_movies, read_movielens_zip
+
+    good = tmp_path / "ml.zip"
+    with zipfile.ZipFile(good, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("ml-1m/ratings.dat", "1::10::5::978300760\n" * 200)
+    assert len(read_movielens_zip(good)) == 200
+    raw = good.read_bytes()
+    for i, data in enumerate(
+        [b"PK\x03\x04 not really a zip", raw[:-30], raw[:60] + b"\x00" * 40 + raw[100:]]
+    ):
+        bad = tmp_path / f"bad{i}.zip"
+        bad.write_bytes(data)
+        with pytest.raises(DatasetFormatError, match=f"bad{i}.zip"):
+            read_movielens_zip(bad)
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as zf:
+        zf.writestr("ml-1m/ratings.dat", "\n")
+    with pytest.raises(DatasetFormatError, match="at least one rating line"):
+        read_movielens_zip(empty)
+    dup = tmp_path / "dup.zip"
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(dup, "w") as zf:
+        zf.writestr("ml-1m/ratings.dat", "1::10::5::0\n")
+        zf.writestr("ml-1m/ratings.dat", "1::10::1::0\n")
+    with pytest.raises(DatasetFormatError, match="one member named 'ml-1m/ratings.dat', found 2"):
+        read_movielens_zip(dup)
+    assert parse_movies("\u00b2::Squared (1999)::Drama\n7::Seven (1995)::Crime\n") == {7: "Seven (1995)"}
+
+
+def test_text_with_bytes_that_are_not_utf8_is_a_format_error(tmp_path, monkeypatch):
+    data = _ptb_dir(tmp_path, monkeypatch)
+    bad = data / "ptb" / "ptb.valid.txt"
+    bad.write_bytes(b" the cat \n the \xff\xfe dog \n")
+    register(monkeypatch, "ptb/ptb.valid.txt", bad)
+    with pytest.raises(
+        DatasetFormatError, match=r"ptb.valid.txt: expected utf-8 text, found .* at offset 15"
+    ):
+        load_ptb("valid", data_dir=data)
+    with pytest.raises(DatasetFormatError, match="offset 15"):
+        load_text(bad)
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(DatasetFormatError, match="empty"):
+        load_text(tmp_path / "empty.txt")
+    crlf = tmp_path / "crlf.txt"
+    crlf.write_bytes(b"ab\r\ncd\re")
+    assert load_text(crlf).text == "ab\ncd\ne"  # newlines normalised as open() would
+
+
+def test_vocabulary_decode_refuses_ids_out_of_range():
+    vocab = Vocabulary(["a", "b", "c"])
+    assert vocab.decode([2, 0, np.int64(1)]) == "cab"
+    for bad in (-1, 3):
+        with pytest.raises(IndexError, match=f"id {bad} is outside 0..2"):
+            vocab.decode([0, bad])
+
+
+# ------------------------------------------------------- checksums: nothing unverified, mirrors, messages
+
+
+def test_captive_portal_page_is_not_accepted_as_ptb_train(tmp_path, monkeypatch, caplog):
+    """The real registry entry: an HTML page served with status 200 is refused and not cached."""
+    entry = _fetch.REGISTRY["ptb/ptb.train.txt"]
+    assert entry.hashes, "ptb.train.txt must be checked against its published checksums"
+    portal = b"<html><body>Please log in to the hotel Wi-Fi</body></html>\n"
+
+    def portal_download(url, known_hash, dest):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(portal)
+        return dest
+
+    monkeypatch.setattr(_fetch, "_download", portal_download)
+    with pytest.raises(DatasetNotFoundError, match="failed its checksum"):
+        fetch("ptb/ptb.train.txt")
+    assert not (tmp_path / "cache" / "ptb" / "ptb.train.txt").exists()
+    (tmp_path / "data" / "ptb").mkdir(parents=True)
+    (tmp_path / "data" / "ptb" / "ptb.train.txt").write_bytes(portal)
+    with caplog.at_level(logging.WARNING, logger="scratchnet.datasets"):
+        with pytest.raises(DatasetNotFoundError, match="checksum mismatch"):
+            fetch("ptb/ptb.train.txt", data_dir=tmp_path / "data", download=False)
+    assert "not using it" in caplog.text
+
+
+def test_an_entry_without_checksums_accepts_no_file(tmp_path, monkeypatch):
+    register(monkeypatch, "nohash.txt", None)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "nohash.txt").write_text("anything")
+    with pytest.raises(DatasetNotFoundError, match="no published checksum"):
+        fetch("nohash.txt", data_dir=tmp_path / "data", download=False)
+    for entry in _fetch.REGISTRY.values():
+        if entry.name != "nohash.txt":
+            assert entry.hashes or entry.payload_hashes, entry.name
+
+
+def test_md5_or_sha256_of_a_file_is_enough(tmp_path, monkeypatch):
+    good = _good_file(tmp_path)
+    md5 = "md5:" + hashlib.md5(good.read_bytes()).hexdigest()
+    other = "sha256:" + "0" * 64
+    monkeypatch.setitem(
+        _fetch.REGISTRY, "f.bin", RemoteFile("f.bin", ("https://x.invalid/f",), (other, md5), "f")
+    )
+    shutil.copy(good, tmp_path / "f.bin")
+    assert fetch("f.bin", data_dir=tmp_path, download=False).source == "data_dir"
+
+
+def test_second_mirror_serves_a_recompressed_copy_vouched_for_by_its_payload(tmp_path, monkeypatch, caplog):
+    payload = _idx_header(0x08, (3,)) + b"\x01\x02\x03"
+    canonical = gzip.compress(payload, mtime=0)
+    mirror_copy = gzip.compress(payload, compresslevel=1, mtime=99)
+    entry = RemoteFile(
+        "mnist/x.gz",
+        ("https://primary.invalid/x.gz", "https://storage.googleapis.com/cvdf-datasets/mnist/x.gz"),
+        ("md5:" + hashlib.md5(canonical).hexdigest(), "sha256:" + hashlib.sha256(canonical).hexdigest()),
+        "test IDX",
+        payload_hashes=("sha256:" + hashlib.sha256(payload).hexdigest(),),
+        size=3 * 2**20,
+    )
+    monkeypatch.setitem(_fetch.REGISTRY, entry.name, entry)
+    calls = []
+
+    def flaky(url, known_hash, dest):
+        calls.append((url, known_hash))
+        if "primary" in url:
+            raise ConnectionError("primary is down")
+        dest.write_bytes(mirror_copy)
+        return dest
+
+    monkeypatch.setattr(_fetch, "_download", flaky)
+    with caplog.at_level(logging.WARNING, logger="scratchnet.datasets"):
+        res = fetch(entry.name)
+    assert res.source == "download" and res.path.read_bytes() == mirror_copy
+    np.testing.assert_array_equal(read_idx(res.path), [1, 2, 3])
+    # pooch gets no single hash to enforce (it would refuse the mirror's byte-different copy)
+    assert [known for _, known in calls] == [None, None] and "storage.googleapis.com" in calls[1][0]
+    assert "3.0 MiB from primary.invalid" in caplog.text and "at 1 MB/s" in caplog.text
+
+
+def test_download_notice_gives_size_host_and_time_before_the_download(monkeypatch, caplog):
+    seen = []
+
+    def record(url, known_hash, dest):
+        seen.append(caplog.text)
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(_fetch, "_download", record)
+    with caplog.at_level(logging.WARNING, logger="scratchnet.datasets"), pytest.raises(DatasetNotFoundError):
+        load_cifar10()
+    assert seen and "cifar-10-python.tar.gz" in seen[0] and "162.6 MiB from www.cs.toronto.edu" in seen[0]
+    assert "3 min at 1 MB/s" in seen[0] and "progress bar" in seen[0]
+
+
+def test_mnist_has_the_cvdf_mirror_and_every_size_is_an_int():
+    for fname in ("train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        entry = _fetch.REGISTRY[f"mnist/{fname}"]
+        assert entry.urls[1] == f"https://storage.googleapis.com/cvdf-datasets/mnist/{fname}"
+        assert entry.payload_hashes and len(entry.hashes) == 2
+    for entry in _fetch.REGISTRY.values():
+        assert entry.size is None or (isinstance(entry.size, int) and entry.size > 0)
+
+
+def test_unreadable_copies_and_unwritable_cache_give_the_clear_error(tmp_path, monkeypatch):
+    good = _good_file(tmp_path)
+    register(monkeypatch, "f.bin", good)
+    (tmp_path / "data").mkdir()
+    shutil.copy(good, tmp_path / "data" / "f.bin")
+    real_hash = _fetch.file_hash
+
+    def denied(path, algorithm="sha256"):
+        if "data" in Path(path).parts:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_hash(path, algorithm)
+
+    monkeypatch.setattr(_fetch, "file_hash", denied)
+    with pytest.raises(DatasetNotFoundError, match="unreadable .PermissionError"):
+        fetch("f.bin", data_dir=tmp_path / "data", download=False)
+    # the cache folder cannot be created (a file is in the way): a DatasetNotFoundError, so fallbacks still work
+    (tmp_path / "blocker").write_text("x")
+    monkeypatch.setenv("SCRATCHNET_CACHE", str(tmp_path / "blocker" / "cache"))
+    with pytest.raises(DatasetNotFoundError, match="cannot create the cache folder"):
+        fetch("f.bin")
+    assert load_iris().source == "embedded"
+
+
+def test_bad_cached_copy_that_cannot_be_deleted_is_reported(tmp_path, monkeypatch):
+    register(monkeypatch, "f.bin", _good_file(tmp_path))
+    cached = tmp_path / "cache" / "f.bin"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"stale")
+    real_unlink = Path.unlink
+
+    def no_unlink(self, missing_ok=False):
+        if self == cached:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", no_unlink)
+    monkeypatch.setattr(
+        _fetch, "_download", lambda *a: pytest.fail("must not download over an undeletable copy")
+    )
+    with pytest.raises(DatasetNotFoundError, match="cannot be deleted"):
+        fetch("f.bin")
+
+
+@needs_shared
+def test_shared_mnist_matches_the_published_cvdf_checksums():
+    """Three shared MNIST files are the canonical bytes: their sha256 is the one tensorflow-datasets publishes for
+    the CVDF mirror; the recompressed train-images is vouched for by its payload only."""
+    by_payload = []
+    for fname in (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ):
+        entry = _fetch.REGISTRY[f"mnist/{fname}"]
+        sha = "sha256:" + _fetch.file_hash(SHARED / "mnist" / fname)
+        if sha not in entry.hashes:
+            assert _fetch.verify(SHARED / "mnist" / fname, entry) is None
+            by_payload.append(fname)
+    assert by_payload == ["train-images-idx3-ubyte.gz"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from scratchnet.datasets._fetch import REGISTRY, bytes_hash
-from scratchnet.datasets._parse import decode_text, gunzip, integer_values, numeric_table
+from scratchnet.datasets._parse import decode_text, gunzip, integer_table, integer_values
 from scratchnet.datasets.errors import DatasetFormatError, describe
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -35,7 +35,7 @@ TABLE_FILES = (
 
 def _csv_uint8(raw: bytes, n_cols: int, name: str) -> np.ndarray:
     lines = [ln for ln in decode_text(raw, name, "ascii").splitlines() if ln.strip()]
-    return integer_values(numeric_table(lines, name, n_cols), name, "values", 0, 255).astype(np.uint8)
+    return integer_values(integer_table(lines, name, n_cols), name, "values", 0, 255).astype(np.uint8)
 
 
 def build_embedded(src_dir: str | os.PathLike, out_dir: str | os.PathLike = DATA_DIR) -> dict[str, int]:

@@ -50,15 +50,41 @@ def numeric_table(lines: list[str], name: str, n_cols: int | None = None) -> np.
     return table
 
 
-def integer_values(values: np.ndarray, name: str, what: str, low: int, high: int) -> np.ndarray:
-    """``values`` (float, from :func:`numeric_table`) as int64, refusing fractions, NaN/inf and values outside
-    ``low..high``; never truncates."""
-    values = np.asarray(values, dtype=np.float64)
-    bad = ~(np.isfinite(values) & (values == np.round(values)) & (values >= low) & (values <= high))
+def integer_table(lines: list[str], name: str, n_cols: int | None = None) -> np.ndarray:
+    """Comma-separated integers, one row a line, as an int64 (rows, cols) array.
+
+    The integer parser is tried first (four times faster than the float one); only when it fails is the table
+    read as floats, to say exactly what is wrong (``1.7``, ``nan``, ``1e30`` are refused, never truncated).
+    """
+    if not lines:
+        raise DatasetFormatError(name, "at least one row of numbers", "no data rows")
+    try:
+        table = np.loadtxt(lines, delimiter=",", dtype=np.int64, ndmin=2)
+    except ValueError:
+        table = integer_values(
+            numeric_table(lines, name, n_cols), name, "", -(2**53), 2**53, expected="whole numbers"
+        )
+    if n_cols is not None and table.shape[1] != n_cols:
+        raise DatasetFormatError(name, f"{n_cols} columns", f"{table.shape[1]}")
+    return table
+
+
+def integer_values(
+    values: np.ndarray, name: str, what: str, low: int, high: int, expected: str | None = None
+) -> np.ndarray:
+    """``values`` as int64, refusing fractions, NaN/inf and values outside ``low..high``; never truncates.
+
+    ``expected`` replaces the default ``"<what> as integers <low>..<high>"`` in the error message.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind in "iu":
+        bad = (values < low) | (values > high)
+    else:
+        values = values.astype(np.float64)
+        bad = ~(np.isfinite(values) & (values == np.round(values)) & (values >= low) & (values <= high))
     if bad.any():
         index = np.unravel_index(int(np.argmax(bad)), values.shape)
         where = f" at data row {index[0]}" + (f", column {index[1]}" if len(index) > 1 else "")
-        raise DatasetFormatError(
-            name, f"{what} as integers {low}..{high}", f"{float(values[index])!r}{where}"
-        )
+        found = values[index].item()
+        raise DatasetFormatError(name, expected or f"{what} as integers {low}..{high}", f"{found!r}{where}")
     return values.astype(np.int64)

@@ -16,7 +16,7 @@ import numpy as np
 
 from scratchnet.datasets._embedded import embedded_arrays
 from scratchnet.datasets._fetch import DatasetNotFoundError, fetch
-from scratchnet.datasets._parse import decode_text, gunzip, integer_values, numeric_table
+from scratchnet.datasets._parse import decode_text, gunzip, integer_table, integer_values
 
 logger = logging.getLogger("scratchnet.datasets")
 
@@ -110,7 +110,7 @@ def parse_image_csv(raw: bytes, name: str, side: int, max_value: int) -> tuple[n
     """
     d = side * side
     lines = [ln for ln in decode_text(raw, name, "ascii").splitlines() if ln.strip()]
-    table = numeric_table(lines, name, n_cols=d + 1)
+    table = integer_table(lines, name, n_cols=d + 1)
     pixels = integer_values(table[:, :d], name, "pixel values", 0, max_value)
     labels = integer_values(table[:, d], name, "labels", 0, 9)
     return pixels.reshape(-1, side, side).astype(np.uint8), labels.astype(np.uint8)

@@ -79,6 +79,18 @@ def _members(tar: tarfile.TarFile, archive: str) -> list[tarfile.TarInfo]:
     return members
 
 
+def _read_to_end(tar: tarfile.TarFile, archive: str) -> None:
+    """Reads the compressed stream to its end, which makes gzip check its length and CRC: tarfile itself stops
+    at the end-of-archive blocks, so a cut-off or damaged trailer would otherwise go unnoticed."""
+    try:
+        while tar.fileobj.read(1 << 20):
+            pass
+    except _TAR_ERRORS as err:
+        raise DatasetFormatError(
+            archive, "a complete compressed stream", f"a damaged one ({describe(err)})"
+        ) from err
+
+
 def _open_tar(path: str | os.PathLike, mode: str) -> tarfile.TarFile:
     try:
         return tarfile.open(path, mode)
@@ -102,6 +114,7 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Pa
             raise DatasetFormatError(
                 archive, "a complete tar archive", f"a damaged one ({describe(err)})"
             ) from err
+        _read_to_end(tar, str(archive))
     return [dest / m.name for m in members if m.isfile()]
 
 
@@ -193,6 +206,7 @@ def read_cifar10_tarball(path: str | os.PathLike, kind: str = "train") -> tuple[
             x, y = _load_batch(payload, member)
             xs.append(x)
             ys.append(y)
+        _read_to_end(tar, archive)
     return np.concatenate(xs), np.concatenate(ys)
 
 

@@ -71,7 +71,7 @@ def parse_sklearn_csv(raw: bytes, name: str) -> tuple[np.ndarray, np.ndarray, tu
             name, f"{n_samples} rows (the header promises them)", f"{table.shape[0]} (truncated file?)"
         )
     names = tuple(f.strip() for f in fields[2:])
-    top = len(names) - 1 if names else np.iinfo(np.int64).max
+    top = len(names) - 1 if names else 2**53  # beyond 2**53 floats skip integers
     labels = integer_values(table[:, n_features], name, "class labels", 0, top)
     return table[:, :n_features], labels, names
 
