@@ -23,10 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet import init
 from scratchnet.backend import get_array_module
 from scratchnet.layers import activations
-from scratchnet.layers.base import Layer, as_float_dtype, check_float, check_sizes
+from scratchnet.layers.base import Layer, as_float_dtype, check_float, check_rng, check_sizes, init_array
 from scratchnet.layers.dense import Dense
 from scratchnet.random import get_rng, spawn_rng
 
@@ -109,7 +108,7 @@ class Corruption(Layer):
         else:
             level = check_float("Corruption", "level", level, low=0.0, what="noise std")
         self.kind, self.level = kind, level
-        self.rng = spawn_rng() if rng is None else rng
+        self.rng = spawn_rng() if check_rng("Corruption", rng) is None else rng
         self._mask: np.ndarray | None = None
         self._shape: tuple[int, ...] | None = None
 
@@ -173,8 +172,8 @@ class Autoencoder(Layer):
             )
         self.encoder_sizes, self.decoder_sizes = enc, dec
         self._config = (activation, output_activation, code_activation, corruption, corruption_level)
-        dt = as_float_dtype(dtype)
-        rng = get_rng() if rng is None else rng
+        dt = as_float_dtype(dtype, name)
+        rng = get_rng() if check_rng(name, rng) is None else rng
         code_act = activation if code_activation == "same" else code_activation
         self.encoder: list[Layer] = []
         for i, (n_in, n_out) in enumerate(zip(enc[:-1], enc[1:])):
@@ -324,12 +323,14 @@ class TiedAutoencoder(Layer):
         _check_corruption("TiedAutoencoder", corruption, corruption_level)
         self.sizes = _check_sizes("TiedAutoencoder", sizes)
         self._config = (activation, output_activation, code_activation, corruption, corruption_level)
-        dt = as_float_dtype(dtype)
-        rng = get_rng() if rng is None else rng
+        dt = as_float_dtype(dtype, "TiedAutoencoder")
+        rng = get_rng() if check_rng("TiedAutoencoder", rng) is None else rng
         n = len(self.sizes) - 1
         for i in range(n):
             d_in, d_out = self.sizes[i], self.sizes[i + 1]
-            self.add_param(f"W{i}", init.get(weight_init)((d_in, d_out), rng=rng, dtype=dt))
+            self.add_param(
+                f"W{i}", init_array("TiedAutoencoder", f"W{i}", weight_init, (d_in, d_out), rng=rng, dtype=dt)
+            )
             self.add_param(f"b{i}", np.zeros(d_out, dtype=dt))
             self.add_param(f"c{i}", np.zeros(d_in, dtype=dt))
         code_act = activation if code_activation == "same" else code_activation

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet.layers.base import Layer, as_float_dtype, check_size, check_sizes
+from scratchnet.layers.base import Layer, as_float_dtype, check_rng, check_size, check_sizes
 from scratchnet.random import get_rng
 from scratchnet.rbm import RBM
 
@@ -48,8 +48,10 @@ class DBN(Layer):
         sizes = check_sizes("DBN", "layer_sizes", layer_sizes)
         if len(sizes) < 2:
             raise ValueError(f"DBN: layer_sizes needs a visible and at least one hidden size, got {sizes}")
-        dt = as_float_dtype(dtype)
-        rng = get_rng() if rng is None else rng
+        dt = as_float_dtype(dtype, "DBN")
+        rng = get_rng() if check_rng("DBN", rng) is None else rng
+        if not (isinstance(rbm_class, type) and issubclass(rbm_class, RBM)):
+            raise TypeError(f"DBN: rbm_class must be RBM or a subclass of it, got {rbm_class!r}")
         self.weight_init = weight_init
         self.rbms: list[RBM] = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -123,6 +125,8 @@ class DBN(Layer):
             lr_l[i], momentum, weight_decay = rbm._check_step_args(lr_l[i], momentum, weight_decay)
         batch_size = check_size("DBN.pretrain", "batch_size", batch_size)
         k = check_size("DBN.pretrain", "k", k)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"DBN.pretrain: callback must be callable, got {type(callback).__name__}")
         data = self.rbms[0]._check_batch(x, "pretrain")
         histories: list[list[float]] = []
         for i, rbm in enumerate(self.rbms):
@@ -170,9 +174,8 @@ class DBN(Layer):
         from scratchnet.layers.dense import Dense
         from scratchnet.model import Sequential
 
-        if isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer) or n_classes < 1:
-            raise ValueError(f"{self!r}.to_sequential: n_classes must be a positive int, got {n_classes!r}")
-        rng = get_rng() if rng is None else rng
+        n_classes = check_size(f"{self!r}.to_sequential", "n_classes", n_classes)
+        rng = get_rng() if check_rng(f"{self!r}.to_sequential", rng) is None else rng
         dt = self.dtype
         layers: list[Layer] = []
         for rbm in self.rbms:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import check_float
+from scratchnet.layers.base import check_bool, check_float
 
 
 class Loss:
@@ -98,9 +98,7 @@ class BinaryCrossEntropy(Loss):
 
     def __init__(self, from_logits: bool = False, eps: float = 1e-7) -> None:
         super().__init__()
-        if not isinstance(from_logits, bool | np.bool_):
-            raise TypeError(f"BinaryCrossEntropy: from_logits must be True or False, got {from_logits!r}")
-        self.from_logits = bool(from_logits)
+        self.from_logits = check_bool("BinaryCrossEntropy", "from_logits", from_logits)
         # eps = 0 would give 0 * log(0) = NaN at p = 0 or 1; eps >= 0.5 empties the clip range
         self.eps = check_float(
             "BinaryCrossEntropy", "eps", eps, low=0.0, high=0.5, low_inclusive=False, high_inclusive=False
@@ -157,7 +155,8 @@ def _class_ids(loss: Loss, ids: np.ndarray, n_classes: int, what: str) -> np.nda
     kind = ids.dtype.kind
     whole = kind in "iu" or (kind == "f" and bool(xp.all(xp.isfinite(ids) & (ids == xp.round(ids)))))
     if not whole:
-        raise TypeError(f"{loss!r}: {what} must be integers (class ids), got dtype {ids.dtype}")
+        found = "values that are not all whole, finite numbers" if kind == "f" else "values"
+        raise TypeError(f"{loss!r}: {what} must be integers (class ids), got dtype {ids.dtype} {found}")
     if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= n_classes):
         raise ValueError(
             f"{loss!r}: {what} must lie in [0, {n_classes - 1}], got range [{int(ids.min())}, {int(ids.max())}]"
@@ -236,8 +235,9 @@ class SequenceCrossEntropy(Loss):
 
     def __init__(self, average_across_timesteps: bool = True, average_across_batch: bool = True) -> None:
         super().__init__()
-        self.average_across_timesteps = bool(average_across_timesteps)
-        self.average_across_batch = bool(average_across_batch)
+        who = "SequenceCrossEntropy"
+        self.average_across_timesteps = check_bool(who, "average_across_timesteps", average_across_timesteps)
+        self.average_across_batch = check_bool(who, "average_across_batch", average_across_batch)
 
     def __repr__(self) -> str:
         return (

@@ -38,10 +38,17 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet import init
 from scratchnet.backend import get_array_module
 from scratchnet.layers.activations import sigmoid
-from scratchnet.layers.base import Layer, as_float_dtype, check_float, check_size
+from scratchnet.layers.base import (
+    Layer,
+    as_float_dtype,
+    check_bool,
+    check_float,
+    check_rng,
+    check_size,
+    init_array,
+)
 from scratchnet.random import get_rng
 
 
@@ -77,10 +84,11 @@ class RBM(Layer):
         self.n_visible = check_size(name, "n_visible", n_visible)
         self.n_hidden = check_size(name, "n_hidden", n_hidden)
         self.weight_init = weight_init
-        dt = as_float_dtype(dtype)
-        init_rng = get_rng() if rng is None else rng
+        dt = as_float_dtype(dtype, name)
+        init_rng = get_rng() if check_rng(name, rng) is None else rng
         # the default "normal" is N(0, 0.01^2), Hinton's recipe; "zeros" reproduces the course labs
-        self.add_param("W", init.get(weight_init)((self.n_visible, self.n_hidden), rng=init_rng, dtype=dt))
+        shape = (self.n_visible, self.n_hidden)
+        self.add_param("W", init_array(name, "W", weight_init, shape, rng=init_rng, dtype=dt))
         self.add_param("vb", np.zeros(self.n_visible, dtype=dt))
         self.add_param("hb", np.zeros(self.n_hidden, dtype=dt))
         self.rng = np.random.default_rng(int(init_rng.integers(0, 2**63 - 1)))
@@ -409,6 +417,8 @@ class RBM(Layer):
         epoch's mean batch error. The persistent chain, if any, carries over between calls (``reset_chain``).
         """
         data = self._check_batch(data, "fit")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"{self!r}.fit: callback must be callable, got {type(callback).__name__}")
         epochs = check_size(repr(self), "epochs", epochs)
         batch_size = check_size(repr(self), "batch_size", batch_size)
         k = check_size(repr(self), "k", k)
@@ -472,7 +482,7 @@ class RatingsRBM(RBM):
         rng: np.random.Generator | None = None,
     ) -> None:
         super().__init__(n_visible, n_hidden, weight_init=weight_init, dtype=dtype, rng=rng)
-        self.mask_unrated = bool(mask_unrated)
+        self.mask_unrated = check_bool("RatingsRBM", "mask_unrated", mask_unrated)
 
     def __repr__(self) -> str:
         init_name = self.weight_init if isinstance(self.weight_init, str) else "custom"

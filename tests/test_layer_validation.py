@@ -102,7 +102,55 @@ BAD_ARGUMENTS = [
     (lambda: Corruption("mask", True), TypeError, ["Corruption", "fraction zeroed", "True"]),
     (lambda: Autoencoder([6, 3], corruption_level=0.3), ValueError, ["Autoencoder", "corruption_level=0.3"]),
     (lambda: TiedAutoencoder([6, 3], corruption_level=0.3), ValueError, ["TiedAutoencoder", "corruption"]),
-    (lambda: Dense(4, 3, dtype="floaty"), TypeError, ["float32 or float64", "floaty"]),
+    (lambda: Dense(4, 3, dtype="floaty"), TypeError, ["Dense", "float32 or float64", "floaty"]),
+    (lambda: LSTM(3, 4, dtype=np.int32), TypeError, ["LSTM", "dtype", "int32"]),
+    (lambda: BatchNorm2D(3, dtype=np.float16), TypeError, ["BatchNorm2D", "dtype", "float16"]),
+    (lambda: RBM(6, 3, dtype=None), TypeError, ["RBM", "dtype", "None"]),
+    # generators, flags and initialisers: wrong ones used to fail only at first use, with a raw error
+    (lambda: Dense(4, 3, rng=0), TypeError, ["Dense", "rng", "Generator", "int"]),
+    (lambda: Dropout(0.5, rng=1), TypeError, ["Dropout", "rng", "Generator"]),
+    (lambda: Embedding(5, 2, rng=np.random.RandomState(0)), TypeError, ["Embedding", "rng", "RandomState"]),
+    (lambda: LSTM(3, 4, rng=7), TypeError, ["LSTM", "rng", "int"]),
+    (lambda: RBM(6, 3, rng=7), TypeError, ["RBM", "rng", "int"]),
+    (lambda: DBN([6, 3], rng=7), TypeError, ["DBN", "rng", "int"]),
+    (lambda: TiedAutoencoder([6, 3], rng=7), TypeError, ["TiedAutoencoder", "rng", "int"]),
+    (lambda: Corruption("mask", 0.1, rng=7), TypeError, ["Corruption", "rng", "int"]),
+    (lambda: RNN(3, 4, return_sequences="False"), TypeError, ["RNN", "return_sequences", "'False'"]),
+    (lambda: GRU(3, 4, stateful=1), TypeError, ["GRU", "stateful", "1"]),
+    (lambda: RatingsRBM(6, 3, mask_unrated="yes"), TypeError, ["RatingsRBM", "mask_unrated", "'yes'"]),
+    (
+        lambda: SequenceCrossEntropy(average_across_batch=None),
+        TypeError,
+        ["SequenceCrossEntropy", "average_across_batch"],
+    ),
+    (lambda: Dense(4, 3, weight_init="bogus"), ValueError, ["Dense", "W", "unknown initialiser 'bogus'"]),
+    (
+        lambda: Dense(4, 3, weight_init=lambda shape, **kw: np.ones((3, 4))),
+        ValueError,
+        ["Dense", "W", "(4, 3)", "(3, 4)"],
+    ),
+    (
+        lambda: Embedding(5, 2, weight_init=lambda shape, **kw: None),
+        ValueError,
+        ["Embedding", "W", "NoneType"],
+    ),
+    (
+        lambda: RNN(3, 4, recurrent_init=lambda shape, **kw: np.ones((4, 5))),
+        ValueError,
+        ["RNN", "Wh", "(4, 4)", "(4, 5)"],
+    ),
+    (
+        lambda: GRU(3, 4, bias_init=lambda shape, **kw: np.ones(shape, dtype=complex)),
+        ValueError,
+        ["GRU", "b", "complex"],
+    ),
+    (
+        lambda: RBM(6, 3, weight_init=lambda shape, **kw: np.ones(3)),
+        ValueError,
+        ["RBM", "W", "(6, 3)", "(3,)"],
+    ),
+    (lambda: TiedAutoencoder([6, 3], weight_init="nope"), ValueError, ["TiedAutoencoder", "W0", "'nope'"]),
+    (lambda: DBN([6, 3], rbm_class=Dense), TypeError, ["DBN", "rbm_class", "Dense"]),
 ]
 
 
@@ -133,6 +181,11 @@ def test_bad_constructor_argument_is_refused_with_a_clear_message(construct, err
         lambda: BinaryCrossEntropy(from_logits=np.True_, eps=1e-3),
         lambda: Corruption("gaussian", 0),
         lambda: Autoencoder([6, 3], corruption_level=0),
+        lambda: Dense(
+            4, 3, rng=np.random.default_rng(0), weight_init=lambda shape, **kw: np.ones(shape, int)
+        ),
+        lambda: LSTM(3, 4, stateful=np.True_, return_sequences=False),
+        lambda: DBN([6, 3], rbm_class=RatingsRBM),
     ],
 )
 def test_valid_arguments_of_every_numeric_type_are_accepted(construct):
@@ -482,6 +535,16 @@ def test_rbm_batch_statistics_refuse_an_empty_batch(cls, call):
         with pytest.raises(ValueError, match=rf"{cls.__name__}\(6, 3.*at least one visible row.*\(0, 6\)"):
             call(rbm, np.zeros((0, 6), dtype=np.float32))
     assert all(np.array_equal(before[k], rbm.params[k]) for k in before)
+
+
+def test_training_callbacks_must_be_callable_before_any_training():
+    rbm = RBM(6, 3)
+    before = rbm.params["W"].copy()
+    with pytest.raises(TypeError, match=r"RBM\(6, 3.*\.fit: callback must be callable, got str"):
+        rbm.fit(np.zeros((4, 6)), callback="print")
+    with pytest.raises(TypeError, match="DBN.pretrain: callback must be callable, got int"):
+        DBN([6, 3]).pretrain(np.zeros((4, 6)), epochs=1, callback=3)
+    assert np.array_equal(before, rbm.params["W"])
 
 
 def test_rbm_fit_drop_last_with_no_full_batch_is_an_error():

@@ -18,20 +18,23 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet import backend
+from scratchnet import backend, init
 from scratchnet.backend import get_array_module
 
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
-def as_float_dtype(dtype: Any) -> np.dtype:
-    """Validates a layer dtype: float32 or float64."""
+def as_float_dtype(dtype: Any, owner: str = "") -> np.dtype:
+    """Validates a layer dtype: float32 or float64 (``owner`` names the layer in the message)."""
+    where = f"{owner}: " if owner else ""
+    if dtype is None:  # np.dtype(None) is float64: a silent default is not a choice
+        raise TypeError(f"{where}dtype must be float32 or float64, got None")
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+        raise TypeError(f"{where}dtype must be float32 or float64, got {dtype!r}") from None
     if dt.type not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+        raise TypeError(f"{where}dtype must be float32 or float64, got {dt}")
     return dt
 
 
@@ -100,6 +103,42 @@ def check_float(
     if not math.isfinite(number) or below or above:
         raise ValueError(f"{owner}: {label} must be {wanted}, got {value!r}")
     return number
+
+
+def check_bool(owner: str, name: str, value: Any) -> bool:
+    """A flag: True or False (a string such as "False" would otherwise read as True)."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{owner}: {name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+def check_rng(owner: str, rng: Any) -> np.random.Generator | None:
+    """A NumPy generator or None (the library's seeded one); an int seed would only fail at first use."""
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"{owner}: rng must be a numpy.random.Generator (np.random.default_rng(seed)) or None, "
+            f"got {rng!r} ({type(rng).__name__})"
+        )
+    return rng
+
+
+def init_array(
+    owner: str, name: str, initializer: Any, shape: tuple[int, ...], *, rng: Any, dtype: np.dtype
+) -> np.ndarray:
+    """Runs an initialiser (a name or a callable, see ``scratchnet.init.get``) for parameter ``name`` and
+    checks what a user-supplied one returns: a real array of ``shape``, which is cast to ``dtype``."""
+    try:
+        make = init.get(initializer)
+    except ValueError as exc:
+        raise ValueError(f"{owner}: {name}: {exc}") from None
+    value = make(shape, rng=rng, dtype=dtype)
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if kind not in ("f", "i", "u") or tuple(value.shape) != tuple(shape):
+        got = f"shape {tuple(value.shape)} dtype {value.dtype}" if kind else type(value).__name__
+        raise ValueError(
+            f"{owner}: the initialiser of {name} must return a real array of shape {shape}, got {got}"
+        )
+    return value.astype(dtype, copy=False)
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet import init
-from scratchnet.layers.base import Layer, as_float_dtype, check_size
+from scratchnet.layers.base import Layer, as_float_dtype, check_rng, check_size, init_array
 from scratchnet.random import get_rng
 
 
@@ -33,10 +32,11 @@ class Dense(Layer):
         super().__init__()
         self.in_features = check_size("Dense", "in_features", in_features)
         self.out_features = check_size("Dense", "out_features", out_features)
-        dt = as_float_dtype(dtype)
-        rng = get_rng() if rng is None else rng
-        self.add_param("W", init.get(weight_init)((self.in_features, self.out_features), rng=rng, dtype=dt))
-        self.add_param("b", init.get(bias_init)((self.out_features,), rng=rng, dtype=dt))
+        dt = as_float_dtype(dtype, "Dense")
+        rng = get_rng() if check_rng("Dense", rng) is None else rng
+        shape = (self.in_features, self.out_features)
+        self.add_param("W", init_array("Dense", "W", weight_init, shape, rng=rng, dtype=dt))
+        self.add_param("b", init_array("Dense", "b", bias_init, (self.out_features,), rng=rng, dtype=dt))
         self._x: np.ndarray | None = None
 
     def __repr__(self) -> str:

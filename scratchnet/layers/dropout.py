@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer, check_float
+from scratchnet.layers.base import Layer, check_float, check_rng
 from scratchnet.random import spawn_rng
 
 
@@ -25,7 +25,7 @@ class Dropout(Layer):
         self.p = check_float(
             "Dropout", "p", p, low=0.0, high=1.0, high_inclusive=False, what="drop probability"
         )
-        self.rng = spawn_rng() if rng is None else rng
+        self.rng = spawn_rng() if check_rng("Dropout", rng) is None else rng
         self._mask: np.ndarray | None = None
         self._shape: tuple[int, ...] | None = None
 

@@ -6,9 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet import init
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer, as_float_dtype, check_size
+from scratchnet.layers.base import Layer, as_float_dtype, check_rng, check_size, init_array
 from scratchnet.random import get_rng
 
 
@@ -35,9 +34,10 @@ class Embedding(Layer):
         super().__init__()
         self.num_embeddings = check_size("Embedding", "num_embeddings", num_embeddings)
         self.dim = check_size("Embedding", "dim", dim)
-        dt = as_float_dtype(dtype)
-        rng = get_rng() if rng is None else rng
-        self.add_param("W", init.get(weight_init)((self.num_embeddings, self.dim), rng=rng, dtype=dt))
+        dt = as_float_dtype(dtype, "Embedding")
+        rng = get_rng() if check_rng("Embedding", rng) is None else rng
+        shape = (self.num_embeddings, self.dim)
+        self.add_param("W", init_array("Embedding", "W", weight_init, shape, rng=rng, dtype=dt))
         self._ids: np.ndarray | None = None
 
     def __repr__(self) -> str:

@@ -36,7 +36,7 @@ class _BatchNorm(Layer):
         # eps > 0 keeps 1/sqrt(var + eps) finite for a constant feature
         self.eps = check_float(who, "eps", eps, low=0.0, low_inclusive=False)
         self.momentum = check_float(who, "momentum", momentum, low=0.0, high=1.0)
-        dt = as_float_dtype(dtype)
+        dt = as_float_dtype(dtype, who)
         self.add_param("gamma", np.ones(self.num_features, dtype=dt))
         self.add_param("beta", np.zeros(self.num_features, dtype=dt))
         self.add_buffer("running_mean", np.zeros(self.num_features, dtype=dt))

@@ -40,9 +40,16 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet import init
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer, as_float_dtype, check_float, check_size
+from scratchnet.layers.base import (
+    Layer,
+    as_float_dtype,
+    check_bool,
+    check_float,
+    check_rng,
+    check_size,
+    init_array,
+)
 from scratchnet.random import get_rng
 
 
@@ -90,19 +97,22 @@ class _Recurrent(Layer):
         name = type(self).__name__
         self.input_size = check_size(name, "input_size", input_size)
         self.hidden_size = check_size(name, "hidden_size", hidden_size)
-        self.stateful = bool(stateful)
-        self.return_sequences = bool(return_sequences)
-        dt = as_float_dtype(dtype)
-        rng = get_rng() if rng is None else rng
+        self.stateful = check_bool(name, "stateful", stateful)
+        self.return_sequences = check_bool(name, "return_sequences", return_sequences)
+        dt = as_float_dtype(dtype, name)
+        rng = get_rng() if check_rng(name, rng) is None else rng
         D, H, G = self.input_size, self.hidden_size, self.n_gates
         # each gate block gets its own initialisation, as if it were a separate (D, H) / (H, H) matrix
-        wx_init = init.get(weight_init)
-        wh_init = orthogonal if recurrent_init == "orthogonal" else init.get(recurrent_init)
-        wx = np.concatenate([wx_init((D, H), rng=rng, dtype=dt) for _ in range(G)], axis=1)
-        wh = np.concatenate([wh_init((H, H), rng=rng, dtype=dt) for _ in range(G)], axis=1)
+        wh_init = orthogonal if recurrent_init == "orthogonal" else recurrent_init
+        wx = np.concatenate(
+            [init_array(name, "Wx", weight_init, (D, H), rng=rng, dtype=dt) for _ in range(G)], axis=1
+        )
+        wh = np.concatenate(
+            [init_array(name, "Wh", wh_init, (H, H), rng=rng, dtype=dt) for _ in range(G)], axis=1
+        )
         self.add_param("Wx", np.ascontiguousarray(wx, dtype=dt))
         self.add_param("Wh", np.ascontiguousarray(wh, dtype=dt))
-        self.add_param("b", init.get(bias_init)((G * H,), rng=rng, dtype=dt))
+        self.add_param("b", init_array(name, "b", bias_init, (G * H,), rng=rng, dtype=dt))
         self.h_last: np.ndarray | None = None
         self.c_last: np.ndarray | None = None
         self.dh0: np.ndarray | None = None
@@ -454,7 +464,9 @@ class GRU(_Recurrent):
         super().__init__(input_size, hidden_size, **kwargs)
         bias_init = kwargs.get("bias_init", "zeros")
         rng = kwargs.get("rng") or get_rng()
-        self.add_param("bhn", init.get(bias_init)((self.hidden_size,), rng=rng, dtype=self.dtype))
+        self.add_param(
+            "bhn", init_array("GRU", "bhn", bias_init, (self.hidden_size,), rng=rng, dtype=self.dtype)
+        )
 
     def _loop_forward(self, a, hs, c, mask):
         xp = get_array_module(a)
