@@ -43,7 +43,7 @@ from scratchnet.model import (
 )
 
 CHECKPOINT_FORMAT = 2
-_CHECKPOINT_GROUPS = ("model/", "optim/", "early/")
+_CHECKPOINT_GROUPS = ("model/", "optim/", "early/", "carried/")
 
 
 def accuracy(pred: np.ndarray, target: np.ndarray, threshold: float = 0.5) -> float:
@@ -449,6 +449,11 @@ class Trainer:
         arrays.update({f"optim/{k}": np.asarray(v) for k, v in self.optimizer.state_dict().items()})
         if early_stopping is not None and early_stopping.best_state is not None:
             arrays.update({f"early/{k}": v for k, v in early_stopping.best_state.items()})
+        for name, layer in _stateful_layers(self.model).items():
+            carried = getattr(layer, "_state", None)
+            for part, value in zip("hc", carried or ()):
+                if value is not None:
+                    arrays[f"carried/{name}/{part}"] = _to_host_copy(value)
         meta = {
             "format": CHECKPOINT_FORMAT,
             "epoch": self.epoch,
@@ -468,6 +473,7 @@ class Trainer:
         self.optimizer.check_state_entries(groups["optim/"], f"{source} (optimizer)")
         if groups["early/"]:
             check_state_entries(self.model, groups["early/"], f"{source} (early-stopping best weights)")
+        _check_carried_entries(self.model, groups["carried/"], source)
         meta = headers["meta"]
         if meta.dtype.kind != "U" or tuple(meta.shape) != ():
             raise ValueError(f"{source}: 'meta' must be a JSON string, got {meta.dtype} {tuple(meta.shape)}")
@@ -519,6 +525,7 @@ class Trainer:
         apply_optimizer = self.optimizer.prepare_load_state_dict(groups["optim/"], f"{source} (optimizer)")
         trainer_rng = _generator_from_state(meta["trainer_rng"], f"{source} (trainer random state)")
         apply_layer_rngs = self._prepare_layer_rngs(meta["layer_rngs"], source)
+        apply_carried = _prepare_carried(self.model, groups["carried/"])
 
         saved_schedule = meta["scheduler"]
         _check_presence(self.scheduler, saved_schedule, "scheduler", source)
@@ -549,6 +556,7 @@ class Trainer:
             apply_model()
             apply_optimizer()
             apply_layer_rngs()
+            apply_carried()
             self.rng = trainer_rng
             self.epoch = epoch
             self.history = History(records)
@@ -582,6 +590,65 @@ class Trainer:
         return apply
 
 
+def _stateful_layers(model: Layer) -> dict[str, Layer]:
+    """Recurrent layers in stateful mode: the state they carry into the next batch is training state too."""
+    return {
+        name: layer
+        for name, layer in model.named_layers()
+        if getattr(layer, "stateful", False) and callable(getattr(layer, "reset_state", None))
+    }
+
+
+def _to_host_copy(value: Any) -> np.ndarray:
+    return (
+        value.get()
+        if hasattr(value, "get") and not isinstance(value, np.ndarray)
+        else np.array(value, copy=True)
+    )
+
+
+def _check_carried_entries(model: Layer, entries: dict[str, Any], source: str) -> None:
+    layers = _stateful_layers(model)
+    for full, entry in entries.items():
+        name, _, part = full.rpartition("/")
+        layer = layers.get(name)
+        if layer is None or part not in ("h", "c") or (part == "c" and not getattr(layer, "has_cell", False)):
+            raise ValueError(f"{source}: carried state {full!r} belongs to no stateful layer of the model")
+        shape = tuple(entry.shape)
+        if len(shape) != 2 or shape[1] != layer.hidden_size or entry.dtype.kind != "f":
+            raise ValueError(
+                f"{source}: carried state {full!r} is {entry.dtype} {shape}, expected floats of shape "
+                f"(N, {layer.hidden_size})"
+            )
+    for name, layer in layers.items():
+        parts = {part for part in "hc" if f"{name}/{part}" in entries}
+        wanted = {"h", "c"} if getattr(layer, "has_cell", False) else {"h"}
+        if parts and parts != wanted:
+            raise ValueError(f"{source}: carried state of layer {name!r} is incomplete ({sorted(parts)})")
+        if parts and len({tuple(entries[f"{name}/{p}"].shape) for p in parts}) > 1:
+            raise ValueError(f"{source}: carried state of layer {name!r} has parts of different shapes")
+
+
+def _prepare_carried(model: Layer, entries: dict[str, np.ndarray]) -> Callable[[], None]:
+    states = {}
+    for name, layer in _stateful_layers(model).items():
+        if f"{name}/h" not in entries:
+            states[name] = None  # the run had none: the next batch starts from zeros, as it did then
+            continue
+        xp = get_array_module(*layer.params.values())
+        h = xp.asarray(np.asarray(entries[f"{name}/h"]), dtype=layer.dtype).copy()
+        c = entries.get(f"{name}/c")
+        c = None if c is None else xp.asarray(np.asarray(c), dtype=layer.dtype).copy()
+        states[name] = (h, c)
+    layers = _stateful_layers(model)
+
+    def apply() -> None:
+        for name, state in states.items():
+            layers[name]._state = state
+
+    return apply
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
@@ -604,7 +671,12 @@ def _first_non_finite(arrays: dict[str, Any]) -> str | None:
 
 
 def _describe_entry(name: str) -> str:
-    for prefix, what in (("model/", "weight"), ("optim/", "optimizer state"), ("early/", "best weight")):
+    for prefix, what in (
+        ("model/", "weight"),
+        ("optim/", "optimizer state"),
+        ("early/", "best weight"),
+        ("carried/", "carried state"),
+    ):
         if name.startswith(prefix):
             return f"{what} {name[len(prefix) :]!r}"
     return repr(name)

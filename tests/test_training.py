@@ -137,8 +137,26 @@ def test_early_stopping_restores_best():
 
 def test_early_stopping_needs_the_monitored_key():
     x, y = blobs()
+    trainer = make_trainer()
     with pytest.raises(KeyError, match="val_loss"):
-        make_trainer().fit(x, y, epochs=2, progress=False, early_stopping=EarlyStopping())
+        trainer.fit(x, y, epochs=2, progress=False, early_stopping=EarlyStopping())
+    assert trainer.epoch == 0 and len(trainer.history) == 0  # refused before training, not after an epoch
+
+
+def test_checkpoints_need_a_scheduler_with_state(tmp_path):
+    class Halving:
+        def __init__(self, opt):
+            self.opt = opt
+
+        def step(self):
+            self.opt.lr /= 2
+
+    x, y = blobs()
+    trainer = make_trainer()
+    trainer.scheduler = Halving(trainer.optimizer)
+    with pytest.raises(TypeError, match="Halving has no state_dict"):
+        trainer.fit(x, y, epochs=2, progress=False, checkpoint_dir=tmp_path)
+    assert trainer.epoch == 0 and not list(tmp_path.iterdir())
 
 
 def test_history_json_and_csv(tmp_path):
@@ -506,6 +524,7 @@ def test_failed_resume_changes_nothing(tmp_path, case):
             early_stopping=stopper,
             checkpoint_dir=tmp_path,
             resume=True,
+            seed=11,  # not applied either: the resume failed
         )
     assert_snapshot_equal(snapshot(trainer, stopper), before)
     with pytest.raises(ValueError, match=message):
@@ -521,3 +540,27 @@ def test_resume_with_fewer_epochs_than_the_checkpoint_holds_is_refused(tmp_path)
     with pytest.raises(ValueError, match="2 epochs, more than the 1 asked for"):
         trainer.fit(x, y, epochs=1, batch_size=32, progress=False, checkpoint_dir=tmp_path, resume=True)
     assert_snapshot_equal(snapshot(trainer, None), before)
+
+
+def stateful_trainer(seed=0):
+    from scratchnet.layers import LSTM
+
+    sn.seed(seed)
+    model = sn.Sequential([LSTM(3, 8, stateful=True, return_sequences=False), Dense(8, 2)])
+    return Trainer(model, SoftmaxCrossEntropy(), optim.Adam(model.parameters(), lr=0.01))
+
+
+def test_resume_carries_a_stateful_layers_state(tmp_path):
+    r = np.random.default_rng(0)
+    x = r.standard_normal((64, 5, 3)).astype(np.float32)
+    y = r.integers(0, 2, 64)
+    kwargs = dict(batch_size=16, shuffle=False, progress=False)
+    straight = stateful_trainer()
+    straight.fit(x, y, epochs=4, **kwargs)
+    first = stateful_trainer()
+    first.fit(x, y, epochs=2, checkpoint_dir=tmp_path, **kwargs)
+    resumed = stateful_trainer(seed=1)
+    resumed.fit(x, y, epochs=4, checkpoint_dir=tmp_path, resume=True, **kwargs)
+    assert_same_state(resumed, straight)
+    with np.load(tmp_path / "checkpoint.npz") as data:
+        assert data["carried/0/h"].shape == data["carried/0/c"].shape == (16, 8)
