@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import check_bool, check_float
+from scratchnet.layers.base import as_array, check_bool, check_float
 
 
 class Loss:
@@ -27,8 +27,7 @@ class Loss:
         return f"{type(self).__name__}()"
 
     def _check_pred(self, pred: Any) -> np.ndarray:
-        if not hasattr(pred, "dtype"):
-            pred = np.asarray(pred)
+        pred = as_array(repr(self), "predictions", pred)
         if pred.dtype.kind not in "fiu":
             raise TypeError(f"{self!r}: predictions must be a real array, got dtype {pred.dtype}")
         if pred.dtype.kind != "f":
@@ -42,11 +41,7 @@ class Loss:
 
     def _check_numeric(self, a: Any, what: str) -> np.ndarray:
         """``a`` as an array of real numbers (bool, int or float), else a TypeError naming ``what``."""
-        if not hasattr(a, "dtype"):
-            try:
-                a = np.asarray(a)
-            except Exception as exc:  # ragged lists and the like
-                raise TypeError(f"{self!r}: {what} must be an array, got {type(a).__name__}") from exc
+        a = as_array(repr(self), what, a)
         if a.dtype.kind not in "fiub":
             raise TypeError(f"{self!r}: {what} must be a real numeric array, got dtype {a.dtype}")
         return a

@@ -569,3 +569,59 @@ def test_dbn_pretrain_checks_every_layer_before_training_any():
 def test_dbn_transform_n_layers_must_be_an_int(n_layers):
     with pytest.raises(TypeError, match=r"DBN\(.*\.transform: n_layers must be an int >= 0"):
         DBN([6, 4, 2]).transform(np.zeros((1, 6)), n_layers=n_layers)
+
+
+# -- arrays that are not arrays, or on the wrong device -------------------------------------------------------
+RAGGED = [[1.0, 2.0], [3.0]]
+
+
+@pytest.mark.parametrize(
+    "call,pattern",
+    [
+        (lambda: Dense(2, 3).forward(RAGGED), r"Dense\(2, 3\): input must be an array, got list"),
+        (lambda: Embedding(5, 2).forward([[1, 2], [3]]), r"Embedding\(5, 2\): ids must be an array"),
+        (lambda: RNN(2, 3).forward(np.ones((2, 4, 2)), h0=RAGGED), r"RNN\(2, 3\): h0 must be an array"),
+        (
+            lambda: GRU(2, 3).forward(np.ones((2, 4, 2)), lengths=[[1], [2, 3]]),
+            r"GRU\(2, 3\): lengths must be",
+        ),
+        (
+            lambda: TimeDistributed(Dense(2, 3)).forward(RAGGED),
+            r"TimeDistributed\(Dense\(2, 3\)\): input must be",
+        ),
+        (lambda: MeanSquaredError()(RAGGED, RAGGED), r"MeanSquaredError\(\): predictions must be an array"),
+        (
+            lambda: MeanSquaredError()(np.ones((2, 2)), RAGGED),
+            r"MeanSquaredError\(\): target must be an array",
+        ),
+        (
+            lambda: SequenceCrossEntropy()(np.ones((2, 2, 3)), [[0, 1], [2]]),
+            r"SequenceCrossEntropy.*targets must be",
+        ),
+    ],
+)
+def test_ragged_lists_are_a_type_error_naming_the_layer(call, pattern):
+    with pytest.raises(TypeError, match=pattern):
+        call()
+
+
+def test_host_arrays_into_a_device_layer_are_refused_by_name():
+    from stand_in_device import asarray, to_device
+
+    lstm = to_device(LSTM(3, 4))
+    x = asarray(np.ones((2, 5, 3), dtype=np.float32))
+    with pytest.raises(TypeError, match=r"LSTM\(3, 4\): h0 is on cpu but the layer's parameters are on cuda"):
+        lstm.forward(x, h0=np.zeros((2, 4), dtype=np.float32))
+    with pytest.raises(TypeError, match=r"LSTM\(3, 4\): c0 is on cpu"):
+        lstm.forward(x, c0=np.zeros((2, 4), dtype=np.float32))
+    y = lstm.forward(x)
+    with pytest.raises(TypeError, match=r"LSTM\(3, 4\): dh_last is on cpu"):
+        lstm.backward(asarray(np.ones(y.shape, np.float32)), dh_last=np.ones((2, 4), np.float32))
+    with pytest.raises(
+        TypeError, match=r"LSTM\(3, 4\): dout is on cpu but the layer's parameters are on cuda"
+    ):
+        lstm.backward(np.ones(y.shape, dtype=np.float32))
+    dense = to_device(Dense(3, 2))
+    y = dense.forward(asarray(np.ones((4, 3), dtype=np.float32)))
+    with pytest.raises(TypeError, match=r"Dense\(3, 2\): dout is on cpu"):
+        dense.backward(np.ones(y.shape, dtype=np.float32))

@@ -38,6 +38,17 @@ def as_float_dtype(dtype: Any, owner: str = "") -> np.dtype:
     return dt
 
 
+def as_array(owner: str, what: str, a: Any) -> Any:
+    """``a`` itself if it is an array (NumPy or device), else ``np.asarray(a)``; a list NumPy cannot make
+    an array of (ragged rows) is a TypeError naming ``owner`` and ``what``."""
+    if hasattr(a, "dtype") and hasattr(a, "shape"):
+        return a
+    try:
+        return np.asarray(a)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{owner}: {what} must be an array, got {type(a).__name__} ({exc})") from None
+
+
 # -- constructor-argument validators shared by every layer, loss and model ---------------------------------
 def check_size(owner: str, name: str, value: Any, *, minimum: int = 1) -> int:
     """A count (features, units, steps...): an int, not a bool or a float, at least ``minimum``.
@@ -288,11 +299,7 @@ class Layer:
         (parameter-free layers keep float input as it is and cast integers to float32).
         """
         xp = get_array_module(x)
-        if not hasattr(x, "dtype"):
-            try:
-                x = np.asarray(x)
-            except Exception as exc:  # ragged lists and the like
-                raise TypeError(f"{self!r}: input must be an array, got {type(x).__name__}") from exc
+        x = as_array(repr(self), "input", x)
         kind = x.dtype.kind
         if kind not in "fiub":
             raise TypeError(f"{self!r}: expected a real numeric array, got dtype {x.dtype}")
@@ -327,13 +334,7 @@ class Layer:
     def _check_dout(self, dout: Any, shape: tuple[int, ...]) -> np.ndarray:
         """Validates the upstream gradient: a floating-point array of the cached forward output's shape, on
         the layer's device. Casts it to the layer's dtype so gradients always match their parameters."""
-        if not hasattr(dout, "dtype"):
-            try:
-                dout = np.asarray(dout)
-            except Exception as exc:  # ragged lists and the like
-                raise TypeError(
-                    f"{self!r}.backward: dout must be an array, got {type(dout).__name__}"
-                ) from exc
+        dout = as_array(f"{self!r}.backward", "dout", dout)
         if dout.dtype.kind != "f":
             # an integer, boolean or complex "gradient" is a caller's mistake, not something to pass on
             raise TypeError(f"{self!r}.backward: expected a floating-point dout, got dtype {dout.dtype}")

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer, as_float_dtype, check_rng, check_size, init_array
+from scratchnet.layers.base import Layer, as_array, as_float_dtype, check_rng, check_size, init_array
 from scratchnet.random import get_rng
 
 
@@ -44,8 +44,7 @@ class Embedding(Layer):
         return f"Embedding({self.num_embeddings}, {self.dim})"
 
     def forward(self, x: Any) -> np.ndarray:
-        if not hasattr(x, "dtype"):
-            x = np.asarray(x)
+        x = as_array(repr(self), "ids", x)
         if x.dtype.kind not in "iu":
             raise TypeError(f"{self!r}: expected integer token ids, got dtype {x.dtype}")
         if x.ndim not in (1, 2):

@@ -43,6 +43,7 @@ import numpy as np
 from scratchnet.backend import get_array_module
 from scratchnet.layers.base import (
     Layer,
+    as_array,
     as_float_dtype,
     check_bool,
     check_float,
@@ -139,8 +140,7 @@ class _Recurrent(Layer):
     def _check_state(self, s: Any, which: str, n: int, xp: Any, kinds: str = "fiu") -> np.ndarray:
         """An (N, hidden_size) state (``kinds`` "fiu") or state gradient (``kinds`` "f") as a contiguous
         array of the layer's dtype."""
-        if not hasattr(s, "dtype"):
-            s = np.asarray(s)
+        s = as_array(repr(self), which, s)
         if s.dtype.kind not in kinds:
             wanted = "a floating-point" if kinds == "f" else "a real"
             raise TypeError(f"{self!r}: {which} must be {wanted} array, got dtype {s.dtype}")
@@ -149,6 +149,7 @@ class _Recurrent(Layer):
                 f"{self!r}: expected {which} of shape (N, hidden_size) = {(n, self.hidden_size)}, "
                 f"got {tuple(s.shape)}"
             )
+        self._check_device(s, which)
         return xp.ascontiguousarray(s, dtype=self.dtype)
 
     def _initial_state(self, xp: Any, n: int, h0: Any, c0: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -180,7 +181,7 @@ class _Recurrent(Layer):
         """(T, N, 1) mask with 1 where step t < lengths[n], or None when every sequence is full length."""
         if lengths is None:
             return None
-        lengths = np.asarray(lengths.get() if hasattr(lengths, "get") else lengths)
+        lengths = as_array(repr(self), "lengths", lengths.get() if hasattr(lengths, "get") else lengths)
         if lengths.dtype.kind not in "iu":
             raise TypeError(f"{self!r}: lengths must be integers, got dtype {lengths.dtype}")
         if lengths.shape != (n,):

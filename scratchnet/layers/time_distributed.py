@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchnet.layers.base import Layer
+from scratchnet.layers.base import Layer, as_array
 
 
 class TimeDistributed(Layer):
@@ -34,8 +34,7 @@ class TimeDistributed(Layer):
         return f"TimeDistributed({self.layer!r})"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if not hasattr(x, "shape"):
-            x = np.asarray(x)
+        x = as_array(repr(self), "input", x)
         if x.ndim < 3:
             raise ValueError(f"{self!r}: expected a sequence (N, T, ...), got shape {tuple(x.shape)}")
         n, t = x.shape[:2]
