@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 try:
     import fcntl
@@ -203,9 +203,9 @@ def _fsync_directory(folder: Path) -> None:
         os.close(fd)
 
 
-def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
-    """Writes ``arrays`` to ``path`` as .npz atomically: a temporary file in the same folder, then rename,
-    so an interrupted save never leaves a half-written file behind.
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+    """Calls ``write(file)`` on a temporary file in the same folder, then renames it over ``path``, so an
+    interrupted save never leaves a half-written file behind.
 
     A symbolic link is followed (its target is replaced, the link stays); the file gets the mode the umask
     allows for a new file; temporaries left by earlier saves of the same file that were killed are removed.
@@ -216,7 +216,7 @@ def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     fd, tmp = _create_temporary(target)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
             os.replace(tmp, target)  # while the lock is held, so no cleaner takes the file for stale
@@ -225,6 +225,11 @@ def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """Writes ``arrays`` to ``path`` as .npz with ``atomic_write``."""
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def _read_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: str) -> ArrayHeader:

@@ -18,6 +18,7 @@ epoch; loading a checkpoint checks all of it before changing anything.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -33,6 +34,7 @@ from scratchnet.backend import get_array_module
 from scratchnet.layers.base import Layer
 from scratchnet.losses import BinaryCrossEntropy, Loss
 from scratchnet.model import (
+    atomic_write,
     check_state_entries,
     load_arrays,
     load_state_dict,
@@ -77,18 +79,20 @@ class History:
         return f"History({len(self.records)} epochs, stop_reason={self.stop_reason!r})"
 
     def to_json(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(
-            json.dumps({"records": self.records, "stop_reason": self.stop_reason}, indent=1)
-        )
+        """Writes the records and stop reason as JSON (atomically, like model files)."""
+        text = json.dumps({"records": self.records, "stop_reason": self.stop_reason}, indent=1)
+        atomic_write(path, lambda f: f.write(text.encode()))
 
     def to_csv(self, path: str | os.PathLike) -> None:
+        """Writes one row per epoch, one column per key seen in any record (atomically)."""
         keys: list[str] = []
         for r in self.records:
             keys.extend(k for k in r if k not in keys)
-        with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(self.records)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(self.records)
+        atomic_write(path, lambda f: f.write(text.getvalue().encode()))
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> History:
@@ -304,13 +308,11 @@ class Trainer:
         if early_stopping is not None:
             self._check_monitored(early_stopping, validation_data is not None)
         ckpt = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir is not None else None
-        if ckpt is not None and self.scheduler is not None:
-            for method in ("state_dict", "load_state_dict"):
-                if not callable(getattr(self.scheduler, method, None)):
-                    raise TypeError(
-                        f"fit: checkpoints need the scheduler's state, but {type(self.scheduler).__name__} "
-                        f"has no {method}()"
-                    )
+        if ckpt is not None and self.scheduler is not None and not _has_state(self.scheduler):
+            raise TypeError(
+                f"fit: checkpoints need the scheduler's state, but {type(self.scheduler).__name__} has no "
+                "state_dict() and load_state_dict()"
+            )
         if resume and ckpt is None:
             raise ValueError("fit: resume=True needs checkpoint_dir")
         restore = None
@@ -461,7 +463,7 @@ class Trainer:
             "layer_rngs": self.model.get_rng_state(),
             "history": self.history.records,
             "stop_reason": self.history.stop_reason,
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scheduler": self.scheduler.state_dict() if _has_state(self.scheduler) else None,
             "early_stopping": early_stopping.state_dict() if early_stopping is not None else None,
         }
         arrays["meta"] = np.array(json.dumps(meta))
@@ -528,7 +530,11 @@ class Trainer:
         apply_carried = _prepare_carried(self.model, groups["carried/"])
 
         saved_schedule = meta["scheduler"]
-        _check_presence(self.scheduler, saved_schedule, "scheduler", source)
+        # a scheduler without state methods can only be trained without checkpoints (fit checks that):
+        # rolling back after a non-finite epoch then restores everything but its progress
+        _check_presence(
+            self.scheduler if _has_state(self.scheduler) else None, saved_schedule, "scheduler", source
+        )
         apply_schedule, custom_schedule = None, None
         if saved_schedule is not None:
             if callable(getattr(self.scheduler, "prepare_load_state_dict", None)):
@@ -647,6 +653,12 @@ def _prepare_carried(model: Layer, entries: dict[str, np.ndarray]) -> Callable[[
             layers[name]._state = state
 
     return apply
+
+
+def _has_state(component: Any) -> bool:
+    return component is not None and all(
+        callable(getattr(component, method, None)) for method in ("state_dict", "load_state_dict")
+    )
 
 
 def _is_int(value: Any) -> bool:

@@ -157,6 +157,7 @@ def test_checkpoints_need_a_scheduler_with_state(tmp_path):
     with pytest.raises(TypeError, match="Halving has no state_dict"):
         trainer.fit(x, y, epochs=2, progress=False, checkpoint_dir=tmp_path)
     assert trainer.epoch == 0 and not list(tmp_path.iterdir())
+    assert trainer.fit(x, y, epochs=2, progress=False)["lr"] == [0.05, 0.025]  # fine without checkpoints
 
 
 def test_history_json_and_csv(tmp_path):
@@ -166,6 +167,23 @@ def test_history_json_and_csv(tmp_path):
     assert json.loads((tmp_path / "h.json").read_text())["records"][1]["val_loss"] == 0.3
     history.to_csv(tmp_path / "h.csv")
     assert (tmp_path / "h.csv").read_text().splitlines() == ["epoch,loss,val_loss", "1,0.5,", "2,0.25,0.3"]
+
+
+def test_history_files_are_written_atomically(tmp_path):
+    class Unprintable:
+        def __str__(self):
+            raise RuntimeError("no text for this value")
+
+    History([{"epoch": 1, "loss": 0.5}]).to_csv(tmp_path / "h.csv")
+    History([{"epoch": 1, "loss": 0.5}]).to_json(tmp_path / "h.json")
+    saved = {name: (tmp_path / name).read_bytes() for name in ("h.csv", "h.json")}
+    broken = History([{"epoch": 1, "loss": 0.75}, {"epoch": 2, "loss": Unprintable()}])
+    with pytest.raises(RuntimeError, match="no text"):
+        broken.to_csv(tmp_path / "h.csv")
+    with pytest.raises(TypeError):
+        broken.to_json(tmp_path / "h.json")
+    assert {name: (tmp_path / name).read_bytes() for name in saved} == saved
+    assert sorted(os.listdir(tmp_path)) == ["h.csv", "h.json"]
 
 
 def test_scheduler_is_stepped_per_epoch():
