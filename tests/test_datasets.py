@@ -1058,3 +1058,46 @@ def test_shared_mnist_matches_the_published_cvdf_checksums():
             assert _fetch.verify(SHARED / "mnist" / fname, entry) is None
             by_payload.append(fname)
     assert by_payload == ["train-images-idx3-ubyte.gz"]
+
+
+def test_real_download_hides_poochs_advice_to_pin_an_unverified_hash(tmp_path, monkeypatch):
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    keep = Keep()
+    pooch_logger = _fetch.pooch.get_logger()
+    pooch_logger.addHandler(keep)
+
+    def fake_retrieve(url, known_hash, fname, path, downloader):
+        pooch_logger.info("Downloading data from '%s'", url)
+        pooch_logger.info("SHA256 hash of downloaded file: %s\nUse this value as the 'known_hash'", "ab" * 32)
+        Path(path, fname).write_bytes(b"x")
+        return str(Path(path, fname))
+
+    monkeypatch.setattr(_fetch.pooch, "retrieve", fake_retrieve)
+    try:
+        REAL_DOWNLOAD("https://example.invalid/a.gz", None, tmp_path / "a.gz")
+        pooch_logger.info("SHA256 hash of downloaded file: later")  # the filter is gone after the download
+    finally:
+        pooch_logger.removeHandler(keep)
+    assert records == [
+        "Downloading data from 'https://example.invalid/a.gz'",
+        "SHA256 hash of downloaded file: later",
+    ]
+
+
+def test_bad_arguments_are_refused_before_any_download(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        _fetch, "_download", lambda *a: pytest.fail("downloaded before checking the arguments")
+    )
+    with pytest.raises(ValueError, match="kind must be 'train' or 'test'"):
+        load_cifar10("validation")
+    with pytest.raises(ValueError, match="kind"):
+        load_mnist("valid")
+    with pytest.raises(ValueError, match="split"):
+        load_ptb("dev")
+    with pytest.raises(ValueError, match="1..255 dimensions"):
+        write_idx(tmp_path / "scalar.idx", np.array(3, np.uint8))  # a 0-d header could never be read back

@@ -79,5 +79,7 @@ def embedded_table(name: str) -> bytes | None:
     raw = embedded_arrays("tables")[name].tobytes()
     spec = REGISTRY[name].hashes[0]
     if bytes_hash(raw, spec.partition(":")[0]) != spec.partition(":")[2]:
-        raise ValueError(f"the embedded copy of {name} is corrupt (checksum mismatch); reinstall scratchnet")
+        raise DatasetFormatError(
+            f"embedded {name}", "the bytes of its registered checksum (reinstall scratchnet)", "other bytes"
+        )
     return raw

@@ -358,13 +358,26 @@ def matches(path: str | os.PathLike, hashes: tuple[str, ...]) -> bool:
     return verify(path, RemoteFile(str(path), (), hashes, "")) is None
 
 
+class _DropHashHint(logging.Filter):
+    """Hides pooch's advice to pin the hash of a file downloaded without one: :func:`verify` checks it right after
+    against the published checksums, and the advice would tell a user to trust whatever arrived."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("SHA256 hash of downloaded file")
+
+
 def _download(url: str, known_hash: str | None, dest: Path) -> Path:
     """Downloads ``url`` to ``dest`` with pooch (progress bar, checksum). Tests replace this function."""
     # a timeout so a machine whose network silently drops packets fails in seconds, not minutes
     downloader = pooch.HTTPDownloader(progressbar=True, timeout=(15, 120))
-    fetched = pooch.retrieve(
-        url, known_hash=known_hash, fname=dest.name, path=dest.parent, downloader=downloader
-    )
+    hint_filter = _DropHashHint()
+    pooch.get_logger().addFilter(hint_filter)
+    try:
+        fetched = pooch.retrieve(
+            url, known_hash=known_hash, fname=dest.name, path=dest.parent, downloader=downloader
+        )
+    finally:
+        pooch.get_logger().removeFilter(hint_filter)
     return Path(fetched)
 
 

@@ -218,6 +218,8 @@ def load_cifar10(
     download: bool | None = None,
 ) -> Dataset:
     """CIFAR-10 (Krizhevsky 2009). Offline without a copy: :class:`DatasetNotFoundError`."""
+    if kind not in _BATCHES:  # before a 163 MB download, not after it
+        raise ValueError(f"load_cifar10: kind must be 'train' or 'test', got {kind!r}")
     res = fetch("cifar-10-python.tar.gz", data_dir, download)
     images, labels = read_cifar10_tarball(res.path, kind)
     ds = Dataset(

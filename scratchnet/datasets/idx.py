@@ -154,6 +154,11 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None 
     if native not in codes:
         raise TypeError(f"write_idx: dtype {array.dtype} has no IDX type code")
     code = codes[native]
+    if array.ndim == 0 or max(array.shape) > 2**32 - 1:
+        # a 0-d header is unreadable and a size above 2**32-1 would wrap in its uint32 field
+        raise ValueError(
+            f"write_idx: IDX needs 1..255 dimensions of at most 2**32-1, got shape {array.shape}"
+        )
     header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
     payload = np.ascontiguousarray(array, dtype=IDX_DTYPES[code]).tobytes()
     data = header + payload
