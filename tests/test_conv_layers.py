@@ -5,6 +5,7 @@ import pytest
 
 from scratchnet import backend
 from scratchnet.gradcheck import gradcheck
+from scratchnet.layers.activations import ReLU
 from scratchnet.layers.blocks import InceptionBlock, ResidualBlock
 from scratchnet.layers.conv import Conv2D
 from scratchnet.layers.lrn import LocalResponseNorm
@@ -109,6 +110,51 @@ def test_float32_stays_float32(kernels):
     for layer in (MaxPool2D(2), AvgPool2D(2), GlobalAvgPool2D(), LocalResponseNorm(3)):
         out = layer.forward(x)
         assert out.dtype == np.float32 and layer.backward(np.ones_like(out)).dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float16, ">f4", ">f8"], ids=["float16", "big-f4", "big-f8"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: MaxPool2D(2), lambda: MaxPool2D(3, stride=2, padding=1), lambda: AvgPool2D(3, 2, 1)],
+    ids=["max2", "max3-pad", "avg3-pad"],
+)
+def test_pools_take_the_dtypes_relu_takes(make, dtype, kernels):
+    # parameter-free layers keep their input's precision; the pools compute in float32/float64
+    x = rand(2, 3, 6, 7).astype(dtype)
+    g_shape = make().output_shape(x.shape)
+    g = rand(*g_shape, seed=1).astype(dtype)
+    relu = ReLU()
+    layer, wide = make(), make()
+    y = layer.forward(x)
+    dx = layer.backward(g)
+    assert y.dtype == relu.forward(x).dtype and y.dtype.isnative
+    assert dx.dtype == relu.backward(rand(*x.shape, seed=2).astype(dtype)).dtype
+    compute = np.float32 if np.dtype(dtype).itemsize < 4 else np.dtype(dtype).newbyteorder("=")
+    np.testing.assert_array_equal(y, wide.forward(x.astype(compute)).astype(y.dtype))
+    np.testing.assert_array_equal(dx, wide.backward(g.astype(compute)).astype(dx.dtype))
+
+
+def test_pools_refuse_long_double_clearly():
+    x = rand(1, 1, 4, 4).astype(np.longdouble)
+    if np.dtype(np.longdouble).itemsize <= 8:
+        pytest.skip("long double is float64 here")
+    with pytest.raises(TypeError, match=r"MaxPool2D\(.*float32 or float64, got float128"):
+        MaxPool2D(2).forward(x)
+
+
+def test_empty_batch_and_planes_name_the_layer(kernels):
+    with pytest.raises(ValueError, match=r"Conv2D\(3, 4.*must not be empty.*\(0, 3, 5, 5\)"):
+        Conv2D(3, 4, 3).forward(np.zeros((0, 3, 5, 5), np.float32))
+    with pytest.raises(ValueError, match=r"Conv2D\(3, 4.*must not be empty"):
+        Conv2D(3, 4, 3, padding=2).forward(np.zeros((1, 3, 0, 5), np.float32))
+    with pytest.raises(ValueError, match=r"AvgPool2D\(.*must not be empty"):
+        AvgPool2D(2, padding=1).forward(np.zeros((2, 1, 5, 0)))
+    with pytest.raises(ValueError, match=r"GlobalAvgPool2D\(\): expected H and W >= 1"):
+        GlobalAvgPool2D().forward(np.zeros((2, 1, 0, 3)))
+    with pytest.raises(ValueError, match=r"ResidualBlock\(2, 2.*must not be empty"):
+        ResidualBlock(2, 2).forward(np.zeros((0, 2, 4, 4), np.float32))
+    # a layer that can handle an empty batch keeps doing so
+    assert GlobalAvgPool2D().forward(np.zeros((0, 3, 2, 2))).shape == (0, 3)
 
 
 def test_blocks_compose_children_and_shapes():
@@ -289,8 +335,10 @@ def test_conv2d_errors():
 
 
 def test_pooling_and_lrn_errors():
-    with pytest.raises(ValueError, match=r"MaxPool2D.*smaller than the kernel"):
-        MaxPool2D(2, padding=2).forward(np.zeros((1, 1, 4, 4)))
+    with pytest.raises(
+        ValueError, match=r"MaxPool2D: padding \(2, 2, 2, 2\) must be smaller than the kernel"
+    ):
+        MaxPool2D(2, padding=2)  # refused when built, before any input
     with pytest.raises(ValueError, match=r"AvgPool2D.*larger than the padded input"):
         AvgPool2D(3).forward(np.zeros((1, 1, 2, 4)))
     with pytest.raises(ValueError, match=r"MaxPool2D.*4-D"):

@@ -105,6 +105,7 @@ def maxpool_backward(dout: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, i
 def prepare_maxpool_backward(dout: Any, argmax: Any, x_shape: Any, who: str = "maxpool_backward"):
     dout = check_array(dout, 4, "dout", who)
     n, c, h, w = check_x_shape(x_shape, who)
+    check_plane_indices((n, c, h, w), who)  # before dx (N, C, H, W) is allocated
     if not hasattr(argmax, "dtype") or argmax.dtype != np.int32:
         raise TypeError(
             f"{who}: argmax must be the int32 array maxpool_forward returned, got "
@@ -117,6 +118,8 @@ def prepare_maxpool_backward(dout: Any, argmax: Any, x_shape: Any, who: str = "m
         )
     xp = get_array_module(argmax)
     argmax = xp.ascontiguousarray(argmax)
+    if xp is np and not argmax.flags.aligned:
+        argmax = argmax.copy()
     if argmax.size and (int(argmax.min()) < 0 or int(argmax.max()) >= h * w):
         raise ValueError(f"{who}: argmax holds indices outside the {h}x{w} plane")
     return dout, argmax, (n, c, h, w)
