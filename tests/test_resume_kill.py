@@ -119,7 +119,7 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path, optimizer
             assert reference.returncode == 0, err[-2000:]
             total = len(json.loads(str(results(tmp_path / "reference.npz")["history"]))["records"])
             done = json.loads(str(results(checkpoint)["meta"]))["epoch"] if checkpoint.exists() else 0
-            left = total - done
+            left = max(1, total - done)
             how = chance.choice(["batch", "save", "timer"])
             if how == "batch":
                 config["kill_at_call"] = chance.randint(1, left * CALLS_PER_EPOCH)
