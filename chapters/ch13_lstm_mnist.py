@@ -25,17 +25,13 @@ state from row to row.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-from _common import data_dir, fmt, notes, savefig, section, setup
+from _common import load_course_mnist, notes, report, savefig, section, setup, write_results
 
 import scratchnet
 from scratchnet import init
-from scratchnet.datasets import load_mnist_with_fallback
 from scratchnet.layers.dense import Dense
 from scratchnet.layers.recurrent import LSTM
 from scratchnet.losses import SoftmaxCrossEntropy
@@ -73,24 +69,7 @@ COURSE_LOG = {
 }
 TRAINING_ITERS, BATCH, LOG_EVERY, LR = 100_000, 100, 10, 1e-3
 COURSE_STEPS = (TRAINING_ITERS - 1) // BATCH  # the lab's `while step * batch_size < training_iters`
-VALIDATION = 5000  # read_data_sets keeps the first 5,000 training images aside for validation
 RECIPE = "LSTM 128 (Glorot, forget bias 1) + Dense N(0,1), Adam 1e-3, batch 100"
-
-
-def course_mnist() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, str]:
-    """The course's split: training images 5,000-59,999 (55,000), the 10,000 test images; (N, 28, 28) float32.
-    Without full MNIST, the 5,000-digit subset split 4,000 / 1,000, and the label says so."""
-    train, test = load_mnist_with_fallback(normalize=True, data_dir=data_dir())
-    if train.name == "mnist-train":
-        x_tr, y_tr = train.x[VALIDATION:], train.y[VALIDATION:]
-        label = f"MNIST {len(x_tr) // 1000}k"
-        detail = "full MNIST: training images 5,000-59,999 (the course's 55,000), the 10,000 test images"
-    else:
-        x_tr, y_tr = train.x, train.y
-        label = "5k subset (fallback)"
-        detail = f"FULL MNIST NOT FOUND: the 5k subset, {len(x_tr):,} train / {len(test.x):,} test"
-    print(f"data: {detail} ({train.name} from {train.source}, {train.path or 'embedded'})")
-    return x_tr.astype(np.float32), y_tr, test.x.astype(np.float32), test.y, label, detail
 
 
 class CourseBatches:
@@ -167,7 +146,7 @@ def lab_run(args, rows: list, x_tr, y_tr, x_te, y_te, data: str) -> tuple:
         f"  {steps} updates in {secs:.1f} s; test accuracy {test128:.4f} on the first 128 test images, "
         f"{test_all:.4f} on {n_test:,}"
     )
-    batch = f"{data} train batch"
+    batch = f"{data}, train batch"
     recipe = f"lab, {steps} steps"
     for seen in (1000, 5000, 10000, 20000, 24000):
         ours = [(loss, acc) for s, loss, acc in log if s == seen]
@@ -206,10 +185,10 @@ def lab_run(args, rows: list, x_tr, y_tr, x_te, y_te, data: str) -> tuple:
         )
     )
     rows.append(
-        ("test accuracy, first 128 test images", "(run, value not shown)", test128, f"{data} test", recipe)
+        ("test accuracy, first 128 test images", "(run, value not shown)", test128, f"{data}, test", recipe)
     )
     rows.append(
-        (f"test accuracy, {n_test:,} test images", "(not in course)", test_all, f"{data} test", recipe)
+        (f"test accuracy, {n_test:,} test images", "(not in course)", test_all, f"{data}, test", recipe)
     )
 
     fig = new_figure(7, 4)
@@ -219,7 +198,7 @@ def lab_run(args, rows: list, x_tr, y_tr, x_te, y_te, data: str) -> tuple:
     ax.set_xlabel("training examples seen")
     ax.set_ylabel("accuracy of the batch just trained on")
     ax.set_ylim(0, 1.02)
-    ax.set_title(f"LSTM on MNIST rows ({data})")
+    ax.set_title(f"LSTM reading digit rows ({data})")
     ax.grid(alpha=0.3)
     ax.legend()
     savefig(fig, args, "mnist_lstm_curve.png")
@@ -251,7 +230,7 @@ def repeats(args, rows: list, x_tr, y_tr, x_te, y_te, data: str) -> None:
             f"seeds {seeds[0]}-{seeds[-1]}: mean batch acc 1000-24000",
             "(one run)",
             " / ".join(f"{a:.3f}" for a in accs),
-            f"{data} train batch",
+            f"{data}, train batch",
             f"lab, {steps} steps",
         )
     )
@@ -260,44 +239,13 @@ def repeats(args, rows: list, x_tr, y_tr, x_te, y_te, data: str) -> None:
             f"seeds {seeds[0]}-{seeds[-1]}: test accuracy",
             "(not in course)",
             " / ".join(f"{a:.4f}" for a in tests),
-            f"{data} test",
+            f"{data}, test",
             f"lab, {steps} steps",
         )
     )
 
 
-def final_table(rows: list, args, data: str, recipe: str, t_start: float) -> None:
-    """Prints the course-vs-ours table (what, course, ours, data, recipe); writes it to <out>/results.md."""
-    header = ("what", "course reports", "we get", "data", "recipe")
-    cells = [header] + [tuple(fmt(c) for c in row) for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["\n== course vs scratchnet"]
-    for i, row in enumerate(cells):
-        lines.append(" | ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-        if i == 0:
-            lines.append("-+-".join("-" * w for w in widths))
-    print("\n".join(lines))
-    wall = time.perf_counter() - t_start
-    env = f"SCRATCHNET_DATA={os.environ['SCRATCHNET_DATA']} " if os.environ.get("SCRATCHNET_DATA") else ""
-    command = f"{env}python chapters/{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}".rstrip()
-    md = [
-        f"# {args.name}: course vs scratchnet",
-        "",
-        f"- command: `{command}`",
-        f"- data: {data}",
-        f"- recipe: {recipe}",
-        f"- wall time: {wall:.0f} s",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
-    md += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in cells[1:]]
-    (Path(args.out) / "results.md").write_text("\n".join(md) + "\n")
-    print(f"\nwall time {wall:.0f} s; table written to {Path(args.out) / 'results.md'}")
-
-
 def main() -> None:
-    t_start = time.perf_counter()
     args = setup(
         "ch13_lstm_mnist",
         __doc__,
@@ -310,23 +258,27 @@ def main() -> None:
     )
     args.repeats = (1 if args.quick else 3) if args.repeats is None else max(1, args.repeats)
     rows: list = []
-    x_tr, y_tr, x_te, y_te, data, detail = course_mnist()
-    lab_run(args, rows, x_tr, y_tr, x_te, y_te, data)
-    repeats(args, rows, x_tr, y_tr, x_te, y_te, data)
+    digits = load_course_mnist(flatten=False, seed=args.seed)
+    x_tr, x_te = digits.x_tr.reshape(-1, 28, 28), digits.x_te.reshape(-1, 28, 28)  # 28 rows of 28 pixels
+    lab_run(args, rows, x_tr, digits.y_tr, x_te, digits.y_te, digits.label)
+    repeats(args, rows, x_tr, digits.y_tr, x_te, digits.y_te, digits.label)
+    steps = 40 if args.quick else COURSE_STEPS
     recipe = (
-        f"{RECIPE}, {40 if args.quick else COURSE_STEPS} updates (lab: {COURSE_STEPS}), next_batch stream, "
-        f"seed {args.seed}" + (f" (+{args.repeats - 1} more seeds)" if args.repeats > 1 else "")
+        f"recipe: {RECIPE}, {steps} updates (the lab's {COURSE_STEPS}) from the next_batch stream, seed "
+        f"{args.seed}" + (f" and {args.repeats - 1} more seeds" if args.repeats > 1 else "")
     )
-    final_table(rows, args, detail, recipe, t_start)
-    notes(
-        f"Data: {detail}. The course's accuracies are training-batch figures (the batch just used for an update, "
-        "measured after it); the test rows are ours on held-out images.",
+    print(f"\n{recipe}")
+    table = report(rows)
+    remarks = notes(
+        f"Data: {digits.label}. The course's accuracies are training-batch figures (the batch just used for an "
+        "update, measured after it); the test rows are ours on held-out images.",
         "Single 100-image batches move by several points from one log line to the next; the mean over the "
         "24 lines the course shows, and the other seeds, are the fair comparison.",
         "The course's log is cut off at 24,000 examples (of 99,900) and its 128-image test accuracy is not "
         "shown, so there is no course figure for the end of training.",
         "quick mode: 40 updates, one seed, test accuracy on 1,000 images.",
     )
+    write_results(args, recipe, table, remarks)
 
 
 if __name__ == "__main__":

@@ -32,15 +32,11 @@ for many steps.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-from _common import data_dir, fmt, notes, savefig, section, setup
+from _common import load_course_mnist, notes, report, savefig, section, setup, write_results
 
-from scratchnet.datasets import load_mnist_with_fallback
 from scratchnet.plotting import new_figure
 from scratchnet.rbm import RBM
 from scratchnet.tiles import tile_filters, tile_raster_images
@@ -59,54 +55,7 @@ COURSE_W = np.array(
 )
 COURSE_ZERO_ERROR = 0.4814648
 EPOCHS, BATCH, ALPHA = 5, 100, 0.01
-VALIDATION = 5000  # read_data_sets keeps the first 5,000 training images aside for validation
 RECIPE = "RBM 784-50 from zeros, CD-1 (sampled chain), alpha 0.01 (W: batch sum), batch 100 in order"
-
-
-def course_mnist() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, str]:
-    """The course's split, flattened to (N, 784) in [0, 1]: training images 5,000-59,999 (55,000) and the
-    10,000 test images. Without full MNIST, the 5,000-digit subset split 4,000 / 1,000, and the label says so."""
-    train, test = load_mnist_with_fallback(flatten=True, normalize=True, data_dir=data_dir())
-    if train.name == "mnist-train":
-        x_tr, y_tr = train.x[VALIDATION:], train.y[VALIDATION:]
-        label = f"MNIST {len(x_tr) // 1000}k"
-        detail = "full MNIST: training images 5,000-59,999 (the course's 55,000), the 10,000 test images"
-    else:
-        x_tr, y_tr = train.x, train.y
-        label = "5k subset (fallback)"
-        detail = f"FULL MNIST NOT FOUND: the 5k subset, {len(x_tr):,} train / {len(test.x):,} test"
-    print(f"data: {detail} ({train.name} from {train.source}, {train.path or 'embedded'})")
-    return x_tr, y_tr, test.x, test.y, label, detail
-
-
-def final_table(rows: list, args, data: str, recipe: str, t_start: float) -> None:
-    """Prints the course-vs-ours table (what, course, ours, data, recipe); writes it to <out>/results.md."""
-    header = ("what", "course reports", "we get", "data", "recipe")
-    cells = [header] + [tuple(fmt(c) for c in row) for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["\n== course vs scratchnet"]
-    for i, row in enumerate(cells):
-        lines.append(" | ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-        if i == 0:
-            lines.append("-+-".join("-" * w for w in widths))
-    print("\n".join(lines))
-    wall = time.perf_counter() - t_start
-    env = f"SCRATCHNET_DATA={os.environ['SCRATCHNET_DATA']} " if os.environ.get("SCRATCHNET_DATA") else ""
-    command = f"{env}python chapters/{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}".rstrip()
-    md = [
-        f"# {args.name}: course vs scratchnet",
-        "",
-        f"- command: `{command}`",
-        f"- data: {data}",
-        f"- recipe: {recipe}",
-        f"- wall time: {wall:.0f} s",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
-    md += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in cells[1:]]
-    (Path(args.out) / "results.md").write_text("\n".join(md) + "\n")
-    print(f"\nwall time {wall:.0f} s; table written to {Path(args.out) / 'results.md'}")
 
 
 def toy_example(rows: list) -> None:
@@ -185,7 +134,7 @@ def lab_training(args, rows: list, x_tr: np.ndarray, data: str) -> RBM:
             "error before training (all zero), sampled v1",
             f"{COURSE_ZERO_ERROR}",
             f"{err0:.7f}",
-            f"{data} train",
+            f"{data}, train",
             "-",
         )
     )
@@ -204,7 +153,7 @@ def lab_training(args, rows: list, x_tr: np.ndarray, data: str) -> RBM:
             f"error after {n_updates} updates, sampled v1",
             "plotted, not printed",
             errors[-1],
-            f"{data} train",
+            f"{data}, train",
             recipe,
         )
     )
@@ -213,7 +162,7 @@ def lab_training(args, rows: list, x_tr: np.ndarray, data: str) -> RBM:
             "same, mean-field reconstruction",
             "(not in course)",
             rbm.reconstruction_error(x_tr),
-            f"{data} train",
+            f"{data}, train",
             recipe,
         )
     )
@@ -226,7 +175,7 @@ def lab_training(args, rows: list, x_tr: np.ndarray, data: str) -> RBM:
             f"scratchnet RBM CD-1: error after {n_updates} updates",
             "(not in course)",
             lib_errors[-1],
-            f"{data} train",
+            f"{data}, train",
             f"RBM.contrastive_divergence, {passes} pass(es)",
         )
     )
@@ -282,7 +231,7 @@ def repair(args, rows: list, rbm: RBM, x_te: np.ndarray, y_te: np.ndarray, data:
             "erased-band error, broken -> repaired",
             "picture of a repaired 3",
             f"{err_broken:.4f} -> {err_repaired:.4f}",
-            f"{data} test",
+            f"{data}, test",
             "lab-trained RBM",
         )
     )
@@ -329,33 +278,35 @@ def gibbs_samples(args, rows: list, rbm: RBM, x_te: np.ndarray, data: str) -> No
             "free energy F(v): digits vs random bits",
             "(not in course)",
             f"{fe_data:.1f} vs {fe_noise:.1f}",
-            f"{data} test",
+            f"{data}, test",
             "lab-trained RBM",
         )
     )
 
 
 def main() -> None:
-    t_start = time.perf_counter()
     args = setup("ch17_rbm_mnist", __doc__)
     rows: list = []
     toy_example(rows)
-    x_tr, _, x_te, y_te, data, detail = course_mnist()
+    digits = load_course_mnist(flatten=True, seed=args.seed)
+    x_tr, x_te, y_te, data = digits.x_tr, digits.x_te, digits.y_te, digits.label
     train_data = data
     if args.quick and len(x_tr) > 5_000:
         x_tr = x_tr[:5_000]
-        train_data += " (first 5k)"
+        train_data += ", first 5k"
     rbm = lab_training(args, rows, x_tr, train_data)
     filters(args, rbm)
     repair(args, rows, rbm, x_te, y_te, data)
     gibbs_samples(args, rows, rbm, x_te, data)
     passes = 1 if args.quick else EPOCHS
-    final_table(rows, args, detail, f"{RECIPE}, {passes} pass(es) (lab: {EPOCHS}), seed {args.seed}", t_start)
-    notes(
-        f"Data: {detail}. All errors are over the training images, as the lab measures them; the repair and "
+    recipe = f"recipe: {RECIPE}, {passes} pass(es) (the lab's {EPOCHS}), seed {args.seed}"
+    print(f"\n{recipe}")
+    table = report(rows)
+    remarks = notes(
+        f"Data: {data}. All errors are over the training images, as the lab measures them; the repair and "
         "free-energy rows use test digits.",
         "The lab's per-pass print line is malformed (its format string has three conversions for one value) "
-        "and its error curve is only a plot, so the starting error is the one trained figure it prints.",
+        "and its error curve is only a plot, so the starting error is the only MNIST figure it prints.",
         "The starting error depends only on the pixel statistics and the coin flips, hence the close match.",
         "scratchnet's RBM uses p(h|v) in both statistics (lower variance), so from exactly zero all its hidden "
         "units would stay identical; it starts from N(0, 0.01^2) weights instead.",
@@ -363,8 +314,10 @@ def main() -> None:
         "Long Gibbs chains of a CD-1 model can drift to a few blurry shapes: CD-1 only looks one step away "
         "from the data, so regions far from it are never corrected (persistent CD, RBM.fit(persistent=True), "
         "is the usual cure).",
-        "quick mode: the first 5,000 training images, one pass, errors logged every 10 batches, Gibbs chains up to 100 steps.",
+        "quick mode: the first 5,000 training images, one pass, errors logged every 10 batches, Gibbs chains "
+        "up to 100 steps.",
     )
+    write_results(args, recipe, table, remarks)
 
 
 if __name__ == "__main__":

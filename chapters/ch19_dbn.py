@@ -28,16 +28,13 @@ left at its random start. The whole lab takes a few minutes here, so it runs as 
 
 from __future__ import annotations
 
-import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-from _common import data_dir, fmt, notes, savefig, section, setup
+from _common import load_course_mnist, notes, report, savefig, section, setup, write_results
 
 from scratchnet import init
-from scratchnet.datasets import load_mnist_with_fallback, one_hot
+from scratchnet.datasets import one_hot
 from scratchnet.dbn import DBN
 from scratchnet.losses import MeanSquaredError
 from scratchnet.optim import SGD
@@ -50,57 +47,10 @@ SIZES = [784, 500, 200, 50]
 COURSE_ERRORS = ["0.0600874", "0.053762", "0.0466000"]  # RBM 784-500 after passes 1-3, as printed
 PRETRAIN_EPOCHS, FT_EPOCHS, BATCH, LR = 5, 10, 100, 1.0
 SIGMOID_GLOROT = init.get("xavier", gain=4.0)  # uniform +-4 sqrt(6 / (fan_in + fan_out)), the lab's init
-VALIDATION = 5000  # read_data_sets keeps the first 5,000 training images aside for validation
 RECIPE = (
     "RBMs 500/200/50 from zeros, CD-1 lr 1.0 (sampled h0), batch 100 in order; "
     "fine-tune sigmoid + MSE, SGD lr 1.0, batch 100 in order"
 )
-
-
-def course_mnist() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, str]:
-    """The course's split, flattened to (N, 784) in [0, 1]: training images 5,000-59,999 (55,000) and the
-    10,000 test images. Without full MNIST, the 5,000-digit subset split 4,000 / 1,000, and the label says so."""
-    train, test = load_mnist_with_fallback(flatten=True, normalize=True, data_dir=data_dir())
-    if train.name == "mnist-train":
-        x_tr, y_tr = train.x[VALIDATION:], train.y[VALIDATION:]
-        label = f"MNIST {len(x_tr) // 1000}k"
-        detail = "full MNIST: training images 5,000-59,999 (the course's 55,000), the 10,000 test images"
-    else:
-        x_tr, y_tr = train.x, train.y
-        label = "5k subset (fallback)"
-        detail = f"FULL MNIST NOT FOUND: the 5k subset, {len(x_tr):,} train / {len(test.x):,} test"
-    print(f"data: {detail} ({train.name} from {train.source}, {train.path or 'embedded'})")
-    return x_tr, y_tr, test.x, test.y, label, detail
-
-
-def final_table(rows: list, args, data: str, recipe: str, t_start: float) -> None:
-    """Prints the course-vs-ours table (what, course, ours, data, recipe); writes it to <out>/results.md."""
-    header = ("what", "course reports", "we get", "data", "recipe")
-    cells = [header] + [tuple(fmt(c) for c in row) for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["\n== course vs scratchnet"]
-    for i, row in enumerate(cells):
-        lines.append(" | ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-        if i == 0:
-            lines.append("-+-".join("-" * w for w in widths))
-    print("\n".join(lines))
-    wall = time.perf_counter() - t_start
-    env = f"SCRATCHNET_DATA={os.environ['SCRATCHNET_DATA']} " if os.environ.get("SCRATCHNET_DATA") else ""
-    command = f"{env}python chapters/{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}".rstrip()
-    md = [
-        f"# {args.name}: course vs scratchnet",
-        "",
-        f"- command: `{command}`",
-        f"- data: {data}",
-        f"- recipe: {recipe}",
-        f"- wall time: {wall:.0f} s",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
-    md += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in cells[1:]]
-    (Path(args.out) / "results.md").write_text("\n".join(md) + "\n")
-    print(f"\nwall time {wall:.0f} s; table written to {Path(args.out) / 'results.md'}")
 
 
 def batches(n: int) -> list[tuple[int, int]]:
@@ -157,14 +107,14 @@ def pretrain(args, rows: list, x_tr: np.ndarray, data: str) -> DBN:
                     f"RBM 784-500 error after pass {j + 1}",
                     course,
                     f"{errors[0][j]:.7f}",
-                    f"{data} train",
+                    f"{data}, train",
                     recipe,
                 )
             )
     for i in range(3):
         what = f"RBM {SIZES[i]}-{SIZES[i + 1]} error after pass {epochs}"
         if i > 0 or epochs > len(COURSE_ERRORS):
-            rows.append((what, "not printed", f"{errors[i][-1]:.7f}", f"{data} train", recipe))
+            rows.append((what, "not printed", f"{errors[i][-1]:.7f}", f"{data}, train", recipe))
     for i in range(3):
         h = dbn.transform(x_tr[:5000], n_layers=i + 1)
         print(
@@ -232,7 +182,7 @@ def finetune(args, rows: list, dbn: DBN, x_tr, y_tr, x_te, y_te, data: str) -> N
             f"pre-trained: training-set accuracy, epoch {epochs - 1}",
             "printed, value not shown",
             pre_tr[-1],
-            f"{data} train",
+            f"{data}, train",
             recipe,
         )
     )
@@ -241,7 +191,7 @@ def finetune(args, rows: list, dbn: DBN, x_tr, y_tr, x_te, y_te, data: str) -> N
             f"pre-trained: test accuracy, epoch {epochs - 1}",
             "(not in course)",
             pre_te[-1],
-            f"{data} test",
+            f"{data}, test",
             recipe,
         )
     )
@@ -250,7 +200,7 @@ def finetune(args, rows: list, dbn: DBN, x_tr, y_tr, x_te, y_te, data: str) -> N
             f"random init: training-set accuracy, epoch {epochs - 1}",
             "(not in course)",
             rnd_tr[-1],
-            f"{data} train",
+            f"{data}, train",
             recipe,
         )
     )
@@ -259,7 +209,7 @@ def finetune(args, rows: list, dbn: DBN, x_tr, y_tr, x_te, y_te, data: str) -> N
             f"random init: test accuracy, epoch {epochs - 1}",
             "(not in course)",
             rnd_te[-1],
-            f"{data} test",
+            f"{data}, test",
             recipe,
         )
     )
@@ -268,7 +218,7 @@ def finetune(args, rows: list, dbn: DBN, x_tr, y_tr, x_te, y_te, data: str) -> N
             "epoch 0 test accuracy: pre-trained / random",
             "(not in course)",
             f"{pre_te[0]:.4f} / {rnd_te[0]:.4f}",
-            f"{data} test",
+            f"{data}, test",
             recipe,
         )
     )
@@ -286,23 +236,25 @@ def finetune(args, rows: list, dbn: DBN, x_tr, y_tr, x_te, y_te, data: str) -> N
 
 
 def main() -> None:
-    t_start = time.perf_counter()
     args = setup("ch19_dbn", __doc__)
     rows: list = []
-    x_tr, y_tr, x_te, y_te, data, detail = course_mnist()
-    train_data = data
+    digits = load_course_mnist(flatten=True, seed=args.seed)
+    x_tr, y_tr, x_te, y_te, data = digits.x_tr, digits.y_tr, digits.x_te, digits.y_te, digits.label
     if args.quick:
-        x_tr, y_tr = x_tr[:2000], y_tr[:2000]
-        x_te, y_te = x_te[:2000], y_te[:2000]
-        train_data += " (first 2k)"
-    dbn = pretrain(args, rows, x_tr, train_data)
-    finetune(args, rows, dbn, x_tr, y_tr, x_te, y_te, train_data)
+        x_tr, y_tr, x_te, y_te = x_tr[:2000], y_tr[:2000], x_te[:2000], y_te[:2000]
+        data += ", first 2k/2k"
+    dbn = pretrain(args, rows, x_tr, data)
+    finetune(args, rows, dbn, x_tr, y_tr, x_te, y_te, data)
     epochs = (1, 2) if args.quick else (PRETRAIN_EPOCHS, FT_EPOCHS)
-    recipe = f"{RECIPE}; {epochs[0]} pass(es) per RBM, {epochs[1]} fine-tuning epochs (lab: 5, 10); seed {args.seed}"
-    final_table(rows, args, detail, recipe, t_start)
-    notes(
-        f"Data: {detail}. The course's errors and its fine-tuning accuracies are measured on the training "
-        "images (the lab's print loops use trX); our test rows are on the 10,000 held-out images.",
+    recipe = (
+        f"recipe: {RECIPE}; {epochs[0]} pass(es) per RBM, {epochs[1]} fine-tuning epochs (the lab's "
+        f"{PRETRAIN_EPOCHS} and {FT_EPOCHS}); seed {args.seed}"
+    )
+    print(f"\n{recipe}")
+    table = report(rows)
+    remarks = notes(
+        f"Data: {data}. The course's errors and its fine-tuning accuracies are measured on the training "
+        "images (the lab's print loops use trX); our test rows are on the held-out test images.",
         "The lab prints a sampled-reconstruction error, so one number moves by its coin flips too; the "
         "mean-field error mean((v - p(v | p(h|v)))^2) is printed beside it for reference.",
         "The lab's fine-tuning loop prints a training-set accuracy after every epoch, but the course text "
@@ -312,6 +264,7 @@ def main() -> None:
         "numbers for fine-tuning.",
         "quick mode: the first 2,000 training and test images, one pass per RBM, 2 fine-tuning epochs.",
     )
+    write_results(args, recipe, table, remarks)
 
 
 if __name__ == "__main__":

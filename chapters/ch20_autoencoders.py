@@ -27,17 +27,13 @@ rebuilds the digits.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-from _common import data_dir, fmt, notes, savefig, section, setup
+from _common import load_course_mnist, notes, report, savefig, section, setup, write_results
 
 from scratchnet import init
 from scratchnet.autoencoder import Autoencoder, DenoisingAutoencoder, TiedAutoencoder
-from scratchnet.datasets import load_mnist_with_fallback
 from scratchnet.losses import BinaryCrossEntropy, MeanSquaredError
 from scratchnet.optim import Adam
 from scratchnet.pca import PCA
@@ -68,24 +64,7 @@ COURSE_COST = [
 ]
 EPOCHS, BATCH, LR = 20, 256, 0.01
 NORMAL1 = init.get("normal", std=1.0)  # tf.random_normal, the lab's weights and biases
-VALIDATION = 5000  # read_data_sets keeps the first 5,000 training images aside for validation
 RECIPE = "AE 784-256-128-256-784 sigmoid, N(0,1) weights and biases, MSE, Adam 0.01, batch 256 (next_batch)"
-
-
-def course_mnist() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, str]:
-    """The course's split, flattened to (N, 784) in [0, 1]: training images 5,000-59,999 (55,000) and the
-    10,000 test images. Without full MNIST, the 5,000-digit subset split 4,000 / 1,000, and the label says so."""
-    train, test = load_mnist_with_fallback(flatten=True, normalize=True, data_dir=data_dir())
-    if train.name == "mnist-train":
-        x_tr, y_tr = train.x[VALIDATION:], train.y[VALIDATION:]
-        label = f"MNIST {len(x_tr) // 1000}k"
-        detail = "full MNIST: training images 5,000-59,999 (the course's 55,000), the 10,000 test images"
-    else:
-        x_tr, y_tr = train.x, train.y
-        label = "5k subset (fallback)"
-        detail = f"FULL MNIST NOT FOUND: the 5k subset, {len(x_tr):,} train / {len(test.x):,} test"
-    print(f"data: {detail} ({train.name} from {train.source}, {train.path or 'embedded'})")
-    return x_tr, y_tr, test.x, test.y, label, detail
 
 
 class CourseBatches:
@@ -104,36 +83,6 @@ class CourseBatches:
         self.order = self.rng.permutation(self.n)
         self.pos = size - len(rest)
         return np.concatenate([rest, self.order[: self.pos]])
-
-
-def final_table(rows: list, args, data: str, recipe: str, t_start: float) -> None:
-    """Prints the course-vs-ours table (what, course, ours, data, recipe); writes it to <out>/results.md."""
-    header = ("what", "course reports", "we get", "data", "recipe")
-    cells = [header] + [tuple(fmt(c) for c in row) for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["\n== course vs scratchnet"]
-    for i, row in enumerate(cells):
-        lines.append(" | ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-        if i == 0:
-            lines.append("-+-".join("-" * w for w in widths))
-    print("\n".join(lines))
-    wall = time.perf_counter() - t_start
-    env = f"SCRATCHNET_DATA={os.environ['SCRATCHNET_DATA']} " if os.environ.get("SCRATCHNET_DATA") else ""
-    command = f"{env}python chapters/{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}".rstrip()
-    md = [
-        f"# {args.name}: course vs scratchnet",
-        "",
-        f"- command: `{command}`",
-        f"- data: {data}",
-        f"- recipe: {recipe}",
-        f"- wall time: {wall:.0f} s",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
-    md += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in cells[1:]]
-    (Path(args.out) / "results.md").write_text("\n".join(md) + "\n")
-    print(f"\nwall time {wall:.0f} s; table written to {Path(args.out) / 'results.md'}")
 
 
 def fit(model, x: np.ndarray, passes: int, batch: int, lr: float, seed: int, loss=None) -> float:
@@ -209,7 +158,7 @@ def course_autoencoder(args, rows: list, x_tr, x_te, data: str) -> None:
                 f"AE cost, epoch {e} (its last batch)",
                 COURSE_COST[e - 1],
                 f"{costs[e * per_epoch - 1]:.9f}",
-                f"{data} train batch",
+                f"{data}, train batch",
                 recipe,
             )
         )
@@ -221,13 +170,13 @@ def course_autoencoder(args, rows: list, x_tr, x_te, data: str) -> None:
                 "mean cost, epochs 16-20 (all batches vs printed)",
                 f"{course5:.4f}",
                 f"{last5:.4f}",
-                f"{data} train batch",
+                f"{data}, train batch",
                 recipe,
             )
         )
-    rows.append(("AE test MSE (mean over pixels)", "(not in course)", test_mse, f"{data} test", recipe))
+    rows.append(("AE test MSE (mean over pixels)", "(not in course)", test_mse, f"{data}, test", recipe))
     rows.append(
-        ("baseline: always output the mean image", "(not in course)", mean_image, f"{data} test", "-")
+        ("baseline: always output the mean image", "(not in course)", mean_image, f"{data}, test", "-")
     )
 
     fig = new_figure(6.5, 4)
@@ -279,7 +228,7 @@ def tied_and_denoising(args, rows: list, x_tr, x_te, data: str) -> None:
             f"({secs:.1f} s)"
         )
     recipe = f"Xavier, Adam 1e-3, b256, {passes} passes"
-    test = f"{data} test"
+    test = f"{data}, test"
     rows.append(
         (
             "test MSE untied / tied",
@@ -356,7 +305,7 @@ def code_2d(args, rows: list, x_tr, y_tr, x_te, y_te, data: str) -> None:
             "2-D code, 5-NN test accuracy: AE / PCA",
             "AE separates better (figure)",
             f"{knn['autoencoder']:.3f} / {knn['PCA']:.3f}",
-            f"{data} test",
+            f"{data}, test",
             recipe,
         )
     )
@@ -365,7 +314,7 @@ def code_2d(args, rows: list, x_tr, y_tr, x_te, y_te, data: str) -> None:
             "2-D code, reconstruction MSE: AE / PCA",
             "(not in course)",
             f"{rec_mse['autoencoder']:.4f} / {rec_mse['PCA']:.4f}",
-            f"{data} test",
+            f"{data}, test",
             recipe,
         )
     )
@@ -382,20 +331,22 @@ def code_2d(args, rows: list, x_tr, y_tr, x_te, y_te, data: str) -> None:
 
 
 def main() -> None:
-    t_start = time.perf_counter()
     args = setup("ch20_autoencoders", __doc__)
     rows: list = []
-    x_tr, y_tr, x_te, y_te, data, detail = course_mnist()
+    digits = load_course_mnist(flatten=True, seed=args.seed)
+    x_tr, y_tr, x_te, y_te, data = digits.x_tr, digits.y_tr, digits.x_te, digits.y_te, digits.label
     if args.quick:
         x_tr, y_tr, x_te, y_te = x_tr[:2000], y_tr[:2000], x_te[:1000], y_te[:1000]
-        data += " (first 2k / 1k)"
+        data += ", first 2k/1k"
     course_autoencoder(args, rows, x_tr, x_te, data)
     tied_and_denoising(args, rows, x_tr, x_te, data)
     code_2d(args, rows, x_tr, y_tr, x_te, y_te, data)
     epochs = 3 if args.quick else EPOCHS
-    final_table(rows, args, detail, f"{RECIPE}, {epochs} epochs (lab: {EPOCHS}), seed {args.seed}", t_start)
-    notes(
-        f"Data: {detail}. The course's costs are training-batch figures: the last batch of each epoch, "
+    recipe = f"recipe: {RECIPE}, {epochs} epochs (the lab's {EPOCHS}), seed {args.seed}"
+    print(f"\n{recipe}")
+    table = report(rows)
+    remarks = notes(
+        f"Data: {data}. The course's costs are training-batch figures: the last batch of each epoch, "
         "computed before that batch's update; ours are measured the same way (a noisy number, hence also "
         "the mean over the last five epochs' batches).",
         "TensorFlow's Adam adds epsilon (1e-8) to the uncorrected root sqrt(v), ours to the bias-corrected "
@@ -403,6 +354,7 @@ def main() -> None:
         "Tied, denoising and 2-D models are not in the lab: Xavier weights, Adam 0.001, 20 shuffled passes.",
         "quick mode: the first 2,000 training and 1,000 test images, 3 epochs, one pass for the extra models.",
     )
+    write_results(args, recipe, table, remarks)
 
 
 if __name__ == "__main__":
