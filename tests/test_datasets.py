@@ -1101,3 +1101,15 @@ def test_bad_arguments_are_refused_before_any_download(tmp_path, monkeypatch):
         load_ptb("dev")
     with pytest.raises(ValueError, match="1..255 dimensions"):
         write_idx(tmp_path / "scalar.idx", np.array(3, np.uint8))  # a 0-d header could never be read back
+
+
+def test_safe_extract_tells_a_damaged_archive_from_a_bad_destination(tmp_path):
+    good = _cifar_tar(tmp_path / "ok.tar.gz", {"top/a.txt": b"hello" * 1000})
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(good.read_bytes()[:-12])
+    with pytest.raises(DatasetFormatError, match="cut.tar.gz"):
+        safe_extract(cut, tmp_path / "out1")
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(OSError) as info:  # the destination's problem: not reported as a damaged archive
+        safe_extract(good, tmp_path / "a_file")
+    assert not isinstance(info.value, DatasetFormatError)

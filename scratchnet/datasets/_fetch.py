@@ -469,9 +469,8 @@ def fetch(
             logger.warning("%s", download_notice(entry, url))
             try:
                 path = _download(url, _pooch_hash(entry), cached)
-            except (
-                Exception
-            ) as err:  # network errors come in many types (requests, OSError, pooch's ValueError)
+            # network errors come in many types (requests, OSError, pooch's ValueError): each is one failed mirror
+            except Exception as err:
                 errors.append(f"{url}: {type(err).__name__}: {err}")
                 continue
             failure = verify(path, entry) if path.is_file() else "no file was written"

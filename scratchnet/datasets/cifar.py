@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import lzma
 import os
 import pickle
 import re
@@ -35,8 +36,9 @@ class UnsafeArchiveError(DatasetFormatError):
     """An archive member would escape the target folder, is not a plain file/folder, or is ambiguous."""
 
 
-# a damaged or truncated .tar.gz surfaces as any of these, depending on where the damage is
-_TAR_ERRORS = (tarfile.TarError, EOFError, zlib.error, OSError)
+# a damaged or truncated archive surfaces as any of these, depending on where the damage is and on the
+# compression (gzip and bz2 raise OSError subclasses without an errno)
+_TAR_ERRORS = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError)
 
 
 def check_member(member: tarfile.TarInfo, archive: str = "archive") -> None:
@@ -111,6 +113,8 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Pa
         try:
             tar.extractall(dest, members=members, filter="data")
         except _TAR_ERRORS as err:
+            if isinstance(err, OSError) and err.errno is not None:
+                raise  # the destination's problem (disk full, permissions), not the archive's
             raise DatasetFormatError(
                 archive, "a complete tar archive", f"a damaged one ({describe(err)})"
             ) from err
