@@ -29,7 +29,7 @@ from scratchnet.datasets.movielens import parse_ratings, read_movielens_zip
 from scratchnet.datasets.text import load_text
 
 FUZZ = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     derandomize=True,
     database=None,
