@@ -533,7 +533,7 @@ class Trainer:
         # a scheduler without state methods can only be trained without checkpoints (fit checks that):
         # rolling back after a non-finite epoch then restores everything but its progress
         _check_presence(
-            self.scheduler if _has_state(self.scheduler) else None, saved_schedule, "scheduler", source
+            self.scheduler if _has_state(self.scheduler) else None, saved_schedule, "a scheduler", source
         )
         apply_schedule, custom_schedule = None, None
         if saved_schedule is not None:
@@ -548,7 +548,7 @@ class Trainer:
         saved_stopper = meta.get("early_stopping")
         apply_stopper = None
         if version >= 2 or saved_stopper is not None:
-            _check_presence(early_stopping, saved_stopper, "EarlyStopping", source)
+            _check_presence(early_stopping, saved_stopper, "an EarlyStopping", source)
         if saved_stopper is not None:
             apply_stopper = early_stopping.prepare_load_state_dict(
                 saved_stopper, groups["early/"], self.model, f"{source} (early stopping)"
@@ -738,7 +738,7 @@ def _check_presence(current: Any, saved: Any, what: str, source: str) -> None:
             f"{source} holds {kind} state, but none was given to continue it with (pass the same {what})"
         )
     if saved is None and current is not None:
-        raise ValueError(f"{source} was written without a {what}; resume without one or start a new run")
+        raise ValueError(f"{source} was written without {what}; resume without it or start a new run")
 
 
 def _check_xy(x: Any, y: Any) -> None:
