@@ -735,7 +735,7 @@ def _check_presence(current: Any, saved: Any, what: str, source: str) -> None:
     if saved is not None and current is None:
         kind = saved.get("type", what) if isinstance(saved, dict) else what
         raise ValueError(
-            f"{source} holds {kind} state, but none was given to continue it with (pass the same {what})"
+            f"{source} holds {kind} state, but none was given to continue it with (pass the same {what.split(' ', 1)[-1]})"
         )
     if saved is None and current is not None:
         raise ValueError(f"{source} was written without {what}; resume without it or start a new run")
