@@ -34,6 +34,7 @@ import scratchnet
 from scratchnet.datasets import load_ptb
 from scratchnet.datasets._fetch import fetch
 from scratchnet.datasets.ptb import build_vocab, tokenize
+from scratchnet.datasets.text import read_text_file
 from scratchnet.layers.dense import Dense
 from scratchnet.layers.embedding import Embedding
 from scratchnet.layers.recurrent import LSTM
@@ -113,8 +114,8 @@ def main() -> None:
     kw = {"data_dir": where} if where is not None else {}
 
     section("data: train on ptb.valid, evaluate on ptb.test (ptb.train is not available offline)")
-    words = tokenize(fetch("ptb/ptb.valid.txt", **kw).path.read_text()) + tokenize(
-        fetch("ptb/ptb.test.txt", **kw).path.read_text()
+    words = tokenize(read_text_file(fetch("ptb/ptb.valid.txt", **kw).path)) + tokenize(
+        read_text_file(fetch("ptb/ptb.test.txt", **kw).path)
     )
     vocab = build_vocab(words)
     train = load_ptb("valid", vocab=vocab, **kw)
