@@ -60,6 +60,24 @@ def test_im2col_col2im_match_twin(case):
     np.testing.assert_array_equal(dx, twin_im2col.col2im(d, x.shape, kh, kw, stride, pad))
 
 
+HUGE = st.sampled_from([2**31 - 1, 2**31, 2**31 + 1, 2**62])
+
+
+@SETTINGS
+@given(
+    count=st.integers(0, 6),
+    stride=st.one_of(st.integers(1, 4), HUGE),
+    tap=st.integers(0, 5),
+    pad=st.one_of(st.integers(0, 6), HUGE),
+    size=st.integers(1, 6),
+)
+def test_real_range_is_the_run_of_real_reads(count, stride, tap, pad, size):
+    # the twins' real_range mirrors the compiled kernels' _first_real/_end_real: the output positions o
+    # whose read o*stride + tap - pad lands inside the image form one run [lo, hi)
+    lo, hi = twin_im2col.real_range(count, stride, tap, pad, size)
+    assert list(range(lo, hi)) == [o for o in range(count) if 0 <= o * stride + tap - pad < size]
+
+
 @SETTINGS
 @given(conv_case())
 def test_col2im_is_adjoint_of_im2col(case):

@@ -442,3 +442,41 @@ def test_im2col_out_must_be_a_separate_writable_buffer():
         """,
         ["scratchnet._kernels.im2col", "scratchnet.ops.im2col"],
     )
+
+
+@needs_compiled
+def test_boundary_values_with_a_thread_team_match_twins():
+    # enough planes that the kernels start a team (work >= 65536); results must not depend on the count
+    run_probe(
+        """
+        rng = np.random.default_rng(7)
+        x = rng.standard_normal((48, 64, 4, 5)).astype(np.float32)
+        before = backend.num_threads()
+        results = []
+        for threads in (1, 2):
+            backend.set_num_threads(threads)
+            stride, pad = (1, 2**31 - 1), (1, 1, 2, 2)
+            cols = C_IM.im2col(x, 3, 2, stride, pad)
+            dx = C_IM.col2im(cols, x.shape, 3, 2, stride, pad)
+            out, arg = C_POOL.maxpool_forward(x, 3, 3, stride, 2)
+            dmax = C_POOL.maxpool_backward(out, arg, x.shape)
+            avg = C_POOL.avgpool_forward(x, 3, 3, stride, 2)
+            davg = C_POOL.avgpool_backward(avg, x.shape, 3, 3, stride, 2)
+            results.append([cols, dx, out, arg, dmax, avg, davg])
+        backend.set_num_threads(before)
+        for a, b in zip(*results):
+            same(a, b, "1 vs 2 threads")
+        twins = [
+            T_IM.im2col(x, 3, 2, stride, pad),
+            T_IM.col2im(cols, x.shape, 3, 2, stride, pad),
+            *T_POOL.maxpool_forward(x, 3, 3, stride, 2),
+            T_POOL.maxpool_backward(out, arg, x.shape),
+            T_POOL.avgpool_forward(x, 3, 3, stride, 2),
+            T_POOL.avgpool_backward(avg, x.shape, 3, 3, stride, 2),
+        ]
+        for a, b in zip(results[0], twins):
+            same(a, b, "compiled vs twin")
+        done("threads")
+        """,
+        ["threads"],
+    )
