@@ -4,6 +4,10 @@
 special casing here.
 """
 
+import operator
+import os
+
+
 cdef extern from *:
     """
     #ifdef _OPENMP
@@ -32,8 +36,19 @@ def max_threads() -> int:
     return sn_max_threads()
 
 
-def set_num_threads(int n) -> None:
+def thread_limit() -> int:
+    """The most threads ``set_num_threads`` accepts: 64 per processor. The kernels are memory-bound, so
+    more buys nothing, and a team of millions of threads would make the OpenMP runtime abort the process
+    when thread creation fails."""
+    return 64 * (os.cpu_count() or 1)
+
+
+def set_num_threads(n) -> None:
     """Sets the OpenMP thread count for later parallel regions (ignored by a serial build)."""
-    if n < 1:
-        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
-    sn_set_num_threads(n)
+    try:
+        count = operator.index(n)
+    except TypeError:
+        raise ValueError(f"set_num_threads: n must be an int, got {n!r}") from None
+    if isinstance(n, bool) or not 1 <= count <= thread_limit():
+        raise ValueError(f"set_num_threads: n must be between 1 and {thread_limit()}, got {n!r}")
+    sn_set_num_threads(count)

@@ -480,3 +480,22 @@ def test_boundary_values_with_a_thread_team_match_twins():
         """,
         ["threads"],
     )
+
+
+@needs_compiled
+def test_thread_count_beyond_the_limit_is_refused():
+    # a team of 10**6 threads makes libgomp abort the process when thread creation fails; no kernel runs
+    # here after the call, so a regression shows as a missing error, never as a storm of threads
+    run_probe(
+        """
+        from scratchnet._kernels import openmp_info
+        before = openmp_info.max_threads()
+        for n in (0, -1, 10**6, 2**31, 2**64, 1.5, "2"):
+            raises(ValueError, "set_num_threads: n must be", openmp_info.set_num_threads, n)
+        assert openmp_info.max_threads() == before
+        openmp_info.set_num_threads(openmp_info.thread_limit())  # the limit itself is allowed
+        openmp_info.set_num_threads(before)
+        done("threads")
+        """,
+        ["threads"],
+    )
