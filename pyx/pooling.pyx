@@ -22,6 +22,7 @@ from scratchnet.ops.im2col import check_array, check_x_shape
 from scratchnet.ops.pooling import (
     _window_counts,
     check_plane_indices,
+    live_taps,
     prepare_maxpool_backward,
     prepare_pool,
 )
@@ -143,24 +144,25 @@ cdef void _avgpool_fwd(const floating* x, const floating* counts, floating* out,
 
 
 cdef void _avgpool_bwd(const floating* dout, const floating* counts, floating* dx, Py_ssize_t NC,
-                       Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
-                       Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW,
+                       Py_ssize_t H, Py_ssize_t W, const Py_ssize_t* row_taps, Py_ssize_t n_row_taps,
+                       const Py_ssize_t* col_taps, Py_ssize_t n_col_taps, Py_ssize_t sh, Py_ssize_t sw,
+                       Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW,
                        Py_ssize_t work) noexcept nogil:
-    cdef Py_ssize_t plane, i, j, y, xo, h, lo, hi, i_end, j_end
+    cdef Py_ssize_t plane, a, b, i, j, y, xo, h, lo, hi
     cdef floating* dst
     cdef floating* dpl
     cdef const floating* g
     cdef const floating* cnt
-    # taps past row pt + H - 1 (column pl + W - 1) read only padding in every window
-    i_end = pt + H if pt + H < kh else kh
-    j_end = pl + W if pl + W < kw else kw
     for plane in prange(NC, schedule="guided", num_threads=sn_threads_for(work)):
         dpl = dx + plane * H * W
         g = dout + plane * OH * OW
         memset(dpl, 0, H * W * sizeof(floating))
-        # tap by tap, as the twin does, so every pixel sums its windows in the same order
-        for i in range(i_end):
-            for j in range(j_end):
+        # tap by tap in ascending (i, j), as the twin does, so every pixel sums its windows in the same
+        # order; only the taps that reach a real pixel are listed (see live_taps in the twin)
+        for a in range(n_row_taps):
+            i = row_taps[a]
+            for b in range(n_col_taps):
+                j = col_taps[b]
                 lo = _first_real(pl, j, sw, OW)
                 hi = _end_real(W, pl, j, sw, OW)
                 if lo >= hi:
@@ -281,9 +283,17 @@ def avgpool_backward(dout, x_shape, kh, kw, stride=None, pad=0, count_include_pa
         raise ValueError(f"{who}: dout must have shape {x_shape[:2] + o}, got {tuple(dout.shape)}")
     counts = np.ascontiguousarray(_window_counts(x_shape, kh, kw, s, p, o, count_include_pad, dout.dtype))
     cdef Py_ssize_t NC = x_shape[0] * x_shape[1], H = x_shape[2], W = x_shape[3], OH = o[0], OW = o[1]
-    cdef Py_ssize_t ckh = kh, ckw = kw, csh = s[0], csw = s[1], cpt = p[0], cpl = p[2]
+    cdef Py_ssize_t csh = s[0], csw = s[1], cpt = p[0], cpl = p[2]
+    row_taps = np.asarray(live_taps(o[0], s[0], p[0], H, kh), dtype=np.intp)
+    col_taps = np.asarray(live_taps(o[1], s[1], p[2], W, kw), dtype=np.intp)
+    cdef const Py_ssize_t[::1] rt = row_taps
+    cdef const Py_ssize_t[::1] ct = col_taps
+    cdef Py_ssize_t n_rt = rt.shape[0], n_ct = ct.shape[0]
     cdef Py_ssize_t work = _window_work(NC, H, W, OH, OW, kh, kw)
     dx = np.empty(x_shape, dtype=dout.dtype)
+    if n_rt == 0 or n_ct == 0:  # every window holds a real pixel, so this never happens
+        dx[...] = 0
+        return dx
     cdef const float[:, :, :, ::1] gf
     cdef float[:, :, :, ::1] df
     cdef const double[:, :, :, ::1] gd
@@ -295,13 +305,13 @@ def avgpool_backward(dout, x_shape, kh, kw, stride=None, pad=0, count_include_pa
         df = dx
         cf = counts
         with nogil:
-            _avgpool_bwd(&gf[0, 0, 0, 0], &cf[0, 0], &df[0, 0, 0, 0], NC, H, W, ckh, ckw, csh, csw, cpt, cpl,
-                         OH, OW, work)
+            _avgpool_bwd(&gf[0, 0, 0, 0], &cf[0, 0], &df[0, 0, 0, 0], NC, H, W, &rt[0], n_rt, &ct[0], n_ct,
+                         csh, csw, cpt, cpl, OH, OW, work)
     else:
         gd = dout
         dd = dx
         cd = counts
         with nogil:
-            _avgpool_bwd(&gd[0, 0, 0, 0], &cd[0, 0], &dd[0, 0, 0, 0], NC, H, W, ckh, ckw, csh, csw, cpt, cpl,
-                         OH, OW, work)
+            _avgpool_bwd(&gd[0, 0, 0, 0], &cd[0, 0], &dd[0, 0, 0, 0], NC, H, W, &rt[0], n_rt, &ct[0], n_ct,
+                         csh, csw, cpt, cpl, OH, OW, work)
     return dx

@@ -79,6 +79,20 @@ def test_real_range_is_the_run_of_real_reads(count, stride, tap, pad, size):
 
 
 @SETTINGS
+@given(
+    count=st.integers(1, 6),
+    stride=st.one_of(st.integers(1, 4), HUGE),
+    pad=st.one_of(st.integers(0, 6), HUGE),
+    size=st.integers(1, 5),
+    k=st.integers(1, 12),
+)
+def test_live_taps_are_the_taps_that_reach_a_real_pixel(count, stride, pad, size, k):
+    # average pooling loops over these taps only, in ascending order (the order that fixes the sums)
+    expected = [t for t in range(k) if any(0 <= o * stride + t - pad < size for o in range(count))]
+    assert twin_pool.live_taps(count, stride, pad, size, k) == expected
+
+
+@SETTINGS
 @given(conv_case())
 def test_col2im_is_adjoint_of_im2col(case):
     # <im2col(x), d> == <x, col2im(d)> for every x, d: col2im is exactly the transpose of im2col

@@ -499,3 +499,40 @@ def test_thread_count_beyond_the_limit_is_refused():
         """,
         ["threads"],
     )
+
+
+@needs_compiled
+def test_pooling_with_a_huge_kernel_touches_only_real_taps():
+    # windows of 2**40 x (2**40 + 3) over a 3x4 image: the compiled windows are clipped to the real
+    # pixels, and average-pool backward (compiled and twin) loops only over taps that reach one
+    run_probe(
+        """
+        rng = np.random.default_rng(8)
+        x = rng.standard_normal((2, 3, 3, 4))
+        k = (2**40, 2**40 + 3)
+        stride, pad = (2**40 - 1, 2**40 + 1), (2**40 - 1, 2**40 - 1, 2**40 + 2, 2**40 + 2)
+        for include in (False, True):
+            y = both(lambda _, p: p.avgpool_forward(x, *k, stride, pad, include))
+            same(*y, "avg")
+            g = rng.standard_normal(y[0].shape)
+            same(*both(lambda _, p: p.avgpool_backward(g, x.shape, *k, stride, pad, include)), "avg bwd")
+        out, arg = C_POOL.maxpool_forward(x, *k, stride, pad)
+        assert out.shape == (2, 3, 2, 2), out.shape
+        for yo in range(2):
+            for xo in range(2):
+                # the definition: the max over the real pixels of window (yo, xo), first one on ties
+                r0, c0 = yo * stride[0] - pad[0], xo * stride[1] - pad[2]
+                rows = slice(max(r0, 0), min(r0 + k[0], 3))
+                cols = slice(max(c0, 0), min(c0 + k[1], 4))
+                block = x[:, :, rows, cols]
+                flat = block.reshape(2, 3, -1)
+                best = flat.argmax(axis=-1)
+                bw = block.shape[3]
+                same(out[:, :, yo, xo], flat.max(axis=-1), "max")
+                same(arg[:, :, yo, xo], ((rows.start + best // bw) * 4 + cols.start + best % bw).astype(np.int32))
+        g = rng.standard_normal(out.shape)
+        same(*both(lambda _, p: p.maxpool_backward(g, arg, x.shape)), "max bwd")
+        done("huge kernel")
+        """,
+        ["huge kernel"],
+    )

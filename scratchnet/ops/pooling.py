@@ -60,6 +60,26 @@ def check_plane_indices(x_shape: tuple[int, ...], who: str) -> None:
         raise ValueError(f"{who}: planes of {x_shape[2] * x_shape[3]} pixels need int64 indices")
 
 
+def live_taps(count: int, stride: int, pad: int, size: int, k: int) -> list[int]:
+    """Kernel taps ``t`` in ``[0, k)``, ascending, that read a real pixel for some output position ``o``.
+
+    Output position ``o`` reads ``o*stride + t - pad``, so its real taps are the run
+    ``[pad - o*stride, pad - o*stride + size)``. Walking ``o`` downwards visits these runs in ascending
+    order; their union has at most ``count * size`` taps however large the kernel is, so average pooling
+    with a huge padded kernel does not loop over taps that only ever read padding.
+    """
+    taps: list[int] = []
+    covered = 0  # every tap below this has been listed or reads only padding
+    o = min(count - 1, (pad + size - 1) // stride)  # the last position whose run ends above tap 0
+    while o >= 0 and covered < k:
+        start = pad - o * stride
+        lo, hi = max(start, covered), min(start + size, k)
+        taps.extend(range(lo, hi))
+        covered = max(covered, hi)
+        o -= 1
+    return taps
+
+
 def _windows(x: np.ndarray, kh: int, kw: int, s, p, o, fill: float) -> np.ndarray:
     """Strided view ``win[n, c, y, x, i, j] = x_pad[n, c, y*sh + i, x*sw + j]``."""
     xp = get_array_module(x)
@@ -147,9 +167,11 @@ def avgpool_forward(
     xp = get_array_module(x)
     acc = xp.zeros(x.shape[:2] + o, dtype=x.dtype)
     h, w = x.shape[2:]
-    for i in range(kh):  # summed tap by tap, in the compiled kernel's (row-major window) order
-        for j in range(kw):
-            taps = tap_slices(i, j, o[0], o[1], h, w, s, p)  # padding adds nothing
+    # summed tap by tap, in the compiled kernel's (row-major window) order; padding adds nothing
+    col_taps = live_taps(o[1], s[1], p[2], w, kw)
+    for i in live_taps(o[0], s[0], p[0], h, kh):
+        for j in col_taps:
+            taps = tap_slices(i, j, o[0], o[1], h, w, s, p)
             if taps is not None:
                 ys, xs, rows, cols = taps
                 acc[:, :, ys, xs] += x[:, :, rows, cols]
@@ -176,9 +198,11 @@ def avgpool_backward(
     h, w = x_shape[2:]
     g = dout / xp.asarray(_window_counts(x_shape, kh, kw, s, p, o, count_include_pad, dout.dtype))
     dx = xp.zeros(x_shape, dtype=dout.dtype)
-    for i in range(kh):  # tap by tap, so every pixel sums its windows in the compiled kernel's order
-        for j in range(kw):
-            taps = tap_slices(i, j, o[0], o[1], h, w, s, p)  # what falls on the padding is dropped
+    # tap by tap, so every pixel sums its windows in the compiled kernel's order; padding is dropped
+    col_taps = live_taps(o[1], s[1], p[2], w, kw)
+    for i in live_taps(o[0], s[0], p[0], h, kh):
+        for j in col_taps:
+            taps = tap_slices(i, j, o[0], o[1], h, w, s, p)
             if taps is not None:
                 ys, xs, rows, cols = taps
                 dx[:, :, rows, cols] += g[:, :, ys, xs]
