@@ -198,6 +198,8 @@ def test_validators_return_plain_python_numbers():
     assert type(check_float("X", "r", 2)) is float
     with pytest.raises(ValueError, match=r"X: r must be a finite number in \(0, 1\], got 0"):
         check_float("X", "r", 0, low=0.0, high=1.0, low_inclusive=False)
+    with pytest.raises(ValueError, match="X: r must be a finite number, got 1000"):
+        check_float("X", "r", 10**400)  # beyond float range: no raw OverflowError
     with pytest.raises(ValueError, match="X: n must be an int >= 2, got 1"):
         check_size("X", "n", 1, minimum=2)
 

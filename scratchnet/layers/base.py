@@ -5,6 +5,12 @@ Contract (all layers):
     backward(dout) -> dx   fills ``grads`` (same keys and shapes as ``params``)
     params / grads         dict[str, ndarray]; buffers: non-trainable state such as running means
     train() / eval()       switch the mode (dropout, batch norm)
+
+Validation lives here once: ``Layer._check_input`` / ``_check_dout`` for data and gradients, and the
+argument checkers (``check_size``, ``check_sizes``, ``check_float``, ``check_bool``, ``check_rng``,
+``init_array``, ``as_float_dtype``, ``as_array``) that every layer, loss and model constructor uses, so a
+bad argument is refused when it is given, with a message naming the owner, the argument, what was expected
+and what was found.
 """
 
 from __future__ import annotations
@@ -98,7 +104,10 @@ def check_float(
     label = f"{name} ({what})" if what else name
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise TypeError(f"{owner}: {label} must be a real number, got {value!r} ({type(value).__name__})")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range
+        number = math.inf
     lo = "" if low is None else ("[" if low_inclusive else "(") + f"{low:g}"
     hi = "" if high is None else f"{high:g}" + ("]" if high_inclusive else ")")
     if low is not None and high is not None:
