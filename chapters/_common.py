@@ -186,13 +186,13 @@ class Digits:
         rng = np.random.default_rng(seed)
         tr = np.sort(rng.permutation(len(self.x_tr))[:n_train])
         te = np.sort(rng.permutation(len(self.x_te))[:n_test])
-        base = self.label.split(" (")[0]
+        base, _, remark = self.label.partition(" (")
         return Digits(
             self.x_tr[tr],
             self.y_tr[tr],
             self.x_te[te],
             self.y_te[te],
-            f"{base}, subset {len(tr)}/{len(te)}",
+            f"{base}, subset {len(tr)}/{len(te)}" + (f" ({remark}" if remark else ""),
             self.full,
             self.source,
         )

@@ -41,7 +41,7 @@ def squash(text: str) -> str:
 
 def table_row(text: str, what: str) -> list[str]:
     """The cells of the final table's row that starts with ``what``."""
-    table = text[text.index("== course vs scratchnet") :]
+    table = text[text.rindex("\n== course") :]
     for line in table.splitlines():
         if line.startswith(what):
             return [c.strip() for c in line.split(" | ")]
@@ -86,18 +86,30 @@ def test_ch09_convolutions(tmp_path):
 
 def test_ch10_cnn_mnist(tmp_path):
     text = run_chapter("ch10_cnn_mnist", tmp_path)
+    full = DATA is not None and (Path(DATA) / "mnist" / "train-images-idx3-ubyte.gz").is_file()
+    data = "MNIST 55k/10k, subset 300/200" if full else "MNIST 5k subset 4000/1000, subset 300/200"
     for what, course in (
-        ("simple CNN accuracy", "0.9885"),
-        ("deep CNN accuracy", "0.9938"),
-        ("ensemble of 7, summed probabilities", "0.9952"),
+        ("simple CNN accuracy", "0.9885 (test)"),
+        ("deep CNN accuracy", "0.9938 (test)"),
+        ("ensemble of 2, summed probabilities", "0.9952 (test, 7 members)"),
+        ("tutorial CNN: accuracy", "(not printed)"),
     ):
         cells = table_row(text, what)
-        assert course in cells[1]
+        assert cells[1] == course, cells
         assert 0.0 <= float(cells[2]) <= 1.0
-        assert "MNIST" in cells[3]  # every row names its data
-    assert len(re.findall(r"member \d: ", text)) == 7
+        assert cells[3].startswith(data), cells  # every row names its data...
+        assert "Adam" in cells[4] and "min]" in cells[4], cells  # ...and its recipe and run time
+    # the ensemble runs 2 of the course's 7 members by default and states what all 7 would take here
+    assert len(re.findall(r"member \d: test accuracy", text)) == 2
+    full_recipe = table_row(text, "full recipe here: 7 members x 15 ep")
+    assert (
+        re.fullmatch(r"[\d.]+ h \(\d+ s/epoch measured\)", full_recipe[2])
+        and full_recipe[4] == "--recipe course"
+    )
     # the architectures as the course prints them: 7x7x64 -> 3136 and 4x4x128 -> 2048 into the dense layers
     assert "(None, 64, 7, 7)" in text and "(None, 3136)" in text and "(None, 2048)" in text
+    md = (tmp_path / "results.md").read_text()
+    assert "command: `python chapters/ch10_cnn_mnist.py --quick" in md and "0.9952" in md
     assert_pngs(
         tmp_path,
         ["ensemble.png", "curves_deep.png", "filters_5x5.png", "filters_3x3.png", "feature_maps.png"],
@@ -121,7 +133,8 @@ def test_ch11_architectures(tmp_path):
         a, b = table_row(text, what)[2].split(" vs ")
         assert a == b, what
     for what in ("LeNet-5 test accuracy", "small ResNet test accuracy"):
-        assert 0.0 <= float(table_row(text, what)[2]) <= 1.0
+        cells = table_row(text, what)
+        assert 0.0 <= float(cells[2]) <= 1.0 and cells[3].startswith("MNIST"), cells
     assert_pngs(tmp_path, ["architectures.png", "training.png", "curves_resnet.png"])
 
 
@@ -131,3 +144,5 @@ def test_chapter_help(name):
         [sys.executable, str(CHAPTERS / f"{name}.py"), "--help"], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0 and "--quick" in proc.stdout
+    if name == "ch10_cnn_mnist":
+        assert "--recipe" in proc.stdout and "--members" in proc.stdout
