@@ -41,7 +41,13 @@ def conv_case(draw, pool: bool = False):
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     dtype = draw(DTYPES)
     seed = draw(st.integers(0, 2**16))
-    x = np.random.default_rng(seed).standard_normal((n, c, h, w)).astype(dtype)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    if pool and draw(st.booleans()):  # ties, infinities and NaNs: the tie-breaking rules must agree too
+        x = np.round(x)
+        x[rng.random(x.shape) < 0.2] = -np.inf
+        x[rng.random(x.shape) < 0.05] = np.nan
+        x[rng.random(x.shape) < 0.05] = np.inf
     return x, kh, kw, stride, pad
 
 
@@ -124,6 +130,7 @@ def test_im2col_gemm_equals_direct_convolution(case):
 
 
 @needs_compiled
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # inf - inf in an average is NaN
 @SETTINGS
 @given(conv_case(pool=True), st.booleans())
 def test_pooling_matches_twin(case, count_include_pad):
@@ -152,6 +159,41 @@ def test_maxpool_ties_and_nan_follow_argmax():
         out, arg = mod.maxpool_forward(x, 2, 2)
         assert out[0, 0, 0, 0] == 3.0 and arg[0, 0, 0, 0] == 1  # first of the tied maxima
         assert np.isnan(out[0, 0, 0, 1]) and arg[0, 0, 0, 1] == 6  # first NaN wins
+
+
+def _maxpool_by_definition(x, kh, kw, stride, pad):
+    """Each window's real pixels in row-major order; a strictly greater value or the first NaN wins."""
+    n, c, h, w = x.shape
+    oh = (h + pad[0] + pad[1] - kh) // stride[0] + 1
+    ow = (w + pad[2] + pad[3] - kw) // stride[1] + 1
+    arg = np.zeros((n, c, oh, ow), np.int32)
+    for idx in np.ndindex(n, c, oh, ow):
+        y, xo = idx[2] * stride[0] - pad[0], idx[3] * stride[1] - pad[2]
+        pixels = [(r, q) for r in range(y, y + kh) for q in range(xo, xo + kw) if 0 <= r < h and 0 <= q < w]
+        best = pixels[0]
+        for r, q in pixels:
+            v, b = x[idx[0], idx[1], r, q], x[idx[0], idx[1], best[0], best[1]]
+            if v > b or (np.isnan(v) and not np.isnan(b)):
+                best = (r, q)
+        arg[idx] = best[0] * w + best[1]
+    return arg
+
+
+def test_padding_never_wins_even_against_minus_infinity():
+    # padding counts as -inf, but a window of real -inf values must still name one of its real pixels
+    x = np.full((1, 2, 3, 4), -np.inf, np.float32)
+    x[0, 1, 2, 3] = np.nan
+    x[0, 1, 0, 0] = -1.0
+    stride, pad = (1, 2), (1, 1, 2, 2)
+    expected = _maxpool_by_definition(x, 2, 3, stride, pad)
+    for mod in filter(None, (twin_pool, C_POOL)):
+        out, arg = mod.maxpool_forward(x, 2, 3, stride, pad)
+        np.testing.assert_array_equal(arg, expected)
+        np.testing.assert_array_equal(
+            out, np.take_along_axis(x.reshape(1, 2, -1), arg.reshape(1, 2, -1), -1).reshape(out.shape)
+        )
+        dx = mod.maxpool_backward(np.ones_like(out), arg, x.shape)
+        assert dx.sum() == out.size
 
 
 def test_maxpool_backward_accumulates_overlapping_windows():

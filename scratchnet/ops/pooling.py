@@ -80,14 +80,6 @@ def live_taps(count: int, stride: int, pad: int, size: int, k: int) -> list[int]
     return taps
 
 
-def _windows(x: np.ndarray, kh: int, kw: int, s, p, o, fill: float) -> np.ndarray:
-    """Strided view ``win[n, c, y, x, i, j] = x_pad[n, c, y*sh + i, x*sw + j]``."""
-    xp = get_array_module(x)
-    x_pad = xp.pad(x, ((0, 0), (0, 0), (p[0], p[1]), (p[2], p[3])), constant_values=fill)
-    win = xp.lib.stride_tricks.sliding_window_view(x_pad, (kh, kw), axis=(2, 3))
-    return win[:, :, :: s[0], :: s[1]][:, :, : o[0], : o[1]]
-
-
 def maxpool_forward(
     x: np.ndarray, kh: int, kw: int, stride: Any = None, pad: Any = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -100,15 +92,31 @@ def maxpool_forward(
     check_plane_indices(x.shape, "maxpool_forward")
     kh, kw, s, p, o = prepare_pool(x.shape, kh, kw, stride, pad, "maxpool_forward")
     xp = get_array_module(x)
-    win = _windows(x, kh, kw, s, p, o, -np.inf)
-    flat = win.reshape(win.shape[:4] + (kh * kw,))
-    k = flat.argmax(axis=-1)  # position inside the window, row-major
-    out = xp.take_along_axis(flat, k[..., None], axis=-1)[..., 0]
-    # window position (i, j) -> pixel (y*sh + i - top, x*sw + j - left) of the unpadded plane
-    rows = xp.arange(o[0]).reshape(-1, 1) * s[0] - p[0] + k // kw
-    cols = xp.arange(o[1]).reshape(1, -1) * s[1] - p[2] + k % kw
-    argmax = (rows * x.shape[3] + cols).astype(np.int32)
-    return out, argmax
+    n, c, h, w = x.shape
+    # Every window starts from its first real pixel, so padding never wins (not even against -inf) ...
+    top = np.maximum(np.arange(o[0]) * s[0] - p[0], 0)
+    left = np.maximum(np.arange(o[1]) * s[1] - p[2], 0)
+    first = xp.asarray(top[:, None] * w + left[None, :])
+    out = x.reshape(n, c, h * w)[:, :, first]
+    argmax = xp.broadcast_to(first, out.shape).copy()
+    # ... and then meets its real pixels tap by tap, in row-major window order (the compiled kernel's
+    # order): a strictly greater value takes over, so ties keep the first maximum, and so does the first
+    # NaN, as with np.argmax.
+    col_taps = live_taps(o[1], s[1], p[2], w, kw)
+    for i in live_taps(o[0], s[0], p[0], h, kh):
+        for j in col_taps:
+            taps = tap_slices(i, j, o[0], o[1], h, w, s, p)
+            if taps is None:
+                continue
+            ys, xs, rows, cols = taps
+            v, best = x[:, :, rows, cols], out[:, :, ys, xs]
+            wins = (v > best) | (xp.isnan(v) & ~xp.isnan(best))
+            out[:, :, ys, xs] = xp.where(wins, v, best)
+            pixel = np.arange(rows.start, rows.stop, rows.step)[:, None] * w + np.arange(
+                cols.start, cols.stop, cols.step
+            )
+            argmax[:, :, ys, xs] = xp.where(wins, xp.asarray(pixel), argmax[:, :, ys, xs])
+    return out, argmax.astype(np.int32)
 
 
 def maxpool_backward(dout: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, int, int, int]) -> np.ndarray:
