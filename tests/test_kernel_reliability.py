@@ -504,7 +504,7 @@ def test_thread_count_beyond_the_limit_is_refused():
 @needs_compiled
 def test_pooling_with_a_huge_kernel_touches_only_real_taps():
     # windows of 2**40 x (2**40 + 3) over a 3x4 image: the compiled windows are clipped to the real
-    # pixels, and average-pool backward (compiled and twin) loops only over taps that reach one
+    # pixels, and the tap loops (compiled average backward, every twin) visit only taps that reach one
     run_probe(
         """
         rng = np.random.default_rng(8)
@@ -516,7 +516,9 @@ def test_pooling_with_a_huge_kernel_touches_only_real_taps():
             same(*y, "avg")
             g = rng.standard_normal(y[0].shape)
             same(*both(lambda _, p: p.avgpool_backward(g, x.shape, *k, stride, pad, include)), "avg bwd")
-        out, arg = C_POOL.maxpool_forward(x, *k, stride, pad)
+        (out, arg), (ref, ref_arg) = both(lambda _, p: p.maxpool_forward(x, *k, stride, pad))
+        same(out, ref, "max")
+        same(arg, ref_arg, "argmax")
         assert out.shape == (2, 3, 2, 2), out.shape
         for yo in range(2):
             for xo in range(2):
