@@ -235,16 +235,7 @@ def test_non_float_dout_is_a_type_error(make, shape, dtype):
         layer.backward(np.ones(y.shape, dtype=dtype))
 
 
-def _names_itself(make, shape):
-    if repr(make()).startswith("ResidualBlock"):
-        reason = "blocks.py (owned elsewhere): ResidualBlock.backward leaves the dout check to its last ReLU"
-        return pytest.param(make, shape, marks=pytest.mark.xfail(reason=reason, strict=True))
-    return pytest.param(make, shape)
-
-
-@pytest.mark.parametrize(
-    "make,shape", [_names_itself(m, s) for m, s in EVERY_LAYER], ids=[layer_id(m) for m, _ in EVERY_LAYER]
-)
+@pytest.mark.parametrize("make,shape", EVERY_LAYER, ids=[layer_id(m) for m, _ in EVERY_LAYER])
 def test_bad_dout_error_names_the_layer_it_was_given_to(make, shape):
     layer = make()
     y = _forward(layer, shape)

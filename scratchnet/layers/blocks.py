@@ -68,6 +68,7 @@ class ResidualBlock(Layer):
             self.proj = _named(Conv2D(in_channels, out_channels, 1, stride, 0, **conv), "proj")
             self.proj_bn = _named(BatchNorm2D(out_channels, dtype=dtype), "proj_bn")
         self.relu_out = _named(ReLU(), "relu_out")
+        self._out_shape: tuple[int, ...] | None = None
 
     def __repr__(self) -> str:
         return f"ResidualBlock({self.in_channels}, {self.out_channels}, stride={self.stride})"
@@ -85,9 +86,13 @@ class ResidualBlock(Layer):
         h = self.relu1.forward(self.bn1.forward(self.conv1.forward(x)))
         h = self.bn2.forward(self.conv2.forward(h))
         shortcut = self.proj_bn.forward(self.proj.forward(x)) if self.projection else x
-        return self.relu_out.forward(h + shortcut)
+        out = self.relu_out.forward(h + shortcut)
+        self._out_shape = out.shape
+        return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._require_forward(self._out_shape)
+        dout = self._check_dout(dout, self._out_shape)
         g = self.relu_out.backward(dout)  # the sum node passes g to both paths unchanged
         dh = self.bn2.backward(g)
         dh = self.conv2.backward(dh)
