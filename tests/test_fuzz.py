@@ -1,0 +1,424 @@
+"""Fuzzing every public layer, loss, kernel, loader and model file with hostile input (hypothesis).
+
+The contract under test: bad input ends in a clear exception (a ``TypeError`` or ``ValueError`` with a
+message -- a dataset parser's ``DatasetFormatError`` is a ``ValueError``), good input in a correct result, and
+never in a signal or a silent non-finite output from finite input. Anything that runs compiled code is fuzzed
+in a child process (``tests/fuzz_compiled.py``), so a segfault fails one test instead of killing the run.
+
+Runs are derandomized (the same examples every time, so CI cannot flake) and bounded to well under a minute;
+``SCRATCHNET_FUZZ_SCALE=10 pytest tests/test_fuzz.py`` runs ten times as many examples. ``PROBES`` below is the
+number of examples at scale 1.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import scratchnet as sn
+from scratchnet import losses
+from scratchnet.autoencoder import Autoencoder, DenoisingAutoencoder, TiedAutoencoder
+from scratchnet.datasets.cifar import read_cifar10_tarball
+from scratchnet.datasets.csv_sets import parse_sklearn_csv
+from scratchnet.datasets.errors import DatasetFormatError
+from scratchnet.datasets.idx import read_idx
+from scratchnet.datasets.mnist import parse_mnist_csv
+from scratchnet.datasets.movielens import parse_ratings
+from scratchnet.layers import (
+    ELU,
+    GRU,
+    LSTM,
+    RNN,
+    BatchNorm1D,
+    BatchNorm2D,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    GlobalAvgPool2D,
+    Identity,
+    LeakyReLU,
+    LocalResponseNorm,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Step,
+    Tanh,
+    TimeDistributed,
+)
+
+HERE = Path(__file__).resolve().parent
+SCALE = float(os.environ.get("SCRATCHNET_FUZZ_SCALE", "1"))
+CLEAR = (TypeError, ValueError)
+
+
+def fuzz(examples: int):
+    return settings(
+        max_examples=max(1, round(examples * SCALE)),
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
+def clear_error_or(fn):
+    """The result of ``fn()``, or None after a clear exception (type and message checked)."""
+    try:
+        return fn()
+    except CLEAR as err:
+        assert str(err).strip(), f"{type(err).__name__} without a message"
+        return None
+
+
+# ------------------------------------------------------------------------------ compiled code, in a child
+COMPILED_TARGETS = {"im2col": 100, "pooling": 100, "backward": 60, "layers": 120}
+
+
+@pytest.mark.parametrize("target", sorted(COMPILED_TARGETS))
+def test_compiled_code_survives_hostile_input(target, tmp_path):
+    progress = tmp_path / "progress.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "fuzz_compiled.py"), target, str(progress)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    last = progress.read_text() if progress.exists() else "(none)"
+    signal = f" (killed by signal {-proc.returncode})" if proc.returncode < 0 else ""
+    assert proc.returncode == 0, (
+        f"fuzz target {target!r} ended with return code {proc.returncode}{signal}\n"
+        f"last input started: {last}\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    )
+    counts = json.loads(last)["done"]
+    # hypothesis re-runs failing and shrunk examples, and skips implausible ones: most of the budget must run,
+    # and both clear refusals and real results must occur, or the target is not testing what it claims
+    assert counts["examples"] >= 0.5 * COMPILED_TARGETS[target] * SCALE, counts
+    assert counts["ok"] > 0 and counts["error"] > 0, counts
+
+
+# ------------------------------------------------------------------------------ NumPy layers, in process
+def _layers():
+    """(factory, feature shape after the batch axis, kind of input)."""
+    return [
+        (lambda: Dense(4, 3), (4,), "float"),
+        (ReLU, (4,), "float"),
+        (LeakyReLU, (4,), "float"),
+        (Sigmoid, (4,), "float"),
+        (Tanh, (4,), "float"),
+        (ELU, (4,), "float"),
+        (Softplus, (4,), "float"),
+        (Softmax, (4,), "float"),
+        (Identity, (4,), "float"),
+        (Step, (4,), "float"),
+        (lambda: Dropout(0.5), (4,), "float"),
+        (Flatten, (2, 3), "float"),
+        (lambda: BatchNorm1D(4), (4,), "float"),
+        (lambda: BatchNorm2D(3), (3, 2, 2), "float"),
+        (GlobalAvgPool2D, (3, 2, 2), "float"),
+        (lambda: LocalResponseNorm(3), (5, 2, 2), "float"),
+        (lambda: RNN(3, 4), (5, 3), "float"),
+        (lambda: LSTM(3, 4), (5, 3), "float"),
+        (lambda: GRU(3, 4), (5, 3), "float"),
+        (lambda: TimeDistributed(Dense(3, 2)), (5, 3), "float"),
+        (lambda: Embedding(7, 3), (5,), "ids"),
+        (lambda: Autoencoder((6, 4, 2)), (6,), "float"),
+        (lambda: TiedAutoencoder((6, 4, 2)), (6,), "float"),
+        (lambda: DenoisingAutoencoder((6, 4, 2)), (6,), "float"),
+    ]
+
+
+LAYERS = _layers()
+FLOATS = ["float32", "float64", "float16", ">f8"]
+OTHERS = ["int64", "uint8", "bool", "complex128", "object"]
+
+
+@fuzz(250)
+@given(
+    index=st.integers(0, len(LAYERS) - 1),
+    n=st.sampled_from([0, 1, 2, 5]),
+    x_dtype=st.sampled_from(FLOATS + OTHERS),
+    dout_dtype=st.sampled_from(FLOATS + OTHERS),
+    scale=st.sampled_from([1.0, 30.0, 1e4]),
+    wrong_shape=st.booleans(),
+    training=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_every_layer_gives_a_clear_error_or_a_finite_result(
+    index, n, x_dtype, dout_dtype, scale, wrong_shape, training, seed
+):
+    factory, features, kind = LAYERS[index]
+    layer = factory()
+    layer.train(training)
+    rng = np.random.default_rng(seed)
+    shape = (n, *features)
+    if wrong_shape:
+        shape = shape[:-1] + (shape[-1] + 1,)
+    if kind == "ids":
+        x = rng.integers(-2, 9, shape)  # some ids out of range: must be refused, never wrapped around
+    else:
+        x = rng.uniform(-scale, scale, shape)
+    x = x.astype(object) if x_dtype == "object" else x.astype(np.dtype(x_dtype))
+    y = clear_error_or(lambda: layer.forward(x))
+    if y is None:
+        return
+    assert y.shape[0] == n
+    if kind == "float" and x.dtype.kind == "f" and np.isfinite(x).all():
+        assert np.isfinite(y).all(), (
+            f"{layer!r}: non-finite output from finite {x.dtype} input of scale {scale}"
+        )
+    dout = rng.standard_normal(y.shape)
+    dout = dout.astype(object) if dout_dtype == "object" else dout.astype(np.dtype(dout_dtype))
+    if dout.dtype.kind != "f":
+        with pytest.raises(TypeError):
+            layer.backward(dout)
+        return
+    dx = clear_error_or(lambda: layer.backward(dout))
+    if dx is not None and kind == "float":
+        assert dx.shape == x.shape
+        if np.isfinite(x).all() and np.isfinite(dout).all() and scale < 1e4:
+            assert np.isfinite(dx).all(), f"{layer!r}: non-finite gradient"
+
+
+# ------------------------------------------------------------------------------ losses
+LOSSES = [
+    (losses.MeanSquaredError, "same"),
+    (losses.BinaryCrossEntropy, "prob"),
+    (lambda: losses.BinaryCrossEntropy(from_logits=True), "binary"),
+    (losses.SoftmaxCrossEntropy, "ids"),
+    (losses.SoftmaxCrossEntropy, "onehot"),
+]
+
+
+@fuzz(150)
+@given(
+    index=st.integers(0, len(LOSSES) - 1),
+    n=st.sampled_from([0, 1, 3]),
+    classes=st.integers(1, 4),
+    pred_dtype=st.sampled_from(FLOATS + ["int64", "bool", "complex128"]),
+    target_kind=st.sampled_from(["right", "float_ids", "out_of_range", "nan", "wrong_shape"]),
+    seed=st.integers(0, 2**16),
+)
+def test_every_loss_gives_a_clear_error_or_a_finite_value(index, n, classes, pred_dtype, target_kind, seed):
+    factory, kind = LOSSES[index]
+    loss = factory()
+    rng = np.random.default_rng(seed)
+    pred = rng.standard_normal((n, classes))
+    if kind == "prob":
+        pred = 1 / (1 + np.exp(-pred))
+    pred = pred.astype(np.dtype(pred_dtype))
+    if kind == "ids":
+        target = rng.integers(0, classes, n)
+    elif kind == "onehot":
+        target = np.eye(classes)[rng.integers(0, classes, n)]
+    elif kind in ("prob", "binary"):
+        target = rng.integers(0, 2, (n, classes)).astype(np.float64)
+    else:
+        target = rng.standard_normal((n, classes))
+    if target_kind == "float_ids":
+        target = target + 0.5
+    elif target_kind == "out_of_range":
+        target = target + classes + 1
+    elif target_kind == "nan":
+        target = np.where(np.ones_like(target, bool), np.nan, target)
+    elif target_kind == "wrong_shape":
+        target = target[:-1] if n else np.zeros(2)
+    value = clear_error_or(lambda: loss.forward(pred, target))
+    if value is None:
+        return
+    assert n > 0, f"{loss!r} returned {value} for an empty batch"
+    if target_kind == "nan":  # non-finite input may give a non-finite loss (it propagates, as in PyTorch)
+        return
+    assert np.isfinite(value), f"{loss!r}: non-finite loss {value} ({target_kind}, {pred.dtype})"
+    grad = loss.backward()
+    assert grad.shape == pred.shape and np.isfinite(grad).all()
+
+
+# ------------------------------------------------------------------------------ dataset parsers
+def _idx_bytes(rng) -> bytes:
+    arr = rng.integers(0, 256, (3, 4, 4)).astype(np.uint8)
+    header = b"\x00\x00\x08\x03" + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    return header + arr.tobytes()
+
+
+def _mutate(data: bytes, rng, how: str) -> bytes:
+    buf = bytearray(data)
+    if how == "truncate" and buf:
+        return bytes(buf[: int(rng.integers(0, len(buf)))])
+    if how == "flip" and buf:
+        for _ in range(int(rng.integers(1, 4))):
+            buf[int(rng.integers(0, len(buf)))] = int(rng.integers(0, 256))
+        return bytes(buf)
+    if how == "extend":
+        return bytes(buf) + bytes(rng.integers(0, 256, int(rng.integers(1, 9))).astype(np.uint8))
+    if how == "header" and len(buf) >= 8:  # a dimension claiming up to 2**32 - 1 entries
+        start = 4 + 4 * int(rng.integers(0, max((len(buf) - 4) // 4, 1)))
+        buf[start : start + 4] = int(rng.integers(0, 2**32)).to_bytes(4, "big")
+        return bytes(buf[: max(len(buf), start + 4)])
+    return bytes(buf)
+
+
+@fuzz(200)
+@given(
+    how=st.sampled_from(["truncate", "flip", "extend", "header", "none"]),
+    gz=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_idx_reader_refuses_corrupt_files_clearly(tmp_path_factory, how, gz, seed):
+    rng = np.random.default_rng(seed)
+    raw = _mutate(_idx_bytes(rng), rng, how)
+    path = tmp_path_factory.mktemp("idx") / ("fuzz.idx.gz" if gz else "fuzz.idx")
+    path.write_bytes(_mutate(gzip.compress(raw), rng, how if how != "header" else "none") if gz else raw)
+    try:
+        arr = read_idx(path)
+    except DatasetFormatError as err:
+        assert "fuzz.idx" in str(err)
+        return
+    assert arr.size <= len(raw)  # nothing conjured out of a header
+
+
+CSV_ROWS = st.lists(
+    st.lists(
+        st.sampled_from(["0", "1", "255", "256", "-1", "1.7", "1e30", "nan", "inf", "x", "", "9"]),
+        min_size=1,
+        max_size=6,
+    ),
+    min_size=0,
+    max_size=4,
+)
+
+
+@fuzz(200)
+@given(rows=CSV_ROWS, encoding_error=st.booleans())
+def test_csv_parsers_refuse_bad_tables_clearly(rows, encoding_error):
+    text = "\n".join(",".join(r) for r in rows).encode()
+    if encoding_error:
+        text += b"\xff\xfe,1\n"
+    for parse in (
+        lambda: parse_mnist_csv(text, "fuzz.csv"),
+        lambda: parse_sklearn_csv(text, "fuzz.csv"),
+        lambda: parse_ratings(text.decode("latin-1").replace(",", "::"), "fuzz.dat"),
+    ):
+        try:
+            out = parse()
+        except DatasetFormatError as err:
+            assert "fuzz" in str(err)
+            continue
+        for part in out if isinstance(out, tuple) else (out,):
+            if isinstance(part, np.ndarray) and part.dtype.kind == "f":
+                assert np.isfinite(part).all()
+
+
+def _cifar_tarball(rng, labels, pixels_dtype, duplicate: bool) -> bytes:
+    import pickle
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        names = [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)] + [
+            "cifar-10-batches-py/test_batch"
+        ]
+        if duplicate:
+            names.append(names[0])
+        for name in names:
+            data = rng.integers(0, 256, (len(labels), 3072)).astype(pixels_dtype)
+            payload = pickle.dumps({b"data": data, b"labels": list(labels)}, protocol=2)
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return buf.getvalue()
+
+
+@fuzz(40)
+@given(
+    labels=st.lists(st.integers(-2, 12), min_size=1, max_size=3),
+    pixels_dtype=st.sampled_from(["uint8", "uint8", "int64", "float32"]),
+    duplicate=st.booleans(),
+    how=st.sampled_from(["none", "none", "truncate", "flip"]),
+    seed=st.integers(0, 2**16),
+)
+def test_cifar_reader_refuses_bad_batches_clearly(
+    tmp_path_factory, labels, pixels_dtype, duplicate, how, seed
+):
+    rng = np.random.default_rng(seed)
+    raw = _mutate(_cifar_tarball(rng, labels, pixels_dtype, duplicate), rng, how)
+    path = tmp_path_factory.mktemp("cifar") / "cifar-10-python.tar.gz"
+    path.write_bytes(raw)
+    try:
+        result = read_cifar10_tarball(path)
+    except DatasetFormatError:
+        return
+    good = how == "none" and not duplicate and pixels_dtype == "uint8" and all(0 <= v <= 9 for v in labels)
+    assert good, f"accepted a bad CIFAR tarball ({how}, duplicate={duplicate}, {pixels_dtype}, {labels})"
+    assert result is not None
+
+
+# ------------------------------------------------------------------------------ model files
+def _model():
+    sn.seed(0)
+    return sn.Sequential([Dense(4, 3), ReLU(), Dense(3, 2)])
+
+
+@fuzz(120)
+@given(
+    how=st.sampled_from(["truncate", "flip", "extend", "rename", "dtype", "shape", "extra", "object"]),
+    seed=st.integers(0, 2**16),
+)
+def test_model_load_is_all_or_nothing_on_corrupt_files(tmp_path_factory, how, seed):
+    rng = np.random.default_rng(seed)
+    path = tmp_path_factory.mktemp("model") / "m.npz"
+    _model().save(path)
+    with np.load(path) as f:
+        entries = {k: f[k] for k in f.files}
+    keys = sorted(entries)
+    victim = keys[int(rng.integers(0, len(keys)))]
+    if how in ("truncate", "flip", "extend"):
+        path.write_bytes(_mutate(path.read_bytes(), rng, how))
+    else:
+        if how == "rename":
+            entries["not_a_layer"] = entries.pop(victim)
+        elif how == "dtype":
+            entries[victim] = entries[victim].astype(
+                ["U3", "complex64", "int8", "bool"][int(rng.integers(0, 4))]
+            )
+        elif how == "shape":
+            entries[victim] = np.zeros(entries[victim].shape + (2,), np.float32)
+        elif how == "extra":
+            entries["zz_extra"] = np.zeros(10**6, np.float32)
+        elif how == "object":
+            entries[victim] = np.array([{"a": 1}], dtype=object)
+        with zipfile.ZipFile(path, "w") as zf:
+            for k, v in entries.items():
+                with zf.open(k + ".npy", "w") as member:
+                    np.lib.format.write_array(member, v, allow_pickle=True)
+    target = sn.Sequential([Dense(4, 3), ReLU(), Dense(3, 2)])
+    before = {k: v.copy() for k, v in target.state_dict().items()}
+    try:
+        target.load(path)
+    except (ValueError, TypeError, KeyError, OSError, EOFError) as err:
+        assert str(err).strip()
+        after = target.state_dict()
+        for k, v in before.items():
+            np.testing.assert_array_equal(after[k], v, err_msg=f"{how}: {k} changed by a failed load")
+        return
+    # a load that succeeds must have read finite values of the right shapes
+    for k, v in target.state_dict().items():
+        assert v.shape == before[k].shape and np.isfinite(v).all()
+
+
+# examples at scale 1 (the closing note of the reliability issue quotes this figure)
+PROBES = sum(COMPILED_TARGETS.values()) + 250 + 150 + 200 + 200 + 40 + 120
