@@ -18,6 +18,12 @@ takes the rest and the start of the next); ``int(55000 / 256)`` = 214 updates pe
 takes about two minutes here, so it runs as written. Unlike the RBM of chapter 17 nothing is sampled: the
 loss has a gradient, and every layer's backward pass is the usual one.
 
+The lab says its code comes from Aymeric Damien's TensorFlow examples, whose autoencoder trains with
+``tf.train.RMSPropOptimizer(0.01)`` rather than Adam (aymericdamien/TensorFlow-Examples,
+examples/3_NeuralNetworks/autoencoder.py). So we also run the lab with TensorFlow 1's RMSProp (decay 0.9,
+epsilon 1e-10 inside the root, running mean square starting at 1), to see which optimiser the printed costs
+belong to.
+
 Beyond the lab, on the same data: a **tied** autoencoder (the decoder reuses the encoder's weights
 transposed, half the parameters), a **denoising** one (trained on inputs with 30% of the pixels zeroed,
 scored against the clean picture), and a **2-D code** 784-256-64-2 next to PCA's best 2-D projection,
@@ -32,10 +38,12 @@ import time
 import numpy as np
 from _common import load_course_mnist, notes, report, savefig, section, setup, write_results
 
+import scratchnet
 from scratchnet import init
 from scratchnet.autoencoder import Autoencoder, DenoisingAutoencoder, TiedAutoencoder
+from scratchnet.backend import get_array_module
 from scratchnet.losses import BinaryCrossEntropy, MeanSquaredError
-from scratchnet.optim import Adam
+from scratchnet.optim import Adam, RMSProp
 from scratchnet.pca import PCA
 from scratchnet.plotting import new_figure
 from scratchnet.training import Trainer
@@ -128,36 +136,46 @@ def image_rows(rows: list[np.ndarray], labels: list[str], args, filename: str, t
     savefig(fig, args, filename)
 
 
-def course_autoencoder(args, rows: list, x_tr, x_te, data: str) -> None:
-    epochs = 3 if args.quick else EPOCHS
-    per_epoch = len(x_tr) // BATCH  # the lab's total_batch = int(num_examples / batch_size)
-    section(
-        f"the lab's autoencoder: {epochs} epochs x {per_epoch} batches of {BATCH} from the next_batch stream"
-    )
+class TFRMSProp(RMSProp):
+    """RMSProp as TensorFlow 1's ``RMSPropOptimizer`` computes it: the running mean square starts at 1, not 0,
+    and epsilon sits inside the root. With gradients far below 1 the first steps are about lr * g, where
+    scratchnet's ``RMSProp`` (which starts at 0, as PyTorch's does) steps by about lr * sign(g)."""
+
+    def _update(self, p, g, state):
+        s = self._buffer(state, "mean_sq", p, fill=1.0)
+        s *= p.dtype.type(self.alpha)
+        s += p.dtype.type(1 - self.alpha) * g * g
+        p -= p.dtype.type(self.lr) * g / get_array_module(p).sqrt(s + p.dtype.type(self.eps))
+
+
+def train_lab_autoencoder(x_tr, make_optimizer, epochs: int, seed: int, label: str):
+    """The lab's loop: ``epochs`` x int(N / 256) updates from the next_batch stream; returns the model and the
+    cost of every batch, taken before that batch's update (the value the lab prints for the last one)."""
+    scratchnet.seed(seed)
     ae = Autoencoder([784, 256, 128], weight_init=NORMAL1, bias_init=NORMAL1)
-    trainer = Trainer(ae, MeanSquaredError(), Adam(ae.parameters(), lr=LR), metrics=())
-    stream = CourseBatches(len(x_tr), np.random.default_rng(args.seed))
+    trainer = Trainer(ae, MeanSquaredError(), make_optimizer(ae.parameters()), metrics=())
+    stream = CourseBatches(len(x_tr), np.random.default_rng(seed))
+    per_epoch = len(x_tr) // BATCH  # the lab's total_batch = int(num_examples / batch_size)
     costs: list[float] = []
     t0 = time.perf_counter()
     for epoch in range(epochs):
         for _ in range(per_epoch):
             xb = x_tr[stream.next(BATCH)]
-            costs.append(trainer.train_step(xb, xb)[0])  # the loss before this batch's update, as the lab's c
-        print(f"  Epoch: {epoch + 1:04d} cost= {costs[-1]:.9f}   course {COURSE_COST[epoch]}")
-    secs = time.perf_counter() - t0
-    test_mse = mse(ae, x_te)
-    mean_image = float(((x_te - x_tr.mean(axis=0)) ** 2).mean())
-    print(
-        f"  {len(costs)} updates in {secs:.1f} s; test-set MSE {test_mse:.5f}; first update's cost {costs[0]:.5f}; "
-        f"outputting the mean training image scores {mean_image:.5f} on the test set"
-    )
-    recipe = f"lab, {epochs} epochs x {per_epoch}"
+            costs.append(trainer.train_step(xb, xb)[0])
+        print(f"  {label} Epoch: {epoch + 1:04d} cost= {costs[-1]:.9f}   course {COURSE_COST[epoch]}")
+    print(f"  {len(costs)} updates in {time.perf_counter() - t0:.1f} s")
+    return ae, costs
+
+
+def cost_rows(rows: list, costs: list[float], per_epoch: int, epochs: int, data: str, recipe: str, tag: str):
+    """Course cost vs ours at the end of chosen epochs, and the mean of the epoch 16-20 values."""
     for e in sorted({1, 2, 3, 5, 10, 15, 20} & set(range(1, epochs + 1))):
+        cell = f"{costs[e * per_epoch - 1]:.9f}"
         rows.append(
             (
-                f"AE cost, epoch {e} (its last batch)",
+                f"AE cost{tag}, epoch {e} (its last batch)",
                 COURSE_COST[e - 1],
-                f"{costs[e * per_epoch - 1]:.9f}",
+                cell,
                 f"{data}, train batch",
                 recipe,
             )
@@ -167,40 +185,62 @@ def course_autoencoder(args, rows: list, x_tr, x_te, data: str) -> None:
         course5 = np.mean([float(c) for c in COURSE_COST[15:]])
         rows.append(
             (
-                "mean of the epoch 16-20 costs",
+                f"mean of the epoch 16-20 costs{tag}",
                 f"{course5:.4f}",
                 f"{ours5:.4f}",
                 f"{data}, train batch",
                 recipe,
             )
         )
-        rows.append(
-            (
-                "mean of every batch cost, epochs 16-20",
-                "(not printed)",
-                f"{np.mean(costs[15 * per_epoch :]):.4f}",
-                f"{data}, train batch",
-                recipe,
-            )
-        )
+
+
+def course_autoencoder(args, rows: list, x_tr, x_te, data: str) -> str:
+    """The lab with Adam (its code) and with TensorFlow's RMSProp; returns a remark comparing the two."""
+    epochs = 3 if args.quick else EPOCHS
+    per_epoch = len(x_tr) // BATCH
+    section(
+        f"the lab's autoencoder, Adam 0.01: {epochs} epochs x {per_epoch} batches of {BATCH} (next_batch)"
+    )
+    ae, costs = train_lab_autoencoder(x_tr, lambda p: Adam(p, lr=LR), epochs, args.seed, "Adam")
+    test_mse = mse(ae, x_te)
+    mean_image = float(((x_te - x_tr.mean(axis=0)) ** 2).mean())
+    print(
+        f"  test-set MSE {test_mse:.5f}; first update's cost {costs[0]:.5f}; outputting the mean training "
+        f"image scores {mean_image:.5f} on the test set"
+    )
+    recipe = f"lab (Adam), {epochs} epochs x {per_epoch}"
+    cost_rows(rows, costs, per_epoch, epochs, data, recipe, "")
     rows.append(("AE test MSE (mean over pixels)", "(not in course)", test_mse, f"{data}, test", recipe))
     rows.append(
         ("baseline: always output the mean image", "(not in course)", mean_image, f"{data}, test", "-")
     )
 
+    section(
+        "the same, with TensorFlow's RMSProp (lr 0.01, decay 0.9): the optimiser of the example the lab adapts"
+    )
+    _, rms_costs = train_lab_autoencoder(
+        x_tr, lambda p: TFRMSProp(p, lr=LR, alpha=0.9, eps=1e-10), epochs, args.seed, "RMSProp"
+    )
+    rms_recipe = f"lab with TF RMSProp, {epochs} epochs x {per_epoch}"
+    cost_rows(rows, rms_costs, per_epoch, epochs, data, rms_recipe, " (RMSProp)")
+
     fig = new_figure(6.5, 4)
     ax = fig.add_subplot(1, 1, 1)
-    ax.plot(np.arange(1, len(costs) + 1) / per_epoch, costs, lw=0.6, alpha=0.6, label="ours, every batch")
-    ax.plot(
-        range(1, epochs + 1),
-        [costs[(e + 1) * per_epoch - 1] for e in range(epochs)],
-        "o",
-        ms=4,
-        label="ours, last batch of each epoch",
-    )
-    ax.plot(range(1, EPOCHS + 1), [float(c) for c in COURSE_COST], "k^--", ms=4, label="course")
+    steps = np.arange(1, len(costs) + 1) / per_epoch
+    marks = range(1, epochs + 1)
+    for name, series in (("Adam 0.01 (the lab's code)", costs), ("TF RMSProp 0.01", rms_costs)):
+        line = ax.plot(steps, series, lw=0.5, alpha=0.5)[0]
+        ax.plot(
+            marks,
+            [series[e * per_epoch - 1] for e in marks],
+            "o",
+            ms=4,
+            color=line.get_color(),
+            label=f"ours, {name}",
+        )
+    ax.plot(range(1, EPOCHS + 1), [float(c) for c in COURSE_COST], "k^--", ms=4, label="course (printed)")
     ax.axhline(mean_image, color="gray", lw=0.8, ls=":", label="output the mean image")
-    ax.set_xlabel(f"epoch ({per_epoch} updates of batch {BATCH})")
+    ax.set_xlabel(f"epoch ({per_epoch} updates of batch {BATCH}); dots: the last batch, as printed")
     ax.set_ylabel("MSE cost")
     ax.set_ylim(0, max(0.3, min(1.0, max(costs[:5]) * 1.05)))
     ax.set_title(f"784-256-128-256-784 sigmoid autoencoder on {data}")
@@ -212,7 +252,15 @@ def course_autoencoder(args, rows: list, x_tr, x_te, data: str) -> None:
         ["original", "rebuilt"],
         args,
         "ae_reconstructions_2x10.png",
-        "test digits (top) and the autoencoder's reconstructions (bottom)",
+        "test digits (top) and the Adam-trained autoencoder's reconstructions (bottom)",
+    )
+    printed = [e * per_epoch - 1 for e in range(1, epochs + 1)]  # the batches whose cost the lab prints
+    gap_adam = np.mean([abs(costs[i] - float(c)) for i, c in zip(printed, COURSE_COST)])
+    gap_rms = np.mean([abs(rms_costs[i] - float(c)) for i, c in zip(printed, COURSE_COST)])
+    return (
+        f"Over the {epochs} printed epoch costs our Adam run (the lab's code) is off the course's by "
+        f"{gap_adam:.4f} on average and our TensorFlow-RMSProp run (its source example's optimiser) by "
+        f"{gap_rms:.4f}; the printed costs sit above what outputting the mean image scores ({mean_image:.4f})."
     )
 
 
@@ -347,7 +395,7 @@ def main() -> None:
     if args.quick:
         x_tr, y_tr, x_te, y_te = x_tr[:2000], y_tr[:2000], x_te[:1000], y_te[:1000]
         data += ", first 2k/1k"
-    course_autoencoder(args, rows, x_tr, x_te, data)
+    optimiser_remark = course_autoencoder(args, rows, x_tr, x_te, data)
     tied_and_denoising(args, rows, x_tr, x_te, data)
     code_2d(args, rows, x_tr, y_tr, x_te, y_te, data)
     epochs = 3 if args.quick else EPOCHS
@@ -358,6 +406,7 @@ def main() -> None:
         f"Data: {data}. The course's costs are training-batch figures: the last batch of each epoch, "
         "computed before that batch's update; ours are measured the same way (a noisy number, hence also "
         "the means over epochs 16-20).",
+        optimiser_remark,
         "TensorFlow's Adam adds epsilon (1e-8) to the uncorrected root sqrt(v), ours to the bias-corrected "
         "one; the two steps differ only while a gradient is below ~1e-7 in the first few hundred updates.",
         "Tied, denoising and 2-D models are not in the lab: Xavier weights, Adam 0.001, 20 shuffled passes.",
