@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer, ParamRef
+from scratchnet.layers.base import Layer, ParamRef, check_float
 
 
 def _as_params(params: Any) -> list[ParamRef]:
@@ -65,8 +65,7 @@ def clip_grad_norm(params: Any, max_norm: float) -> float:
 
     Returns the norm before clipping.
     """
-    if max_norm <= 0:
-        raise ValueError(f"clip_grad_norm: max_norm must be positive, got {max_norm}")
+    max_norm = check_float("clip_grad_norm", "max_norm", max_norm, low=0.0, low_inclusive=False)
     refs = (
         _as_params(params)
         if not isinstance(params, list) or not all(isinstance(p, ParamRef) for p in params)
@@ -84,10 +83,11 @@ class Optimizer:
     """Shared mechanics: parameter list, weight decay, clipping, per-parameter state, checkpoints."""
 
     def __init__(self, params: Any, lr: float, weight_decay: float = 0.0, clip_norm: float | None = None):
-        if lr < 0:
-            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {lr}")
-        if weight_decay < 0:
-            raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, got {weight_decay}")
+        me = type(self).__name__
+        lr = check_float(me, "lr", lr, low=0.0, what="learning rate")
+        weight_decay = check_float(me, "weight_decay", weight_decay, low=0.0)
+        if clip_norm is not None:
+            clip_norm = check_float(me, "clip_norm", clip_norm, low=0.0, low_inclusive=False)
         self.params = _as_params(params)
         self.lr = float(lr)
         self.initial_lr = float(lr)
@@ -289,7 +289,10 @@ class AdaGrad(Optimizer):
         clip_norm: float | None = None,
     ):
         super().__init__(params, lr, weight_decay, clip_norm)
-        self.eps, self.initial_accumulator_value = float(eps), float(initial_accumulator_value)
+        self.eps = check_float("AdaGrad", "eps", eps, low=0.0)
+        self.initial_accumulator_value = check_float(
+            "AdaGrad", "initial_accumulator_value", initial_accumulator_value, low=0.0
+        )
 
     def buffer_names(self) -> tuple[str, ...]:
         return ("sum_sq",)
@@ -314,7 +317,8 @@ class RMSProp(Optimizer):
         clip_norm: float | None = None,
     ):
         super().__init__(params, lr, weight_decay, clip_norm)
-        self.alpha, self.eps = float(alpha), float(eps)
+        self.alpha = check_float("RMSProp", "alpha", alpha, low=0.0, high=1.0, high_inclusive=False)
+        self.eps = check_float("RMSProp", "eps", eps, low=0.0)
 
     def buffer_names(self) -> tuple[str, ...]:
         return ("mean_sq",)
@@ -343,7 +347,7 @@ class Adam(Optimizer):
         b1, b2 = betas
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
             raise ValueError(f"Adam: betas must lie in [0, 1), got {betas}")
-        self.betas, self.eps = (float(b1), float(b2)), float(eps)
+        self.betas, self.eps = (float(b1), float(b2)), check_float("Adam", "eps", eps, low=0.0)
 
     def buffer_names(self) -> tuple[str, ...]:
         return ("m", "v")
@@ -376,7 +380,8 @@ class AdaDelta(Optimizer):
         clip_norm: float | None = None,
     ):
         super().__init__(params, lr, weight_decay, clip_norm)
-        self.rho, self.eps = float(rho), float(eps)
+        self.rho = check_float("AdaDelta", "rho", rho, low=0.0, high=1.0, high_inclusive=False)
+        self.eps = check_float("AdaDelta", "eps", eps, low=0.0, low_inclusive=False)
 
     def buffer_names(self) -> tuple[str, ...]:
         return ("mean_sq_grad", "mean_sq_update")
@@ -469,7 +474,7 @@ class StepLR(Schedule):
         super().__init__(optimizer)
         if step_size < 1:
             raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
-        self.step_size, self.gamma = int(step_size), float(gamma)
+        self.step_size, self.gamma = int(step_size), check_float("StepLR", "gamma", gamma, low=0.0)
 
     def lr_at(self, count: int) -> float:
         return self.base_lr * self.gamma ** (count // self.step_size)
@@ -486,7 +491,7 @@ class ExponentialLR(Schedule):
         if decay_steps < 1:
             raise ValueError(f"ExponentialLR: decay_steps must be >= 1, got {decay_steps}")
         self.decay_rate, self.decay_steps, self.staircase = (
-            float(decay_rate),
+            check_float("ExponentialLR", "decay_rate", decay_rate, low=0.0),
             int(decay_steps),
             bool(staircase),
         )
@@ -530,7 +535,9 @@ class ReduceLROnPlateau:
             raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
         self.optimizer = optimizer
         self.mode, self.factor, self.patience = mode, float(factor), int(patience)
-        self.threshold, self.min_lr, self.cooldown = float(threshold), float(min_lr), int(cooldown)
+        self.threshold = check_float("ReduceLROnPlateau", "threshold", threshold, low=0.0)
+        self.min_lr = check_float("ReduceLROnPlateau", "min_lr", min_lr, low=0.0)
+        self.cooldown = int(cooldown)
         self.best = math.inf if mode == "min" else -math.inf
         self.bad_epochs = 0
         self.cooldown_left = 0

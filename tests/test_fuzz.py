@@ -422,3 +422,49 @@ def test_model_load_is_all_or_nothing_on_corrupt_files(tmp_path_factory, how, se
 
 # examples at scale 1 (the closing note of the reliability issue quotes this figure)
 PROBES = sum(COMPILED_TARGETS.values()) + 250 + 150 + 200 + 200 + 40 + 120
+
+
+# ------------------------------------------------------------------------------ signal, tiles, optimizers
+@fuzz(120)
+@given(
+    fn=st.sampled_from(["convolve1d", "correlate1d", "convolve2d", "correlate2d", "tf_conv2d"]),
+    x_shape=st.lists(st.integers(0, 5), min_size=0, max_size=3),
+    k_shape=st.lists(st.integers(0, 4), min_size=0, max_size=3),
+    mode=st.sampled_from(["full", "same", "valid", "bogus"]),
+    dtype=st.sampled_from(["float64", "float32", "int64", "bool", "complex128", "object"]),
+    stride=st.sampled_from([1, 2, 0, -1, 2**31 + 1]),
+)
+def test_signal_functions_give_a_clear_error_or_a_finite_result(fn, x_shape, k_shape, mode, dtype, stride):
+    from scratchnet import signal
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    k = rng.standard_normal(k_shape).astype(dtype)
+    if fn == "tf_conv2d":
+        call = lambda: signal.tf_conv2d(x, k, stride=stride, padding=mode)  # noqa: E731
+    else:
+        call = lambda: getattr(signal, fn)(x, k, mode=mode)  # noqa: E731
+    y = clear_error_or(call)
+    if y is not None and np.asarray(y).dtype.kind == "f":
+        assert np.isfinite(y).all()
+
+
+@fuzz(80)
+@given(
+    opt=st.sampled_from(["SGD", "Adam", "RMSProp", "AdaGrad", "AdaDelta"]),
+    lr=st.sampled_from([0.1, 0.0, -1.0, float("nan"), float("inf"), 1e300]),
+    grad_kind=st.sampled_from(["finite", "nan"]),
+)
+def test_optimizers_refuse_bad_rates_and_keep_finite_weights(opt, lr, grad_kind):
+    layer = Dense(3, 2)
+    built = clear_error_or(lambda: getattr(sn.optim, opt)(layer.parameters(), lr=lr))
+    if built is None:
+        return
+    assert np.isfinite(lr) and lr >= 0, f"{opt} accepted lr={lr}"
+    if grad_kind == "nan":
+        layer.grads["W"][...] = np.nan
+    else:
+        layer.grads["W"][...] = 0.5
+    if lr < 1e300 and grad_kind == "finite":
+        built.step()
+        assert np.isfinite(layer.params["W"]).all()

@@ -183,3 +183,25 @@ def test_schedule_state_of_another_type_is_refused():
     plateau.step(2.0)
     restored.load_state_dict(plateau.state_dict())
     assert restored.state_dict() == plateau.state_dict()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: optim.SGD(ps, lr=float("nan")),
+        lambda ps: optim.Adam(ps, lr=float("inf")),
+        lambda ps: optim.SGD(ps, lr=0.1, weight_decay=float("nan")),
+        lambda ps: optim.SGD(ps, lr=0.1, clip_norm=0.0),
+        lambda ps: optim.SGD(ps, lr=True),
+        lambda ps: optim.Adam(ps, eps=float("nan")),
+        lambda ps: optim.RMSProp(ps, alpha=1.0),
+        lambda ps: optim.AdaGrad(ps, initial_accumulator_value=-1.0),
+        lambda ps: optim.AdaDelta(ps, rho=float("nan")),
+        lambda ps: optim.StepLR(optim.SGD(ps, lr=0.1), 1, gamma=float("nan")),
+        lambda ps: optim.ExponentialLR(optim.SGD(ps, lr=0.1), float("inf")),
+        lambda ps: optim.ReduceLROnPlateau(optim.SGD(ps, lr=0.1), min_lr=float("nan")),
+    ],
+)
+def test_hyperparameters_that_make_nan_are_refused_at_construction(make):
+    with pytest.raises((ValueError, TypeError), match="must be"):
+        make(Dense(3, 2).parameters())
