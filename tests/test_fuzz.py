@@ -421,7 +421,7 @@ def test_model_load_is_all_or_nothing_on_corrupt_files(tmp_path_factory, how, se
 
 
 # examples at scale 1 (the closing note of the reliability issue quotes this figure)
-PROBES = sum(COMPILED_TARGETS.values()) + 250 + 150 + 200 + 200 + 40 + 120
+PROBES = sum(COMPILED_TARGETS.values()) + 250 + 150 + 200 + 200 + 40 + 120 + 120 + 80 + 100
 
 
 # ------------------------------------------------------------------------------ signal, tiles, optimizers
@@ -468,3 +468,48 @@ def test_optimizers_refuse_bad_rates_and_keep_finite_weights(opt, lr, grad_kind)
     if lr < 1e300 and grad_kind == "finite":
         built.step()
         assert np.isfinite(layer.params["W"]).all()
+
+
+@fuzz(100)
+@given(
+    n=st.sampled_from([0, 1, 4]),
+    features=st.sampled_from([6, 5]),
+    dtype=st.sampled_from(["float32", "float64", "float16", "int64", "bool", "complex128"]),
+    values=st.sampled_from(["binary", "prob", "wide", "nan"]),
+    k=st.sampled_from([1, 2, 0, -1]),
+    lr=st.sampled_from([0.1, -0.1, float("nan")]),
+    call=st.sampled_from(["train_step", "cd", "reconstruct", "free_energy", "pll", "transform", "error"]),
+)
+def test_rbm_gives_a_clear_error_or_a_finite_result(n, features, dtype, values, k, lr, call):
+    from scratchnet.rbm import RBM
+
+    rbm = RBM(6, 3, rng=np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    v = {
+        "binary": rng.integers(0, 2, (n, features)),
+        "prob": rng.random((n, features)),
+        "wide": rng.uniform(-5, 5, (n, features)),
+        "nan": np.full((n, features), np.nan),
+    }[values].astype(dtype)
+    calls = {
+        "train_step": lambda: rbm.train_step(v, lr=lr, k=k),
+        "cd": lambda: rbm.contrastive_divergence(v, k=k),
+        "reconstruct": lambda: rbm.reconstruct(v),
+        "free_energy": lambda: rbm.free_energy(v),
+        "pll": lambda: rbm.pseudo_log_likelihood(v),
+        "transform": lambda: rbm.transform(v),
+        "error": lambda: rbm.reconstruction_error(v),
+    }
+    before = {key: value.copy() for key, value in rbm.params.items()}
+    result = clear_error_or(calls[call])
+    if result is None:
+        for key, value in rbm.params.items():  # a refused call changes nothing
+            np.testing.assert_array_equal(value, before[key])
+        return
+    if n == 0:  # per-row results of no rows are empty; batch statistics must have refused
+        assert call in ("reconstruct", "free_energy", "transform") and np.size(result) == 0, (call, result)
+        return
+    as_float = v.astype(np.float64) if v.dtype.kind != "c" else None
+    assert as_float is not None and ((as_float >= 0) & (as_float <= 1)).all(), f"{call} accepted {v}"
+    assert np.isfinite(result).all()
+    assert all(np.isfinite(value).all() for value in rbm.params.values())
