@@ -69,6 +69,7 @@ setup(
     },
     ext_modules=cythonize(
         extensions,
+        include_path=["pyx"],  # pyx/kernel_helpers.pxd: inline helpers the kernels share
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,

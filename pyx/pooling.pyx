@@ -18,6 +18,8 @@ from libc.string cimport memset
 cimport cython
 from cython cimport floating
 
+from kernel_helpers cimport _end_real, _first_real, sn_threads_for
+
 from scratchnet.ops.im2col import check_array, check_x_shape
 from scratchnet.ops.pooling import (
     _window_counts,
@@ -28,37 +30,6 @@ from scratchnet.ops.pooling import (
 )
 
 __all__ = ["maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward"]
-
-
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #include <omp.h>
-    /* Small jobs run on one thread: waking a team costs more than it saves, and on a busy machine a
-       descheduled team member can stall the closing barrier for a whole time slice. */
-    static int sn_threads_for(Py_ssize_t work) { return work < 65536 ? 1 : omp_get_max_threads(); }
-    #else
-    static int sn_threads_for(Py_ssize_t work) { (void)work; return 1; }
-    #endif
-    """
-    int sn_threads_for(Py_ssize_t work) noexcept nogil
-
-cdef inline Py_ssize_t _first_real(Py_ssize_t pad, Py_ssize_t tap, Py_ssize_t stride,
-                                   Py_ssize_t count) noexcept nogil:
-    """Smallest output position o (at most ``count``) with ``o*stride + tap - pad >= 0`` (as in im2col.pyx)."""
-    cdef Py_ssize_t o = 0
-    if pad > tap:
-        o = (pad - tap + stride - 1) // stride
-    return o if o < count else count
-
-
-cdef inline Py_ssize_t _end_real(Py_ssize_t size, Py_ssize_t pad, Py_ssize_t tap, Py_ssize_t stride,
-                                 Py_ssize_t count) noexcept nogil:
-    """Smallest output position o (at most ``count``) with ``o*stride + tap - pad >= size``."""
-    cdef Py_ssize_t o = 0
-    if size - 1 + pad - tap >= 0:
-        o = (size - 1 + pad - tap) // stride + 1
-    return o if o < count else count
 
 
 cdef void _maxpool_fwd(const floating* x, floating* out, int* arg, Py_ssize_t NC, Py_ssize_t H,
