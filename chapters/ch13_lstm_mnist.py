@@ -32,6 +32,7 @@ from _common import load_course_mnist, notes, report, savefig, section, setup, w
 
 import scratchnet
 from scratchnet import init
+from scratchnet.datasets import DataLoader
 from scratchnet.layers.dense import Dense
 from scratchnet.layers.recurrent import LSTM
 from scratchnet.losses import SoftmaxCrossEntropy
@@ -72,24 +73,6 @@ COURSE_STEPS = (TRAINING_ITERS - 1) // BATCH  # the lab's `while step * batch_si
 RECIPE = "LSTM 128 (Glorot, forget bias 1) + Dense N(0,1), Adam 1e-3, batch 100"
 
 
-class CourseBatches:
-    """``mnist.train.next_batch`` as TensorFlow serves it: a fresh permutation each pass, and a batch that
-    runs past the end takes the rest of this pass followed by the start of the next one."""
-
-    def __init__(self, n: int, rng: np.random.Generator) -> None:
-        self.n, self.rng = n, rng
-        self.order, self.pos = rng.permutation(n), 0
-
-    def next(self, size: int) -> np.ndarray:
-        if self.pos + size <= self.n:
-            self.pos += size
-            return self.order[self.pos - size : self.pos]
-        rest = self.order[self.pos :]
-        self.order = self.rng.permutation(self.n)
-        self.pos = size - len(rest)
-        return np.concatenate([rest, self.order[: self.pos]])
-
-
 def tf_lstm_mnist() -> Sequential:
     """The lab's network with TensorFlow's initial values (see the module docstring)."""
     lstm = LSTM(28, 128, forget_bias=1.0, return_sequences=False)
@@ -106,15 +89,16 @@ def train(x, y, steps: int, seed: int, label: str, verbose: bool = True):
     scratchnet.seed(seed)
     model = tf_lstm_mnist()
     trainer = Trainer(model, SoftmaxCrossEntropy(), Adam(model.parameters(), lr=LR))
-    batches = CourseBatches(len(x), np.random.default_rng(seed))
+    # next_batch is TensorFlow's mnist.train.next_batch: reshuffled each pass, wrapping across passes
+    batches = DataLoader(x, y, seed=seed)
     log: list[tuple[int, float, float]] = []
     start = time.perf_counter()
     for step in range(1, steps + 1):
-        idx = batches.next(BATCH)
-        trainer.train_step(x[idx], y[idx])
+        xb, yb = batches.next_batch(BATCH)
+        trainer.train_step(xb, yb)
         if step % LOG_EVERY == 0:
-            pred = model.forward(x[idx])
-            log.append((step * BATCH, SoftmaxCrossEntropy().forward(pred, y[idx]), accuracy(pred, y[idx])))
+            pred = model.forward(xb)
+            log.append((step * BATCH, SoftmaxCrossEntropy().forward(pred, yb), accuracy(pred, yb)))
             seen, loss, acc = log[-1]
             if verbose and (seen in COURSE_LOG or seen % 10_000 == 0):
                 course = (

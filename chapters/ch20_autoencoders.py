@@ -42,6 +42,7 @@ import scratchnet
 from scratchnet import init
 from scratchnet.autoencoder import Autoencoder, DenoisingAutoencoder, TiedAutoencoder
 from scratchnet.backend import get_array_module
+from scratchnet.datasets import DataLoader
 from scratchnet.losses import BinaryCrossEntropy, MeanSquaredError
 from scratchnet.optim import Adam, RMSProp
 from scratchnet.pca import PCA
@@ -73,24 +74,6 @@ COURSE_COST = [
 EPOCHS, BATCH, LR = 20, 256, 0.01
 NORMAL1 = init.get("normal", std=1.0)  # tf.random_normal, the lab's weights and biases
 RECIPE = "AE 784-256-128-256-784 sigmoid, N(0,1) weights and biases, MSE, Adam 0.01, batch 256 (next_batch)"
-
-
-class CourseBatches:
-    """``mnist.train.next_batch`` as TensorFlow serves it: a fresh permutation each pass, and a batch that
-    runs past the end takes the rest of this pass followed by the start of the next one."""
-
-    def __init__(self, n: int, rng: np.random.Generator) -> None:
-        self.n, self.rng = n, rng
-        self.order, self.pos = rng.permutation(n), 0
-
-    def next(self, size: int) -> np.ndarray:
-        if self.pos + size <= self.n:
-            self.pos += size
-            return self.order[self.pos - size : self.pos]
-        rest = self.order[self.pos :]
-        self.order = self.rng.permutation(self.n)
-        self.pos = size - len(rest)
-        return np.concatenate([rest, self.order[: self.pos]])
 
 
 def fit(model, x: np.ndarray, passes: int, batch: int, lr: float, seed: int, loss=None) -> float:
@@ -154,13 +137,13 @@ def train_lab_autoencoder(x_tr, make_optimizer, epochs: int, seed: int, label: s
     scratchnet.seed(seed)
     ae = Autoencoder([784, 256, 128], weight_init=NORMAL1, bias_init=NORMAL1)
     trainer = Trainer(ae, MeanSquaredError(), make_optimizer(ae.parameters()), metrics=())
-    stream = CourseBatches(len(x_tr), np.random.default_rng(seed))
+    stream = DataLoader(x_tr, seed=seed)  # next_batch: TensorFlow's mnist.train.next_batch
     per_epoch = len(x_tr) // BATCH  # the lab's total_batch = int(num_examples / batch_size)
     costs: list[float] = []
     t0 = time.perf_counter()
     for epoch in range(epochs):
         for _ in range(per_epoch):
-            xb = x_tr[stream.next(BATCH)]
+            xb, _ = stream.next_batch(BATCH)
             costs.append(trainer.train_step(xb, xb)[0])
         print(f"  {label} Epoch: {epoch + 1:04d} cost= {costs[-1]:.9f}   course {COURSE_COST[epoch]}")
     print(f"  {len(costs)} updates in {time.perf_counter() - t0:.1f} s")
