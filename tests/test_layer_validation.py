@@ -618,3 +618,21 @@ def test_host_arrays_into_a_device_layer_are_refused_by_name():
     y = dense.forward(asarray(np.ones((4, 3), dtype=np.float32)))
     with pytest.raises(TypeError, match=r"Dense\(3, 2\): dout is on cpu"):
         dense.backward(np.ones(y.shape, dtype=np.float32))
+
+
+def test_set_rng_state_is_all_or_nothing():
+    import scratchnet as sn
+    from scratchnet.layers import Dense, Dropout
+
+    model = sn.Sequential([Dropout(0.5), Dense(3, 3), Dropout(0.5)])
+    saved = model.get_rng_state()
+    names = sorted(saved)
+    assert len(names) == 2
+    bad = {names[0]: saved[names[0]], names[1]: {"bit_generator": "PCG64", "state": "garbage"}}
+    model.forward(np.ones((4, 3), np.float32))  # advance both generators
+    before = model.get_rng_state()
+    with pytest.raises(ValueError, match="unusable random state"):
+        model.set_rng_state(bad)
+    assert model.get_rng_state() == before  # the first generator was not replaced either
+    model.set_rng_state(saved)
+    assert model.get_rng_state() == saved

@@ -273,9 +273,19 @@ class Layer:
         }
 
     def set_rng_state(self, state: dict[str, Any]) -> None:
+        """Restores the generators saved by :meth:`get_rng_state`: all of them, or (ValueError) none."""
+        checked = {}
         for name, layer in self.named_layers():
             if layer.rng is not None and name in state:
-                layer.rng.bit_generator.state = copy.deepcopy(state[name])
+                trial = type(layer.rng.bit_generator)()  # a scratch generator tries the state first
+                try:
+                    trial.state = copy.deepcopy(state[name])
+                except (TypeError, ValueError, KeyError) as err:
+                    raise ValueError(f"{self!r}: unusable random state for layer {name!r}: {err}") from None
+                checked[name] = trial.state
+        for name, layer in self.named_layers():
+            if name in checked:
+                layer.rng.bit_generator.state = checked[name]
 
     # -- the computation -----------------------------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
