@@ -25,8 +25,8 @@ from scratchnet import backend
 from scratchnet.backend import get_array_module
 from scratchnet.layers.base import Layer
 from scratchnet.layers.conv import check_kernel_size, check_padding, resolve_padding
-from scratchnet.ops.im2col import check_image_shape, normalize_stride
-from scratchnet.ops.pooling import prepare_pool
+from scratchnet.ops.im2col import normalize_stride
+from scratchnet.ops.pooling import check_pool_padding, prepare_pool
 
 
 def _kernel_dtype(dtype: np.dtype, who: str) -> np.dtype:
@@ -53,12 +53,7 @@ class _Pool2D(Layer):
         self.stride = self.kernel_size if stride is None else normalize_stride(stride, who)
         self.padding = check_padding(padding, who)
         if not isinstance(self.padding, str):  # 'same' is checked per input size in forward
-            pt, pb, pl, pr = self.padding
-            if max(pt, pb) >= self.kernel_size[0] or max(pl, pr) >= self.kernel_size[1]:
-                raise ValueError(
-                    f"{who}: padding {self.padding} must be smaller than the kernel {self.kernel_size} "
-                    "on every side (each window needs a real pixel)"
-                )
+            check_pool_padding(*self.kernel_size, self.padding, who)
         self._cache: tuple | None = None
 
     def _args(self) -> str:
@@ -68,7 +63,6 @@ class _Pool2D(Layer):
         return f"{type(self).__name__}({self._args()})"
 
     def _pads(self, x_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
-        check_image_shape(x_shape, repr(self))
         pad = resolve_padding(self.padding, x_shape[2], x_shape[3], *self.kernel_size, self.stride)
         prepare_pool(
             x_shape, *self.kernel_size, self.stride, pad, repr(self)

@@ -48,10 +48,18 @@ def prepare_pool(x_shape: tuple[int, ...], kh: Any, kw: Any, stride: Any, pad: A
     kh, kw = normalize_kernel(kh, kw, who)
     s = normalize_stride(kh if stride is None else stride, who)
     p = normalize_pad(pad, who)
-    if max(p[0], p[1]) >= kh or max(p[2], p[3]) >= kw:
-        raise ValueError(f"{who}: padding {p} must be smaller than the kernel ({kh}, {kw}) on every side")
+    check_pool_padding(kh, kw, p, who)
     oh, ow = _output_size(x_shape[2], x_shape[3], kh, kw, s, p, who)
     return kh, kw, s, p, (oh, ow)
+
+
+def check_pool_padding(kh: int, kw: int, pad: tuple[int, int, int, int], who: str) -> None:
+    """Each side's padding must be smaller than the kernel along that axis, so every window holds a real pixel."""
+    if max(pad[0], pad[1]) >= kh or max(pad[2], pad[3]) >= kw:
+        raise ValueError(
+            f"{who}: padding {pad} must be smaller than the kernel ({kh}, {kw}) on every side "
+            "(each window needs a real pixel)"
+        )
 
 
 def check_plane_indices(x_shape: tuple[int, ...], who: str) -> None:
@@ -80,6 +88,17 @@ def live_taps(count: int, stride: int, pad: int, size: int, k: int) -> list[int]
     return taps
 
 
+def live_tap_slices(o, s, p, h: int, w: int, kh: int, kw: int):
+    """Yields ``(ys, xs, rows, cols)`` (see ``tap_slices``) for every kernel tap that reads a real pixel,
+    in row-major window order: the order the compiled kernels add or compare taps in."""
+    col_taps = live_taps(o[1], s[1], p[2], w, kw)
+    for i in live_taps(o[0], s[0], p[0], h, kh):
+        for j in col_taps:
+            taps = tap_slices(i, j, o[0], o[1], h, w, s, p)
+            if taps is not None:
+                yield taps
+
+
 def maxpool_forward(
     x: np.ndarray, kh: int, kw: int, stride: Any = None, pad: Any = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -102,20 +121,14 @@ def maxpool_forward(
     # ... and then meets its real pixels tap by tap, in row-major window order (the compiled kernel's
     # order): a strictly greater value takes over, so ties keep the first maximum, and so does the first
     # NaN, as with np.argmax.
-    col_taps = live_taps(o[1], s[1], p[2], w, kw)
-    for i in live_taps(o[0], s[0], p[0], h, kh):
-        for j in col_taps:
-            taps = tap_slices(i, j, o[0], o[1], h, w, s, p)
-            if taps is None:
-                continue
-            ys, xs, rows, cols = taps
-            v, best = x[:, :, rows, cols], out[:, :, ys, xs]
-            wins = (v > best) | (xp.isnan(v) & ~xp.isnan(best))
-            out[:, :, ys, xs] = xp.where(wins, v, best)
-            pixel = np.arange(rows.start, rows.stop, rows.step)[:, None] * w + np.arange(
-                cols.start, cols.stop, cols.step
-            )
-            argmax[:, :, ys, xs] = xp.where(wins, xp.asarray(pixel), argmax[:, :, ys, xs])
+    for ys, xs, rows, cols in live_tap_slices(o, s, p, h, w, kh, kw):
+        v, best = x[:, :, rows, cols], out[:, :, ys, xs]
+        wins = (v > best) | (xp.isnan(v) & ~xp.isnan(best))
+        out[:, :, ys, xs] = xp.where(wins, v, best)
+        pixel = np.arange(rows.start, rows.stop, rows.step)[:, None] * w + np.arange(
+            cols.start, cols.stop, cols.step
+        )
+        argmax[:, :, ys, xs] = xp.where(wins, xp.asarray(pixel), argmax[:, :, ys, xs])
     return out, argmax.astype(np.int32)
 
 
@@ -176,13 +189,8 @@ def avgpool_forward(
     acc = xp.zeros(x.shape[:2] + o, dtype=x.dtype)
     h, w = x.shape[2:]
     # summed tap by tap, in the compiled kernel's (row-major window) order; padding adds nothing
-    col_taps = live_taps(o[1], s[1], p[2], w, kw)
-    for i in live_taps(o[0], s[0], p[0], h, kh):
-        for j in col_taps:
-            taps = tap_slices(i, j, o[0], o[1], h, w, s, p)
-            if taps is not None:
-                ys, xs, rows, cols = taps
-                acc[:, :, ys, xs] += x[:, :, rows, cols]
+    for ys, xs, rows, cols in live_tap_slices(o, s, p, h, w, kh, kw):
+        acc[:, :, ys, xs] += x[:, :, rows, cols]
     return acc / xp.asarray(_window_counts(x.shape, kh, kw, s, p, o, count_include_pad, x.dtype))
 
 
@@ -207,11 +215,6 @@ def avgpool_backward(
     g = dout / xp.asarray(_window_counts(x_shape, kh, kw, s, p, o, count_include_pad, dout.dtype))
     dx = xp.zeros(x_shape, dtype=dout.dtype)
     # tap by tap, so every pixel sums its windows in the compiled kernel's order; padding is dropped
-    col_taps = live_taps(o[1], s[1], p[2], w, kw)
-    for i in live_taps(o[0], s[0], p[0], h, kh):
-        for j in col_taps:
-            taps = tap_slices(i, j, o[0], o[1], h, w, s, p)
-            if taps is not None:
-                ys, xs, rows, cols = taps
-                dx[:, :, rows, cols] += g[:, :, ys, xs]
+    for ys, xs, rows, cols in live_tap_slices(o, s, p, h, w, kh, kw):
+        dx[:, :, rows, cols] += g[:, :, ys, xs]
     return dx
