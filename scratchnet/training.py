@@ -582,18 +582,7 @@ class Trainer:
                 f"{source}: random states for layers {found!r:.200}, the model's stochastic layers are "
                 f"{sorted(layers)}"
             )
-        for name, layer in layers.items():
-            scratch = type(layer.rng.bit_generator)()
-            try:
-                scratch.state = states[name]
-            except (TypeError, ValueError, KeyError) as exc:
-                raise ValueError(f"{source}: unusable random state for layer {name!r} ({exc})") from exc
-
-        def apply() -> None:
-            for name, layer in layers.items():
-                layer.rng.bit_generator.state = states[name]
-
-        return apply
+        return self.model.prepare_rng_state(states, source)
 
 
 def _stateful_layers(model: Layer) -> dict[str, Layer]:

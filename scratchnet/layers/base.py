@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import math
 import numbers
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -272,20 +272,31 @@ class Layer:
             if layer.rng is not None
         }
 
-    def set_rng_state(self, state: dict[str, Any]) -> None:
-        """Restores the generators saved by :meth:`get_rng_state`: all of them, or (ValueError) none."""
+    def prepare_rng_state(self, state: dict[str, Any], source: str | None = None) -> Callable[[], None]:
+        """Tries every generator state in ``state`` (as :meth:`get_rng_state` returns it) on a scratch
+        generator and returns the step that puts them in place, which cannot fail; ValueError (naming
+        ``source``, or the model) for an unusable one, with nothing changed."""
         checked = {}
         for name, layer in self.named_layers():
             if layer.rng is not None and name in state:
-                trial = type(layer.rng.bit_generator)()  # a scratch generator tries the state first
+                trial = type(layer.rng.bit_generator)()
                 try:
                     trial.state = copy.deepcopy(state[name])
                 except (TypeError, ValueError, KeyError) as err:
-                    raise ValueError(f"{self!r}: unusable random state for layer {name!r}: {err}") from None
-                checked[name] = trial.state
-        for name, layer in self.named_layers():
-            if name in checked:
-                layer.rng.bit_generator.state = checked[name]
+                    raise ValueError(
+                        f"{source or repr(self)}: unusable random state for layer {name!r} ({err})"
+                    ) from None
+                checked[name] = (layer, trial.state)
+
+        def apply() -> None:
+            for layer, trial_state in checked.values():
+                layer.rng.bit_generator.state = trial_state
+
+        return apply
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        """Restores the generators saved by :meth:`get_rng_state`: all of them, or (ValueError) none."""
+        self.prepare_rng_state(state)()
 
     # -- the computation -----------------------------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
