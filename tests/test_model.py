@@ -251,3 +251,25 @@ def test_save_removes_only_its_own_stale_temporaries(tmp_path):
         os.close(running)
     left = set(os.listdir(tmp_path))
     assert left == {"model.npz"} | {name for name, kept in names.items() if kept}
+
+
+def test_state_and_file_functions_keep_their_old_import_path(tmp_path):
+    from scratchnet import model, model_io
+
+    for name in (
+        "state_dict",
+        "load_state_dict",
+        "prepare_load_state",
+        "check_state_entries",
+        "atomic_write",
+        "save_arrays",
+        "load_arrays",
+        "remove_stale_temporaries",
+        "ArrayHeader",
+        "USABLE_KINDS",
+    ):
+        assert getattr(model, name) is getattr(model_io, name), name
+    saved = small_model()
+    saved.save(tmp_path / "m.npz")
+    arrays = model.load_arrays(tmp_path / "m.npz")
+    assert sorted(arrays) == sorted(saved.state_dict())

@@ -374,3 +374,25 @@ def test_ratings_rbm_is_mean_field_and_masks_unrated():
     rec = rbm.predict(v0)
     np.testing.assert_allclose(rbm.reconstruction_error(v0), np.mean((v0 - rec)[0, [0, 2]] ** 2))
     np.testing.assert_allclose(rbm.reconstruction_error(v0, observed_only=False), np.mean((v0 - rec) ** 2))
+
+
+def test_split_modules_keep_the_old_import_paths():
+    import subprocess
+    import sys
+
+    import scratchnet.ratings_rbm
+    import scratchnet.rbm_monitoring
+    import scratchnet.rbm_training
+
+    assert RatingsRBM is scratchnet.ratings_rbm.RatingsRBM
+    assert issubclass(RatingsRBM, RBM)
+    # training and monitoring moved out of the class body, but stay the RBM's own methods
+    assert RBM.fit is scratchnet.rbm_training.RBMTraining.fit
+    assert RBM.pseudo_log_likelihood is scratchnet.rbm_monitoring.RBMMonitoring.pseudo_log_likelihood
+    # ratings_rbm and rbm import each other: importing the new module first in a fresh interpreter works too
+    code = (
+        "from scratchnet.ratings_rbm import RatingsRBM\n"
+        "from scratchnet.rbm import RatingsRBM as Reexported\n"
+        "assert Reexported is RatingsRBM\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
