@@ -2,14 +2,17 @@
 """Compiled im2col / col2im (see ``scratchnet/ops/im2col.py`` for the maths and the readable twin).
 
 Same functions, arguments and results as the twin. The Python wrappers validate everything with the
-twin's own helpers before any ``nogil`` code runs: every size, padding and stride is then below
-``INDEX_LIMIT`` (a quarter of the ``Py_ssize_t`` range), so the ``Py_ssize_t`` sums and differences below
-cannot overflow, and every product is an offset inside an array that exists. The loops then trust their
-indices, and they only form pointers to pixels that are inside ``x`` / ``dx``.
+twin's helpers (``scratchnet/ops/arguments.py``) before any ``nogil`` code runs: every size, padding and
+stride is then below ``INDEX_LIMIT`` (a quarter of the ``Py_ssize_t`` range), so the ``Py_ssize_t`` sums
+and differences below cannot overflow, and every product is an offset inside an array that exists. The
+loops then trust their indices, and they only form pointers to pixels that are inside ``x`` / ``dx``.
 
 Parallelism is deterministic: ``im2col`` gives each thread whole rows of one image (disjoint writes);
 ``col2im`` gives each thread whole (image, channel) planes of ``dx``, and inside a plane contributions
 are added in kernel order (i, j) -- the twin's order -- so the result does not depend on the thread count.
+
+Each kernel is a ``nogil`` loop over raw pointers, written once for ``floating`` (float32 and float64);
+a ``def`` entry taking fused-type memoryviews picks the specialisation from the arrays' dtype.
 """
 
 import numpy as np
@@ -21,7 +24,7 @@ from cython cimport floating
 
 from kernel_helpers cimport _end_real, _first_real, sn_threads_for
 
-from scratchnet.ops.im2col import check_out, prepare_col2im, prepare_im2col
+from scratchnet.ops.arguments import prepare_col2im, prepare_im2col
 
 __all__ = ["im2col", "col2im"]
 
@@ -33,6 +36,7 @@ cdef void _im2col(const floating* x, floating* cols, Py_ssize_t N, Py_ssize_t C,
     cdef Py_ssize_t task, n, row, c, i, j, y, xo, h, lo, hi
     cdef const floating* src
     cdef floating* dst
+    # cols[(c, i, j), (n, y, x)] = x_pad[n, c, y*sh + i, x*sw + j]
     # one task = one row of cols restricted to one image: disjoint writes, and N=1 still parallelises.
     # Consecutive tasks fill consecutive memory (row-major over (row, n)), so each thread streams its writes.
     for task in prange(N * C * taps, schedule="guided", num_threads=sn_threads_for(C * taps * NP)):
@@ -75,6 +79,7 @@ cdef void _col2im(const floating* cols, floating* dx, Py_ssize_t N, Py_ssize_t C
     cdef Py_ssize_t plane, n, c, i, j, y, xo, h, lo, hi
     cdef const floating* src
     cdef floating* dst
+    # dx[n, c, y*sh + i - pt, x*sw + j - pl] += cols[(c, i, j), (n, y, x)], for the pixels that exist
     # one task = one (image, channel) plane of dx: each pixel is summed by exactly one thread
     for plane in prange(N * C, schedule="guided", num_threads=sn_threads_for(C * kh * kw * NP)):
         n = plane // C
@@ -100,53 +105,36 @@ cdef void _col2im(const floating* cols, floating* dx, Py_ssize_t N, Py_ssize_t C
                             dst[xo * sw] = dst[xo * sw] + src[xo]
 
 
+def _im2col_into(const floating[:, :, :, ::1] x, floating[:, ::1] cols, Py_ssize_t kh, Py_ssize_t kw,
+                 Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t oh, Py_ssize_t ow):
+    """Runs ``_im2col`` for ``x``'s dtype; every argument has been validated by ``prepare_im2col``."""
+    with nogil:
+        _im2col(&x[0, 0, 0, 0], &cols[0, 0], x.shape[0], x.shape[1], x.shape[2], x.shape[3], kh, kw, sh, sw,
+                pt, pl, oh, ow)
+
+
+def _col2im_into(const floating[:, ::1] cols, floating[:, :, :, ::1] dx, Py_ssize_t kh, Py_ssize_t kw,
+                 Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t oh, Py_ssize_t ow):
+    """Runs ``_col2im`` for ``cols``' dtype; every argument has been validated by ``prepare_col2im``."""
+    with nogil:
+        _col2im(&cols[0, 0], &dx[0, 0, 0, 0], dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3], kh, kw,
+                sh, sw, pt, pl, oh, ow)
+
+
 def im2col(x, kh, kw, stride=1, pad=0, out=None):
     """Receptive fields of ``x`` (N, C, H, W) as the columns of a ``(C*kh*kw, N*OH*OW)`` matrix."""
-    x, kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow) = prepare_im2col(x, kh, kw, stride, pad)
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    shape = (C * kh * kw, N * oh * ow)
+    x, kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow) = prepare_im2col(x, kh, kw, stride, pad, out=out)
     if out is None:
-        out = np.empty(shape, dtype=x.dtype)
-    else:
-        check_out(out, shape, x, "im2col")
-    cdef const float[:, :, :, ::1] xf
-    cdef float[:, ::1] of
-    cdef const double[:, :, :, ::1] xd
-    cdef double[:, ::1] od
-    cdef Py_ssize_t ckh = kh, ckw = kw, csh = sh, csw = sw, cpt = pt, cpl = pl, coh = oh, cow = ow
-    if x.dtype == np.float32:
-        xf = x
-        of = out
-        with nogil:
-            _im2col(&xf[0, 0, 0, 0], &of[0, 0], N, C, H, W, ckh, ckw, csh, csw, cpt, cpl, coh, cow)
-    else:
-        xd = x
-        od = out
-        with nogil:
-            _im2col(&xd[0, 0, 0, 0], &od[0, 0], N, C, H, W, ckh, ckw, csh, csw, cpt, cpl, coh, cow)
+        out = np.empty((x.shape[1] * kh * kw, x.shape[0] * oh * ow), dtype=x.dtype)
+    _im2col_into(x, out, kh, kw, sh, sw, pt, pl, oh, ow)
     return out
 
 
 def col2im(cols, x_shape, kh, kw, stride=1, pad=0):
     """Adjoint of ``im2col``: adds every entry of ``cols`` back onto its pixel; returns ``dx``."""
-    cols, (n, c, h, w), kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow) = prepare_col2im(
+    cols, x_shape, kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow) = prepare_col2im(
         cols, x_shape, kh, kw, stride, pad
     )
-    dx = np.empty((n, c, h, w), dtype=cols.dtype)
-    cdef const float[:, ::1] cf
-    cdef float[:, :, :, ::1] df
-    cdef const double[:, ::1] cd
-    cdef double[:, :, :, ::1] dd
-    cdef Py_ssize_t N = n, C = c, H = h, W = w, coh = oh, cow = ow
-    cdef Py_ssize_t ckh = kh, ckw = kw, csh = sh, csw = sw, cpt = pt, cpl = pl
-    if cols.dtype == np.float32:
-        cf = cols
-        df = dx
-        with nogil:
-            _col2im(&cf[0, 0], &df[0, 0, 0, 0], N, C, H, W, ckh, ckw, csh, csw, cpt, cpl, coh, cow)
-    else:
-        cd = cols
-        dd = dx
-        with nogil:
-            _col2im(&cd[0, 0], &dd[0, 0, 0, 0], N, C, H, W, ckh, ckw, csh, csw, cpt, cpl, coh, cow)
+    dx = np.empty(x_shape, dtype=cols.dtype)
+    _col2im_into(cols, dx, kh, kw, sh, sw, pt, pl, oh, ow)
     return dx

@@ -1,21 +1,33 @@
 # cython: language_level=3
 """Helpers the compiled kernels share (inline, so no module of their own is built or imported).
 
+The OpenMP calls live here once: ``_OPENMP`` is defined by the C compiler itself when ``-fopenmp`` is on,
+so a serial build gets one-thread stand-ins. ``openmp_info`` exposes them to Python.
+
 Index arithmetic is ``Py_ssize_t`` throughout; the Python wrappers have checked every size, padding and
-stride against ``INDEX_LIMIT`` before these run, so the sums and differences cannot overflow.
+stride against ``INDEX_LIMIT`` (``scratchnet/ops/arguments.py``) before these run, so the sums and
+differences cannot overflow. ``_first_real`` / ``_end_real`` are the twins' ``real_range``.
 """
 
 cdef extern from *:
     """
     #ifdef _OPENMP
     #include <omp.h>
+    static inline int sn_openmp_enabled(void) { return 1; }
+    static inline int sn_max_threads(void) { return omp_get_max_threads(); }
+    static inline void sn_set_num_threads(int n) { omp_set_num_threads(n); }
+    #else
+    static inline int sn_openmp_enabled(void) { return 0; }
+    static inline int sn_max_threads(void) { return 1; }
+    static inline void sn_set_num_threads(int n) { (void)n; }
+    #endif
     /* Small jobs run on one thread: waking a team costs more than it saves, and on a busy machine a
        descheduled team member can stall the closing barrier for a whole time slice. */
-    static int sn_threads_for(Py_ssize_t work) { return work < 65536 ? 1 : omp_get_max_threads(); }
-    #else
-    static int sn_threads_for(Py_ssize_t work) { (void)work; return 1; }
-    #endif
+    static inline int sn_threads_for(Py_ssize_t work) { return work < 65536 ? 1 : sn_max_threads(); }
     """
+    int sn_openmp_enabled() noexcept nogil
+    int sn_max_threads() noexcept nogil
+    void sn_set_num_threads(int n) noexcept nogil
     int sn_threads_for(Py_ssize_t work) noexcept nogil
 
 
@@ -35,3 +47,16 @@ cdef inline Py_ssize_t _end_real(Py_ssize_t size, Py_ssize_t pad, Py_ssize_t tap
     if size - 1 + pad - tap >= 0:
         o = (size - 1 + pad - tap) // stride + 1
     return o if o < count else count
+
+
+cdef inline Py_ssize_t _window_start(Py_ssize_t o, Py_ssize_t stride, Py_ssize_t pad) noexcept nogil:
+    """First real input index of output position o's pooling window: ``max(o*stride - pad, 0)``."""
+    cdef Py_ssize_t start = o * stride - pad
+    return start if start > 0 else 0
+
+
+cdef inline Py_ssize_t _window_end(Py_ssize_t o, Py_ssize_t stride, Py_ssize_t pad, Py_ssize_t k,
+                                   Py_ssize_t size) noexcept nogil:
+    """One past the last real input index of that window: ``min(o*stride - pad + k, size)``."""
+    cdef Py_ssize_t end = o * stride - pad + k
+    return end if end < size else size

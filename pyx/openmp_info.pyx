@@ -1,29 +1,12 @@
 """Reports whether this build of the kernels has OpenMP, and controls its thread count.
 
-``_OPENMP`` is defined by the C compiler itself when ``-fopenmp`` is on, so a serial build needs no
-special casing here.
+The OpenMP calls (and their serial stand-ins) are in ``kernel_helpers.pxd``, shared with the kernels.
 """
 
 import operator
 import os
 
-
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #include <omp.h>
-    static int sn_openmp_enabled(void) { return 1; }
-    static int sn_max_threads(void) { return omp_get_max_threads(); }
-    static void sn_set_num_threads(int n) { omp_set_num_threads(n); }
-    #else
-    static int sn_openmp_enabled(void) { return 0; }
-    static int sn_max_threads(void) { return 1; }
-    static void sn_set_num_threads(int n) { (void)n; }
-    #endif
-    """
-    int sn_openmp_enabled()
-    int sn_max_threads()
-    void sn_set_num_threads(int n)
+from kernel_helpers cimport sn_max_threads, sn_openmp_enabled, sn_set_num_threads
 
 
 def openmp_enabled() -> bool:

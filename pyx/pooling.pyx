@@ -1,14 +1,18 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Compiled max/average pooling (see ``scratchnet/ops/pooling.py`` for the maths and the readable twin).
 
-Same functions, arguments and results as the twin; the wrappers validate with the twin's helpers before
-any ``nogil`` code runs: every size, padding and stride is then below ``INDEX_LIMIT`` (a quarter of the
-``Py_ssize_t`` range), so the ``Py_ssize_t`` index sums below cannot overflow; every plane has at least
-one pixel and every window at least one real pixel; ``argmax`` only holds indices inside its plane.
+Same functions, arguments and results as the twin; the wrappers validate with the twin's helpers
+(``scratchnet/ops/arguments.py``) before any ``nogil`` code runs: every size, padding and stride is then
+below ``INDEX_LIMIT`` (a quarter of the ``Py_ssize_t`` range), so the ``Py_ssize_t`` index sums below
+cannot overflow; every plane has at least one pixel and every window at least one real pixel; ``argmax``
+only holds indices inside its plane.
 
 Every loop runs in parallel over the (image, channel) planes, and each plane of the output (or of ``dx``
 in backward) is written by exactly one thread, in the twin's order, so results are bit-identical for any
 thread count.
+
+Each kernel is a ``nogil`` loop over raw pointers, written once for ``floating`` (float32 and float64);
+a ``def`` entry taking fused-type memoryviews picks the specialisation from the arrays' dtype.
 """
 
 import numpy as np
@@ -18,16 +22,16 @@ from libc.string cimport memset
 cimport cython
 from cython cimport floating
 
-from kernel_helpers cimport _end_real, _first_real, sn_threads_for
+from kernel_helpers cimport _end_real, _first_real, _window_end, _window_start, sn_threads_for
 
-from scratchnet.ops.im2col import check_array, check_x_shape
-from scratchnet.ops.pooling import (
-    _window_counts,
-    check_plane_indices,
-    live_taps,
+from scratchnet.ops.arguments import (
+    pool_work,
+    prepare_avgpool_backward,
+    prepare_avgpool_forward,
     prepare_maxpool_backward,
-    prepare_pool,
+    prepare_maxpool_forward,
 )
+from scratchnet.ops.pooling import live_taps, window_counts
 
 __all__ = ["maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward"]
 
@@ -39,22 +43,15 @@ cdef void _maxpool_fwd(const floating* x, floating* out, int* arg, Py_ssize_t NC
     cdef Py_ssize_t plane, y, xo, h, w, i0, i1, j0, j1, k, bi
     cdef const floating* xpl
     cdef floating best, v
+    # out[n, c, y, x] = max over (i, j) of x_pad[n, c, y*sh + i, x*sw + j]; arg[n, c, y, x] = its h*W + w
     for plane in prange(NC, schedule="guided", num_threads=sn_threads_for(work)):
         xpl = x + plane * H * W
         for y in range(OH):
-            i0 = y * sh - pt
-            i1 = i0 + kh
-            if i0 < 0:
-                i0 = 0
-            if i1 > H:
-                i1 = H
+            i0 = _window_start(y, sh, pt)
+            i1 = _window_end(y, sh, pt, kh, H)
             for xo in range(OW):
-                j0 = xo * sw - pl
-                j1 = j0 + kw
-                if j0 < 0:
-                    j0 = 0
-                if j1 > W:
-                    j1 = W
+                j0 = _window_start(xo, sw, pl)
+                j1 = _window_end(xo, sw, pl, kw, W)
                 bi = i0 * W + j0
                 best = xpl[bi]
                 for h in range(i0, i1):
@@ -75,6 +72,7 @@ cdef void _maxpool_bwd(const floating* dout, const int* arg, floating* dx, Py_ss
     cdef floating* dpl
     cdef const floating* g
     cdef const int* a
+    # dx[n, c].flat[argmax[n, c, y, x]] += dout[n, c, y, x]
     for plane in prange(NC, schedule="guided", num_threads=sn_threads_for(NC * (HW + P))):
         dpl = dx + plane * HW
         g = dout + plane * P
@@ -91,22 +89,15 @@ cdef void _avgpool_fwd(const floating* x, const floating* counts, floating* out,
     cdef Py_ssize_t plane, y, xo, h, w, i0, i1, j0, j1
     cdef const floating* xpl
     cdef floating acc
+    # out[n, c, y, x] = sum over (i, j) of x_pad[n, c, y*sh + i, x*sw + j] / counts[y, x]
     for plane in prange(NC, schedule="guided", num_threads=sn_threads_for(work)):
         xpl = x + plane * H * W
         for y in range(OH):
-            i0 = y * sh - pt
-            i1 = i0 + kh
-            if i0 < 0:
-                i0 = 0
-            if i1 > H:
-                i1 = H
+            i0 = _window_start(y, sh, pt)
+            i1 = _window_end(y, sh, pt, kh, H)
             for xo in range(OW):
-                j0 = xo * sw - pl
-                j1 = j0 + kw
-                if j0 < 0:
-                    j0 = 0
-                if j1 > W:
-                    j1 = W
+                j0 = _window_start(xo, sw, pl)
+                j1 = _window_end(xo, sw, pl, kw, W)
                 acc = 0
                 for h in range(i0, i1):
                     for w in range(j0, j1):
@@ -124,6 +115,7 @@ cdef void _avgpool_bwd(const floating* dout, const floating* counts, floating* d
     cdef floating* dpl
     cdef const floating* g
     cdef const floating* cnt
+    # dx[n, c, y*sh + i - pt, x*sw + j - pl] += dout[n, c, y, x] / counts[y, x], for the pixels that exist
     for plane in prange(NC, schedule="guided", num_threads=sn_threads_for(work)):
         dpl = dx + plane * H * W
         g = dout + plane * OH * OW
@@ -149,140 +141,88 @@ cdef void _avgpool_bwd(const floating* dout, const floating* counts, floating* d
                         dst[xo * sw] = dst[xo * sw] + g[y * OW + lo + xo] / cnt[xo]
 
 
-def _window_work(nc, h, w, oh, ow, kh, kw):
-    """Work estimate for the thread count: a window visits at most ``min(kh, H) * min(kw, W)`` pixels.
+def _maxpool_forward_into(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
+                          int[:, :, :, ::1] argmax, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+                          Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t work):
+    """Runs ``_maxpool_fwd`` for ``x``'s dtype; ``prepare_maxpool_forward`` has validated every argument."""
+    with nogil:
+        _maxpool_fwd(&x[0, 0, 0, 0], &out[0, 0, 0, 0], &argmax[0, 0, 0, 0], x.shape[0] * x.shape[1],
+                     x.shape[2], x.shape[3], kh, kw, sh, sw, pt, pl, out.shape[2], out.shape[3], work)
 
-    Python ints, capped so that no product of huge kernel sizes can overflow on its way into C."""
-    return min(nc * (h * w + oh * ow * min(kh, h) * min(kw, w)), 2**62)
+
+def _maxpool_backward_into(const floating[:, :, :, ::1] dout, const int[:, :, :, ::1] argmax,
+                           floating[:, :, :, ::1] dx):
+    """Runs ``_maxpool_bwd`` for ``dout``'s dtype; every argument has been validated by
+    ``prepare_maxpool_backward``, and ``dout`` has at least one output pixel per plane."""
+    with nogil:
+        _maxpool_bwd(&dout[0, 0, 0, 0], &argmax[0, 0, 0, 0], &dx[0, 0, 0, 0], dx.shape[0] * dx.shape[1],
+                     dx.shape[2] * dx.shape[3], dout.shape[2] * dout.shape[3])
+
+
+def _avgpool_forward_into(const floating[:, :, :, ::1] x, const floating[:, ::1] counts,
+                          floating[:, :, :, ::1] out, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+                          Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t work):
+    """Runs ``_avgpool_fwd`` for ``x``'s dtype; ``prepare_avgpool_forward`` has validated every argument."""
+    with nogil:
+        _avgpool_fwd(&x[0, 0, 0, 0], &counts[0, 0], &out[0, 0, 0, 0], x.shape[0] * x.shape[1], x.shape[2],
+                     x.shape[3], kh, kw, sh, sw, pt, pl, out.shape[2], out.shape[3], work)
+
+
+def _avgpool_backward_into(const floating[:, :, :, ::1] dout, const floating[:, ::1] counts,
+                           floating[:, :, :, ::1] dx, const Py_ssize_t[::1] row_taps,
+                           const Py_ssize_t[::1] col_taps, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt,
+                           Py_ssize_t pl, Py_ssize_t work):
+    """Runs ``_avgpool_bwd`` for ``dout``'s dtype; every argument has been validated by
+    ``prepare_avgpool_backward``, and both tap lists are non-empty."""
+    with nogil:
+        _avgpool_bwd(&dout[0, 0, 0, 0], &counts[0, 0], &dx[0, 0, 0, 0], dx.shape[0] * dx.shape[1],
+                     dx.shape[2], dx.shape[3], &row_taps[0], row_taps.shape[0], &col_taps[0],
+                     col_taps.shape[0], sh, sw, pt, pl, dout.shape[2], dout.shape[3], work)
 
 
 def maxpool_forward(x, kh, kw, stride=None, pad=0):
     """Max pooling of ``x`` (N, C, H, W); returns ``(out, argmax)`` with int32 plane indices ``h*W + w``."""
-    x = check_array(x, 4, "x", "maxpool_forward")
-    check_plane_indices(x.shape, "maxpool_forward")
-    kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow) = prepare_pool(x.shape, kh, kw, stride, pad, "maxpool_forward")
-    cdef Py_ssize_t NC = x.shape[0] * x.shape[1], H = x.shape[2], W = x.shape[3], OH = oh, OW = ow
-    cdef Py_ssize_t ckh = kh, ckw = kw, csh = sh, csw = sw, cpt = pt, cpl = pl
-    cdef Py_ssize_t work = _window_work(NC, H, W, OH, OW, kh, kw)
-    out = np.empty((x.shape[0], x.shape[1], oh, ow), dtype=x.dtype)
-    argmax = np.empty((x.shape[0], x.shape[1], oh, ow), dtype=np.int32)
-    cdef int[:, :, :, ::1] a = argmax
-    cdef const float[:, :, :, ::1] xf
-    cdef float[:, :, :, ::1] of
-    cdef const double[:, :, :, ::1] xd
-    cdef double[:, :, :, ::1] od
-    if x.dtype == np.float32:
-        xf = x
-        of = out
-        with nogil:
-            _maxpool_fwd(&xf[0, 0, 0, 0], &of[0, 0, 0, 0], &a[0, 0, 0, 0], NC, H, W, ckh, ckw, csh, csw,
-                         cpt, cpl, OH, OW, work)
-    else:
-        xd = x
-        od = out
-        with nogil:
-            _maxpool_fwd(&xd[0, 0, 0, 0], &od[0, 0, 0, 0], &a[0, 0, 0, 0], NC, H, W, ckh, ckw, csh, csw,
-                         cpt, cpl, OH, OW, work)
+    x, kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow) = prepare_maxpool_forward(x, kh, kw, stride, pad)
+    n, c, h, w = x.shape
+    out = np.empty((n, c, oh, ow), dtype=x.dtype)
+    argmax = np.empty((n, c, oh, ow), dtype=np.int32)
+    _maxpool_forward_into(x, out, argmax, kh, kw, sh, sw, pt, pl, pool_work(n * c, h, w, oh, ow, kh, kw))
     return out, argmax
 
 
 def maxpool_backward(dout, argmax, x_shape):
     """Gradient of max pooling: ``dx[n, c].flat[argmax[n, c, y, x]] += dout[n, c, y, x]``."""
-    dout, argmax, (n, c, h, w) = prepare_maxpool_backward(dout, argmax, x_shape)
-    dx = np.empty((n, c, h, w), dtype=dout.dtype)
-    cdef Py_ssize_t NC = n * c, HW = h * w, P = dout.shape[2] * dout.shape[3]
-    if P == 0:  # (N, C, 0, OW): nothing flowed back
+    dout, argmax, x_shape = prepare_maxpool_backward(dout, argmax, x_shape)
+    dx = np.empty(x_shape, dtype=dout.dtype)
+    if dout.shape[2] * dout.shape[3] == 0:  # (N, C, 0, OW): nothing flowed back
         dx[...] = 0
         return dx
-    cdef const int[:, :, :, ::1] a = argmax
-    cdef const float[:, :, :, ::1] gf
-    cdef float[:, :, :, ::1] df
-    cdef const double[:, :, :, ::1] gd
-    cdef double[:, :, :, ::1] dd
-    if dout.dtype == np.float32:
-        gf = dout
-        df = dx
-        with nogil:
-            _maxpool_bwd(&gf[0, 0, 0, 0], &a[0, 0, 0, 0], &df[0, 0, 0, 0], NC, HW, P)
-    else:
-        gd = dout
-        dd = dx
-        with nogil:
-            _maxpool_bwd(&gd[0, 0, 0, 0], &a[0, 0, 0, 0], &dd[0, 0, 0, 0], NC, HW, P)
+    _maxpool_backward_into(dout, argmax, dx)
     return dx
 
 
 def avgpool_forward(x, kh, kw, stride=None, pad=0, count_include_pad=False):
     """Average pooling of ``x`` (N, C, H, W); ``stride`` defaults to the kernel size."""
-    x = check_array(x, 4, "x", "avgpool_forward")
-    kh, kw, s, p, o = prepare_pool(x.shape, kh, kw, stride, pad, "avgpool_forward")
-    counts = np.ascontiguousarray(_window_counts(x.shape, kh, kw, s, p, o, count_include_pad, x.dtype))
-    cdef Py_ssize_t NC = x.shape[0] * x.shape[1], H = x.shape[2], W = x.shape[3], OH = o[0], OW = o[1]
-    cdef Py_ssize_t ckh = kh, ckw = kw, csh = s[0], csw = s[1], cpt = p[0], cpl = p[2]
-    cdef Py_ssize_t work = _window_work(NC, H, W, OH, OW, kh, kw)
-    out = np.empty((x.shape[0], x.shape[1], OH, OW), dtype=x.dtype)
-    cdef const float[:, :, :, ::1] xf
-    cdef float[:, :, :, ::1] of
-    cdef const double[:, :, :, ::1] xd
-    cdef double[:, :, :, ::1] od
-    cdef const float[:, ::1] cf
-    cdef const double[:, ::1] cd
-    if x.dtype == np.float32:
-        xf = x
-        of = out
-        cf = counts
-        with nogil:
-            _avgpool_fwd(&xf[0, 0, 0, 0], &cf[0, 0], &of[0, 0, 0, 0], NC, H, W, ckh, ckw, csh, csw, cpt, cpl,
-                         OH, OW, work)
-    else:
-        xd = x
-        od = out
-        cd = counts
-        with nogil:
-            _avgpool_fwd(&xd[0, 0, 0, 0], &cd[0, 0], &od[0, 0, 0, 0], NC, H, W, ckh, ckw, csh, csw, cpt, cpl,
-                         OH, OW, work)
+    x, kh, kw, s, p, o = prepare_avgpool_forward(x, kh, kw, stride, pad)
+    n, c, h, w = x.shape
+    counts = np.ascontiguousarray(window_counts(x.shape, kh, kw, s, p, o, count_include_pad, x.dtype))
+    out = np.empty((n, c) + o, dtype=x.dtype)
+    _avgpool_forward_into(x, counts, out, kh, kw, s[0], s[1], p[0], p[2],
+                          pool_work(n * c, h, w, o[0], o[1], kh, kw))
     return out
 
 
 def avgpool_backward(dout, x_shape, kh, kw, stride=None, pad=0, count_include_pad=False):
     """Gradient of average pooling: each window's ``dout / count`` is added to all of its pixels."""
-    who = "avgpool_backward"
-    dout = check_array(dout, 4, "dout", who)
-    x_shape = check_x_shape(x_shape, who)
-    kh, kw, s, p, o = prepare_pool(x_shape, kh, kw, stride, pad, who)
-    if tuple(dout.shape) != x_shape[:2] + o:
-        raise ValueError(f"{who}: dout must have shape {x_shape[:2] + o}, got {tuple(dout.shape)}")
-    counts = np.ascontiguousarray(_window_counts(x_shape, kh, kw, s, p, o, count_include_pad, dout.dtype))
-    cdef Py_ssize_t NC = x_shape[0] * x_shape[1], H = x_shape[2], W = x_shape[3], OH = o[0], OW = o[1]
-    cdef Py_ssize_t csh = s[0], csw = s[1], cpt = p[0], cpl = p[2]
-    row_taps = np.asarray(live_taps(o[0], s[0], p[0], H, kh), dtype=np.intp)
-    col_taps = np.asarray(live_taps(o[1], s[1], p[2], W, kw), dtype=np.intp)
-    cdef const Py_ssize_t[::1] rt = row_taps
-    cdef const Py_ssize_t[::1] ct = col_taps
-    cdef Py_ssize_t n_rt = rt.shape[0], n_ct = ct.shape[0]
-    cdef Py_ssize_t work = _window_work(NC, H, W, OH, OW, kh, kw)
+    dout, x_shape, kh, kw, s, p, o = prepare_avgpool_backward(dout, x_shape, kh, kw, stride, pad)
+    n, c, h, w = x_shape
+    counts = np.ascontiguousarray(window_counts(x_shape, kh, kw, s, p, o, count_include_pad, dout.dtype))
+    row_taps = np.asarray(live_taps(o[0], s[0], p[0], h, kh), dtype=np.intp)
+    col_taps = np.asarray(live_taps(o[1], s[1], p[2], w, kw), dtype=np.intp)
     dx = np.empty(x_shape, dtype=dout.dtype)
-    if n_rt == 0 or n_ct == 0:  # every window holds a real pixel, so this never happens
+    if row_taps.size == 0 or col_taps.size == 0:  # every window holds a real pixel, so this never happens
         dx[...] = 0
         return dx
-    cdef const float[:, :, :, ::1] gf
-    cdef float[:, :, :, ::1] df
-    cdef const double[:, :, :, ::1] gd
-    cdef double[:, :, :, ::1] dd
-    cdef const float[:, ::1] cf
-    cdef const double[:, ::1] cd
-    if dout.dtype == np.float32:
-        gf = dout
-        df = dx
-        cf = counts
-        with nogil:
-            _avgpool_bwd(&gf[0, 0, 0, 0], &cf[0, 0], &df[0, 0, 0, 0], NC, H, W, &rt[0], n_rt, &ct[0], n_ct,
-                         csh, csw, cpt, cpl, OH, OW, work)
-    else:
-        gd = dout
-        dd = dx
-        cd = counts
-        with nogil:
-            _avgpool_bwd(&gd[0, 0, 0, 0], &cd[0, 0], &dd[0, 0, 0, 0], NC, H, W, &rt[0], n_rt, &ct[0], n_ct,
-                         csh, csw, cpt, cpl, OH, OW, work)
+    _avgpool_backward_into(dout, counts, dx, row_taps, col_taps, s[0], s[1], p[0], p[2],
+                           pool_work(n * c, h, w, o[0], o[1], kh, kw))
     return dx

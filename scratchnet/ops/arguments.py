@@ -1,0 +1,319 @@
+"""Argument checking and normalisation for the im2col and pooling kernels, written once.
+
+The NumPy twins (``scratchnet/ops/im2col.py``, ``scratchnet/ops/pooling.py``), the compiled kernels
+(``pyx/``) and the conv/pool layers all call these helpers, so every implementation accepts the same
+arguments and refuses bad ones with the same message. After a ``prepare_*`` helper returns, every size,
+padding and stride is an int in ``[0, INDEX_LIMIT]`` and arrays are C-contiguous, aligned and in native
+byte order: what the ``nogil`` loops assume.
+
+* ``stride``: an int or a pair ``(sh, sw)``;
+* ``pad``: an int, a pair ``(ph, pw)`` (symmetric) or ``(top, bottom, left, right)`` -- the asymmetric
+  form is what TensorFlow's ``'same'`` padding needs (see :func:`same_padding`).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+from scratchnet.backend import get_array_module
+
+__all__ = [
+    "INDEX_LIMIT",
+    "normalize_stride",
+    "normalize_pad",
+    "normalize_kernel",
+    "check_image_shape",
+    "check_x_shape",
+    "check_array",
+    "check_out",
+    "output_size",
+    "same_padding",
+    "prepare_im2col",
+    "prepare_col2im",
+    "check_pool_padding",
+    "check_plane_indices",
+    "prepare_pool",
+    "prepare_maxpool_forward",
+    "prepare_maxpool_backward",
+    "prepare_avgpool_forward",
+    "prepare_avgpool_backward",
+    "pool_work",
+]
+
+# The compiled kernels add and subtract image sizes, paddings, kernel sizes and strides in Py_ssize_t.
+# Keeping each of them, and each padded extent, at most a quarter of the Py_ssize_t range means no such
+# sum can overflow; every product the kernels form is an offset inside an array that exists. No real
+# input comes near the limit (2**61 on 64-bit machines).
+INDEX_LIMIT = sys.maxsize // 4
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def _check_limit(what: str, value: Any, values: tuple[int, ...], who: str) -> None:
+    if max(values) > INDEX_LIMIT:
+        raise ValueError(
+            f"{who}: {what} must be at most {INDEX_LIMIT} (the kernels' index range), got {value!r}"
+        )
+
+
+# -- sizes, strides, paddings ---------------------------------------------------------------------------
+def normalize_stride(stride: Any, who: str = "im2col") -> tuple[int, int]:
+    """``stride`` as ``(sh, sw)``; raises ValueError unless both are ints in ``[1, INDEX_LIMIT]``."""
+    pair = (
+        (stride, stride) if _is_int(stride) else tuple(stride) if isinstance(stride, tuple | list) else None
+    )
+    if pair is None or len(pair) != 2 or not all(_is_int(s) for s in pair):
+        raise ValueError(f"{who}: stride must be an int or a pair of ints, got {stride!r}")
+    if min(pair) <= 0:
+        raise ValueError(f"{who}: stride must be positive, got {stride!r}")
+    _check_limit("stride", stride, pair, who)
+    return int(pair[0]), int(pair[1])
+
+
+def normalize_pad(pad: Any, who: str = "im2col") -> tuple[int, int, int, int]:
+    """``pad`` as ``(top, bottom, left, right)``; raises ValueError unless all are ints in ``[0, INDEX_LIMIT]``."""
+    if _is_int(pad):
+        p = (pad,) * 4
+    elif isinstance(pad, tuple | list) and len(pad) == 2:
+        p = (pad[0], pad[0], pad[1], pad[1])
+    elif isinstance(pad, tuple | list) and len(pad) == 4:
+        p = tuple(pad)
+    else:
+        raise ValueError(f"{who}: pad must be an int, (ph, pw) or (top, bottom, left, right), got {pad!r}")
+    if not all(_is_int(v) for v in p):
+        raise ValueError(f"{who}: pad entries must be ints, got {pad!r}")
+    if min(p) < 0:
+        raise ValueError(f"{who}: pad must be >= 0, got {pad!r}")
+    _check_limit("pad", pad, p, who)
+    return int(p[0]), int(p[1]), int(p[2]), int(p[3])
+
+
+def normalize_kernel(kh: Any, kw: Any, who: str = "im2col") -> tuple[int, int]:
+    """``(kh, kw)`` as ints; raises ValueError unless both are in ``[1, INDEX_LIMIT]``."""
+    if not (_is_int(kh) and _is_int(kw)) or kh <= 0 or kw <= 0:
+        raise ValueError(f"{who}: kernel size must be positive ints, got ({kh!r}, {kw!r})")
+    _check_limit("kernel size", (kh, kw), (kh, kw), who)
+    return int(kh), int(kw)
+
+
+def check_image_shape(shape: Any, who: str, name: str = "x") -> tuple[int, int, int, int]:
+    """An (N, C, H, W) shape with every entry >= 1: the kernels have no loops for empty images or batches."""
+    if not isinstance(shape, tuple | list) or len(shape) != 4 or not all(_is_int(s) for s in shape):
+        raise ValueError(f"{who}: {name} must be a 4-tuple (N, C, H, W), got {shape!r}")
+    if min(shape) <= 0:
+        raise ValueError(
+            f"{who}: {name} must not be empty (N, C, H and W all >= 1), got shape {tuple(shape)}"
+        )
+    return tuple(int(s) for s in shape)  # type: ignore[return-value]
+
+
+def check_x_shape(x_shape: Any, who: str) -> tuple[int, int, int, int]:
+    """A user-given (N, C, H, W) for a backward kernel: four ints, all >= 1."""
+    if not isinstance(x_shape, tuple | list) or len(x_shape) != 4 or not all(_is_int(s) for s in x_shape):
+        raise ValueError(f"{who}: x_shape must be a 4-tuple (N, C, H, W), got {x_shape!r}")
+    if min(x_shape) <= 0:
+        raise ValueError(f"{who}: x_shape entries must be positive, got {tuple(x_shape)}")
+    return tuple(int(s) for s in x_shape)  # type: ignore[return-value]
+
+
+def output_size(
+    h: int, w: int, kh: int, kw: int, stride: Any = 1, pad: Any = 0, who: str = "im2col"
+) -> tuple[int, int]:
+    r"""Output height and width: :math:`OH = \lfloor (H + p_t + p_b - k_h) / s_h \rfloor + 1` (same for W).
+
+    Raises ValueError for an empty input plane (``h`` or ``w`` < 1), for a padded extent beyond
+    ``INDEX_LIMIT``, and when the kernel does not fit into the padded input.
+    """
+    if not (_is_int(h) and _is_int(w)) or h <= 0 or w <= 0:
+        raise ValueError(f"{who}: input height and width must be positive ints, got ({h!r}, {w!r})")
+    kh, kw = normalize_kernel(kh, kw, who)
+    sh, sw = normalize_stride(stride, who)
+    pt, pb, pl, pr = normalize_pad(pad, who)
+    hp, wp = h + pt + pb, w + pl + pr
+    _check_limit("the padded input size", (hp, wp), (hp, wp), who)
+    if kh > hp or kw > wp:
+        raise ValueError(
+            f"{who}: kernel ({kh}, {kw}) is larger than the padded input ({hp}, {wp}) "
+            f"(input ({h}, {w}), pad {(pt, pb, pl, pr)})"
+        )
+    return (hp - kh) // sh + 1, (wp - kw) // sw + 1
+
+
+def same_padding(h: int, w: int, kh: int, kw: int, stride: Any = 1) -> tuple[int, int, int, int]:
+    r"""TensorFlow's ``'same'`` padding ``(top, bottom, left, right)``.
+
+    The output has :math:`\lceil n / s \rceil` pixels; the total padding
+    :math:`\max((\lceil n/s \rceil - 1) s + k - n, 0)` is split with the odd pixel at the bottom/right.
+    """
+    sh, sw = normalize_stride(stride, "same_padding")
+    pads = []
+    for n, k, s in ((h, kh, sh), (w, kw, sw)):
+        total = max((-(-n // s) - 1) * s + k - n, 0)
+        pads += [total // 2, total - total // 2]
+    return pads[0], pads[1], pads[2], pads[3]
+
+
+# -- arrays ---------------------------------------------------------------------------------------------
+def check_array(a: Any, ndim: int, name: str, who: str) -> np.ndarray:
+    """Validates ndim and dtype (float32/float64) and returns a C-contiguous, aligned array in native byte
+    order (the layout the compiled kernels read; other layouts are copied)."""
+    if not hasattr(a, "dtype") or not hasattr(a, "ndim"):
+        raise TypeError(f"{who}: {name} must be an array, got {type(a).__name__}")
+    if a.ndim != ndim:
+        raise ValueError(f"{who}: {name} must be {ndim}-D, got shape {tuple(a.shape)}")
+    dtype = np.dtype(a.dtype)
+    if dtype.kind != "f" or dtype.itemsize not in (4, 8):
+        raise TypeError(f"{who}: {name} must be float32 or float64, got {a.dtype}")
+    xp = get_array_module(a)
+    if not dtype.isnative:  # e.g. '>f4' read from a file: same values, native layout
+        a = a.astype(dtype.newbyteorder("="))
+    a = xp.ascontiguousarray(a)
+    if xp is np and not a.flags.aligned:  # a float view at an odd byte offset of some buffer
+        a = a.copy()
+    return a
+
+
+def check_out(out: Any, shape: tuple[int, ...], x: Any, who: str) -> None:
+    """``out`` (if given) must be a writable, C-contiguous, aligned array of ``shape`` and ``x``'s dtype
+    that does not overlap ``x`` (the compiled kernel reads ``x`` while it writes ``out``)."""
+    if out is None:
+        return
+    if (
+        not hasattr(out, "flags")
+        or tuple(out.shape) != shape
+        or out.dtype != x.dtype
+        or not out.flags.c_contiguous
+    ):
+        got = (getattr(out, "shape", None), getattr(out, "dtype", None))
+        raise ValueError(f"{who}: out must be a C-contiguous {x.dtype} array of shape {shape}, got {got}")
+    if get_array_module(out) is np:
+        if not (out.flags.writeable and out.flags.aligned):
+            raise ValueError(f"{who}: out must be a writable, aligned array")
+        if np.may_share_memory(out, x):
+            raise ValueError(f"{who}: out must not overlap the input x")
+
+
+# -- im2col / col2im ------------------------------------------------------------------------------------
+def prepare_im2col(x: Any, kh: Any, kw: Any, stride: Any, pad: Any, who: str = "im2col", *, out: Any = None):
+    """Validated arguments of ``im2col``: (x, kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow)).
+
+    ``out``, if given, is checked to be a workspace im2col may write (see :func:`check_out`).
+    """
+    x = check_array(x, 4, "x", who)
+    kh, kw = normalize_kernel(kh, kw, who)
+    s, p = normalize_stride(stride, who), normalize_pad(pad, who)
+    check_image_shape(x.shape, who)
+    oh, ow = output_size(x.shape[2], x.shape[3], kh, kw, s, p, who)
+    n, c = x.shape[:2]
+    check_out(out, (c * kh * kw, n * oh * ow), x, who)
+    return x, kh, kw, s, p, (oh, ow)
+
+
+def prepare_col2im(cols: Any, x_shape: Any, kh: Any, kw: Any, stride: Any, pad: Any, who: str = "col2im"):
+    """Validated arguments of ``col2im``; checks that ``cols`` has the shape im2col would give."""
+    cols = check_array(cols, 2, "cols", who)
+    n, c, h, w = check_x_shape(x_shape, who)
+    kh, kw = normalize_kernel(kh, kw, who)
+    s, p = normalize_stride(stride, who), normalize_pad(pad, who)
+    oh, ow = output_size(h, w, kh, kw, s, p, who)
+    expected = (c * kh * kw, n * oh * ow)
+    if tuple(cols.shape) != expected:
+        raise ValueError(
+            f"{who}: cols must have shape {expected} for x_shape {(n, c, h, w)}, got {cols.shape}"
+        )
+    return cols, (n, c, h, w), kh, kw, s, p, (oh, ow)
+
+
+# -- pooling --------------------------------------------------------------------------------------------
+def check_pool_padding(kh: int, kw: int, pad: tuple[int, int, int, int], who: str) -> None:
+    """Each side's padding must be smaller than the kernel along that axis, so every window holds a real pixel."""
+    if max(pad[0], pad[1]) >= kh or max(pad[2], pad[3]) >= kw:
+        raise ValueError(
+            f"{who}: padding {pad} must be smaller than the kernel ({kh}, {kw}) on every side "
+            "(each window needs a real pixel)"
+        )
+
+
+def check_plane_indices(x_shape: tuple[int, ...], who: str) -> None:
+    """``argmax`` holds int32 indices ``h*W + w`` inside a plane, so a plane must have fewer than 2**31 pixels."""
+    if x_shape[2] * x_shape[3] >= 2**31:
+        raise ValueError(f"{who}: planes of {x_shape[2] * x_shape[3]} pixels need int64 indices")
+
+
+def prepare_pool(x_shape: tuple[int, ...], kh: Any, kw: Any, stride: Any, pad: Any, who: str):
+    """Validated pooling arguments: (kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow)).
+
+    Every window must contain at least one real pixel, so the input must not be empty and each side's
+    padding must be smaller than the kernel along that axis. ``stride=None`` means the kernel size.
+    """
+    check_image_shape(x_shape, who)
+    kh, kw = normalize_kernel(kh, kw, who)
+    s = normalize_stride(kh if stride is None else stride, who)
+    p = normalize_pad(pad, who)
+    check_pool_padding(kh, kw, p, who)
+    oh, ow = output_size(x_shape[2], x_shape[3], kh, kw, s, p, who)
+    return kh, kw, s, p, (oh, ow)
+
+
+def prepare_maxpool_forward(x: Any, kh: Any, kw: Any, stride: Any, pad: Any, who: str = "maxpool_forward"):
+    """Validated arguments of ``maxpool_forward``: (x, kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow))."""
+    x = check_array(x, 4, "x", who)
+    check_plane_indices(x.shape, who)
+    return (x, *prepare_pool(x.shape, kh, kw, stride, pad, who))
+
+
+def prepare_maxpool_backward(dout: Any, argmax: Any, x_shape: Any, who: str = "maxpool_backward"):
+    """Validated arguments of ``maxpool_backward``: (dout, argmax, (n, c, h, w)); every ``argmax`` entry
+    is an int32 index inside its plane, so the kernels may scatter through it unchecked."""
+    dout = check_array(dout, 4, "dout", who)
+    n, c, h, w = check_x_shape(x_shape, who)
+    check_plane_indices((n, c, h, w), who)  # before dx (N, C, H, W) is allocated
+    if not hasattr(argmax, "dtype") or argmax.dtype != np.int32:
+        raise TypeError(
+            f"{who}: argmax must be the int32 array maxpool_forward returned, got "
+            f"{getattr(argmax, 'dtype', type(argmax).__name__)}"
+        )
+    if tuple(argmax.shape) != tuple(dout.shape) or dout.shape[:2] != (n, c):
+        raise ValueError(
+            f"{who}: dout {tuple(dout.shape)} and argmax {tuple(argmax.shape)} must have the same "
+            f"shape (N, C, OH, OW) matching x_shape {(n, c, h, w)}"
+        )
+    xp = get_array_module(argmax)
+    argmax = xp.ascontiguousarray(argmax)
+    if xp is np and not argmax.flags.aligned:
+        argmax = argmax.copy()
+    if argmax.size and (int(argmax.min()) < 0 or int(argmax.max()) >= h * w):
+        raise ValueError(f"{who}: argmax holds indices outside the {h}x{w} plane")
+    return dout, argmax, (n, c, h, w)
+
+
+def prepare_avgpool_forward(x: Any, kh: Any, kw: Any, stride: Any, pad: Any, who: str = "avgpool_forward"):
+    """Validated arguments of ``avgpool_forward``: (x, kh, kw, (sh, sw), (pt, pb, pl, pr), (oh, ow))."""
+    x = check_array(x, 4, "x", who)
+    return (x, *prepare_pool(x.shape, kh, kw, stride, pad, who))
+
+
+def prepare_avgpool_backward(
+    dout: Any, x_shape: Any, kh: Any, kw: Any, stride: Any, pad: Any, who: str = "avgpool_backward"
+):
+    """Validated arguments of ``avgpool_backward``: (dout, (n, c, h, w), kh, kw, (sh, sw), (pt, pb, pl, pr),
+    (oh, ow)); ``dout`` has the shape avgpool_forward gives for ``x_shape``."""
+    dout = check_array(dout, 4, "dout", who)
+    x_shape = check_x_shape(x_shape, who)
+    kh, kw, s, p, o = prepare_pool(x_shape, kh, kw, stride, pad, who)
+    if tuple(dout.shape) != x_shape[:2] + o:
+        raise ValueError(f"{who}: dout must have shape {x_shape[:2] + o}, got {tuple(dout.shape)}")
+    return dout, x_shape, kh, kw, s, p, o
+
+
+def pool_work(nc: int, h: int, w: int, oh: int, ow: int, kh: int, kw: int) -> int:
+    """Work estimate of a pooling kernel, for its thread count: a window visits at most
+    ``min(kh, H) * min(kw, W)`` pixels.
+
+    Python ints, capped so that no product of huge kernel sizes can overflow on its way into C."""
+    return min(nc * (h * w + oh * ow * min(kh, h) * min(kw, w)), 2**62)
