@@ -1,109 +1,113 @@
-"""Where arrays live and which kernels run: the one place that decides.
+"""Which code runs: the one place that chooses between the readable reference and the fast paths.
 
-* ``get_array_module(*arrays)`` returns the array module (NumPy, or CuPy for GPU arrays) that the given
-  arrays belong to, so layer code stays backend-agnostic (the Chainer idiom).
-* ``kernel(name)`` returns the compiled Cython module ``scratchnet._kernels.NAME`` when it was built and the
-  compiled path is enabled, otherwise the readable NumPy twin ``scratchnet.ops.NAME``.
-* ``info()`` reports at run time whether the compiled kernels and OpenMP are present.
-* ``use_device("cuda")`` (or ``SCRATCHNET_DEVICE=cuda``) makes new layers allocate their parameters on the
-  GPU through CuPy; ``to_device``/``to_host`` move arrays; ``Layer.to(device)`` moves a whole model.
-  Without CuPy everything runs on NumPy exactly as before, and asking for the GPU raises a clear error.
+scratchnet has two tiers. Tier 1 is the reference: every layer's ``forward``/``backward`` written as its
+maths in plain NumPy, in ``scratchnet/layers/``. Tier 2 is what runs by default: compiled Cython kernels
+(``pyx/``, built into ``scratchnet._kernels``) and fused, in-place NumPy variants (``scratchnet/ops/``),
+each held equal to its reference by the tests. This module decides, for every call, which tier runs:
+
+* ``kernel(name)``: the compiled module ``scratchnet._kernels.NAME`` when it was built and compiled code
+  is enabled (``use_compiled``; ``SCRATCHNET_PURE_NUMPY=1`` disables it), else its NumPy twin
+  ``scratchnet.ops.NAME``;
+* ``fast_path(key)``: the tier-2 function that replaces a layer method (the table ``FAST_PATHS``), or
+  None to run the layer's own code. The layer base class asks this on every call of a listed method;
+* ``use_reference(True)`` (or ``with reference():``) makes every layer run its tier-1 code and every
+  kernel its NumPy twin (``SCRATCHNET_REFERENCE=1`` sets it at import): the path to step through in a
+  debugger. Results agree with the fast path to
+  rounding (the tests hold each pair to a stated bound).
+
+Device handling (NumPy or CuPy arrays) lives in ``scratchnet.device``; its functions are re-exported here.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-_use_compiled = os.environ.get("SCRATCHNET_PURE_NUMPY", "0") != "1"
-_DEVICE_NAMES = {"cpu": "cpu", "numpy": "cpu", "cuda": "cuda", "gpu": "cuda"}
-_default_device = "cpu"
-CUPY_HINT = (
-    "the GPU backend needs CuPy: install the wheel matching your CUDA toolkit, e.g. "
-    "`pip install cupy-cuda12x` (CUDA 12) or `pip install cupy-cuda13x` (CUDA 13)"
+from scratchnet.device import (  # noqa: F401  (re-exported: the public device API)
+    CUPY_HINT,
+    _cupy,
+    current_device,
+    device_of,
+    get_array_module,
+    normalize_device,
+    to_device,
+    to_host,
+    use_device,
 )
 
+_use_compiled = os.environ.get("SCRATCHNET_PURE_NUMPY", "0") != "1"
+_use_reference = os.environ.get("SCRATCHNET_REFERENCE", "0") == "1"
 
-_array_modules: dict[type, ModuleType] = {}
-
-
-def register_array_module(array_type: type, module: ModuleType) -> None:
-    """Declares that arrays of ``array_type`` are handled by ``module`` (used for stand-in devices in tests)."""
-    _array_modules[array_type] = module
-
-
-def get_array_module(*arrays: Any) -> ModuleType:
-    """The array module of ``arrays``: ``cupy`` if any of them is a CuPy array, else ``numpy``."""
-    for a in arrays:
-        cls = type(a)
-        if cls.__module__.startswith("cupy"):
-            import cupy
-
-            return cupy
-        if _array_modules:
-            for base in cls.__mro__:
-                if base in _array_modules:
-                    return _array_modules[base]
-    return np
+# Layer methods with a tier-2 implementation: "module.Class.method" -> "module:function". The function
+# takes the layer as its first argument and the method's own arguments after it.
+FAST_PATHS = {
+    "scratchnet.layers.conv.Conv2D.forward": "scratchnet.ops.conv:conv2d_forward",
+    "scratchnet.layers.conv.Conv2D.backward": "scratchnet.ops.conv:conv2d_backward",
+    "scratchnet.layers.recurrent.RNN.forward_loop": "scratchnet.ops.recurrent:rnn_forward_loop",
+    "scratchnet.layers.recurrent.RNN.backward_loop": "scratchnet.ops.recurrent:rnn_backward_loop",
+    "scratchnet.layers.recurrent.LSTM.forward_loop": "scratchnet.ops.recurrent:lstm_forward_loop",
+    "scratchnet.layers.recurrent.LSTM.backward_loop": "scratchnet.ops.recurrent:lstm_backward_loop",
+    "scratchnet.layers.recurrent.GRU.forward_loop": "scratchnet.ops.recurrent:gru_forward_loop",
+    "scratchnet.layers.recurrent.GRU.backward_loop": "scratchnet.ops.recurrent:gru_backward_loop",
+}
+_resolved: dict[str, Callable[..., Any]] = {}
 
 
-def _cupy() -> ModuleType:
+def use_compiled(enabled: bool) -> None:
+    """Switches every ``kernel(name)`` lookup between the compiled kernels and the NumPy twins."""
+    global _use_compiled
+    _use_compiled = bool(enabled)
+
+
+def use_reference(enabled: bool = True) -> None:
+    """True: every layer runs its tier-1 (reference) code and every kernel its NumPy twin."""
+    global _use_reference
+    _use_reference = bool(enabled)
+
+
+def reference_mode() -> bool:
+    """Whether the tier-1 reference code is selected (see ``use_reference``)."""
+    return _use_reference
+
+
+@contextmanager
+def reference(enabled: bool = True) -> Iterator[None]:
+    """``with reference():`` runs the block on the tier-1 reference code, then restores the setting."""
+    previous = _use_reference
+    use_reference(enabled)
     try:
-        import cupy
-    except ImportError as exc:
-        raise RuntimeError(CUPY_HINT) from exc
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # CuPy present but no driver / no device
-        raise RuntimeError(f"CuPy is installed but no CUDA device is usable: {exc}") from exc
-    if count < 1:
-        raise RuntimeError("CuPy is installed but reports no CUDA device")
-    return cupy
+        yield
+    finally:
+        use_reference(previous)
 
 
-def normalize_device(device: str) -> str:
-    """'cpu'/'numpy' -> 'cpu'; 'cuda'/'gpu' -> 'cuda'; anything else is a ValueError."""
-    try:
-        return _DEVICE_NAMES[str(device).lower()]
-    except KeyError:
-        raise ValueError(f"unknown device {device!r}; use 'cpu' or 'cuda'") from None
+def fast_path(key: str, *, ignore_reference: bool = False) -> Callable[..., Any] | None:
+    """The tier-2 function for layer method ``key`` ("module.Class.method"), or None when the reference
+    code is selected (unless ``ignore_reference``: a backward whose forward ran fast) or there is none."""
+    if (_use_reference and not ignore_reference) or key not in FAST_PATHS:
+        return None
+    if key not in _resolved:
+        module, name = FAST_PATHS[key].split(":")
+        _resolved[key] = getattr(importlib.import_module(module), name)
+    return _resolved[key]
 
 
-def use_device(device: str) -> None:
-    """Sets where new layers allocate their parameters ('cpu' or 'cuda')."""
-    global _default_device
-    device = normalize_device(device)
-    if device == "cuda":
-        _cupy()
-    _default_device = device
-
-
-def current_device() -> str:
-    return _default_device
-
-
-def device_of(a: Any) -> str:
-    """'cpu' for NumPy arrays, 'cuda' for CuPy (and registered stand-in) arrays."""
-    return "cuda" if get_array_module(a) is not np else "cpu"
-
-
-def to_device(a: Any, device: str) -> Any:
-    """``a`` as an array on ``device`` (a no-op when it is already there)."""
-    device = normalize_device(device)
-    if device == "cuda":
-        return _cupy().asarray(a)
-    return to_host(a)
-
-
-def to_host(a: Any) -> np.ndarray:
-    """A NumPy array with the contents of ``a`` (copies a GPU array to the host)."""
-    if get_array_module(a) is not np:
-        return a.get()
-    return np.asarray(a)
+def kernel(name: str, xp: ModuleType = np) -> ModuleType:
+    """The module implementing kernel ``name`` for arrays of module ``xp``: the compiled one for NumPy
+    arrays when it is available and selected, else the NumPy twin (written with ``xp`` calls, so it
+    also runs on CuPy arrays)."""
+    if xp is np and _use_compiled and not _use_reference:
+        try:
+            return importlib.import_module(f"scratchnet._kernels.{name}")
+        except ImportError:
+            pass
+    return importlib.import_module(f"scratchnet.ops.{name}")
 
 
 def compiled_kernels_available() -> bool:
@@ -143,42 +147,14 @@ def set_num_threads(n: int) -> None:
         openmp_info.set_num_threads(int(n))
 
 
-def use_compiled(enabled: bool) -> None:
-    """Switches every ``kernel(name)`` lookup between the compiled kernels and the NumPy twins."""
-    global _use_compiled
-    _use_compiled = bool(enabled)
-
-
-def kernel(name: str, xp: ModuleType = np) -> ModuleType:
-    """The module implementing kernel ``name`` for arrays of module ``xp``.
-
-    NumPy arrays: the compiled kernel when available and enabled, else the NumPy twin. CuPy arrays: the GPU
-    counterpart ``scratchnet.gpu.NAME`` when there is one, else the twin (written with ``xp`` calls).
-    """
-    if xp is not np:
-        try:
-            return importlib.import_module(f"scratchnet.gpu.{name}")
-        except ImportError:
-            return importlib.import_module(f"scratchnet.ops.{name}")
-    if _use_compiled:
-        try:
-            return importlib.import_module(f"scratchnet._kernels.{name}")
-        except ImportError:
-            pass
-    return importlib.import_module(f"scratchnet.ops.{name}")
-
-
 def info() -> dict[str, Any]:
-    """What this installation runs with: compiled kernels, OpenMP, thread count, NumPy version."""
+    """What this installation runs with: compiled kernels, OpenMP, thread count, tier, NumPy version."""
     return {
         "compiled_kernels": compiled_kernels_available(),
-        "compiled_kernels_in_use": compiled_kernels_available() and _use_compiled,
+        "compiled_kernels_in_use": compiled_kernels_available() and _use_compiled and not _use_reference,
+        "reference": _use_reference,
         "openmp": openmp_enabled(),
         "num_threads": num_threads(),
         "numpy": np.__version__,
-        "device": _default_device,
+        "device": current_device(),
     }
-
-
-if os.environ.get("SCRATCHNET_DEVICE"):
-    use_device(os.environ["SCRATCHNET_DEVICE"])

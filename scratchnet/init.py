@@ -94,6 +94,19 @@ def he_uniform(shape, *, rng=None, dtype=np.float32) -> np.ndarray:
     return _rng(rng).uniform(-bound, bound, shape).astype(dtype)
 
 
+def orthogonal(shape, gain: float = 1.0, *, rng=None, dtype=np.float32) -> np.ndarray:
+    """A random (semi-)orthogonal matrix: the Q of a Gaussian matrix's QR, with signs fixed so the draw is
+    uniform over orthogonal matrices (Saxe et al., 2014). The usual start for recurrent weights."""
+    if len(shape) != 2:
+        raise ValueError(f"orthogonal: need a 2-D shape, got {shape}")
+    rows, cols = shape
+    a = _rng(rng).standard_normal((max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q *= np.sign(np.diag(r))
+    q = q if rows >= cols else q.T
+    return (gain * q).astype(dtype)
+
+
 glorot_uniform = xavier_uniform
 glorot_normal = xavier_normal
 kaiming_normal = he_normal
@@ -115,6 +128,7 @@ _REGISTRY: dict[str, Initializer] = {
     "he_uniform": he_uniform,
     "kaiming_normal": he_normal,
     "kaiming_uniform": he_uniform,
+    "orthogonal": orthogonal,
 }
 
 

@@ -28,3 +28,14 @@ if "SCRATCHNET_DATA" not in os.environ and shared_datasets() is not None:
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(params=[True, False], ids=["compiled", "twin"])
+def kernels(request):
+    """Runs a test with the compiled kernels and again with the NumPy twins."""
+    from scratchnet import backend
+
+    before = backend.info()["compiled_kernels_in_use"]
+    backend.use_compiled(request.param)
+    yield request.param
+    backend.use_compiled(before)

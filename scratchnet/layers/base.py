@@ -1,4 +1,5 @@
-"""The base class every layer shares: parameter registry, train/eval mode, dtype, input validation.
+"""The base class every layer shares: parameter registry, train/eval mode, dtype, input validation, and
+the choice between a layer's own (reference) code and its fast path.
 
 Contract (all layers):
     forward(x) -> y        caches what backward needs
@@ -6,16 +7,25 @@ Contract (all layers):
     params / grads         dict[str, ndarray]; buffers: non-trainable state such as running means
     train() / eval()       switch the mode (dropout, batch norm)
 
-Validation lives here once: ``Layer._check_input`` / ``_check_dout`` for data and gradients, and the
-argument checkers (``check_size``, ``check_sizes``, ``check_float``, ``check_bool``, ``check_rng``,
-``init_array``, ``as_float_dtype``, ``as_array``) that every layer, loss and model constructor uses, so a
-bad argument is refused when it is given, with a message naming the owner, the argument, what was expected
+Validation lives here once. A layer declares what its ``forward`` accepts in ``input_spec`` (an
+:class:`InputSpec`); before the layer's code runs, the base class checks and casts the input (type, shape,
+dtype, device) and, before ``backward`` runs, checks that a forward happened and that ``dout`` has the
+forward output's shape, dtype and device. So a layer's ``forward``/``backward`` hold only its maths.
+The argument checkers (``check_size``, ``check_sizes``, ``check_float``, ``check_bool``, ``check_rng``,
+``init_array``, ``as_float_dtype``, ``as_array``) serve every layer, loss and model constructor, so a bad
+argument is refused when it is given, with a message naming the owner, the argument, what was expected
 and what was found.
+
+Fast paths: when ``scratchnet.backend.FAST_PATHS`` names a method of a layer class (Conv2D's forward and
+backward, the recurrent layers' time loops), calls of that method run the tier-2 function from
+``scratchnet/ops/`` instead, unless ``backend.use_reference(True)`` is set. A backward always runs on the
+tier its forward ran on, so switching the mode between the two is safe.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import numbers
 from collections.abc import Callable, Iterator
@@ -162,6 +172,78 @@ def init_array(
 
 
 @dataclass(frozen=True)
+class InputSpec:
+    """What a layer's ``forward`` accepts, checked by the base class before the layer's code runs.
+
+    ``ndim``: the allowed numbers of axes (an int, a tuple of them, or the name of a layer attribute
+    holding one); ``min_ndim``: the least number of axes; ``last_dim`` / ``channels``: the name of the
+    layer attribute that the size of the last axis / of axis 1 must equal; ``layout``: the expected shape
+    for messages, with ``{attribute}`` fields filled from the layer (e.g. ``"(N, {in_features})"``).
+    """
+
+    layout: str = ""
+    ndim: int | tuple[int, ...] | str | None = None
+    min_ndim: int | None = None
+    last_dim: str | None = None
+    channels: str | None = None
+
+    def check(self, layer: Layer, x: Any) -> np.ndarray:
+        """``x`` validated and cast to ``layer``'s dtype (see ``Layer._check_input``)."""
+        attrs = vars(layer)
+        ndim = attrs[self.ndim] if isinstance(self.ndim, str) else self.ndim
+        return layer._check_input(
+            x,
+            ndim=ndim,
+            min_ndim=self.min_ndim,
+            last_dim=None if self.last_dim is None else attrs[self.last_dim],
+            channels=None if self.channels is None else attrs[self.channels],
+            expected=self.layout.format(**attrs),
+        )
+
+
+def _checked_forward(method: Callable[..., Any], owner: type) -> Callable[..., Any]:
+    """``method`` (a forward) with its input checked first and its output shape recorded for backward."""
+
+    @functools.wraps(method)
+    def forward(self: Layer, x: Any, *args: Any, **kwargs: Any) -> Any:
+        x = self.input_spec.check(self, x)
+        y = method(self, x, *args, **kwargs)
+        self.__dict__.setdefault("_output_shapes", {})[owner] = tuple(y.shape)
+        return y
+
+    return forward
+
+
+def _checked_backward(method: Callable[..., Any], owner: type) -> Callable[..., Any]:
+    """``method`` (a backward) refusing to run before a forward and checking ``dout`` against the output."""
+
+    @functools.wraps(method)
+    def backward(self: Layer, dout: Any, *args: Any, **kwargs: Any) -> Any:
+        shape = self.__dict__.get("_output_shapes", {}).get(owner)
+        self._require_forward(shape)
+        return method(self, self._check_dout(dout, shape), *args, **kwargs)
+
+    return backward
+
+
+def _dispatching(method: Callable[..., Any], key: str) -> Callable[..., Any]:
+    """``method`` that runs its tier-2 replacement ``backend.fast_path(key)`` when there is one. A forward
+    records the tier it ran on; the matching backward runs on the same tier (its cache is that tier's)."""
+    is_forward = method.__name__.startswith("forward")
+
+    @functools.wraps(method)
+    def dispatch(self: Layer, *args: Any, **kwargs: Any) -> Any:
+        if is_forward:
+            fast = backend.fast_path(key)
+            self._fast_tier = fast is not None
+        else:
+            fast = backend.fast_path(key, ignore_reference=True) if self._fast_tier else None
+        return method(self, *args, **kwargs) if fast is None else fast(self, *args, **kwargs)
+
+    return dispatch
+
+
+@dataclass(frozen=True)
 class ParamRef:
     """A handle on one trainable array: optimizers read ``value`` and ``grad`` through it every step,
     so a layer may replace its gradient arrays freely."""
@@ -180,7 +262,24 @@ class ParamRef:
 
 
 class Layer:
-    """Base class. Subclasses register parameters with ``add_param`` and implement forward/backward."""
+    """Base class. Subclasses register parameters with ``add_param``, declare ``input_spec`` and implement
+    forward/backward (see the module docstring for what the base class does around them)."""
+
+    #: what ``forward`` accepts; None: the layer checks its input itself
+    input_spec: InputSpec | None = None
+    _fast_tier = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("forward", "backward", "forward_loop", "backward_loop"):
+            key = f"{cls.__module__}.{cls.__qualname__}.{name}"
+            if key in backend.FAST_PATHS and hasattr(cls, name):
+                setattr(cls, name, _dispatching(getattr(cls, name), key))
+        if cls.input_spec is not None:
+            if "forward" in cls.__dict__:
+                cls.forward = _checked_forward(cls.forward, cls)
+            if "backward" in cls.__dict__:
+                cls.backward = _checked_backward(cls.backward, cls)
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}

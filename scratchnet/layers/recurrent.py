@@ -3,16 +3,16 @@ r"""Recurrent layers: a vanilla tanh RNN, the LSTM and the GRU, with backpropaga
 Shapes: input x (N, T, D) -> output (N, T, H), the hidden state of every step (or (N, H), the last state,
 with ``return_sequences=False``). Every layer keeps its last state in ``h_last`` (and ``c_last``).
 
-How the work is split (the same for the three cells):
+Each cell is two short methods, its equations: ``step_forward`` computes one time step from the step's
+input projection :math:`a_t = x_t W_x + b` and the previous state, and ``step_backward`` turns the gradients
+at the new state into the gradients of the step's pre-activations and of the previous state. Everything
+around them is written once, in ``_Recurrent``:
 
 * The input projection does not depend on the recurrence, so it is ONE matrix product over all time
-  steps: the time-major input (T*N, D) times ``Wx`` (D, G*H), plus the bias. Only ``h_{t-1} Wh`` and the
-  gate nonlinearities run in the Python loop over t.
-* Backward walks t = T-1 ... 0 carrying ``dh`` (and ``dc``) and stores every step's gate gradient in one
-  (T, N, G*H) buffer ``dA``. Afterwards the weight gradients are again single products over all steps:
-  :math:`\partial L/\partial W_x = X^\top dA`, :math:`\partial L/\partial W_h = H_{prev}^\top dA`,
-  :math:`\partial L/\partial x = dA\, W_x^\top`. Only :math:`dh_{t-1} = dA_t W_h^\top` is in the loop.
-* Everything is kept time-major, (T, N, ...), so each step's slice is contiguous for the matrix product.
+  steps (time-major input (T*N, D) times ``Wx``), and so are the weight gradients after the backward
+  loop: :math:`\partial L/\partial W_x = X^\top dA`, :math:`\partial L/\partial W_h = H_{prev}^\top dA_h`,
+  :math:`\partial L/\partial x = dA\, W_x^\top`, with :math:`dA` the pre-activation gradients of all steps.
+* The time loop, the initial and carried (stateful) state and the length masking.
 
 Options shared by all three layers:
 
@@ -26,12 +26,9 @@ Options shared by all three layers:
 * ``backward(dout, dh_last=None, dc_last=None)``: an extra gradient on the last state, for encoders
   whose final state feeds something else.
 
-The sigmoid is computed as :math:`\sigma(a) = (1 + \tanh(a/2))/2`, which never overflows.
-
-Speed notes (measured with benchmarks/compare_rnn.py): at H=650 the matrix products are ~85% of the time,
-so the loop only avoids allocations (``out=`` buffers) and hands BLAS a contiguous copy of ``Wh.T`` (a
-transposed view made each step's product ~1.7x slower). The gate nonlinearities stay NumPy ufuncs:
-NumPy's SIMD ``tanh`` is faster than a fused Cython loop calling scalar ``tanhf``.
+The sigmoid is computed as :math:`\sigma(a) = (1 + \tanh(a/2))/2`, which never overflows. This file is
+the reference; the time loops that run by default (``scratchnet/ops/recurrent.py``) compute the same
+steps in place, in preallocated buffers.
 """
 
 from __future__ import annotations
@@ -42,6 +39,7 @@ import numpy as np
 
 from scratchnet.backend import get_array_module
 from scratchnet.layers.base import (
+    InputSpec,
     Layer,
     as_array,
     as_float_dtype,
@@ -54,32 +52,18 @@ from scratchnet.layers.base import (
 from scratchnet.random import get_rng
 
 
-def _sigmoid_(a: np.ndarray) -> np.ndarray:
-    """In-place, overflow-free logistic sigmoid: sigma(a) = (1 + tanh(a/2)) / 2."""
-    xp = get_array_module(a)
-    a *= 0.5
-    xp.tanh(a, out=a)
-    a *= 0.5
-    a += 0.5
-    return a
-
-
-def orthogonal(shape: tuple[int, ...], *, rng: np.random.Generator | None = None, dtype: Any = np.float32):
-    """A random (semi-)orthogonal matrix (QR of a Gaussian, signs fixed so the draw is uniform)."""
-    rng = get_rng() if rng is None else rng
-    rows, cols = shape
-    a = rng.standard_normal((max(rows, cols), min(rows, cols)))
-    q, r = np.linalg.qr(a)
-    q *= np.sign(np.diag(r))
-    q = q if rows >= cols else q.T
-    return q.astype(dtype)
+def sigmoid(a: np.ndarray) -> np.ndarray:
+    """The logistic sigmoid, overflow-free: sigma(a) = (1 + tanh(a/2)) / 2."""
+    return 0.5 + 0.5 * np.tanh(0.5 * a)
 
 
 class _Recurrent(Layer):
-    """Shared machinery: parameters, input/state/lengths validation, the two big GEMMs, stateful mode."""
+    """What the three layers share: parameters, state and lengths, the input projection, the time loop
+    and the weight gradients. A cell supplies ``step_forward`` and ``step_backward``."""
 
     n_gates = 1
     has_cell = False
+    input_spec = InputSpec("(N, T, {input_size})", ndim=3, last_dim="input_size")
 
     def __init__(
         self,
@@ -104,12 +88,11 @@ class _Recurrent(Layer):
         rng = get_rng() if check_rng(name, rng) is None else rng
         D, H, G = self.input_size, self.hidden_size, self.n_gates
         # each gate block gets its own initialisation, as if it were a separate (D, H) / (H, H) matrix
-        wh_init = orthogonal if recurrent_init == "orthogonal" else recurrent_init
         wx = np.concatenate(
             [init_array(name, "Wx", weight_init, (D, H), rng=rng, dtype=dt) for _ in range(G)], axis=1
         )
         wh = np.concatenate(
-            [init_array(name, "Wh", wh_init, (H, H), rng=rng, dtype=dt) for _ in range(G)], axis=1
+            [init_array(name, "Wh", recurrent_init, (H, H), rng=rng, dtype=dt) for _ in range(G)], axis=1
         )
         self.add_param("Wx", np.ascontiguousarray(wx, dtype=dt))
         self.add_param("Wh", np.ascontiguousarray(wh, dtype=dt))
@@ -119,7 +102,7 @@ class _Recurrent(Layer):
         self.dh0: np.ndarray | None = None
         self.dc0: np.ndarray | None = None
         self._state: tuple[np.ndarray, np.ndarray | None] | None = None
-        self._cache: dict[str, Any] | None = None
+        self._cache: tuple | None = None
 
     def __repr__(self) -> str:
         extra = ""
@@ -196,135 +179,109 @@ class _Recurrent(Layer):
         mask = (np.arange(t)[:, None] < lengths[None, :]).astype(self.dtype)[:, :, None]
         return xp.asarray(mask)
 
-    # -- the template: projection, loop, gradients ----------------------------------------------------
+    # -- the template: projection, time loop, gradients ------------------------------------------------
     def forward(self, x: np.ndarray, h0: Any = None, c0: Any = None, lengths: Any = None) -> np.ndarray:
-        x = self._check_input(x, ndim=3, last_dim=self.input_size, expected=f"(N, T, {self.input_size})")
         xp = get_array_module(x)
         n, t, d = x.shape
         if t == 0:
             raise ValueError(f"{self!r}: expected at least one time step, got shape {tuple(x.shape)}")
         h, c = self._initial_state(xp, n, h0, c0)
         mask = self._check_lengths(lengths, n, t, xp)
-        # time-major copy of the input; one GEMM projects every step at once
-        xt = xp.ascontiguousarray(x.transpose(1, 0, 2)).reshape(t * n, d)
-        a = (xt @ self.params["Wx"]).reshape(t, n, self.n_gates * self.hidden_size)
-        a += self.params["b"]
-        hs = xp.empty((t + 1, n, self.hidden_size), dtype=self.dtype)  # hs[0] = h0, hs[s+1] = state after s
-        hs[0] = h
-        cache = self._loop_forward(a, hs, c, mask)
-        cache.update(xt=xt, hs=hs, mask=mask, shape=x.shape)
-        self._cache = cache
-        self.h_last = hs[t]
-        self.c_last = cache["cs"][t] if self.has_cell else None
+        xt = xp.ascontiguousarray(x.transpose(1, 0, 2)).reshape(t * n, d)  # time-major rows
+        gates = self.n_gates * self.hidden_size
+        a = (xt @ self.params["Wx"] + self.params["b"]).reshape(t, n, gates)  # a_t = x_t Wx + b, all t
+        hs, cs, steps = self.forward_loop(a, h, c, mask)
+        self._cache = (xt, hs, steps, mask)
+        self.h_last, self.c_last = hs[t], None if cs is None else cs[t]
         if self.stateful:
-            self._state = (self.h_last.copy(), None if self.c_last is None else self.c_last.copy())
+            self._state = (self.h_last.copy(), None if cs is None else self.c_last.copy())
         if not self.return_sequences:
             return self.h_last.copy()
-        out = hs[1:] if mask is None else hs[1:] * mask  # padded steps output zero
-        return xp.ascontiguousarray(out.transpose(1, 0, 2))
+        y = hs[1:] if mask is None else hs[1:] * mask  # padded steps output zero
+        return xp.ascontiguousarray(y.transpose(1, 0, 2))
 
     def backward(self, dout: np.ndarray, dh_last: Any = None, dc_last: Any = None) -> np.ndarray:
-        self._require_forward(self._cache)
-        cache = self._cache
-        n, t, d = cache["shape"]
-        H = self.hidden_size
-        xp = get_array_module(cache["xt"])
-        mask = cache["mask"]
-        if self.return_sequences:
-            dout = self._check_dout(dout, (n, t, H))
-            dhs = xp.ascontiguousarray(xp.asarray(dout, dtype=self.dtype).transpose(1, 0, 2))
-            if mask is not None:
-                dhs *= mask
-        else:
-            dout = self._check_dout(dout, (n, H))
-            dhs = None
+        xt, hs, steps, mask = self._cache
+        t, n, H = hs.shape[0] - 1, hs.shape[1], self.hidden_size
+        xp = get_array_module(xt)
         dh = xp.zeros((n, H), dtype=self.dtype)
-        if not self.return_sequences:
+        dhs = None  # the gradient arriving at each step's output, (T, N, H)
+        if self.return_sequences:
+            dhs = dout.transpose(1, 0, 2) if mask is None else dout.transpose(1, 0, 2) * mask
+        else:
             dh += dout
         if dh_last is not None:
             dh += self._check_state(dh_last, "dh_last", n, xp, kinds="f")
-        dc = None
-        if self.has_cell:
-            dc = xp.zeros((n, H), dtype=self.dtype)
-            if dc_last is not None:
-                dc += self._check_state(dc_last, "dc_last", n, xp, kinds="f")
-        elif dc_last is not None:
-            raise ValueError(f"{self!r}: dc_last is only for LSTM layers")
-        da, dah, dh, dc = self._loop_backward(cache, dhs, dh, dc)
-        self.dh0, self.dc0 = dh, dc
-        da2 = da.reshape(t * n, self.n_gates * H)
-        dah2 = da2 if dah is None else dah.reshape(t * n, self.n_gates * H)
-        self.grads["Wx"] = cache["xt"].T @ da2
-        self.grads["Wh"] = cache["hs"][:-1].reshape(t * n, H).T @ dah2
-        self.grads["b"] = da2.sum(axis=0)
-        # the transposed view goes to BLAS as is: copying Wx.T first cost more than the GEMM saved
-        dx = (da2 @ self.params["Wx"].T).reshape(t, n, d)
+        dc = xp.zeros((n, H), dtype=self.dtype) if self.has_cell else None
+        if dc_last is not None:
+            if not self.has_cell:
+                raise ValueError(f"{self!r}: dc_last is only for LSTM layers")
+            dc += self._check_state(dc_last, "dc_last", n, xp, kinds="f")
+        da, dah, self.dh0, self.dc0 = self.backward_loop(steps, dhs, dh, dc, mask)
+        da, dah = da.reshape(t * n, self.n_gates * H), dah.reshape(t * n, self.n_gates * H)
+        self.grads["Wx"] = xt.T @ da
+        self.grads["Wh"] = hs[:-1].reshape(t * n, H).T @ dah
+        self.grads.update(self.bias_grads(da, dah))
+        dx = (da @ self.params["Wx"].T).reshape(t, n, self.input_size)
         return xp.ascontiguousarray(dx.transpose(1, 0, 2))
 
-    def _loop_forward(self, a, hs, c, mask) -> dict[str, Any]:
-        raise NotImplementedError
+    def forward_loop(self, a, h, c, mask) -> tuple[np.ndarray, np.ndarray | None, Any]:
+        """Runs the cell over t = 0..T-1 from state (h, c). Returns the states hs, cs (T+1, N, H), hs[0] = h,
+        and what ``backward_loop`` needs. Where ``mask`` (T, N, 1) is 0 the state is carried unchanged."""
+        xp = get_array_module(a)
+        hs, cs, steps = [h], [c], []
+        for t in range(a.shape[0]):
+            h, c, step = self.step_forward(a[t], hs[-1], cs[-1])
+            if mask is not None:
+                h = mask[t] * h + (1 - mask[t]) * hs[-1]
+                c = None if c is None else mask[t] * c + (1 - mask[t]) * cs[-1]
+            hs.append(h)
+            cs.append(c)
+            steps.append(step)
+        return xp.stack(hs), (xp.stack(cs) if self.has_cell else None), steps
 
-    def _loop_backward(self, cache, dhs, dh, dc):
-        raise NotImplementedError
+    def backward_loop(self, steps, dhs, dh, dc, mask) -> tuple[np.ndarray, np.ndarray, Any, Any]:
+        """Walks t = T-1..0 carrying dh (and dc). Returns the pre-activation gradients of the input path dA
+        and of the recurrent path dA_h (T, N, G*H), and the gradients at the initial state. A padded step
+        passes its share (1 - mask) of the gradient straight to the step before."""
+        xp = get_array_module(dh)
+        da, dah = [], []
+        for t in reversed(range(len(steps))):
+            if dhs is not None:
+                dh = dh + dhs[t]
+            m = 1 if mask is None else mask[t]
+            da_t, dah_t, dh_prev, dc_prev = self.step_backward(
+                m * dh, None if dc is None else m * dc, steps[t]
+            )
+            dh = dh_prev + (1 - m) * dh
+            dc = None if dc is None else dc_prev + (1 - m) * dc
+            da.append(da_t)
+            dah.append(dah_t)
+        return xp.stack(da[::-1]), xp.stack(dah[::-1]), dh, dc
 
-
-def _blend(new: np.ndarray, old: np.ndarray, m: np.ndarray) -> None:
-    """new <- m*new + (1-m)*old, in place: padded steps carry the old state forward unchanged."""
-    new -= old
-    new *= m
-    new += old
+    def bias_grads(self, da: np.ndarray, dah: np.ndarray) -> dict[str, np.ndarray]:
+        """Gradients of the biases from the (T*N, G*H) pre-activation gradients."""
+        return {"b": da.sum(axis=0)}
 
 
 class RNN(_Recurrent):
     r"""Vanilla (Elman) recurrent layer with a tanh cell.
 
-    .. math::  h_t = \tanh(x_t W_x + h_{t-1} W_h + b)
+    .. math::  h_t = \tanh(a_t + h_{t-1} W_h), \qquad a_t = x_t W_x + b
 
-    Params: ``Wx`` (D, H), ``Wh`` (H, H), ``b`` (H,). Backward, with :math:`g_t` the gradient arriving at
-    :math:`h_t` (from the output and from step t+1): :math:`da_t = g_t \odot (1 - h_t^2)`,
-    :math:`dh_{t-1} = da_t W_h^\top`. Weight gradients are summed over all steps (one GEMM each).
+    Params: ``Wx`` (D, H), ``Wh`` (H, H), ``b`` (H,). Backward, with :math:`g` the gradient arriving at
+    :math:`h_t`: :math:`da_t = g \odot (1 - h_t^2)`, :math:`dh_{t-1} = da_t W_h^\top`.
     """
 
     n_gates = 1
 
-    def _loop_forward(self, a, hs, c, mask):
-        xp = get_array_module(a)
-        wh = self.params["Wh"]
-        tmp = xp.empty_like(hs[0])
-        for s in range(a.shape[0]):
-            h = a[s]  # pre-activation, overwritten by the new state's tanh (backward only needs h_t)
-            xp.matmul(hs[s], wh, out=tmp)
-            h += tmp
-            xp.tanh(h, out=h)
-            hs[s + 1] = h
-            if mask is not None:
-                _blend(hs[s + 1], hs[s], mask[s])
-        return {"act": a}
+    def step_forward(self, a, h_prev, c_prev):
+        h = np.tanh(a + h_prev @ self.params["Wh"])
+        return h, None, h
 
-    def _loop_backward(self, cache, dhs, dh, dc):
-        xp = get_array_module(dh)
-        act, mask = cache["act"], cache["mask"]
-        wh_t = xp.ascontiguousarray(self.params["Wh"].T)  # contiguous: ~1.7x faster GEMMs than a .T view
-        da = xp.empty_like(act)
-        tmp = xp.empty_like(dh)
-        for s in range(act.shape[0] - 1, -1, -1):
-            if dhs is not None:
-                dh += dhs[s]
-            h = act[s]
-            d = da[s]
-            if mask is not None:
-                xp.multiply(dh, mask[s], out=d)  # the cell's share; the rest skips the padded step
-                dh -= d
-            else:
-                d[...] = dh
-            xp.multiply(h, h, out=tmp)
-            xp.subtract(1, tmp, out=tmp)
-            d *= tmp
-            if mask is not None:
-                dh += d @ wh_t
-            else:
-                xp.matmul(d, wh_t, out=dh)
-        return da, None, dh, None
+    def step_backward(self, dh, dc, h):
+        da = dh * (1 - h**2)
+        return da, da, da @ self.params["Wh"].T, None
 
 
 class LSTM(_Recurrent):
@@ -358,87 +315,23 @@ class LSTM(_Recurrent):
         base = super().__repr__()
         return base if not self.forget_bias else base[:-1] + f", forget_bias={self.forget_bias})"
 
-    def _loop_forward(self, a, hs, c, mask):
-        xp = get_array_module(a)
-        t, n, _ = a.shape
+    def step_forward(self, a, h_prev, c_prev):
         H = self.hidden_size
-        wh = self.params["Wh"]
-        cs = xp.empty((t + 1, n, H), dtype=a.dtype)
-        cs[0] = c
-        tc = xp.empty((t, n, H), dtype=a.dtype)  # tanh(c_t) of the cell (before any padding blend)
-        tmp4 = xp.empty((n, 4 * H), dtype=a.dtype)
-        tmp = xp.empty((n, H), dtype=a.dtype)
-        for s in range(t):
-            g4 = a[s]  # pre-activations, overwritten by the gate values
-            xp.matmul(hs[s], wh, out=tmp4)
-            g4 += tmp4
-            _sigmoid_(g4[:, : 2 * H])
-            xp.tanh(g4[:, 2 * H : 3 * H], out=g4[:, 2 * H : 3 * H])
-            _sigmoid_(g4[:, 3 * H :])
-            i, f, g, o = g4[:, :H], g4[:, H : 2 * H], g4[:, 2 * H : 3 * H], g4[:, 3 * H :]
-            c_new, h_new = cs[s + 1], hs[s + 1]
-            xp.multiply(f, cs[s], out=c_new)
-            xp.multiply(i, g, out=tmp)
-            c_new += tmp
-            xp.tanh(c_new, out=tc[s])
-            xp.multiply(o, tc[s], out=h_new)
-            if mask is not None:
-                _blend(c_new, cs[s], mask[s])
-                _blend(h_new, hs[s], mask[s])
-        return {"act": a, "cs": cs, "tc": tc}
+        a = a + h_prev @ self.params["Wh"]
+        i, f, o = sigmoid(a[:, :H]), sigmoid(a[:, H : 2 * H]), sigmoid(a[:, 3 * H :])
+        g = np.tanh(a[:, 2 * H : 3 * H])
+        c = f * c_prev + i * g
+        tc = np.tanh(c)
+        return o * tc, c, (i, f, g, o, c_prev, tc)
 
-    def _loop_backward(self, cache, dhs, dh, dc):
-        xp = get_array_module(dh)
-        act, cs, tc, mask = cache["act"], cache["cs"], cache["tc"], cache["mask"]
-        t, n, _ = act.shape
-        H = self.hidden_size
-        wh_t = xp.ascontiguousarray(self.params["Wh"].T)  # contiguous: ~1.7x faster GEMMs than a .T view
-        da = xp.empty_like(act)
-        deriv = xp.empty((n, 4 * H), dtype=act.dtype)
-        tmp = xp.empty((n, H), dtype=act.dtype)
-        dh_cell = xp.empty((n, H), dtype=act.dtype) if mask is not None else None
-        dc_cell = xp.empty((n, H), dtype=act.dtype) if mask is not None else None
-        for s in range(t - 1, -1, -1):
-            if dhs is not None:
-                dh += dhs[s]
-            g4 = act[s]
-            i, f, g, o = g4[:, :H], g4[:, H : 2 * H], g4[:, 2 * H : 3 * H], g4[:, 3 * H :]
-            tcs = tc[s]
-            if mask is not None:
-                # split each gradient into the cell's share (m) and the share that skips a padded step
-                xp.multiply(dh, mask[s], out=dh_cell)
-                dh -= dh_cell
-                xp.multiply(dc, mask[s], out=dc_cell)
-                dc -= dc_cell
-                gh, gc = dh_cell, dc_cell
-            else:
-                gh, gc = dh, dc
-            d = da[s]
-            d_i, d_f, d_g, d_o = d[:, :H], d[:, H : 2 * H], d[:, 2 * H : 3 * H], d[:, 3 * H :]
-            xp.multiply(gh, tcs, out=d_o)
-            # gc <- gc + gh * o * (1 - tanh(c)^2): the gradient reaching c_t
-            xp.multiply(tcs, tcs, out=tmp)
-            xp.subtract(1, tmp, out=tmp)
-            tmp *= o
-            tmp *= gh
-            gc += tmp
-            xp.multiply(gc, g, out=d_i)
-            xp.multiply(gc, cs[s], out=d_f)
-            xp.multiply(gc, i, out=d_g)
-            # local derivatives of all four gates at once: s(1-s) for the sigmoids, 1-g^2 for tanh
-            xp.multiply(g4, g4, out=deriv)
-            dg = deriv[:, 2 * H : 3 * H]
-            xp.subtract(g4, deriv, out=deriv)
-            xp.multiply(g, g, out=dg)
-            xp.subtract(1, dg, out=dg)
-            d *= deriv
-            if mask is not None:
-                dc += gc * f
-                dh += d @ wh_t
-            else:
-                dc *= f  # gc is dc here
-                xp.matmul(d, wh_t, out=dh)
-        return da, None, dh, dc
+    def step_backward(self, dh, dc, step):
+        i, f, g, o, c_prev, tc = step
+        dc = dc + dh * o * (1 - tc**2)
+        da = np.concatenate(
+            [dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g**2), dh * tc * o * (1 - o)],
+            axis=1,
+        )
+        return da, da, da @ self.params["Wh"].T, dc * f
 
 
 class GRU(_Recurrent):
@@ -469,80 +362,23 @@ class GRU(_Recurrent):
             "bhn", init_array("GRU", "bhn", bias_init, (self.hidden_size,), rng=rng, dtype=self.dtype)
         )
 
-    def _loop_forward(self, a, hs, c, mask):
-        xp = get_array_module(a)
-        t, n, _ = a.shape
+    def step_forward(self, a, h_prev, c_prev):
         H = self.hidden_size
-        wh, bhn = self.params["Wh"], self.params["bhn"]
-        u = xp.empty((t, n, H), dtype=a.dtype)  # h_{t-1} W_hn + b_hn, needed for dr
-        tmp3 = xp.empty((n, 3 * H), dtype=a.dtype)
-        for s in range(t):
-            g3 = a[s]
-            xp.matmul(hs[s], wh, out=tmp3)
-            rz = g3[:, : 2 * H]
-            rz += tmp3[:, : 2 * H]
-            _sigmoid_(rz)
-            r, z, nn = g3[:, :H], g3[:, H : 2 * H], g3[:, 2 * H :]
-            xp.add(tmp3[:, 2 * H :], bhn, out=u[s])
-            xp.multiply(r, u[s], out=tmp3[:, :H])
-            nn += tmp3[:, :H]
-            xp.tanh(nn, out=nn)
-            h_new = hs[s + 1]
-            # h = n + z * (h_prev - n)
-            xp.subtract(hs[s], nn, out=h_new)
-            h_new *= z
-            h_new += nn
-            if mask is not None:
-                _blend(h_new, hs[s], mask[s])
-        return {"act": a, "u": u}
+        ah = h_prev @ self.params["Wh"]
+        r, z = sigmoid(a[:, :H] + ah[:, :H]), sigmoid(a[:, H : 2 * H] + ah[:, H : 2 * H])
+        u = ah[:, 2 * H :] + self.params["bhn"]  # the recurrent part of the candidate, with its bias
+        n = np.tanh(a[:, 2 * H :] + r * u)
+        return (1 - z) * n + z * h_prev, None, (h_prev, r, z, n, u)
 
-    def _loop_backward(self, cache, dhs, dh, dc):
-        xp = get_array_module(dh)
-        act, u, hs, mask = cache["act"], cache["u"], cache["hs"], cache["mask"]
-        t, n, _ = act.shape
+    def step_backward(self, dh, dc, step):
+        h_prev, r, z, n, u = step
+        dan = dh * (1 - z) * (1 - n**2)
+        daz = dh * (h_prev - n) * z * (1 - z)
+        dar = dan * u * r * (1 - r)
+        da, dah = np.concatenate([dar, daz, dan], axis=1), np.concatenate([dar, daz, r * dan], axis=1)
+        return da, dah, dh * z + dah @ self.params["Wh"].T, None
+
+    def bias_grads(self, da: np.ndarray, dah: np.ndarray) -> dict[str, np.ndarray]:
+        # b_hn enters as r * (. + b_hn): its gradient is the recurrent-path n block
         H = self.hidden_size
-        wh_t = xp.ascontiguousarray(self.params["Wh"].T)  # contiguous: ~1.7x faster GEMMs than a .T view
-        da = xp.empty_like(act)  # gradient of the input-path pre-activations
-        dah = xp.empty_like(act)  # ... and of the recurrent-path ones (differs in the n block)
-        tmp = xp.empty((n, H), dtype=act.dtype)
-        gh = xp.empty((n, H), dtype=act.dtype)
-        for s in range(t - 1, -1, -1):
-            if dhs is not None:
-                dh += dhs[s]
-            g3 = act[s]
-            r, z, nn = g3[:, :H], g3[:, H : 2 * H], g3[:, 2 * H :]
-            d, dr = da[s], dah[s]
-            d_r, d_z, d_n = d[:, :H], d[:, H : 2 * H], d[:, 2 * H :]
-            if mask is not None:
-                xp.multiply(dh, mask[s], out=gh)
-                dh -= gh
-            else:
-                gh[...] = dh
-            # d_n = gh * (1 - z) * (1 - n^2)
-            xp.multiply(nn, nn, out=tmp)
-            xp.subtract(1, tmp, out=tmp)
-            xp.multiply(gh, tmp, out=d_n)
-            xp.subtract(1, z, out=tmp)
-            d_n *= tmp
-            # d_z = gh * (h_prev - n) * z(1-z)
-            xp.subtract(hs[s], nn, out=d_z)
-            d_z *= gh
-            xp.multiply(z, tmp, out=tmp)
-            d_z *= tmp
-            # d_r = d_n * u * r(1-r)
-            xp.multiply(d_n, u[s], out=d_r)
-            xp.subtract(1, r, out=tmp)
-            tmp *= r
-            d_r *= tmp
-            dr[:, : 2 * H] = d[:, : 2 * H]
-            xp.multiply(d_n, r, out=dr[:, 2 * H :])
-            gh *= z
-            if mask is not None:
-                dh += gh
-                dh += dr @ wh_t
-            else:
-                xp.matmul(dr, wh_t, out=dh)
-                dh += gh
-        # b_hn enters as r * (. + b_hn): its gradient is the recurrent-path n block summed over steps
-        self.grads["bhn"] = dah[:, :, 2 * H :].sum(axis=(0, 1))
-        return da, dah, dh, None
+        return {"b": da.sum(axis=0), "bhn": dah[:, 2 * H :].sum(axis=0)}

@@ -1,0 +1,119 @@
+"""Conv2D's fast path: the reference's three matrix products with a compiled im2col/col2im, reused buffers
+and BLAS-friendly operand layouts (tier 2; the maths and the reference are in ``scratchnet/layers/conv.py``).
+
+What differs from the reference, and why:
+
+* ``cols`` goes into a per-layer workspace that is reused across calls (no page-faulting a fresh buffer
+  every batch), and backward writes ``W^T G`` into that same buffer once ``dW`` is done: a conv call needs
+  about one im2col buffer of extra memory, and each forward allows one backward.
+* The bias is added while the (F, N) result is copied to (N, F) order, not in a separate pass.
+* Backward takes ``G^T`` = dout as (N*OH*OW, F): with F fastest, both products run at full BLAS speed
+  (a (F, P) operand with a long inner dimension makes OpenBLAS far slower for dW).
+* OpenBLAS runs a product on one thread when m*n*k is below 4 * 65536. For layers with few weights (the
+  first layer of an MNIST CNN: F*K = 32*25) the three products are long and thin, and OpenBLAS's threaded
+  path for such shapes can stall for hundreds of milliseconds on a busy machine. There the long P axis is
+  cut into pieces small enough to run serially, handed to BLAS as one batched matmul call.
+
+The results equal the reference's to rounding: the same sums, blocked differently by BLAS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scratchnet import backend
+from scratchnet.backend import get_array_module
+
+_SERIAL_GEMM_MNK = 262_144
+
+
+def _column_piece(xp: Any, weights: int, total: int) -> int:
+    """Width of the P-axis pieces for a layer with ``weights`` = F*K, or 0 for one big GEMM.
+
+    Only host arrays are cut: the stall is OpenBLAS's, and a GPU wants the one big product."""
+    if xp is not np:
+        return 0
+    c = _SERIAL_GEMM_MNK // weights
+    return c if c >= 64 and total >= 2 * c else 0
+
+
+def _pieces(a: np.ndarray, c: int) -> np.ndarray:
+    """View of the first ``(P // c) * c`` columns of ``a`` (R, P) as a stack (P // c, R, c)."""
+    m = a.shape[1] // c
+    return a[:, : m * c].reshape(a.shape[0], m, c).transpose(1, 0, 2)
+
+
+def _matmul_columns(xp, a: np.ndarray, b: np.ndarray, out: np.ndarray, c: int) -> np.ndarray:
+    """``out = a @ b`` for a long (K, P) ``b``, computed in column pieces of width ``c`` (0: at once)."""
+    if not c:
+        return xp.matmul(a, b, out=out)
+    xp.matmul(a, _pieces(b, c), out=_pieces(out, c))
+    tail = (b.shape[1] // c) * c
+    if tail < b.shape[1]:
+        out[:, tail:] = a @ b[:, tail:]
+    return out
+
+
+def _cols_buffer(layer: Any, xp: Any, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
+    """The layer's reusable im2col workspace, (re)allocated when shape, dtype or device change."""
+    ws = getattr(layer, "_workspace", None)
+    if ws is None or tuple(ws.shape) != shape or ws.dtype != dtype or get_array_module(ws) is not xp:
+        ws = layer._workspace = xp.empty(shape, dtype=dtype)
+    return ws
+
+
+def conv2d_forward(layer: Any, x: np.ndarray) -> np.ndarray:
+    """``Conv2D.forward`` (x already validated by the layer base class)."""
+    n, f, oh, ow = layer.output_shape(x.shape)
+    c = x.shape[1]
+    kh, kw = layer.kernel_size
+    pad = layer.pad_for(*x.shape[2:])
+    xp = get_array_module(x)
+    workspace = _cols_buffer(layer, xp, (c * kh * kw, n * oh * ow), x.dtype)
+    cols = backend.kernel("im2col", xp).im2col(x, kh, kw, layer.stride, pad, out=workspace)
+    w2 = layer.params["W"].reshape(f, -1)
+    piece = _column_piece(xp, w2.size, cols.shape[1])
+    y_fn = _matmul_columns(xp, w2, cols, xp.empty((f, cols.shape[1]), dtype=x.dtype), piece)
+    y = xp.empty((n, f, oh, ow), dtype=x.dtype)
+    y_nf = y_fn.reshape(f, n, oh, ow).transpose(1, 0, 2, 3)
+    if layer.use_bias:
+        xp.add(y_nf, layer.params["b"].reshape(1, f, 1, 1), out=y)
+    else:
+        y[...] = y_nf
+    layer._cache = (x.shape, pad, cols)
+    return y
+
+
+def conv2d_backward(layer: Any, dout: np.ndarray) -> np.ndarray:
+    """``Conv2D.backward`` (dout already checked by the layer base class)."""
+    if layer._cache is None:
+        raise RuntimeError(
+            f"{layer!r}.backward called without a matching forward (each forward allows one backward)"
+        )
+    x_shape, pad, cols = layer._cache
+    n, f, oh, ow = dout.shape
+    kh, kw = layer.kernel_size
+    xp = get_array_module(cols)
+    g_t = xp.empty((n, oh, ow, f), dtype=cols.dtype)
+    g_t[...] = dout.transpose(0, 2, 3, 1)
+    g_t = g_t.reshape(n * oh * ow, f)
+    W = layer.params["W"]
+    if layer.use_bias:
+        # summed from dout itself: contiguous (pairwise) reductions, accurate for long sums
+        layer.grads["b"] = dout.reshape(n, f, oh * ow).sum(axis=2, dtype=cols.dtype).sum(axis=0)
+    piece = _column_piece(xp, W.size, cols.shape[1])
+    # (K, P) @ (P, F) is the fastest of the equivalent BLAS calls for dW here; the transpose is tiny
+    if piece:
+        m = cols.shape[1] // piece
+        dw_t = xp.matmul(_pieces(cols, piece), g_t[: m * piece].reshape(m, piece, f)).sum(axis=0)
+        if m * piece < cols.shape[1]:
+            dw_t += cols[:, m * piece :] @ g_t[m * piece :]
+    else:
+        dw_t = cols @ g_t
+    layer.grads["W"] = xp.ascontiguousarray(dw_t.T).reshape(W.shape)
+    # dcols = W^T G overwrites cols, which is no longer needed
+    dcols = _matmul_columns(xp, W.reshape(f, -1).T, g_t.T, cols, piece)
+    layer._cache = None
+    return backend.kernel("im2col", xp).col2im(dcols, x_shape, kh, kw, layer.stride, pad)

@@ -1,0 +1,260 @@
+"""The recurrent layers' fast time loops (tier 2; the equations and the reference loops are in
+``scratchnet/layers/recurrent.py``).
+
+Each function replaces ``forward_loop`` or ``backward_loop`` of one cell type, with the same arguments and
+results (the cache passed from forward to backward is this module's own). The arithmetic is the
+reference's, step for step; what differs is where the numbers live:
+
+* the gate pre-activations ``a`` (T, N, G*H) are overwritten in place by the gate values, and every
+  intermediate goes into a buffer allocated once per call (``out=`` arguments), so the loop allocates
+  nothing per step;
+* ``dh_{t-1} = dA_t W_h^T`` uses a contiguous copy of ``Wh.T``: BLAS ran a transposed view about 1.7x
+  slower at H=650 (benchmarks/compare_rnn.py).
+
+At H=650 the matrix products are about 85% of the time. The gate nonlinearities stay NumPy ufuncs:
+NumPy's SIMD ``tanh`` is faster than a fused Cython loop calling scalar ``tanhf``. Results agree with the
+reference to rounding (the sigmoid derivative is formed as s - s^2 here, s(1 - s) there).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scratchnet.backend import get_array_module
+
+
+def _sigmoid_(a: np.ndarray) -> np.ndarray:
+    """In-place, overflow-free logistic sigmoid: sigma(a) = (1 + tanh(a/2)) / 2."""
+    xp = get_array_module(a)
+    a *= 0.5
+    xp.tanh(a, out=a)
+    a *= 0.5
+    a += 0.5
+    return a
+
+
+def _blend(new: np.ndarray, old: np.ndarray, m: np.ndarray) -> None:
+    """new <- m*new + (1-m)*old, in place: padded steps carry the old state forward unchanged."""
+    new -= old
+    new *= m
+    new += old
+
+
+def _states(a: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """The (T+1, N, H) state buffer with hs[0] = h."""
+    hs = get_array_module(a).empty((a.shape[0] + 1, *h.shape), dtype=a.dtype)
+    hs[0] = h
+    return hs
+
+
+def _contiguous(dhs: np.ndarray | None) -> np.ndarray | None:
+    return None if dhs is None else get_array_module(dhs).ascontiguousarray(dhs)
+
+
+def rnn_forward_loop(layer: Any, a, h, c, mask):
+    xp = get_array_module(a)
+    hs = _states(a, h)
+    wh = layer.params["Wh"]
+    tmp = xp.empty_like(hs[0])
+    for s in range(a.shape[0]):
+        h = a[s]  # pre-activation, overwritten by the new state's tanh (backward only needs h_t)
+        xp.matmul(hs[s], wh, out=tmp)
+        h += tmp
+        xp.tanh(h, out=h)
+        hs[s + 1] = h
+        if mask is not None:
+            _blend(hs[s + 1], hs[s], mask[s])
+    return hs, None, a
+
+
+def rnn_backward_loop(layer: Any, act, dhs, dh, dc, mask):
+    xp = get_array_module(dh)
+    dhs = _contiguous(dhs)
+    wh_t = xp.ascontiguousarray(layer.params["Wh"].T)
+    da = xp.empty_like(act)
+    tmp = xp.empty_like(dh)
+    for s in range(act.shape[0] - 1, -1, -1):
+        if dhs is not None:
+            dh += dhs[s]
+        h = act[s]
+        d = da[s]
+        if mask is not None:
+            xp.multiply(dh, mask[s], out=d)  # the cell's share; the rest skips the padded step
+            dh -= d
+        else:
+            d[...] = dh
+        xp.multiply(h, h, out=tmp)
+        xp.subtract(1, tmp, out=tmp)
+        d *= tmp
+        if mask is not None:
+            dh += d @ wh_t
+        else:
+            xp.matmul(d, wh_t, out=dh)
+    return da, da, dh, None
+
+
+def lstm_forward_loop(layer: Any, a, h, c, mask):
+    xp = get_array_module(a)
+    t, n, _ = a.shape
+    H = layer.hidden_size
+    hs = _states(a, h)
+    wh = layer.params["Wh"]
+    cs = _states(a, c)
+    tc = xp.empty((t, n, H), dtype=a.dtype)  # tanh(c_t) of the cell (before any padding blend)
+    tmp4 = xp.empty((n, 4 * H), dtype=a.dtype)
+    tmp = xp.empty((n, H), dtype=a.dtype)
+    for s in range(t):
+        g4 = a[s]  # pre-activations, overwritten by the gate values
+        xp.matmul(hs[s], wh, out=tmp4)
+        g4 += tmp4
+        _sigmoid_(g4[:, : 2 * H])
+        xp.tanh(g4[:, 2 * H : 3 * H], out=g4[:, 2 * H : 3 * H])
+        _sigmoid_(g4[:, 3 * H :])
+        i, f, g, o = g4[:, :H], g4[:, H : 2 * H], g4[:, 2 * H : 3 * H], g4[:, 3 * H :]
+        c_new, h_new = cs[s + 1], hs[s + 1]
+        xp.multiply(f, cs[s], out=c_new)
+        xp.multiply(i, g, out=tmp)
+        c_new += tmp
+        xp.tanh(c_new, out=tc[s])
+        xp.multiply(o, tc[s], out=h_new)
+        if mask is not None:
+            _blend(c_new, cs[s], mask[s])
+            _blend(h_new, hs[s], mask[s])
+    return hs, cs, (a, cs, tc)
+
+
+def lstm_backward_loop(layer: Any, cache, dhs, dh, dc, mask):
+    xp = get_array_module(dh)
+    act, cs, tc = cache
+    dhs = _contiguous(dhs)
+    t, n, _ = act.shape
+    H = layer.hidden_size
+    wh_t = xp.ascontiguousarray(layer.params["Wh"].T)
+    da = xp.empty_like(act)
+    deriv = xp.empty((n, 4 * H), dtype=act.dtype)
+    tmp = xp.empty((n, H), dtype=act.dtype)
+    dh_cell = xp.empty((n, H), dtype=act.dtype) if mask is not None else None
+    dc_cell = xp.empty((n, H), dtype=act.dtype) if mask is not None else None
+    for s in range(t - 1, -1, -1):
+        if dhs is not None:
+            dh += dhs[s]
+        g4 = act[s]
+        i, f, g, o = g4[:, :H], g4[:, H : 2 * H], g4[:, 2 * H : 3 * H], g4[:, 3 * H :]
+        tcs = tc[s]
+        if mask is not None:
+            # split each gradient into the cell's share (m) and the share that skips a padded step
+            xp.multiply(dh, mask[s], out=dh_cell)
+            dh -= dh_cell
+            xp.multiply(dc, mask[s], out=dc_cell)
+            dc -= dc_cell
+            gh, gc = dh_cell, dc_cell
+        else:
+            gh, gc = dh, dc
+        d = da[s]
+        d_i, d_f, d_g, d_o = d[:, :H], d[:, H : 2 * H], d[:, 2 * H : 3 * H], d[:, 3 * H :]
+        xp.multiply(gh, tcs, out=d_o)
+        # gc <- gc + gh * o * (1 - tanh(c)^2): the gradient reaching c_t
+        xp.multiply(tcs, tcs, out=tmp)
+        xp.subtract(1, tmp, out=tmp)
+        tmp *= o
+        tmp *= gh
+        gc += tmp
+        xp.multiply(gc, g, out=d_i)
+        xp.multiply(gc, cs[s], out=d_f)
+        xp.multiply(gc, i, out=d_g)
+        # local derivatives of all four gates at once: s(1-s) for the sigmoids, 1-g^2 for tanh
+        xp.multiply(g4, g4, out=deriv)
+        dg = deriv[:, 2 * H : 3 * H]
+        xp.subtract(g4, deriv, out=deriv)
+        xp.multiply(g, g, out=dg)
+        xp.subtract(1, dg, out=dg)
+        d *= deriv
+        if mask is not None:
+            dc += gc * f
+            dh += d @ wh_t
+        else:
+            dc *= f  # gc is dc here
+            xp.matmul(d, wh_t, out=dh)
+    return da, da, dh, dc
+
+
+def gru_forward_loop(layer: Any, a, h, c, mask):
+    xp = get_array_module(a)
+    t, n, _ = a.shape
+    H = layer.hidden_size
+    hs = _states(a, h)
+    wh, bhn = layer.params["Wh"], layer.params["bhn"]
+    u = xp.empty((t, n, H), dtype=a.dtype)  # h_{t-1} W_hn + b_hn, needed for dr
+    tmp3 = xp.empty((n, 3 * H), dtype=a.dtype)
+    for s in range(t):
+        g3 = a[s]
+        xp.matmul(hs[s], wh, out=tmp3)
+        rz = g3[:, : 2 * H]
+        rz += tmp3[:, : 2 * H]
+        _sigmoid_(rz)
+        r, z, nn = g3[:, :H], g3[:, H : 2 * H], g3[:, 2 * H :]
+        xp.add(tmp3[:, 2 * H :], bhn, out=u[s])
+        xp.multiply(r, u[s], out=tmp3[:, :H])
+        nn += tmp3[:, :H]
+        xp.tanh(nn, out=nn)
+        h_new = hs[s + 1]
+        # h = n + z * (h_prev - n)
+        xp.subtract(hs[s], nn, out=h_new)
+        h_new *= z
+        h_new += nn
+        if mask is not None:
+            _blend(h_new, hs[s], mask[s])
+    return hs, None, (a, u, hs)
+
+
+def gru_backward_loop(layer: Any, cache, dhs, dh, dc, mask):
+    xp = get_array_module(dh)
+    act, u, hs = cache
+    dhs = _contiguous(dhs)
+    t, n, _ = act.shape
+    H = layer.hidden_size
+    wh_t = xp.ascontiguousarray(layer.params["Wh"].T)
+    da = xp.empty_like(act)  # gradient of the input-path pre-activations
+    dah = xp.empty_like(act)  # ... and of the recurrent-path ones (differs in the n block)
+    tmp = xp.empty((n, H), dtype=act.dtype)
+    gh = xp.empty((n, H), dtype=act.dtype)
+    for s in range(t - 1, -1, -1):
+        if dhs is not None:
+            dh += dhs[s]
+        g3 = act[s]
+        r, z, nn = g3[:, :H], g3[:, H : 2 * H], g3[:, 2 * H :]
+        d, dr = da[s], dah[s]
+        d_r, d_z, d_n = d[:, :H], d[:, H : 2 * H], d[:, 2 * H :]
+        if mask is not None:
+            xp.multiply(dh, mask[s], out=gh)
+            dh -= gh
+        else:
+            gh[...] = dh
+        # d_n = gh * (1 - z) * (1 - n^2)
+        xp.multiply(nn, nn, out=tmp)
+        xp.subtract(1, tmp, out=tmp)
+        xp.multiply(gh, tmp, out=d_n)
+        xp.subtract(1, z, out=tmp)
+        d_n *= tmp
+        # d_z = gh * (h_prev - n) * z(1-z)
+        xp.subtract(hs[s], nn, out=d_z)
+        d_z *= gh
+        xp.multiply(z, tmp, out=tmp)
+        d_z *= tmp
+        # d_r = d_n * u * r(1-r)
+        xp.multiply(d_n, u[s], out=d_r)
+        xp.subtract(1, r, out=tmp)
+        tmp *= r
+        d_r *= tmp
+        dr[:, : 2 * H] = d[:, : 2 * H]
+        xp.multiply(d_n, r, out=dr[:, 2 * H :])
+        gh *= z
+        if mask is not None:
+            dh += gh
+            dh += dr @ wh_t
+        else:
+            xp.matmul(dr, wh_t, out=dh)
+            dh += gh
+    return da, dah, dh, None

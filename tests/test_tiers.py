@@ -1,0 +1,174 @@
+"""Every tier-2 fast path against its tier-1 reference, on randomized shapes and options.
+
+The fast paths compute the reference's sums with other operand layouts and in-place buffers, so they agree
+to rounding, not bit for bit: float64 within 1e-10 and float32 within 2e-4 of the largest entry of the
+compared array. A backward always runs on the tier of its forward, even when the mode changes in between.
+"""
+
+import numpy as np
+import pytest
+
+from scratchnet import backend
+from scratchnet.layers import GRU, LSTM, RNN, Conv2D
+
+BOUNDS = {np.float64: 1e-10, np.float32: 2e-4}
+SEEDS = range(8)
+
+
+def assert_tiers_agree(fast, ref, dtype, what):
+    fast, ref = np.asarray(fast), np.asarray(ref)
+    assert fast.shape == ref.shape and fast.dtype == ref.dtype, what
+    scale = max(float(np.abs(ref).max(initial=0.0)), 1e-30)
+    err = float(np.abs(fast - ref).max(initial=0.0)) / scale
+    assert err <= BOUNDS[dtype], f"{what}: relative difference {err:.2e} > {BOUNDS[dtype]:.0e}"
+
+
+def run_tier(reference, make, forward, backward_args):
+    """Builds a fresh layer, runs forward and backward on one tier; returns everything to compare."""
+    layer = make()
+    with backend.reference(reference):
+        y = forward(layer)
+        dx = layer.backward(*backward_args(y))
+    grads = {k: v.copy() for k, v in layer.grads.items()}
+    extra = {
+        k: getattr(layer, k)
+        for k in ("h_last", "c_last", "dh0", "dc0")
+        if getattr(layer, k, None) is not None
+    }
+    return {"y": y, "dx": dx, **{f"d{k}": v for k, v in grads.items()}, **extra}
+
+
+def compare_tiers(make, forward, backward_args, dtype, what):
+    fast = run_tier(False, make, forward, backward_args)
+    ref = run_tier(True, make, forward, backward_args)
+    assert fast.keys() == ref.keys()
+    for key in ref:
+        assert_tiers_agree(fast[key], ref[key], dtype, f"{key} of {what}")
+
+
+def random_dout(seed, dtype):
+    return lambda y: (np.random.default_rng(seed).standard_normal(y.shape).astype(dtype),)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_conv2d_fast_path_equals_reference(seed, dtype, kernels):
+    rng = np.random.default_rng(seed)
+    c, f, k, stride = (
+        int(v) for v in (rng.integers(1, 5), rng.integers(1, 5), rng.integers(1, 4), rng.integers(1, 3))
+    )
+    padding = [0, 1, "same", "valid", (0, 2), (1, 0, 2, 1)][rng.integers(6)]
+    x = rng.standard_normal((int(rng.integers(1, 4)), c, int(rng.integers(k, 9)), int(rng.integers(k, 9))))
+    x = x.astype(dtype)
+    kwargs = dict(kernel_size=k, stride=stride, padding=padding, bias=bool(rng.integers(2)), dtype=dtype)
+    seed_w = int(rng.integers(1 << 30))
+
+    def make():
+        layer = Conv2D(c, f, rng=np.random.default_rng(seed_w), **kwargs)
+        if "b" in layer.params:
+            layer.params["b"][...] = np.linspace(-1, 1, f)
+        return layer
+
+    compare_tiers(make, lambda layer: layer.forward(x), random_dout(seed, dtype), dtype, f"Conv2D {kwargs}")
+
+
+def test_conv2d_column_pieces_equal_reference(monkeypatch):
+    # the fast path cuts long thin products into serial pieces (small layers on big batches); force it
+    import scratchnet.ops.conv as fast_conv
+
+    monkeypatch.setattr(fast_conv, "_SERIAL_GEMM_MNK", 4 * 2 * 9 * 64)
+    x = np.random.default_rng(3).standard_normal((3, 2, 9, 7))
+    make = lambda: Conv2D(2, 4, 3, padding="same", dtype=np.float64, rng=np.random.default_rng(0))  # noqa: E731
+    assert fast_conv._column_piece(np, 4 * 2 * 9, 3 * 9 * 7) == 64
+    compare_tiers(make, lambda layer: layer.forward(x), random_dout(4, np.float64), np.float64, "pieces")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
+def test_recurrent_fast_loops_equal_reference(cls, seed, dtype):
+    rng = np.random.default_rng(seed)
+    n, t, d, h = (
+        int(v) for v in (rng.integers(1, 5), rng.integers(1, 7), rng.integers(1, 6), rng.integers(1, 7))
+    )
+    options = dict(return_sequences=bool(rng.integers(2)), dtype=dtype)
+    x = rng.standard_normal((n, t, d)).astype(dtype)
+    call = {}
+    if rng.integers(2):
+        call["lengths"] = rng.integers(0, t + 1, n)
+    if rng.integers(2):
+        call["h0"] = rng.standard_normal((n, h)).astype(dtype)
+        if cls is LSTM:
+            call["c0"] = rng.standard_normal((n, h)).astype(dtype)
+    extra = {}
+    if rng.integers(2):
+        extra["dh_last"] = rng.standard_normal((n, h)).astype(dtype)
+        if cls is LSTM:
+            extra["dc_last"] = rng.standard_normal((n, h)).astype(dtype)
+    seed_w = int(rng.integers(1 << 30))
+
+    def make():
+        layer = cls(d, h, rng=np.random.default_rng(seed_w), **options)
+        for p in layer.params.values():  # non-zero biases, so every term of the equations is exercised
+            p += np.random.default_rng(seed_w + 1).uniform(-0.3, 0.3, p.shape).astype(dtype)
+        return layer
+
+    def backward_args(y):
+        return (random_dout(seed, dtype)(y)[0], *extra.values())
+
+    what = f"{cls.__name__} N={n} T={t} D={d} H={h} {options} {sorted(call)} {sorted(extra)}"
+    compare_tiers(make, lambda layer: layer.forward(x, **call), backward_args, dtype, what)
+
+
+@pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
+def test_stateful_carry_is_the_same_on_both_tiers(cls):
+    x = np.random.default_rng(0).standard_normal((2, 3, 4))
+    runs = []
+    for reference in (False, True):
+        layer = cls(4, 5, stateful=True, dtype=np.float64, rng=np.random.default_rng(1))
+        with backend.reference(reference):
+            runs.append([layer.forward(x).copy(), layer.forward(x).copy()])
+    for fast, ref in zip(*runs):
+        assert_tiers_agree(fast, ref, np.float64, f"stateful {cls.__name__}")
+    assert not np.allclose(runs[0][0], runs[0][1])  # the second call really started from the carried state
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Conv2D(2, 3, 3, padding=1, dtype=np.float64, rng=np.random.default_rng(0)),
+        lambda: LSTM(3, 4, dtype=np.float64, rng=np.random.default_rng(0)),
+    ],
+)
+def test_backward_follows_the_tier_of_its_forward(make):
+    x = np.random.default_rng(0).standard_normal((2, 2, 5, 5) if isinstance(make(), Conv2D) else (2, 3, 3))
+    expected = run_tier(False, make, lambda layer: layer.forward(x), random_dout(1, np.float64))
+    layer = make()
+    y = layer.forward(x)  # fast
+    with backend.reference():
+        dx = layer.backward(*random_dout(1, np.float64)(y))  # must still consume the fast path's cache
+    np.testing.assert_array_equal(dx, expected["dx"])
+
+
+def test_reference_mode_is_a_scoped_switch():
+    assert not backend.reference_mode()
+    with backend.reference():
+        assert backend.reference_mode() and backend.info()["reference"]
+        assert backend.fast_path("scratchnet.layers.conv.Conv2D.forward") is None
+        assert backend.kernel("im2col").__name__ == "scratchnet.ops.im2col"  # the NumPy twin
+    assert not backend.reference_mode()
+    assert backend.fast_path("scratchnet.layers.conv.Conv2D.forward") is not None
+    with pytest.raises(RuntimeError), backend.reference():
+        raise RuntimeError  # an exception inside the block still restores the mode
+    assert not backend.reference_mode()
+
+
+def test_every_fast_path_names_a_real_layer_method():
+    import importlib
+
+    for key, target in backend.FAST_PATHS.items():
+        module, cls, method = key.rsplit(".", 2)
+        layer_cls = getattr(importlib.import_module(module), cls)
+        assert callable(getattr(layer_cls, method)), key
+        fn_module, fn = target.split(":")
+        assert callable(getattr(importlib.import_module(fn_module), fn)), target
