@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer, check_float
+from scratchnet.layers.base import InputSpec, Layer, check_float
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -18,22 +18,22 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class Activation(Layer):
-    """Shared plumbing: validate, cache, and check dout's shape."""
+    """Shared plumbing: ``forward`` caches x and y = f(x); ``backward`` applies the derivative ``_df``.
+    Any real input shape is accepted (the base class checks it and dout)."""
+
+    input_spec = InputSpec()
 
     def __init__(self) -> None:
         super().__init__()
         self._cache: tuple | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._check_input(x)
         y = self._f(x)
         self._cache = (x, y)
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._require_forward(self._cache)
         x, y = self._cache
-        dout = self._check_dout(dout, y.shape)
         return self._df(x, y, dout)
 
     def _f(self, x):
@@ -140,9 +140,10 @@ class Softmax(Activation):
     For classification prefer ``losses.SoftmaxCrossEntropy`` on logits (fused, more stable).
     """
 
+    input_spec = InputSpec("(..., C)", min_ndim=1)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._check_input(x, min_ndim=1, expected="(..., C)")
-        if x.shape[-1] == 0:
+        if x.shape[-1] == 0:  # the row maximum of an empty row does not exist
             raise ValueError(f"{self!r}: expected at least one entry on the last axis, got shape {x.shape}")
         return super().forward(x)
 

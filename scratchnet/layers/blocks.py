@@ -21,11 +21,11 @@ import numpy as np
 
 from scratchnet.backend import get_array_module
 from scratchnet.layers.activations import ReLU
-from scratchnet.layers.base import Layer
+from scratchnet.layers.base import InputSpec, Layer
 from scratchnet.layers.conv import Conv2D
 from scratchnet.layers.normalization import BatchNorm2D
 from scratchnet.layers.pooling import MaxPool2D
-from scratchnet.ops.im2col import check_image_shape
+from scratchnet.ops.arguments import check_image_shape
 
 
 def _named(layer: Layer, name: str) -> Layer:
@@ -45,6 +45,8 @@ class ResidualBlock(Layer):
     The first conv carries the ``stride``; the shortcut is the identity when the shape is unchanged,
     otherwise a 1x1 convolution with that stride followed by batch norm (a "projection").
     """
+
+    input_spec = InputSpec("(N, C, H, W)", ndim=4, channels="in_channels")
 
     def __init__(
         self,
@@ -68,7 +70,6 @@ class ResidualBlock(Layer):
             self.proj = _named(Conv2D(in_channels, out_channels, 1, stride, 0, **conv), "proj")
             self.proj_bn = _named(BatchNorm2D(out_channels, dtype=dtype), "proj_bn")
         self.relu_out = _named(ReLU(), "relu_out")
-        self._out_shape: tuple[int, ...] | None = None
 
     def __repr__(self) -> str:
         return f"ResidualBlock({self.in_channels}, {self.out_channels}, stride={self.stride})"
@@ -81,18 +82,13 @@ class ResidualBlock(Layer):
         return self.conv1.output_shape(input_shape)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._check_input(x, ndim=4, channels=self.in_channels, expected="(N, C, H, W)")
-        check_image_shape(x.shape, repr(self))
+        check_image_shape(x.shape, repr(self))  # no empty images or batches, named after the block
         h = self.relu1.forward(self.bn1.forward(self.conv1.forward(x)))
         h = self.bn2.forward(self.conv2.forward(h))
         shortcut = self.proj_bn.forward(self.proj.forward(x)) if self.projection else x
-        out = self.relu_out.forward(h + shortcut)
-        self._out_shape = out.shape
-        return out
+        return self.relu_out.forward(h + shortcut)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._require_forward(self._out_shape)
-        dout = self._check_dout(dout, self._out_shape)
         g = self.relu_out.backward(dout)  # the sum node passes g to both paths unchanged
         dh = self.bn2.backward(g)
         dh = self.conv2.backward(dh)
@@ -108,6 +104,8 @@ class InceptionBlock(Layer):
     (``c5_reduce``) -> 5x5 conv (``c5``); 3x3 max-pool (stride 1) -> 1x1 conv (``pool_proj``).
     Every conv is followed by a ReLU and uses 'same' padding.
     """
+
+    input_spec = InputSpec("(N, C, H, W)", ndim=4, channels="in_channels")
 
     def __init__(
         self,
@@ -142,7 +140,6 @@ class InceptionBlock(Layer):
         ]
         self.splits = np.cumsum([c1, c3, c5, pool_proj])[:-1].tolist()
         self.out_channels = int(c1 + c3 + c5 + pool_proj)
-        self._out_shape: tuple[int, ...] | None = None
 
     def __repr__(self) -> str:
         return "InceptionBlock({}, c1={}, c3_reduce={}, c3={}, c5_reduce={}, c5={}, pool_proj={})".format(
@@ -157,21 +154,16 @@ class InceptionBlock(Layer):
         return (n, self.out_channels, h, w)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._check_input(x, ndim=4, channels=self.in_channels, expected="(N, C, H, W)")
-        check_image_shape(x.shape, repr(self))
-        outs = []
+        check_image_shape(x.shape, repr(self))  # no empty images or batches, named after the block
+        branch_outputs = []
         for branch in self.branches:
             h = x
             for layer in branch:
                 h = layer.forward(h)
-            outs.append(h)
-        y = get_array_module(x).concatenate(outs, axis=1)
-        self._out_shape = y.shape
-        return y
+            branch_outputs.append(h)
+        return get_array_module(x).concatenate(branch_outputs, axis=1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._require_forward(self._out_shape)
-        dout = self._check_dout(dout, self._out_shape)
         xp = get_array_module(dout)
         dx = None
         for branch, g in zip(self.branches, xp.split(dout, self.splits, axis=1)):

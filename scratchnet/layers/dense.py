@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet.layers.base import Layer, as_float_dtype, check_rng, check_size, init_array
+from scratchnet.layers.base import InputSpec, Layer, as_float_dtype, check_rng, check_size, init_array
 from scratchnet.random import get_rng
 
 
@@ -19,6 +19,8 @@ class Dense(Layer):
     :math:`\partial L/\partial W = x^\top G`, :math:`\partial L/\partial b = \sum_{rows} G`,
     :math:`\partial L/\partial x = G W^\top`.
     """
+
+    input_spec = InputSpec("(N, {in_features})", min_ndim=2, last_dim="in_features")
 
     def __init__(
         self,
@@ -43,16 +45,13 @@ class Dense(Layer):
         return f"Dense({self.in_features}, {self.out_features})"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._check_input(x, min_ndim=2, last_dim=self.in_features, expected=f"(N, {self.in_features})")
         self._x = x
         # one 2-D GEMM: matmul on (N, T, D) stacks would broadcast into many small, slow products
         y = x.reshape(-1, self.in_features) @ self.params["W"] + self.params["b"]
         return y.reshape(*x.shape[:-1], self.out_features)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._require_forward(self._x)
         x = self._x
-        dout = self._check_dout(dout, x.shape[:-1] + (self.out_features,))
         x2 = x.reshape(-1, self.in_features)
         g2 = dout.reshape(-1, self.out_features)
         self.grads["W"] = x2.T @ g2

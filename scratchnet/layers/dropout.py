@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer, check_float, check_rng
+from scratchnet.layers.base import InputSpec, Layer, check_float, check_rng
 from scratchnet.random import spawn_rng
 
 
@@ -20,6 +20,8 @@ class Dropout(Layer):
     ``Dropout(0.3)``.
     """
 
+    input_spec = InputSpec()
+
     def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None) -> None:
         super().__init__()
         self.p = check_float(
@@ -27,14 +29,11 @@ class Dropout(Layer):
         )
         self.rng = spawn_rng() if check_rng("Dropout", rng) is None else rng
         self._mask: np.ndarray | None = None
-        self._shape: tuple[int, ...] | None = None
 
     def __repr__(self) -> str:
         return f"Dropout(p={self.p})"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._check_input(x)
-        self._shape = x.shape
         if not self.training or self.p == 0.0:
             self._mask = None
             return x
@@ -44,6 +43,4 @@ class Dropout(Layer):
         return x * self._mask
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._require_forward(self._shape)
-        dout = self._check_dout(dout, self._shape)
         return dout if self._mask is None else dout * self._mask

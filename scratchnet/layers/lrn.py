@@ -22,24 +22,26 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer, check_float, check_size
+from scratchnet.layers.base import InputSpec, Layer, check_float, check_size
 
 
 def _window_sum(a: np.ndarray, below: int, above: int) -> np.ndarray:
-    """``out[:, c] = sum(a[:, c - below : c + above + 1])`` along the channel axis, zeros outside."""
-    out = a.copy()
+    """``total[:, c] = sum(a[:, c - below : c + above + 1])`` along the channel axis, zeros outside."""
+    total = a.copy()
     c = a.shape[1]
     for d in range(1, below + 1):  # neighbours below: channel c - d
         if d < c:
-            out[:, d:] += a[:, : c - d]
+            total[:, d:] += a[:, : c - d]
     for d in range(1, above + 1):  # neighbours above: channel c + d
         if d < c:
-            out[:, : c - d] += a[:, d:]
-    return out
+            total[:, : c - d] += a[:, d:]
+    return total
 
 
 class LocalResponseNorm(Layer):
     """LRN over channels of (N, C, ...) input; defaults as ``torch.nn.LocalResponseNorm``."""
+
+    input_spec = InputSpec("(N, C, H, W)", min_ndim=3)
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
         super().__init__()
@@ -58,7 +60,6 @@ class LocalResponseNorm(Layer):
         return tuple(input_shape)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._check_input(x, min_ndim=3, expected="(N, C, H, W)")
         n = self.size
         s = self.k + (self.alpha / n) * _window_sum(x * x, n // 2, (n - 1) // 2)
         s_pow = get_array_module(x).power(s, -self.beta)
@@ -66,10 +67,8 @@ class LocalResponseNorm(Layer):
         return x * s_pow
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._require_forward(self._cache)
         x, s, s_pow = self._cache
-        dout = self._check_dout(dout, x.shape)
-        dout = get_array_module(x).asarray(dout).astype(x.dtype, copy=False)
+        dout = dout.astype(x.dtype, copy=False)  # a parameter-free layer answers in its input's precision
         n = self.size
         t = dout * x * s_pow / s  # g_c x_c s_c^(-beta-1)
         back = _window_sum(t, (n - 1) // 2, n // 2)

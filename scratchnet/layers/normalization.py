@@ -21,13 +21,15 @@ from typing import Any
 import numpy as np
 
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer, as_float_dtype, check_float, check_size
+from scratchnet.layers.base import InputSpec, Layer, as_float_dtype, check_float, check_size
 
 
 class _BatchNorm(Layer):
+    """Shared by both batch norms; a subclass sets the statistics ``axes``, its ``ndim`` and ``input_spec``."""
+
     axes: tuple[int, ...] = (0,)
     ndim: int = 2
-    layout: str = "(N, D)"
+    input_spec = InputSpec("(N, D)", ndim=2, channels="num_features")
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, dtype: Any = np.float32):
         super().__init__()
@@ -51,7 +53,6 @@ class _BatchNorm(Layer):
         return (1, self.num_features) + (1,) * (self.ndim - 2)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._check_input(x, ndim=self.ndim, channels=self.num_features, expected=self.layout)
         shape = self._bshape()
         gamma, beta = self.params["gamma"].reshape(shape), self.params["beta"].reshape(shape)
         if self.training:
@@ -81,9 +82,7 @@ class _BatchNorm(Layer):
         return gamma * x_hat + beta
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._require_forward(self._cache)
         x_hat, inv_std, training = self._cache
-        dout = self._check_dout(dout, x_hat.shape)
         gamma = self.params["gamma"].reshape(self._bshape())
         sum_g = dout.sum(axis=self.axes)
         sum_g_xhat = (dout * x_hat).sum(axis=self.axes)
@@ -101,7 +100,7 @@ class BatchNorm1D(_BatchNorm):
 
     axes = (0,)
     ndim = 2
-    layout = "(N, D)"
+    input_spec = InputSpec("(N, D)", ndim=2, channels="num_features")
 
 
 class BatchNorm2D(_BatchNorm):
@@ -109,4 +108,4 @@ class BatchNorm2D(_BatchNorm):
 
     axes = (0, 2, 3)
     ndim = 4
-    layout = "(N, C, H, W)"
+    input_spec = InputSpec("(N, C, H, W)", ndim=4, channels="num_features")

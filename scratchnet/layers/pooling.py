@@ -23,10 +23,9 @@ import numpy as np
 
 from scratchnet import backend
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer
+from scratchnet.layers.base import InputSpec, Layer
 from scratchnet.layers.conv import check_kernel_size, check_padding, resolve_padding
-from scratchnet.ops.im2col import normalize_stride
-from scratchnet.ops.pooling import check_pool_padding, prepare_pool
+from scratchnet.ops.arguments import check_pool_padding, normalize_stride, prepare_pool
 
 
 def _kernel_dtype(dtype: np.dtype, who: str) -> np.dtype:
@@ -46,6 +45,8 @@ def _result_dtype(dtype: np.dtype) -> np.dtype:
 
 
 class _Pool2D(Layer):
+    input_spec = InputSpec("(N, C, H, W)", ndim=4)
+
     def __init__(self, kernel_size: int | tuple[int, int], stride: Any = None, padding: Any = 0) -> None:
         super().__init__()
         who = type(self).__name__
@@ -80,22 +81,17 @@ class MaxPool2D(_Pool2D):
     """Max pooling; ``stride`` defaults to ``kernel_size``; ``padding`` as Conv2D (padding never wins)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._check_input(x, ndim=4, expected="(N, C, H, W)")
         pad = self._pads(x.shape)
-        xp = get_array_module(x)
-        out, argmax = backend.kernel("pooling", xp).maxpool_forward(
+        y, argmax = backend.kernel("pooling", get_array_module(x)).maxpool_forward(
             x.astype(_kernel_dtype(x.dtype, repr(self)), copy=False), *self.kernel_size, self.stride, pad
         )
         self._cache = (x.shape, x.dtype, argmax)
-        return out.astype(_result_dtype(x.dtype), copy=False)
+        return y.astype(_result_dtype(x.dtype), copy=False)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._require_forward(self._cache)
         x_shape, dtype, argmax = self._cache
-        dout = self._check_dout(dout, argmax.shape)
-        xp = get_array_module(argmax)
-        dout = xp.asarray(dout).astype(_kernel_dtype(dtype, repr(self)), copy=False)
-        dx = backend.kernel("pooling", xp).maxpool_backward(dout, argmax, x_shape)
+        dout = dout.astype(_kernel_dtype(dtype, repr(self)), copy=False)
+        dx = backend.kernel("pooling", get_array_module(argmax)).maxpool_backward(dout, argmax, x_shape)
         return dx.astype(_result_dtype(dtype), copy=False)
 
 
@@ -117,25 +113,21 @@ class AvgPool2D(_Pool2D):
         return super()._args() + (", count_include_pad=True" if self.count_include_pad else "")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._check_input(x, ndim=4, expected="(N, C, H, W)")
         pad = self._pads(x.shape)
-        out = backend.kernel("pooling", get_array_module(x)).avgpool_forward(
+        y = backend.kernel("pooling", get_array_module(x)).avgpool_forward(
             x.astype(_kernel_dtype(x.dtype, repr(self)), copy=False),
             *self.kernel_size,
             self.stride,
             pad,
             self.count_include_pad,
         )
-        self._cache = (x.shape, x.dtype, pad, out.shape)
-        return out.astype(_result_dtype(x.dtype), copy=False)
+        self._cache = (x.shape, x.dtype, pad)
+        return y.astype(_result_dtype(x.dtype), copy=False)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._require_forward(self._cache)
-        x_shape, dtype, pad, out_shape = self._cache
-        dout = self._check_dout(dout, out_shape)
-        xp = get_array_module(dout)
-        dout = xp.asarray(dout).astype(_kernel_dtype(dtype, repr(self)), copy=False)
-        dx = backend.kernel("pooling", xp).avgpool_backward(
+        x_shape, dtype, pad = self._cache
+        dout = dout.astype(_kernel_dtype(dtype, repr(self)), copy=False)
+        dx = backend.kernel("pooling", get_array_module(dout)).avgpool_backward(
             dout, x_shape, *self.kernel_size, self.stride, pad, self.count_include_pad
         )
         return dx.astype(_result_dtype(dtype), copy=False)
@@ -146,6 +138,8 @@ class GlobalAvgPool2D(Layer):
 
     Backward: :math:`\partial L/\partial x_{nchw} = g_{nc} / (HW)`.
     """
+
+    input_spec = InputSpec("(N, C, H, W)", ndim=4)
 
     def __init__(self) -> None:
         super().__init__()
@@ -158,16 +152,12 @@ class GlobalAvgPool2D(Layer):
         return (input_shape[0], input_shape[1])
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = self._check_input(x, ndim=4, expected="(N, C, H, W)")
         if x.shape[2] < 1 or x.shape[3] < 1:  # the mean of an empty plane is NaN
             raise ValueError(f"{self!r}: expected H and W >= 1, got shape {tuple(x.shape)}")
         self._cache = (x.shape, x.dtype)
         return x.mean(axis=(2, 3))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._require_forward(self._cache)
         (n, c, h, w), dtype = self._cache
-        dout = self._check_dout(dout, (n, c))
-        xp = get_array_module(dout)
-        scale = (xp.asarray(dout).astype(dtype, copy=False) / dtype.type(h * w)).reshape(n, c, 1, 1)
-        return xp.broadcast_to(scale, (n, c, h, w)).copy()
+        scale = (dout.astype(dtype, copy=False) / dtype.type(h * w)).reshape(n, c, 1, 1)
+        return get_array_module(dout).broadcast_to(scale, (n, c, h, w)).copy()
