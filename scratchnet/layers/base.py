@@ -29,6 +29,7 @@ import functools
 import math
 import numbers
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,39 +190,76 @@ class InputSpec:
 
     def check(self, layer: Layer, x: Any) -> np.ndarray:
         """``x`` validated and cast to ``layer``'s dtype (see ``Layer._check_input``)."""
-        attrs = vars(layer)
-        ndim = attrs[self.ndim] if isinstance(self.ndim, str) else self.ndim
+        def attr(name: str | None) -> Any:
+            return None if name is None else getattr(layer, name)
+
         return layer._check_input(
             x,
-            ndim=ndim,
+            ndim=attr(self.ndim) if isinstance(self.ndim, str) else self.ndim,
             min_ndim=self.min_ndim,
-            last_dim=None if self.last_dim is None else attrs[self.last_dim],
-            channels=None if self.channels is None else attrs[self.channels],
-            expected=self.layout.format(**attrs),
+            last_dim=attr(self.last_dim),
+            channels=attr(self.channels),
+            expected=self.layout.format_map(_Attributes(layer)),
         )
 
 
-def _checked_forward(method: Callable[..., Any], owner: type) -> Callable[..., Any]:
-    """``method`` (a forward) with its input checked first and its output shape recorded for backward."""
+class _Attributes(dict):
+    """``str.format_map`` mapping that reads a layer's attributes (instance and class)."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def __missing__(self, name: str) -> Any:
+        return getattr(self.layer, name)
+
+
+@contextmanager
+def _outermost(layer: Layer, flag: str) -> Iterator[bool]:
+    """True for the outermost of nested checked calls on ``layer`` (a subclass's forward calling
+    ``super().forward``): only that one checks, and only its output shape counts."""
+    outermost = not layer.__dict__.get(flag, False)
+    layer.__dict__[flag] = True
+    try:
+        yield outermost
+    finally:
+        if outermost:
+            layer.__dict__[flag] = False
+
+
+def _checked_forward(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` (a forward) with its input checked first and its output's shape and device recorded."""
 
     @functools.wraps(method)
     def forward(self: Layer, x: Any, *args: Any, **kwargs: Any) -> Any:
-        x = self.input_spec.check(self, x)
-        y = method(self, x, *args, **kwargs)
-        self.__dict__.setdefault("_output_shapes", {})[owner] = tuple(y.shape)
-        return y
+        with _outermost(self, "_in_checked_forward") as outermost:
+            if not outermost:
+                return method(self, x, *args, **kwargs)
+            y = method(self, self.input_spec.check(self, x), *args, **kwargs)
+            self._forward_output = (tuple(y.shape), backend.device_of(y))
+            return y
 
     return forward
 
 
-def _checked_backward(method: Callable[..., Any], owner: type) -> Callable[..., Any]:
+def _checked_backward(method: Callable[..., Any]) -> Callable[..., Any]:
     """``method`` (a backward) refusing to run before a forward and checking ``dout`` against the output."""
 
     @functools.wraps(method)
     def backward(self: Layer, dout: Any, *args: Any, **kwargs: Any) -> Any:
-        shape = self.__dict__.get("_output_shapes", {}).get(owner)
-        self._require_forward(shape)
-        return method(self, self._check_dout(dout, shape), *args, **kwargs)
+        with _outermost(self, "_in_checked_backward") as outermost:
+            if not outermost:
+                return method(self, dout, *args, **kwargs)
+            output = self.__dict__.get("_forward_output")
+            self._require_forward(output)
+            shape, device = output
+            dout = self._check_dout(dout, shape)
+            if backend.device_of(dout) != device:
+                raise TypeError(
+                    f"{self!r}.backward: dout is on {backend.device_of(dout)} but the forward output is on "
+                    f"{device}; move it (scratchnet.backend.to_device)"
+                )
+            return method(self, dout, *args, **kwargs)
 
     return backward
 
@@ -277,9 +315,9 @@ class Layer:
                 setattr(cls, name, _dispatching(getattr(cls, name), key))
         if cls.input_spec is not None:
             if "forward" in cls.__dict__:
-                cls.forward = _checked_forward(cls.forward, cls)
+                cls.forward = _checked_forward(cls.forward)
             if "backward" in cls.__dict__:
-                cls.backward = _checked_backward(cls.backward, cls)
+                cls.backward = _checked_backward(cls.backward)
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
