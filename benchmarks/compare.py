@@ -1,4 +1,4 @@
-"""The peer comparison: scratchnet vs PyTorch CPU vs scratchnet's pure-NumPy twins, one run, same threads.
+"""The peer comparison: scratchnet vs PyTorch CPU vs scratchnet's tier-1 reference (pure NumPy), one run, same threads.
 
     python benchmarks/compare.py [--quick] [--threads 2]
 
@@ -78,11 +78,8 @@ def training_steps(torch, make, x: np.ndarray, y: np.ndarray, repeats: int) -> d
     steps = {"scratchnet": lambda: trainer.train_step(x, y)}
 
     def twin_step():
-        backend.use_compiled(False)
-        try:
+        with backend.reference():  # tier 1: the layers' own NumPy code and the kernels' NumPy twins
             twin_trainer.train_step(x, y)
-        finally:
-            backend.use_compiled(True)
 
     steps["numpy twins"] = twin_step
     if torch is not None:
@@ -130,7 +127,7 @@ def main() -> None:
         ),
     ]
     print(f"threads={args.threads}; {backend.info()}; torch {torch.__version__ if torch else 'absent'}\n")
-    print("| case | scratchnet ms | torch ms | NumPy twins ms | scratchnet/torch | twins/scratchnet |")
+    print("| case | scratchnet ms | torch ms | reference (tier 1) ms | scratchnet/torch | reference/scratchnet |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, make, x in cases:
         t = training_steps(torch, make, x, y, repeats)
