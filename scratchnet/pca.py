@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet.layers.base import check_size
+
 
 class PCA:
     """``PCA(n_components).fit(x)``; then ``transform``, ``inverse_transform``; attributes ``components_``
@@ -21,13 +23,7 @@ class PCA:
     (the SVD alone leaves them arbitrary). Computed in float64; outputs keep the input's float dtype."""
 
     def __init__(self, n_components: int = 2) -> None:
-        if (
-            isinstance(n_components, bool)
-            or not isinstance(n_components, int | np.integer)
-            or n_components < 1
-        ):
-            raise ValueError(f"PCA: n_components must be a positive int, got {n_components!r}")
-        self.n_components = int(n_components)
+        self.n_components = check_size("PCA", "n_components", n_components)
         self.components_: np.ndarray | None = None
         self.mean_: np.ndarray | None = None
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from scratchnet.backend import get_array_module
 from scratchnet.layers.activations import ReLU
-from scratchnet.layers.base import InputSpec, Layer
+from scratchnet.layers.base import InputSpec, Layer, check_size
 from scratchnet.layers.conv import Conv2D
 from scratchnet.layers.normalization import BatchNorm2D
 from scratchnet.layers.pooling import MaxPool2D
@@ -35,8 +35,7 @@ def _named(layer: Layer, name: str) -> Layer:
 
 def _check_positive(who: str, **values: Any) -> None:
     for name, v in values.items():
-        if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{who}: {name} must be a positive int, got {v!r}")
+        check_size(who, name, v)
 
 
 class ResidualBlock(Layer):
