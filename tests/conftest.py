@@ -1,10 +1,15 @@
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The harness (stand-in device, backends, layer catalog, shared checks) lives in tests/support; test modules
+# in every folder import it by module name.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
 
 def shared_datasets() -> Path | None:

@@ -3,7 +3,7 @@
 The contract under test: bad input ends in a clear exception (a ``TypeError`` or ``ValueError`` with a
 message -- a dataset parser's ``DatasetFormatError`` is a ``ValueError``), good input in a correct result, and
 never in a signal or a silent non-finite output from finite input. Anything that runs compiled code is fuzzed
-in a child process (``tests/fuzz_compiled.py``), so a segfault fails one test instead of killing the run.
+in a child process (``tests/support/fuzz_compiled.py``), so a segfault fails one test instead of killing the run.
 
 Runs are derandomized (the same examples every time, so CI cannot flake) and bounded to well under a minute;
 ``SCRATCHNET_FUZZ_SCALE=10 pytest tests/test_fuzz.py`` runs ten times as many examples. ``PROBES`` below is the
@@ -93,7 +93,7 @@ def test_compiled_code_survives_hostile_input(target, tmp_path):
     progress = tmp_path / "progress.json"
     env = {**os.environ, "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, str(HERE / "fuzz_compiled.py"), target, str(progress)],
+        [sys.executable, str(HERE / "support" / "fuzz_compiled.py"), target, str(progress)],
         capture_output=True,
         text=True,
         env=env,

@@ -1,22 +1,13 @@
-"""Forward and gradient parity with PyTorch (CPU, float32) for the core layers, losses and optimizers."""
+"""Parity with PyTorch (CPU, float32) for the losses, optimizers, weight decay, gradient clipping and
+learning-rate schedules. The layers' parity is in tests/layers/ (one test per layer module, and
+tests/layers/test_catalog.py for every layer of the catalog)."""
 
 import numpy as np
 import pytest
 
 import scratchnet as sn
 from scratchnet import optim
-from scratchnet.layers import (
-    ELU,
-    BatchNorm1D,
-    BatchNorm2D,
-    Dense,
-    LeakyReLU,
-    ReLU,
-    Sigmoid,
-    Softmax,
-    Softplus,
-    Tanh,
-)
+from scratchnet.layers import Dense, Tanh
 from scratchnet.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
 
 torch = pytest.importorskip("torch")
@@ -31,71 +22,6 @@ def close(ours, theirs, rtol=RTOL, atol=ATOL):
 
 def t(a, grad=True):
     return torch.tensor(np.asarray(a), requires_grad=grad)
-
-
-@pytest.mark.parametrize(
-    "layer,fn",
-    [
-        (ReLU(), F.relu),
-        (LeakyReLU(0.2), lambda z: F.leaky_relu(z, 0.2)),
-        (Sigmoid(), torch.sigmoid),
-        (Tanh(), torch.tanh),
-        (ELU(1.0), F.elu),
-        (Softplus(), F.softplus),
-        (Softmax(), lambda z: F.softmax(z, dim=-1)),
-    ],
-    ids=lambda v: type(v).__name__ if not callable(v) or hasattr(v, "forward") else "",
-)
-def test_activation_parity(layer, fn, rng):
-    x = rng.standard_normal((6, 5)).astype(np.float32) * 3
-    g = rng.standard_normal((6, 5)).astype(np.float32)
-    xt = t(x)
-    yt = fn(xt)
-    yt.backward(torch.tensor(g))
-    close(layer.forward(x), yt)
-    close(layer.backward(g), xt.grad)
-
-
-def test_dense_parity(rng):
-    layer = Dense(7, 4)
-    layer.params["b"][:] = rng.standard_normal(4).astype(np.float32)
-    x = rng.standard_normal((5, 7)).astype(np.float32)
-    g = rng.standard_normal((5, 4)).astype(np.float32)
-    xt, wt, bt = t(x), t(layer.params["W"].T.copy()), t(layer.params["b"])
-    yt = F.linear(xt, wt, bt)
-    yt.backward(torch.tensor(g))
-    close(layer.forward(x), yt)
-    close(layer.backward(g), xt.grad)
-    close(layer.grads["W"], wt.grad.T)
-    close(layer.grads["b"], bt.grad)
-
-
-@pytest.mark.parametrize("cls,shape", [(BatchNorm1D, (8, 3)), (BatchNorm2D, (4, 3, 5, 6))])
-def test_batchnorm_parity(cls, shape, rng):
-    ours = cls(3, momentum=0.1)
-    ours.params["gamma"][:] = rng.uniform(0.5, 2, 3).astype(np.float32)
-    ours.params["beta"][:] = rng.standard_normal(3).astype(np.float32)
-    theirs = (torch.nn.BatchNorm1d if cls is BatchNorm1D else torch.nn.BatchNorm2d)(3, momentum=0.1)
-    with torch.no_grad():
-        theirs.weight.copy_(torch.tensor(ours.params["gamma"]))
-        theirs.bias.copy_(torch.tensor(ours.params["beta"]))
-    for step in range(2):  # two training steps, then eval with the running statistics
-        x = (rng.standard_normal(shape) * 2 + step).astype(np.float32)
-        g = rng.standard_normal(shape).astype(np.float32)
-        xt = t(x)
-        yt = theirs(xt)
-        yt.backward(torch.tensor(g))
-        close(ours.forward(x), yt, atol=1e-5)
-        close(ours.backward(g), xt.grad, atol=1e-5)
-        close(ours.grads["gamma"], theirs.weight.grad, atol=1e-4)
-        close(ours.grads["beta"], theirs.bias.grad, atol=1e-5)
-        theirs.weight.grad = theirs.bias.grad = None
-    close(ours.buffers["running_mean"], theirs.running_mean)
-    close(ours.buffers["running_var"], theirs.running_var)
-    ours.eval()
-    theirs.eval()
-    x = rng.standard_normal(shape).astype(np.float32)
-    close(ours.forward(x), theirs(t(x, False)), atol=1e-5)
 
 
 def test_softmax_cross_entropy_parity(rng):

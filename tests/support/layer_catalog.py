@@ -353,7 +353,7 @@ def torch_twin(layer: Layer) -> TorchTwin:
 
 
 # -- the catalog ------------------------------------------------------------------------------------------
-STEP = "PyTorch has no step module; its derivative is 0 by definition (tests/test_layers.py checks it)"
+STEP = "PyTorch has no step module; its derivative is 0 by definition (tests/layers/test_activations.py checks it)"
 RANDOM_MASK = "the mask comes from the layer's own generator, which PyTorch cannot reproduce"
 TIED = "torch.nn has no tied-weight autoencoder (decoder = encoder weights transposed) to compare with"
 

@@ -1,6 +1,6 @@
 """Fuzz targets for everything that runs compiled code, meant to run in a child process.
 
-``tests/test_fuzz.py`` starts ``python tests/fuzz_compiled.py TARGET PROGRESS_FILE``; a signal (a
+``tests/test_fuzz.py`` starts ``python tests/support/fuzz_compiled.py TARGET PROGRESS_FILE``; a signal (a
 segfault in a kernel) then fails that test instead of killing pytest. Before every example the drawn input is
 written to ``PROGRESS_FILE``, so when the child dies the parent can name the input that killed it.
 

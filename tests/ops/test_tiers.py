@@ -7,6 +7,7 @@ compared array. A backward always runs on the tier of its forward, even when the
 
 import numpy as np
 import pytest
+from layer_checks import rand
 
 from scratchnet import backend
 from scratchnet.layers import GRU, LSTM, RNN, Conv2D
@@ -81,6 +82,28 @@ def test_conv2d_column_pieces_equal_reference(monkeypatch):
     make = lambda: Conv2D(2, 4, 3, padding="same", dtype=np.float64, rng=np.random.default_rng(0))  # noqa: E731
     assert fast_conv._column_piece(np, 4 * 2 * 9, 3 * 9 * 7) == 64
     compare_tiers(make, lambda layer: layer.forward(x), random_dout(4, np.float64), np.float64, "pieces")
+
+
+def test_conv2d_column_pieces_match_single_gemm(monkeypatch, kernels):
+    # layers with few weights split their GEMMs into serial column pieces; force that on a small layer
+    import scratchnet.ops.conv as conv_module
+
+    x, g = rand(3, 2, 9, 7, seed=11), rand(3, 4, 9, 7, seed=12)
+    weights, columns = 4 * 2 * 3 * 3, 3 * 9 * 7
+
+    def run():
+        layer = Conv2D(2, 4, 3, padding="same", dtype=np.float64, rng=np.random.default_rng(0))
+        layer.params["b"][...] = 0.5
+        y = layer.forward(x)
+        return y, layer.backward(g), layer.grads["W"].copy(), layer.grads["b"].copy()
+
+    assert conv_module._column_piece(np, weights, columns) == 0  # one GEMM by default
+    single = run()
+    monkeypatch.setattr(conv_module, "_SERIAL_GEMM_MNK", weights * 64)
+    assert conv_module._column_piece(np, weights, columns) == 64  # two pieces of 64 and a tail of 61
+    assert conv_module._column_piece(object(), weights, columns) == 0  # device arrays: never cut
+    for a, b in zip(single, run()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

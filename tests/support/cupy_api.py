@@ -7,7 +7,7 @@ real GPU; with them, any such call raises ``MissingOnCuPyError`` in the stand-in
 The lists are read off an installed CuPy and written to ``cupy_api.json``; regenerate them (no GPU needed,
 CuPy imports without one) with::
 
-    pip install cupy-cuda12x && python tests/cupy_api.py
+    pip install cupy-cuda12x && python tests/support/cupy_api.py
 """
 
 from __future__ import annotations

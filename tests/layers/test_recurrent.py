@@ -1,5 +1,5 @@
-"""RNN / LSTM / GRU, Embedding, TimeDistributed and SequenceCrossEntropy: gradient checks, torch parity,
-sequence lengths, stateful use and input validation."""
+"""RNN / LSTM / GRU (scratchnet/layers/recurrent.py): gradient checks (float64), sequence lengths, initial and
+last states, stateful use, PyTorch parity (float32), errors."""
 
 from __future__ import annotations
 
@@ -7,33 +7,26 @@ import copy
 
 import numpy as np
 import pytest
+from layer_checks import (
+    TOL,
+    argument_ids,
+    assert_refused_clearly,
+    assert_small,
+    close,
+    import_torch,
+    make_recurrent,
+)
 
 from scratchnet.gradcheck import gradcheck
 from scratchnet.layers.base import Layer
 from scratchnet.layers.dense import Dense
-from scratchnet.layers.embedding import Embedding
 from scratchnet.layers.recurrent import GRU, LSTM, RNN
 from scratchnet.layers.time_distributed import TimeDistributed
-from scratchnet.losses import SequenceCrossEntropy
 from scratchnet.model import Sequential
 
+NAN, INF = float("nan"), float("inf")
+
 CELLS = [RNN, LSTM, GRU]
-TOL = 1e-6
-
-
-def make(cls, d=3, h=4, seed=0, scale=0.5, **kwargs):
-    """A layer with random (not zero) biases so every gradient path is exercised."""
-    rng = np.random.default_rng(seed)
-    layer = cls(d, h, rng=rng, **kwargs)
-    for p in layer.params.values():
-        p[...] = scale * rng.standard_normal(p.shape)
-    return layer
-
-
-def assert_small(errors: dict[str, float]) -> None:
-    assert errors, "gradcheck returned nothing"
-    bad = {k: v for k, v in errors.items() if not v < TOL}
-    assert not bad, f"gradient errors too large: {bad}"
 
 
 class WithArgs(Layer):
@@ -53,12 +46,12 @@ class WithArgs(Layer):
         return self.inner.backward(dout)
 
 
-# -- gradient checks (float64) --------------------------------------------------------------------------
+# -- gradient checks (float64) ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("cls", CELLS)
 @pytest.mark.parametrize("shape", [(2, 5, 3), (1, 4, 3), (3, 1, 3)], ids=["N2T5", "batch1", "T1"])
 def test_gradcheck(cls, shape):
     rng = np.random.default_rng(1)
-    assert_small(gradcheck(make(cls), rng.standard_normal(shape)))
+    assert_small(gradcheck(make_recurrent(cls), rng.standard_normal(shape)))
 
 
 @pytest.mark.parametrize("cls", CELLS)
@@ -66,7 +59,7 @@ def test_gradcheck_lengths(cls):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 5, 3))
     lengths = np.array([2, 5, 0])
-    layer = make(cls)
+    layer = make_recurrent(cls)
     assert_small(gradcheck(WithArgs(layer, lengths=lengths), x))
     out = copy.deepcopy(layer).astype(np.float64).forward(x, lengths=lengths)
     assert np.all(out[0, 2:] == 0) and np.all(out[2] == 0)
@@ -79,7 +72,7 @@ def test_gradcheck_initial_state_and_last_state(cls, use_lengths):
     """dh0 (dc0) against finite differences, with an extra gradient on the last state as well."""
     rng = np.random.default_rng(3)
     n, t, d, h = 2, 4, 3, 4
-    layer = make(cls, d, h).astype(np.float64)
+    layer = make_recurrent(cls, d, h).astype(np.float64)
     x = rng.standard_normal((n, t, d))
     h0 = rng.standard_normal((n, h))
     c0 = rng.standard_normal((n, h)) if cls is LSTM else None
@@ -120,7 +113,7 @@ def test_gradcheck_initial_state_and_last_state(cls, use_lengths):
 @pytest.mark.parametrize("cls", CELLS)
 def test_gradcheck_many_to_one(cls):
     rng = np.random.default_rng(4)
-    assert_small(gradcheck(make(cls, return_sequences=False), rng.standard_normal((2, 4, 3))))
+    assert_small(gradcheck(make_recurrent(cls, return_sequences=False), rng.standard_normal((2, 4, 3))))
 
 
 @pytest.mark.parametrize("cls", CELLS)
@@ -128,7 +121,7 @@ def test_call_keywords_and_many_to_one_output(cls):
     rng = np.random.default_rng(17)
     x = rng.standard_normal((2, 4, 3)).astype(np.float32)
     h0 = rng.standard_normal((2, 4)).astype(np.float32)
-    seq, last = make(cls), make(cls, return_sequences=False)
+    seq, last = make_recurrent(cls), make_recurrent(cls, return_sequences=False)
     full = seq(x, h0=h0, lengths=np.array([4, 2]))
     assert full.shape == (2, 4, 4)
     np.testing.assert_array_equal(seq.h_last[0], full[0, -1])
@@ -142,23 +135,15 @@ def test_call_keywords_and_many_to_one_output(cls):
 def test_gradcheck_stacked_different_sizes(cls):
     rng = np.random.default_rng(5)
     model = Sequential(
-        [make(cls, 3, 5, seed=1), make(cls, 5, 2, seed=2), TimeDistributed(Dense(2, 3, rng=rng))]
+        [
+            make_recurrent(cls, 3, 5, seed=1),
+            make_recurrent(cls, 5, 2, seed=2),
+            TimeDistributed(Dense(2, 3, rng=rng)),
+        ]
     )
     out = model.forward(rng.standard_normal((2, 4, 3)).astype(np.float32))
     assert out.shape == (2, 4, 3) and out.dtype == np.float32
     assert_small(gradcheck(model, rng.standard_normal((2, 4, 3))))
-
-
-def test_time_distributed_matches_dense_and_gradchecks():
-    rng = np.random.default_rng(6)
-    dense = Dense(3, 2, rng=rng)
-    td = TimeDistributed(copy.deepcopy(dense))
-    x = rng.standard_normal((2, 5, 3)).astype(np.float32)
-    np.testing.assert_allclose(td.forward(x), dense.forward(x), rtol=1e-6)
-    assert [name for name, _ in td.named_layers()] == ["", "0"]
-    assert_small(gradcheck(td, rng.standard_normal((2, 5, 3))))
-    with pytest.raises(ValueError, match="TimeDistributed"):
-        td.forward(np.zeros((2, 3), np.float32))
 
 
 def test_lstm_forget_bias_and_param_shapes():
@@ -173,7 +158,7 @@ def test_lstm_forget_bias_and_param_shapes():
 
 
 def test_sigmoid_does_not_overflow():
-    layer = make(LSTM, scale=0.5)
+    layer = make_recurrent(LSTM, scale=0.5)
     x = np.full((1, 3, 3), 1e4, np.float32)
     with np.errstate(all="raise"):
         out = layer.forward(x)
@@ -181,13 +166,7 @@ def test_sigmoid_does_not_overflow():
     assert np.all(np.isfinite(out))
 
 
-# -- torch parity (float32) ------------------------------------------------------------------------------
-def _torch():
-    torch = pytest.importorskip("torch")
-    torch.set_num_threads(2)
-    return torch
-
-
+# -- PyTorch parity (float32) ----------------------------------------------------------------------------------
 def _torch_module(torch, cls, d, h, num_layers=1, seed=0):
     torch.manual_seed(seed)
     kind = {RNN: torch.nn.RNN, LSTM: torch.nn.LSTM, GRU: torch.nn.GRU}[cls]
@@ -237,12 +216,6 @@ def _torch_grads(layer, mod, layer_index=0):
     return g
 
 
-def close(ours, theirs, what=""):
-    theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
-    assert ours.shape == theirs.shape, what
-    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=2e-6, err_msg=what)
-
-
 def _check_grads(layer, mod, k=0):
     for name, g in _torch_grads(layer, mod, k).items():
         close(layer.grads[name], g, name)
@@ -251,7 +224,7 @@ def _check_grads(layer, mod, k=0):
 @pytest.mark.parametrize("cls", CELLS)
 @pytest.mark.parametrize("with_state", [False, True])
 def test_torch_parity(cls, with_state):
-    torch = _torch()
+    torch = import_torch()
     n, t, d, h = 3, 6, 5, 4
     rng = np.random.default_rng(7)
     mod = _torch_module(torch, cls, d, h)
@@ -290,7 +263,7 @@ def test_torch_parity(cls, with_state):
 @pytest.mark.parametrize("cls", CELLS)
 def test_torch_parity_lengths(cls):
     """Packed sequences in torch: zero outputs past each length, h_n at each sample's own last step."""
-    torch = _torch()
+    torch = import_torch()
     n, t, d, h = 4, 5, 3, 4
     rng = np.random.default_rng(8)
     mod = _torch_module(torch, cls, d, h)
@@ -319,7 +292,7 @@ def test_torch_parity_lengths(cls):
 
 @pytest.mark.parametrize("cls", CELLS)
 def test_torch_parity_two_layer_stack(cls):
-    torch = _torch()
+    torch = import_torch()
     n, t, d, h = 2, 5, 3, 4
     rng = np.random.default_rng(9)
     mod = _torch_module(torch, cls, d, h, num_layers=2)
@@ -343,7 +316,7 @@ def test_torch_parity_two_layer_stack(cls):
 
 @pytest.mark.parametrize("cls", CELLS)
 def test_torch_parity_stacked_different_sizes(cls):
-    torch = _torch()
+    torch = import_torch()
     n, t = 2, 4
     rng = np.random.default_rng(10)
     mods = [_torch_module(torch, cls, 3, 6, seed=1), _torch_module(torch, cls, 6, 2, seed=2)]
@@ -364,7 +337,7 @@ def test_torch_parity_stacked_different_sizes(cls):
 @pytest.mark.parametrize("cls", CELLS)
 def test_torch_parity_stateful_truncated_bptt(cls):
     """Two consecutive batches: the second starts from the first's final state, detached."""
-    torch = _torch()
+    torch = import_torch()
     n, t, d, h = 2, 4, 3, 5
     rng = np.random.default_rng(11)
     mod = _torch_module(torch, cls, d, h)
@@ -394,6 +367,7 @@ def test_torch_parity_stateful_truncated_bptt(cls):
     np.testing.assert_array_equal(layer.forward(x), fresh.forward(x))
 
 
+# -- errors ----------------------------------------------------------------------------------------------------
 def test_stateful_batch_size_change_is_an_error():
     layer = LSTM(3, 4, stateful=True)
     layer.forward(np.zeros((2, 3, 3), np.float32))
@@ -403,131 +377,6 @@ def test_stateful_batch_size_change_is_an_error():
     assert layer.forward(np.zeros((5, 3, 3), np.float32)).shape == (5, 3, 4)
 
 
-# -- embedding -----------------------------------------------------------------------------------------------
-def test_embedding_gradcheck_and_scatter_add():
-    rng = np.random.default_rng(12)
-    emb = Embedding(6, 3, rng=rng)
-    ids = np.array([[1, 4, 1], [0, 1, 5]])
-    errs = gradcheck(emb, ids)
-    assert set(errs) == {"W"}
-    assert_small(errs)
-    out = emb.forward(ids)
-    assert out.shape == (2, 3, 3) and out.dtype == np.float32
-    dout = rng.standard_normal(out.shape).astype(np.float32)
-    assert emb.backward(dout) is None
-    np.testing.assert_allclose(emb.grads["W"][1], dout[0, 0] + dout[0, 2] + dout[1, 1], rtol=1e-6)
-    assert np.all(emb.grads["W"][[2, 3]] == 0)
-    assert emb.forward(np.array([2, 3])).shape == (2, 3)
-
-
-def test_embedding_torch_parity():
-    torch = _torch()
-    rng = np.random.default_rng(13)
-    emb = Embedding(10, 4, rng=rng)
-    ref = torch.nn.Embedding(10, 4)
-    with torch.no_grad():
-        ref.weight.copy_(torch.tensor(emb.params["W"]))
-    ids = rng.integers(0, 10, size=(3, 7))
-    dout = rng.standard_normal((3, 7, 4)).astype(np.float32)
-    out_t = ref(torch.tensor(ids))
-    out_t.backward(torch.tensor(dout))
-    close(emb.forward(ids), out_t, "out")
-    emb.backward(dout)
-    close(emb.grads["W"], ref.weight.grad, "dW")
-
-
-def test_embedding_bad_input():
-    emb = Embedding(5, 2)
-    with pytest.raises(TypeError, match="integer"):
-        emb.forward(np.array([[0.0, 1.0]]))
-    with pytest.raises(ValueError, match=r"\[0, 4\]"):
-        emb.forward(np.array([[0, 5]]))
-    with pytest.raises(ValueError, match=r"\[0, 4\]"):
-        emb.forward(np.array([[-1, 2]]))
-    with pytest.raises(ValueError, match="Embedding"):
-        emb.forward(np.zeros((2, 2, 2), np.int64))
-    with pytest.raises(ValueError):
-        Embedding(0, 3)
-
-
-def test_embedding_into_lstm_model():
-    """Embedding -> LSTM -> TimeDistributed(Dense): the token model of the language-model chapters."""
-    rng = np.random.default_rng(14)
-    model = Sequential([Embedding(7, 3, rng=rng), make(LSTM, 3, 4), TimeDistributed(Dense(4, 7, rng=rng))])
-    ids = rng.integers(0, 7, size=(2, 5))
-    errs = gradcheck(model, ids)
-    assert "0.W" in errs and "1.Wh" in errs
-    assert_small(errs)
-
-
-# -- sequence loss ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "logits,expected",
-    [([[0, 1]] * 3, 0.313262), ([[1, 0]] * 3, 1.31326), ([[0, 1], [1, 0], [0, 1]], 0.646595)],
-)
-def test_sequence_loss_course_numbers(logits, expected):
-    """The values the course prints for tf.contrib.seq2seq.sequence_loss with targets [[1, 1, 1]]."""
-    loss = SequenceCrossEntropy()
-    value = loss(np.array([logits], np.float32), np.array([[1, 1, 1]]))
-    places = len(str(expected).split(".")[1])  # the course prints six significant digits
-    assert round(value, places) == expected
-    assert value == pytest.approx(
-        loss(np.array([logits], np.float32), np.array([[1, 1, 1]]), np.ones((1, 3)))
-    )
-
-
-@pytest.mark.parametrize("across_t,across_b", [(True, True), (False, True), (True, False), (False, False)])
-def test_sequence_loss_gradcheck(across_t, across_b):
-    rng = np.random.default_rng(15)
-    z = rng.standard_normal((3, 4, 5))
-    y = rng.integers(0, 5, size=(3, 4))
-    w = rng.uniform(0, 1, size=(3, 4))
-    loss = SequenceCrossEntropy(across_t, across_b)
-    assert_small(gradcheck(loss, z, target=y))
-
-    def f(zz):
-        return np.array(loss.forward(zz, y, w))
-
-    assert_small(gradcheck(f, z, backward=lambda g: loss.backward() * g, dout=np.ones(())))
-
-
-def test_sequence_loss_torch_parity_and_masking():
-    torch = _torch()
-    rng = np.random.default_rng(16)
-    z = (3 * rng.standard_normal((4, 6, 9))).astype(np.float32)
-    y = rng.integers(0, 9, size=(4, 6))
-    w = (rng.uniform(size=(4, 6)) > 0.3).astype(np.float32)
-    zt = torch.tensor(z, requires_grad=True)
-    ce = torch.nn.functional.cross_entropy(zt.reshape(-1, 9), torch.tensor(y).reshape(-1), reduction="none")
-    ref = (ce * torch.tensor(w).reshape(-1)).sum() / torch.tensor(w).sum()
-    ref.backward()
-    loss = SequenceCrossEntropy()
-    assert loss(z, y, w) == pytest.approx(ref.item(), rel=1e-5)
-    grad = loss.backward()
-    assert grad.dtype == np.float32
-    close(grad, zt.grad, "dlogits")
-    assert np.all(grad[w == 0] == 0)
-    # huge logits stay finite
-    assert np.isfinite(loss(np.full((1, 2, 3), 1e4, np.float32), np.zeros((1, 2), np.int64)))
-
-
-def test_sequence_loss_bad_input():
-    loss = SequenceCrossEntropy()
-    with pytest.raises(ValueError, match=r"\(N, T, C\)"):
-        loss(np.zeros((2, 3)), np.zeros((2,), np.int64))
-    with pytest.raises(ValueError, match="targets"):
-        loss(np.zeros((2, 3, 4)), np.zeros((2, 2), np.int64))
-    with pytest.raises(ValueError, match=r"\[0, 3\]"):
-        loss(np.zeros((2, 3, 4)), np.full((2, 3), 4))
-    with pytest.raises(TypeError, match="integer"):
-        loss(np.zeros((2, 3, 4)), np.full((2, 3), 0.5))
-    with pytest.raises(ValueError, match="weights"):
-        loss(np.zeros((2, 3, 4)), np.zeros((2, 3), np.int64), np.ones((3, 2)))
-    with pytest.raises(RuntimeError):
-        SequenceCrossEntropy().backward()
-
-
-# -- bad input ----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("cls", CELLS)
 def test_recurrent_bad_input(cls):
     layer = cls(3, 4)
@@ -573,3 +422,65 @@ def test_float64_and_repr(cls):
     assert layer.backward(np.ones_like(out)).dtype == np.float64
     assert all(g.dtype == np.float64 for g in layer.grads.values())
     assert repr(cls(3, 4, stateful=True)) == f"{cls.__name__}(3, 4, stateful=True)"
+
+
+@pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
+def test_recurrent_last_state_gradients_must_be_floats(cls):
+    layer = cls(3, 4)
+    layer.forward(np.ones((2, 5, 3)))
+    with pytest.raises(TypeError, match="dh_last must be a floating-point array"):
+        layer.backward(np.zeros((2, 5, 4)), dh_last=np.ones((2, 4), dtype=np.int64))
+    if cls is LSTM:
+        with pytest.raises(TypeError, match="dc_last must be a floating-point array"):
+            layer.backward(np.zeros((2, 5, 4)), dc_last=np.ones((2, 4), dtype=bool))
+
+
+@pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
+def test_recurrent_empty_batch_with_state_and_lengths(cls):
+    layer = cls(3, 4, stateful=True)
+    kwargs = {"c0": np.zeros((0, 4))} if cls is LSTM else {}
+    y = layer.forward(np.zeros((0, 5, 3)), h0=np.zeros((0, 4)), lengths=np.zeros(0, dtype=int), **kwargs)
+    assert y.shape == (0, 5, 4) and layer.h_last.shape == (0, 4)
+    assert layer.forward(np.zeros((0, 2, 3))).shape == (0, 2, 4)  # the carried (empty) state is reused
+    layer.backward(np.zeros((0, 2, 4)))
+    assert layer.dh0.shape == (0, 4)
+
+
+# (constructor call, exception, words the message must contain: the owner, the argument, the value given)
+BAD_ARGUMENTS = [
+    (lambda: RNN(True, 4), TypeError, ["RNN", "input_size", "True"]),
+    (lambda: LSTM(3, 4.0), TypeError, ["LSTM", "hidden_size", "4.0"]),
+    (lambda: GRU(3, 0), ValueError, ["GRU", "hidden_size", "0"]),
+    (lambda: LSTM(3, 4, forget_bias=NAN), ValueError, ["LSTM", "forget_bias", "nan"]),
+    (lambda: LSTM(3, 4, forget_bias=-INF), ValueError, ["LSTM", "forget_bias", "-inf"]),
+    (lambda: LSTM(3, 4, dtype=np.int32), TypeError, ["LSTM", "dtype", "int32"]),
+    (lambda: LSTM(3, 4, rng=7), TypeError, ["LSTM", "rng", "int"]),
+    (lambda: RNN(3, 4, return_sequences="False"), TypeError, ["RNN", "return_sequences", "'False'"]),
+    (lambda: GRU(3, 4, stateful=1), TypeError, ["GRU", "stateful", "1"]),
+    (
+        lambda: RNN(3, 4, recurrent_init=lambda shape, **kw: np.ones((4, 5))),
+        ValueError,
+        ["RNN", "Wh", "(4, 4)", "(4, 5)"],
+    ),
+    (
+        lambda: GRU(3, 4, bias_init=lambda shape, **kw: np.ones(shape, dtype=complex)),
+        ValueError,
+        ["GRU", "b", "complex"],
+    ),
+]
+
+
+@pytest.mark.parametrize("construct,error,words", BAD_ARGUMENTS, ids=argument_ids(BAD_ARGUMENTS))
+def test_bad_constructor_argument_is_refused_with_a_clear_message(construct, error, words):
+    assert_refused_clearly(construct, error, words)
+
+
+@pytest.mark.parametrize(
+    "construct",
+    [
+        lambda: LSTM(3, 4, forget_bias=1),
+        lambda: LSTM(3, 4, stateful=np.True_, return_sequences=False),
+    ],
+)
+def test_valid_arguments_of_every_numeric_type_are_accepted(construct):
+    construct()

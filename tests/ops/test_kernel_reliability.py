@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COMPILED = all(
     importlib.util.find_spec(f"scratchnet._kernels.{name}") is not None for name in ("im2col", "pooling")
 )
