@@ -35,12 +35,14 @@ def rng():
     return np.random.default_rng(1234)
 
 
-@pytest.fixture(params=[True, False], ids=["compiled", "twin"])
+@pytest.fixture(params=["compiled", "twin", "reference"])
 def kernels(request):
-    """Runs a test with the compiled kernels and again with the NumPy twins."""
+    """Runs a test three ways: the fast path with the compiled kernels, the fast path with the kernels'
+    NumPy twins, and the tier-1 reference (``backend.use_reference``)."""
     from scratchnet import backend
 
     before = backend.info()["compiled_kernels_in_use"]
-    backend.use_compiled(request.param)
-    yield request.param
+    backend.use_compiled(request.param == "compiled")
+    with backend.reference(request.param == "reference"):
+        yield request.param
     backend.use_compiled(before)
