@@ -1,0 +1,245 @@
+r"""Winograd convolution: fewer multiplications for small stride-1 kernels (tier 2; Lavin and Gray,
+"Fast Algorithms for Convolutional Neural Networks", 2015).
+
+A 1-D correlation of ``m`` outputs with an ``r``-tap filter, :math:`y_i = \sum_k g_k d_{i+k}`, needs ``m r``
+multiplications done directly. Winograd's minimal filtering algorithm F(m, r) needs only
+:math:`\alpha = m + r - 1`:
+
+.. math::  y = A^\top \big[(G g) \odot (B^\top d)\big]
+
+where :math:`d` is a tile of :math:`\alpha` inputs. For F(2, 3) (:math:`\alpha = 4`):
+
+.. math::
+    B^\top = \begin{pmatrix} 1&0&-1&0\\ 0&1&1&0\\ 0&-1&1&0\\ 0&1&0&-1 \end{pmatrix},\quad
+    G = \begin{pmatrix} 1&0&0\\ \tfrac12&\tfrac12&\tfrac12\\ \tfrac12&-\tfrac12&\tfrac12\\ 0&0&1 \end{pmatrix},\quad
+    A^\top = \begin{pmatrix} 1&1&1&0\\ 0&1&-1&-1 \end{pmatrix}
+
+(four multiplications instead of six; e.g. with :math:`d = (1, 2, 3, 4)`, :math:`g = (1, 0, -1)` it gives
+:math:`y = (1 - 3, 2 - 4) = (-2, -2)`). The 2-D algorithm F(m x m, r x r) nests the 1-D one in both
+directions: for an :math:`\alpha \times \alpha` input tile :math:`d` and an :math:`r \times r` filter :math:`g`,
+
+.. math::  Y = A^\top \big[(G g G^\top) \odot (B^\top d B)\big] A
+
+gives an :math:`m \times m` output tile with :math:`\alpha^2` multiplications instead of :math:`m^2 r^2`.
+F(2x2, 3x3) saves 2.25x, F(4x4, 3x3) 4x, F(2x2, 5x5) 2.8x. Over channels the element-wise products
+become, for each of the :math:`\alpha^2` positions :math:`(\xi, \nu)` of a tile, one matrix product
+
+.. math::  M_{\xi\nu} = U_{\xi\nu} V_{\xi\nu}, \quad U = G g G^\top\ (F \times C),\quad
+           V = B^\top d B\ (C \times \text{tiles})
+
+so a convolution layer is: transform the filters and the input tiles, run :math:`\alpha^2` matrix products,
+transform back. Each transform is written as one product with a Kronecker matrix: in row-major order
+:math:`\mathrm{vec}(B^\top d B) = (B^\top \otimes B^\top)\,\mathrm{vec}(d)`.
+
+Backward is the adjoint of the same steps: with :math:`dM = (A \otimes A)\,\mathrm{vec}(dY)` per tile,
+:math:`dU_{\xi\nu} = dM_{\xi\nu} V_{\xi\nu}^\top`, :math:`dV_{\xi\nu} = U_{\xi\nu}^\top dM_{\xi\nu}`, then
+:math:`dg = (G \otimes G)^\top dU` and :math:`dd = (B \otimes B)\,dV`, whose overlapping tiles are added back
+onto the image (tiles overlap by ``r - 1`` pixels, like im2col's windows).
+
+The matrices come from the Toom-Cook construction: evaluate the filter and the data polynomials at the
+points 0, 1, -1, 2, -2, ... and infinity, multiply, interpolate (:func:`transforms`).
+
+Winograd is not exact: the transforms add and subtract values of different sizes, so float32 rounding
+grows with :math:`\alpha`. Measured against a float64 direct convolution on the course's layer shapes
+(``tests/ops/test_winograd.py``), the largest error relative to the largest output is about 1e-6 for
+F(2x2, 3x3) and 1e-5 to 1e-4 for F(4x4, 3x3) and F(2x2, 5x5) in float32; the tests hold every variant
+within :data:`ERROR_BOUND`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from scratchnet import backend
+from scratchnet.backend import get_array_module
+from scratchnet.ops.arguments import (
+    prepare_gather_tiles,
+    prepare_image_to_tiles,
+    prepare_scatter_tiles,
+    prepare_tiles_to_image,
+)
+
+__all__ = ["transforms", "gather_tiles", "scatter_tiles", "tiles_to_image", "image_to_tiles", "WinogradConv"]
+
+#: the largest |winograd - direct| / max|direct| the tests allow, by (m, r) and dtype
+ERROR_BOUND = {
+    (2, 3): {np.float32: 2e-6, np.float64: 1e-13},
+    (4, 3): {np.float32: 2e-4, np.float64: 1e-12},
+    (2, 5): {np.float32: 2e-4, np.float64: 1e-12},
+}
+
+_POINTS = (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5)
+
+
+@functools.cache
+def transforms(m: int, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""``(AT, G, BT)`` of F(m, r), in float64: shapes (m, alpha), (alpha, r), (alpha, alpha).
+
+    With finite points :math:`p_0..p_{\alpha-2}` and the point at infinity (which picks the leading
+    coefficient): :math:`A^\top_{ij} = p_j^i`, :math:`G_{jk} = p_j^k / f_j` with
+    :math:`f_j = \prod_{l \ne j}(p_j - p_l)`, and :math:`B^\top = \mathrm{diag}(f)\, V^{-\top}` with
+    :math:`V_{jt} = p_j^t` the evaluation matrix of a degree-(alpha-1) polynomial. That is the transpose of
+    Toom-Cook's linear convolution, which gives the correlation a convolution layer computes.
+    """
+    alpha = m + r - 1
+    if alpha - 1 > len(_POINTS):
+        raise ValueError(f"winograd: F({m}, {r}) needs more interpolation points than are defined")
+    p = np.array(_POINTS[: alpha - 1])
+    f = np.array([np.prod([pj - pl for pl in p if pl != pj]) for pj in p] + [1.0])
+
+    def evaluation(n: int) -> np.ndarray:  # (alpha, n): a degree-(n-1) polynomial at every point
+        e = np.zeros((alpha, n))
+        e[:-1] = p[:, None] ** np.arange(n)
+        e[-1, -1] = 1.0  # infinity: the leading coefficient
+        return e
+
+    AT = evaluation(m).T
+    G = evaluation(r) / f[:, None]
+    BT = f[:, None] * np.linalg.inv(evaluation(alpha)).T
+    return AT, G, BT
+
+
+@functools.cache
+def _kron(m: int, r: int, dtype: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(AT x AT, G x G, BT x BT) in ``dtype``: the 2-D transforms as single matrices."""
+    AT, G, BT = transforms(m, r)
+    return tuple(np.kron(t, t).astype(dtype) for t in (AT, G, BT))  # type: ignore[return-value]
+
+
+def gather_tiles(
+    x: np.ndarray,
+    m: int,
+    alpha: int,
+    pad_top: int,
+    pad_left: int,
+    th: int,
+    tw: int,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """The overlapping alpha x alpha input tiles of ``x`` (N, C, H, W), every m pixels, as
+    ``D[i, j, c, n, ty, tx] = x_pad[n, c, ty*m + i, tx*m + j]`` (zero where the tile reads padding)."""
+    x, m, alpha, pt, pl, th, tw = prepare_gather_tiles(x, m, alpha, pad_top, pad_left, th, tw, out)
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    hp, wp = th * m + alpha - m, tw * m + alpha - m  # the padded extent the tiles span
+    x_pad = xp.zeros((n, c, hp, wp), dtype=x.dtype)
+    rows, cols = max(0, min(h, hp - pt)), max(0, min(w, wp - pl))
+    x_pad[:, :, pt : pt + rows, pl : pl + cols] = x[:, :, :rows, :cols]
+    sn, sc, sh, sw = x_pad.strides
+    view = xp.lib.stride_tricks.as_strided(
+        x_pad, (alpha, alpha, c, n, th, tw), (sh, sw, sc, sn, m * sh, m * sw), writeable=False
+    )
+    if out is None:
+        return xp.ascontiguousarray(view)
+    out[...] = view
+    return out
+
+
+def scatter_tiles(
+    dd: np.ndarray, x_shape: tuple[int, int, int, int], m: int, pad_top: int, pad_left: int
+) -> np.ndarray:
+    """Adjoint of :func:`gather_tiles`: adds every tile entry ``dd[i, j, c, n, ty, tx]`` back onto its pixel
+    (overlapping tiles add up; entries on the padding are dropped). Returns dx of ``x_shape``. Each pixel
+    receives its contributions in (i, j) order, as in the compiled kernel."""
+    dd, (n, c, h, w), m, pt, pl = prepare_scatter_tiles(dd, x_shape, m, pad_top, pad_left)
+    xp = get_array_module(dd)
+    alpha, th, tw = dd.shape[0], dd.shape[4], dd.shape[5]
+    dx_pad = xp.zeros(
+        (n, c, max(th * m + alpha - m, pt + h), max(tw * m + alpha - m, pl + w)), dtype=dd.dtype
+    )
+    for i in range(alpha):
+        for j in range(alpha):
+            dx_pad[:, :, i : i + th * m : m, j : j + tw * m : m] += dd[i, j].transpose(1, 0, 2, 3)
+    return xp.ascontiguousarray(dx_pad[:, :, pt : pt + h, pl : pl + w])
+
+
+def tiles_to_image(yt: np.ndarray, oh: int, ow: int, bias: np.ndarray | None = None) -> np.ndarray:
+    """The output tiles ``yt[a, b, f, n, ty, tx]`` laid out as the image ``y[n, f, ty*m + a, tx*m + b]``,
+    cut to (oh, ow), plus ``bias[f]``."""
+    yt, oh, ow, bias = prepare_tiles_to_image(yt, oh, ow, bias)
+    m, _, f, n, th, tw = yt.shape
+    y = yt.transpose(3, 2, 4, 0, 5, 1).reshape(n, f, th * m, tw * m)[:, :, :oh, :ow]
+    return get_array_module(yt).ascontiguousarray(y) if bias is None else y + bias.reshape(1, f, 1, 1)
+
+
+def image_to_tiles(dout: np.ndarray, m: int, th: int, tw: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Adjoint of :func:`tiles_to_image` (without the bias): ``dyt[a, b, f, n, ty, tx] =
+    dout[n, f, ty*m + a, tx*m + b]``, zero past the image's edge."""
+    dout, m, th, tw = prepare_image_to_tiles(dout, m, th, tw, out)
+    xp = get_array_module(dout)
+    n, f, oh, ow = dout.shape
+    padded = xp.zeros((n, f, th * m, tw * m), dtype=dout.dtype)
+    padded[:, :, :oh, :ow] = dout
+    tiles = padded.reshape(n, f, th, m, tw, m).transpose(3, 5, 1, 0, 2, 4)
+    if out is None:
+        return xp.ascontiguousarray(tiles)
+    out[...] = tiles
+    return out
+
+
+class WinogradConv:
+    """One stride-1 convolution by F(m x m, r x r). ``forward`` keeps what ``backward`` needs; the large
+    intermediates live in buffers reused from call to call (fresh arrays of this size cost more in page
+    faults than the products themselves), so each forward allows one backward. The tile kernels are the
+    compiled ones when built (``backend.kernel``)."""
+
+    def __init__(self, m: int, r: int) -> None:
+        self.m, self.r, self.alpha = m, r, m + r - 1
+        self.cache: tuple | None = None
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def _buffer(self, xp: Any, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype or get_array_module(buf) is not xp:
+            buf = self._buffers[name] = xp.empty(shape, dtype=dtype)
+        return buf
+
+    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, pad: tuple[int, int, int, int]):
+        """y (N, F, OH, OW) for x (N, C, H, W), w (F, C, r, r), pad (top, bottom, left, right)."""
+        xp = get_array_module(x)
+        tiles_kernel = backend.kernel("winograd", xp)
+        m, r, a2 = self.m, self.r, self.alpha**2
+        n, c, h, wd = x.shape
+        f, dt = w.shape[0], x.dtype
+        pt, pb, pl, pr = pad
+        oh, ow = h + pt + pb - r + 1, wd + pl + pr - r + 1
+        th, tw = -(-oh // m), -(-ow // m)  # tiles per column / row (the last may hang over the edge)
+        p = n * th * tw
+        k_at, k_g, k_bt = (xp.asarray(k) for k in _kron(m, r, dt))
+        d = self._buffer(xp, "d", (self.alpha, self.alpha, c, n, th, tw), dt)
+        tiles_kernel.gather_tiles(x, m, self.alpha, pt, pl, th, tw, out=d)
+        v = xp.matmul(k_bt, d.reshape(a2, c * p), out=self._buffer(xp, "v", (a2, c * p), dt))  # B^T d B
+        u = (k_g @ w.reshape(f * c, r * r).T).reshape(a2, f, c)  # U = G g G^T, every filter
+        mm = xp.matmul(u, v.reshape(a2, c, p), out=self._buffer(xp, "mm", (a2, f, p), dt))  # alpha^2 GEMMs
+        yt = xp.matmul(k_at, mm.reshape(a2, f * p), out=self._buffer(xp, "yt", (m * m, f * p), dt))
+        self.cache = (x.shape, pad, u, v.reshape(a2, c, p), (th, tw))
+        return tiles_kernel.tiles_to_image(yt.reshape(m, m, f, n, th, tw), oh, ow, b)
+
+    def backward(self, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(dx, dW, db) for the upstream gradient dout (N, F, OH, OW)."""
+        if self.cache is None:
+            raise RuntimeError("WinogradConv.backward called without a matching forward")
+        xp = get_array_module(dout)
+        tiles_kernel = backend.kernel("winograd", xp)
+        m, r, alpha = self.m, self.r, self.alpha
+        a2 = alpha * alpha
+        x_shape, (pt, _, pl, _), u, v, (th, tw) = self.cache
+        f, c, p = u.shape[1], u.shape[2], v.shape[2]
+        k_at, k_g, k_bt = (xp.asarray(k) for k in _kron(m, r, dout.dtype))
+        dyt = tiles_kernel.image_to_tiles(
+            dout, m, th, tw, out=self._buffers["yt"].reshape(m, m, f, *x_shape[:1], th, tw)
+        )
+        dmm = xp.matmul(
+            k_at.T, dyt.reshape(m * m, f * p), out=self._buffers["mm"].reshape(a2, f * p)
+        )  # A dY A^T
+        dmm = dmm.reshape(a2, f, p)
+        du = dmm @ v.transpose(0, 2, 1)  # (alpha^2, F, C)
+        dw = (k_g.T @ du.reshape(a2, f * c)).T.reshape(f, c, r, r)  # dg = G^T dU G
+        dv = xp.matmul(u.transpose(0, 2, 1), dmm, out=v)  # v is no longer needed
+        dd = xp.matmul(k_bt.T, dv.reshape(a2, c * p), out=self._buffers["d"].reshape(a2, c * p))  # B dV B^T
+        self.cache = None
+        dx = tiles_kernel.scatter_tiles(dd.reshape(alpha, alpha, c, *x_shape[:1], th, tw), x_shape, m, pt, pl)
+        return dx, dw, dout.sum(axis=(0, 2, 3))
