@@ -1,15 +1,17 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Compiled Winograd tile kernels (see ``scratchnet/ops/winograd.py`` for the maths and the readable twins).
+"""Compiled Winograd transforms (see ``scratchnet/ops/winograd.py`` for the maths and the readable twins).
 
-The transforms themselves are matrix products (BLAS); what is left are four memory-bound rearrangements:
-cutting the image into overlapping tiles, adding tile gradients back onto the image, and moving between the
-tile layout and the image layout of the output. Same functions, arguments and results as the twins; the
-wrappers validate with the twins' helpers (``scratchnet/ops/arguments.py``) before any ``nogil`` code, so
-every index below stays inside its array.
+The twins cut the image into tiles, transform all tiles with one Kronecker-matrix product, and lay the
+result out again: three passes over memory. Here each transform works on blocks of 32 tiles copied to the
+stack, applies the small matrices separably (``B^T d B`` as two alpha x alpha products, skipping the zero
+entries) with the innermost loop running over the tiles of the block, where the compiler can use SIMD,
+and reads and writes the image directly. Same functions, arguments and results as the twins, to float rounding (the
+sums run in another order: about 1e-7 of the largest value in float32, tested). The wrappers validate
+with the twins' helpers (``scratchnet/ops/arguments.py``) before any ``nogil`` code, so every index below
+stays inside its array.
 
-Each loop runs in parallel over (image, channel) planes and each plane is written by one thread; in
-``scatter_tiles`` a pixel receives its contributions in (i, j) order, the twin's order, so all four kernels
-are bit-identical to their twins for any thread count.
+Each loop runs in parallel over (image, channel) planes and each plane's outputs are written by one
+thread in a fixed order, so the results do not depend on the thread count.
 """
 
 import numpy as np
@@ -21,172 +23,294 @@ from cython cimport floating
 from kernel_helpers cimport sn_threads_for
 
 from scratchnet.ops.arguments import (
-    prepare_gather_tiles,
-    prepare_image_to_tiles,
-    prepare_scatter_tiles,
-    prepare_tiles_to_image,
+    MAX_WINOGRAD_TILE,
+    prepare_input_transform,
+    prepare_input_transform_adjoint,
+    prepare_output_transform,
+    prepare_output_transform_adjoint,
 )
+from scratchnet.ops.winograd import transforms
 
-__all__ = ["gather_tiles", "scatter_tiles", "tiles_to_image", "image_to_tiles"]
+__all__ = ["input_transform", "output_transform", "output_transform_adjoint", "input_transform_adjoint"]
 
-
-cdef void _gather(const floating* x, floating* d, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                  Py_ssize_t m, Py_ssize_t alpha, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t th,
-                  Py_ssize_t tw) noexcept nogil:
-    cdef Py_ssize_t plane, n, c, i, j, ty, tx, h, w, T = th * tw, CNT = C * N * th * tw
-    cdef const floating* src
-    cdef floating* dst
-    # D[i, j, c, n, ty, tx] = x_pad[n, c, ty*m + i, tx*m + j]
-    for plane in prange(N * C, schedule="static", num_threads=sn_threads_for(alpha * alpha * CNT)):
-        n = plane // C
-        c = plane % C
-        src = x + plane * H * W
-        for i in range(alpha):
-            for j in range(alpha):
-                dst = d + (i * alpha + j) * CNT + (c * N + n) * T
-                for ty in range(th):
-                    h = ty * m + i - pt
-                    if h < 0 or h >= H:
-                        for tx in range(tw):
-                            dst[ty * tw + tx] = 0
-                        continue
-                    for tx in range(tw):
-                        w = tx * m + j - pl
-                        dst[ty * tw + tx] = src[h * W + w] if 0 <= w < W else 0
+cdef enum:
+    TILE = 64  # MAX_WINOGRAD_TILE ** 2
+    BLOCK = 32  # tiles transformed together: the innermost loops run over them (SIMD-friendly)
 
 
-cdef void _scatter(const floating* d, floating* dx, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                   Py_ssize_t m, Py_ssize_t alpha, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t th,
-                   Py_ssize_t tw) noexcept nogil:
-    cdef Py_ssize_t plane, n, c, i, j, ty, tx, h, w, T = th * tw, CNT = C * N * th * tw
-    cdef const floating* src
-    cdef floating* dst
-    # dx[n, c, ty*m + i - pt, tx*m + j - pl] += D[i, j, c, n, ty, tx], in (i, j) order per pixel
-    for plane in prange(N * C, schedule="static", num_threads=sn_threads_for(alpha * alpha * CNT)):
-        n = plane // C
-        c = plane % C
-        dst = dx + plane * H * W
-        memset(dst, 0, H * W * sizeof(floating))
-        for i in range(alpha):
-            for j in range(alpha):
-                src = d + (i * alpha + j) * CNT + (c * N + n) * T
-                for ty in range(th):
-                    h = ty * m + i - pt
-                    if h < 0 or h >= H:
-                        continue
-                    for tx in range(tw):
-                        w = tx * m + j - pl
-                        if 0 <= w < W:
-                            dst[h * W + w] = dst[h * W + w] + src[ty * tw + tx]
+cdef inline void _tile_origin(Py_ssize_t p, Py_ssize_t th, Py_ssize_t tw, Py_ssize_t m, Py_ssize_t* n,
+                              Py_ssize_t* h0, Py_ssize_t* w0) noexcept nogil:
+    """Tile p = (n*th + ty)*tw + tx starts at pixel (ty*m, tx*m) of image n."""
+    n[0] = p // (th * tw)
+    h0[0] = ((p // tw) % th) * m
+    w0[0] = (p % tw) * m
 
 
-cdef void _to_image(const floating* yt, const floating* bias, floating* y, Py_ssize_t N, Py_ssize_t F,
-                    Py_ssize_t m, Py_ssize_t th, Py_ssize_t tw, Py_ssize_t OH,
-                    Py_ssize_t OW) noexcept nogil:
-    cdef Py_ssize_t plane, n, f, a, b, ty, tx, h, w, T = th * tw, FNT = F * N * th * tw
-    cdef floating bf
-    cdef const floating* src
-    cdef floating* dst
-    # y[n, f, ty*m + a, tx*m + b] = yt[a, b, f, n, ty, tx] + bias[f] (cut to OH x OW)
-    for plane in prange(N * F, schedule="static", num_threads=sn_threads_for(OH * OW * N * F)):
-        n = plane // F
-        f = plane % F
-        bf = bias[f] if bias != NULL else 0
-        dst = y + plane * OH * OW
-        for a in range(m):
-            for b in range(m):
-                src = yt + (a * m + b) * FNT + (f * N + n) * T
-                for ty in range(th):
-                    h = ty * m + a
-                    if h >= OH:
+cdef inline void _left(const floating* mat, const floating* src, floating* dst, Py_ssize_t p,
+                       Py_ssize_t q, Py_ssize_t cols, Py_ssize_t nb) noexcept nogil:
+    """dst[a, k, :] = sum_i mat[a, i] src[i, k, :] for a < p, k < cols (blocks of nb tiles); mat is p x q."""
+    cdef Py_ssize_t a, i, k, t
+    cdef floating coef
+    for a in range(p):
+        for k in range(cols):
+            for t in range(nb):
+                dst[(a * cols + k) * BLOCK + t] = 0
+        for i in range(q):
+            coef = mat[a * q + i]
+            if coef == 0:
+                continue
+            for k in range(cols):
+                for t in range(nb):
+                    dst[(a * cols + k) * BLOCK + t] += coef * src[(i * cols + k) * BLOCK + t]
+
+
+cdef inline void _right(const floating* src, const floating* mat, floating* dst, Py_ssize_t rows,
+                        Py_ssize_t p, Py_ssize_t q, Py_ssize_t nb) noexcept nogil:
+    """dst[k, b, :] = sum_j src[k, j, :] mat[b, j] for k < rows, b < p (blocks of nb tiles); mat is p x q."""
+    cdef Py_ssize_t k, b, j, t
+    cdef floating coef
+    for k in range(rows):
+        for b in range(p):
+            for t in range(nb):
+                dst[(k * p + b) * BLOCK + t] = 0
+            for j in range(q):
+                coef = mat[b * q + j]
+                if coef == 0:
+                    continue
+                for t in range(nb):
+                    dst[(k * p + b) * BLOCK + t] += coef * src[(k * q + j) * BLOCK + t]
+
+
+cdef inline void _input_channel(const floating* x, const floating* bt, floating* v, Py_ssize_t C,
+                                Py_ssize_t H, Py_ssize_t W, Py_ssize_t m, Py_ssize_t alpha, Py_ssize_t pt,
+                                Py_ssize_t pl, Py_ssize_t th, Py_ssize_t tw, Py_ssize_t P,
+                                Py_ssize_t c) noexcept nogil:
+    cdef floating d[TILE * BLOCK]
+    cdef floating t1[TILE * BLOCK]
+    cdef floating t2[TILE * BLOCK]
+    cdef Py_ssize_t p0, nb, t, i, j, n, h0, w0, h, w, k
+    # V[xi nu, c, p] = (B^T d B)[xi, nu], d[i, j] = x_pad[n, c, ty*m + i, tx*m + j] for tile p = (n, ty, tx)
+    p0 = 0
+    while p0 < P:
+        nb = min(BLOCK, P - p0)
+        for t in range(nb):
+            _tile_origin(p0 + t, th, tw, m, &n, &h0, &w0)
+            for i in range(alpha):
+                h = h0 + i - pt
+                for j in range(alpha):
+                    w = w0 + j - pl
+                    d[(i * alpha + j) * BLOCK + t] = (
+                        x[((n * C + c) * H + h) * W + w] if 0 <= h < H and 0 <= w < W else 0
+                    )
+        _left(bt, d, t1, alpha, alpha, alpha, nb)
+        _right(t1, bt, t2, alpha, alpha, alpha, nb)
+        for k in range(alpha * alpha):
+            for t in range(nb):
+                v[(k * C + c) * P + p0 + t] = t2[k * BLOCK + t]
+        p0 += BLOCK
+
+
+cdef void _input_tf(const floating* x, const floating* bt, floating* v, Py_ssize_t N, Py_ssize_t C,
+                    Py_ssize_t H, Py_ssize_t W, Py_ssize_t m, Py_ssize_t alpha, Py_ssize_t pt,
+                    Py_ssize_t pl, Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
+    cdef Py_ssize_t c, P = N * th * tw
+    for c in prange(C, schedule="static", num_threads=sn_threads_for(alpha * alpha * C * P)):
+        _input_channel(x, bt, v, C, H, W, m, alpha, pt, pl, th, tw, P, c)
+
+
+cdef inline void _output_filter(const floating* mm, const floating* at, floating bias, floating* y,
+                                Py_ssize_t F, Py_ssize_t m, Py_ssize_t alpha, Py_ssize_t th,
+                                Py_ssize_t tw, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t P,
+                                Py_ssize_t f) noexcept nogil:
+    cdef floating t0[TILE * BLOCK]
+    cdef floating t1[TILE * BLOCK]
+    cdef floating t2[TILE * BLOCK]
+    cdef Py_ssize_t p0, nb, t, a, b, n, h0, w0, h, w, k
+    # y[n, f, ty*m + a, tx*m + b] = (A^T M A)[a, b] + bias[f], M[xi, nu] = mm[xi nu, f, p]
+    p0 = 0
+    while p0 < P:
+        nb = min(BLOCK, P - p0)
+        for k in range(alpha * alpha):
+            for t in range(nb):
+                t0[k * BLOCK + t] = mm[(k * F + f) * P + p0 + t]
+        _left(at, t0, t1, m, alpha, alpha, nb)
+        _right(t1, at, t2, m, m, alpha, nb)
+        for t in range(nb):
+            _tile_origin(p0 + t, th, tw, m, &n, &h0, &w0)
+            for a in range(m):
+                h = h0 + a
+                if h >= OH:
+                    break
+                for b in range(m):
+                    w = w0 + b
+                    if w >= OW:
                         break
-                    for tx in range(tw):
-                        w = tx * m + b
-                        if w >= OW:
-                            break
-                        if bias != NULL:
-                            dst[h * OW + w] = src[ty * tw + tx] + bf
-                        else:
-                            dst[h * OW + w] = src[ty * tw + tx]
+                    y[((n * F + f) * OH + h) * OW + w] = t2[(a * m + b) * BLOCK + t] + bias
+        p0 += BLOCK
 
 
-cdef void _to_tiles(const floating* dout, floating* dyt, Py_ssize_t N, Py_ssize_t F, Py_ssize_t m,
-                    Py_ssize_t th, Py_ssize_t tw, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
-    cdef Py_ssize_t plane, n, f, a, b, ty, tx, h, w, T = th * tw, FNT = F * N * th * tw
-    cdef const floating* src
-    cdef floating* dst
-    # dyt[a, b, f, n, ty, tx] = dout[n, f, ty*m + a, tx*m + b] (0 past the edge)
-    for plane in prange(N * F, schedule="static", num_threads=sn_threads_for(m * m * FNT)):
-        n = plane // F
-        f = plane % F
-        src = dout + plane * OH * OW
-        for a in range(m):
-            for b in range(m):
-                dst = dyt + (a * m + b) * FNT + (f * N + n) * T
-                for ty in range(th):
-                    h = ty * m + a
-                    for tx in range(tw):
-                        w = tx * m + b
-                        dst[ty * tw + tx] = src[h * OW + w] if h < OH and w < OW else 0
+cdef void _output_tf(const floating* mm, const floating* at, const floating* bias, floating* y,
+                     Py_ssize_t N, Py_ssize_t F, Py_ssize_t m, Py_ssize_t alpha, Py_ssize_t th,
+                     Py_ssize_t tw, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+    cdef Py_ssize_t f, P = N * th * tw
+    for f in prange(F, schedule="static", num_threads=sn_threads_for(alpha * alpha * F * P)):
+        _output_filter(mm, at, bias[f] if bias != NULL else 0, y, F, m, alpha, th, tw, OH, OW, P, f)
 
 
-def _gather_into(const floating[:, :, :, ::1] x, floating[:, :, :, :, :, ::1] d, Py_ssize_t m,
-                 Py_ssize_t pt, Py_ssize_t pl):
+cdef inline void _output_adjoint_filter(const floating* dout, const floating* at, floating* dmm,
+                                        Py_ssize_t F, Py_ssize_t m, Py_ssize_t alpha, Py_ssize_t th,
+                                        Py_ssize_t tw, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t P,
+                                        Py_ssize_t f) noexcept nogil:
+    cdef floating t0[TILE * BLOCK]
+    cdef floating t1[TILE * BLOCK]
+    cdef floating t2[TILE * BLOCK]
+    cdef floating a_mat[TILE]
+    cdef Py_ssize_t p0, nb, t, a, b, n, h0, w0, h, w, k
+    for a in range(m):  # A = (A^T)^T, alpha x m
+        for k in range(alpha):
+            a_mat[k * m + a] = at[a * alpha + k]
+    # dM[xi nu, f, p] = (A dY A^T)[xi, nu], dY[a, b] = dout[n, f, ty*m + a, tx*m + b] (0 past the edge)
+    p0 = 0
+    while p0 < P:
+        nb = min(BLOCK, P - p0)
+        for t in range(nb):
+            _tile_origin(p0 + t, th, tw, m, &n, &h0, &w0)
+            for a in range(m):
+                h = h0 + a
+                for b in range(m):
+                    w = w0 + b
+                    t0[(a * m + b) * BLOCK + t] = (
+                        dout[((n * F + f) * OH + h) * OW + w] if h < OH and w < OW else 0
+                    )
+        _left(a_mat, t0, t1, alpha, m, m, nb)
+        _right(t1, a_mat, t2, alpha, alpha, m, nb)
+        for k in range(alpha * alpha):
+            for t in range(nb):
+                dmm[(k * F + f) * P + p0 + t] = t2[k * BLOCK + t]
+        p0 += BLOCK
+
+
+cdef void _output_adj(const floating* dout, const floating* at, floating* dmm, Py_ssize_t N,
+                      Py_ssize_t F, Py_ssize_t m, Py_ssize_t alpha, Py_ssize_t th, Py_ssize_t tw,
+                      Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+    cdef Py_ssize_t f, P = N * th * tw
+    for f in prange(F, schedule="static", num_threads=sn_threads_for(alpha * alpha * F * P)):
+        _output_adjoint_filter(dout, at, dmm, F, m, alpha, th, tw, OH, OW, P, f)
+
+
+cdef inline void _input_adjoint_channel(const floating* dv, const floating* bt, floating* dx,
+                                        Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                                        Py_ssize_t m, Py_ssize_t alpha, Py_ssize_t pt, Py_ssize_t pl,
+                                        Py_ssize_t th, Py_ssize_t tw, Py_ssize_t P,
+                                        Py_ssize_t c) noexcept nogil:
+    cdef floating t0[TILE * BLOCK]
+    cdef floating t1[TILE * BLOCK]
+    cdef floating t2[TILE * BLOCK]
+    cdef floating b_mat[TILE]
+    cdef Py_ssize_t p0, nb, t, i, j, n, h0, w0, h, w, k
+    for i in range(alpha):  # B = (B^T)^T
+        for k in range(alpha):
+            b_mat[k * alpha + i] = bt[i * alpha + k]
+    for n in range(N):
+        memset(dx + (n * C + c) * H * W, 0, H * W * sizeof(floating))
+    # dx[n, c, ty*m + i - pt, tx*m + j - pl] += (B dV B^T)[i, j], tiles in order
+    p0 = 0
+    while p0 < P:
+        nb = min(BLOCK, P - p0)
+        for k in range(alpha * alpha):
+            for t in range(nb):
+                t0[k * BLOCK + t] = dv[(k * C + c) * P + p0 + t]
+        _left(b_mat, t0, t1, alpha, alpha, alpha, nb)
+        _right(t1, b_mat, t2, alpha, alpha, alpha, nb)
+        for t in range(nb):
+            _tile_origin(p0 + t, th, tw, m, &n, &h0, &w0)
+            for i in range(alpha):
+                h = h0 + i - pt
+                if h < 0 or h >= H:
+                    continue
+                for j in range(alpha):
+                    w = w0 + j - pl
+                    if 0 <= w < W:
+                        dx[((n * C + c) * H + h) * W + w] += t2[(i * alpha + j) * BLOCK + t]
+        p0 += BLOCK
+
+
+cdef void _input_adj(const floating* dv, const floating* bt, floating* dx, Py_ssize_t N, Py_ssize_t C,
+                     Py_ssize_t H, Py_ssize_t W, Py_ssize_t m, Py_ssize_t alpha, Py_ssize_t pt,
+                     Py_ssize_t pl, Py_ssize_t th, Py_ssize_t tw) noexcept nogil:
+    cdef Py_ssize_t c, P = N * th * tw
+    for c in prange(C, schedule="static", num_threads=sn_threads_for(alpha * alpha * C * P)):
+        _input_adjoint_channel(dv, bt, dx, N, C, H, W, m, alpha, pt, pl, th, tw, P, c)
+
+
+def _matrices(m, r, dtype):
+    """(AT, BT) of F(m, r) as C-contiguous arrays of ``dtype``."""
+    at, _, bt = transforms(m, r)
+    return np.ascontiguousarray(at, dtype=dtype), np.ascontiguousarray(bt, dtype=dtype)
+
+
+def _input_into(const floating[:, :, :, ::1] x, const floating[:, ::1] bt, floating[:, :, ::1] v,
+                Py_ssize_t m, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t th, Py_ssize_t tw):
     with nogil:
-        _gather(&x[0, 0, 0, 0], &d[0, 0, 0, 0, 0, 0], x.shape[0], x.shape[1], x.shape[2], x.shape[3], m,
-                d.shape[0], pt, pl, d.shape[4], d.shape[5])
+        _input_tf(&x[0, 0, 0, 0], &bt[0, 0], &v[0, 0, 0], x.shape[0], x.shape[1], x.shape[2], x.shape[3], m,
+                  bt.shape[0], pt, pl, th, tw)
 
 
-def _scatter_into(const floating[:, :, :, :, :, ::1] d, floating[:, :, :, ::1] dx, Py_ssize_t m,
-                  Py_ssize_t pt, Py_ssize_t pl):
-    with nogil:
-        _scatter(&d[0, 0, 0, 0, 0, 0], &dx[0, 0, 0, 0], dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3],
-                 m, d.shape[0], pt, pl, d.shape[4], d.shape[5])
-
-
-def _to_image_into(const floating[:, :, :, :, :, ::1] yt, const floating[::1] bias,
-                   floating[:, :, :, ::1] y):
+def _output_into(const floating[:, :, ::1] mm, const floating[:, ::1] at, const floating[::1] bias,
+                 floating[:, :, :, ::1] y, Py_ssize_t th, Py_ssize_t tw):
     cdef const floating* b = NULL
     if bias is not None:
         b = &bias[0]
     with nogil:
-        _to_image(&yt[0, 0, 0, 0, 0, 0], b, &y[0, 0, 0, 0], y.shape[0], y.shape[1], yt.shape[0],
-                  yt.shape[4], yt.shape[5], y.shape[2], y.shape[3])
+        _output_tf(&mm[0, 0, 0], &at[0, 0], b, &y[0, 0, 0, 0], y.shape[0], y.shape[1], at.shape[0],
+                   at.shape[1], th, tw, y.shape[2], y.shape[3])
 
 
-def _to_tiles_into(const floating[:, :, :, ::1] dout, floating[:, :, :, :, :, ::1] dyt):
+def _output_adjoint_into(const floating[:, :, :, ::1] dout, const floating[:, ::1] at,
+                         floating[:, :, ::1] dmm, Py_ssize_t th, Py_ssize_t tw):
     with nogil:
-        _to_tiles(&dout[0, 0, 0, 0], &dyt[0, 0, 0, 0, 0, 0], dout.shape[0], dout.shape[1], dyt.shape[0],
-                  dyt.shape[4], dyt.shape[5], dout.shape[2], dout.shape[3])
+        _output_adj(&dout[0, 0, 0, 0], &at[0, 0], &dmm[0, 0, 0], dout.shape[0], dout.shape[1],
+                    at.shape[0], at.shape[1], th, tw, dout.shape[2], dout.shape[3])
 
 
-def gather_tiles(x, m, alpha, pad_top, pad_left, th, tw, out=None):
-    """The overlapping alpha x alpha tiles of ``x`` as (alpha, alpha, C, N, th, tw) (into ``out`` if given)."""
-    x, m, alpha, pt, pl, th, tw = prepare_gather_tiles(x, m, alpha, pad_top, pad_left, th, tw, out)
-    d = np.empty((alpha, alpha, x.shape[1], x.shape[0], th, tw), dtype=x.dtype) if out is None else out
-    _gather_into(x, d, m, pt, pl)
-    return d
+def _input_adjoint_into(const floating[:, :, ::1] dv, const floating[:, ::1] bt, floating[:, :, :, ::1] dx,
+                        Py_ssize_t m, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t th, Py_ssize_t tw):
+    with nogil:
+        _input_adj(&dv[0, 0, 0], &bt[0, 0], &dx[0, 0, 0, 0], dx.shape[0], dx.shape[1], dx.shape[2],
+                   dx.shape[3], m, bt.shape[0], pt, pl, th, tw)
 
 
-def scatter_tiles(dd, x_shape, m, pad_top, pad_left):
-    """Adjoint of ``gather_tiles``: every tile entry added back onto its pixel; returns dx."""
-    dd, x_shape, m, pt, pl = prepare_scatter_tiles(dd, x_shape, m, pad_top, pad_left)
-    dx = np.empty(x_shape, dtype=dd.dtype)
-    _scatter_into(dd, dx, m, pt, pl)
-    return dx
+def input_transform(x, m, r, pad_top, pad_left, th, tw, out=None):
+    """``B^T d B`` for every input tile, as (alpha^2, C, N*th*tw)."""
+    x, m, r, alpha, pt, pl, th, tw = prepare_input_transform(x, m, r, pad_top, pad_left, th, tw, out)
+    if out is None:
+        out = np.empty((alpha * alpha, x.shape[1], x.shape[0] * th * tw), dtype=x.dtype)
+    _input_into(x, _matrices(m, r, x.dtype)[1], out, m, pt, pl, th, tw)
+    return out
 
 
-def tiles_to_image(yt, oh, ow, bias=None):
-    """Output tiles (m, m, F, N, th, tw) as the image (N, F, oh, ow), plus ``bias``."""
-    yt, oh, ow, bias = prepare_tiles_to_image(yt, oh, ow, bias)
-    y = np.empty((yt.shape[3], yt.shape[2], oh, ow), dtype=yt.dtype)
-    _to_image_into(yt, bias, y)
+def output_transform(mm, m, r, n, th, tw, oh, ow, bias=None):
+    """``A^T M A`` for every tile of ``mm`` (alpha^2, F, N*th*tw), as the image (N, F, oh, ow) plus bias."""
+    mm, m, r, alpha, n, th, tw, oh, ow, bias = prepare_output_transform(mm, m, r, n, th, tw, oh, ow, bias)
+    y = np.empty((n, mm.shape[1], oh, ow), dtype=mm.dtype)
+    _output_into(mm, _matrices(m, r, mm.dtype)[0], bias, y, th, tw)
     return y
 
 
-def image_to_tiles(dout, m, th, tw, out=None):
-    """Adjoint of ``tiles_to_image`` without the bias: (N, F, OH, OW) -> (m, m, F, N, th, tw)."""
-    dout, m, th, tw = prepare_image_to_tiles(dout, m, th, tw, out)
-    dyt = np.empty((m, m, dout.shape[1], dout.shape[0], th, tw), dtype=dout.dtype) if out is None else out
-    _to_tiles_into(dout, dyt)
-    return dyt
+def output_transform_adjoint(dout, m, r, th, tw, out=None):
+    """``A dY A^T`` for every output tile of ``dout``, as (alpha^2, F, N*th*tw)."""
+    dout, m, r, alpha, th, tw = prepare_output_transform_adjoint(dout, m, r, th, tw, out)
+    if out is None:
+        out = np.empty((alpha * alpha, dout.shape[1], dout.shape[0] * th * tw), dtype=dout.dtype)
+    _output_adjoint_into(dout, _matrices(m, r, dout.dtype)[0], out, th, tw)
+    return out
+
+
+def input_transform_adjoint(dv, x_shape, m, r, pad_top, pad_left, th, tw):
+    """``B dV B^T`` for every tile, added back onto the image; returns dx of ``x_shape``."""
+    dv, x_shape, m, r, alpha, pt, pl, th, tw = prepare_input_transform_adjoint(
+        dv, x_shape, m, r, pad_top, pad_left, th, tw
+    )
+    dx = np.empty(x_shape, dtype=dv.dtype)
+    _input_adjoint_into(dv, _matrices(m, r, dv.dtype)[1], dx, m, pt, pl, th, tw)
+    return dx

@@ -331,6 +331,84 @@ def _check_counts(who: str, **values: Any) -> tuple[int, ...]:
     return tuple(checked)
 
 
+MAX_WINOGRAD_TILE = 8  # alpha = m + r - 1 at most: the compiled kernels keep one tile on the stack
+
+
+def _winograd_geometry(who: str, m: Any, r: Any, th: Any, tw: Any) -> tuple[int, int, int, int, int]:
+    m, r, th, tw = _check_counts(who, m=m, r=r, th=th, tw=tw)
+    alpha = m + r - 1
+    if alpha > MAX_WINOGRAD_TILE or th * m + alpha > INDEX_LIMIT or tw * m + alpha > INDEX_LIMIT:
+        raise ValueError(f"{who}: m + r - 1 must be at most {MAX_WINOGRAD_TILE}, got m={m}, r={r}")
+    return m, r, alpha, th, tw
+
+
+def prepare_input_transform(
+    x: Any, m: Any, r: Any, pad_top: Any, pad_left: Any, th: Any, tw: Any, out: Any = None
+):
+    """Validated arguments of ``input_transform``: (x, m, r, alpha, pad_top, pad_left, th, tw); ``out``,
+    if given, must be a C-contiguous (alpha^2, C, N*th*tw) array of x's dtype."""
+    who = "input_transform"
+    x = check_array(x, 4, "x", who)
+    n, c = check_image_shape(x.shape, who)[:2]
+    m, r, alpha, th, tw = _winograd_geometry(who, m, r, th, tw)
+    pt, pl = _check_counts(who, pad_top=pad_top, pad_left=pad_left)
+    check_out(out, (alpha * alpha, c, n * th * tw), x, who)
+    return x, m, r, alpha, pt, pl, th, tw
+
+
+def prepare_output_transform(mm: Any, m: Any, r: Any, n: Any, th: Any, tw: Any, oh: Any, ow: Any, bias: Any):
+    """Validated arguments of ``output_transform``: ``mm`` (alpha^2, F, n*th*tw) whose tiles cover (oh, ow)."""
+    who = "output_transform"
+    mm = check_array(mm, 3, "mm", who)
+    m, r, alpha, th, tw = _winograd_geometry(who, m, r, th, tw)
+    n, oh, ow = _check_counts(who, n=n, oh=oh, ow=ow)
+    f = mm.shape[1]
+    if mm.shape[0] != alpha * alpha or mm.shape[2] != n * th * tw or f < 1:
+        raise ValueError(
+            f"{who}: mm must have shape (alpha^2, F, N*th*tw) = ({alpha * alpha}, F, {n * th * tw}), "
+            f"got {tuple(mm.shape)}"
+        )
+    if oh > th * m or ow > tw * m:
+        raise ValueError(f"{who}: {th}x{tw} tiles of {m} do not cover an output of {(oh, ow)}")
+    if bias is not None:
+        bias = check_array(bias, 1, "bias", who)
+        if bias.shape != (f,) or bias.dtype != mm.dtype:
+            raise ValueError(
+                f"{who}: bias must be a {mm.dtype} array of shape ({f},), got {bias.shape} {bias.dtype}"
+            )
+    return mm, m, r, alpha, n, th, tw, oh, ow, bias
+
+
+def prepare_output_transform_adjoint(dout: Any, m: Any, r: Any, th: Any, tw: Any, out: Any = None):
+    """Validated arguments of ``output_transform_adjoint``: the tiles must cover ``dout``'s planes; ``out``
+    as in :func:`prepare_input_transform`, of shape (alpha^2, F, N*th*tw)."""
+    who = "output_transform_adjoint"
+    dout = check_array(dout, 4, "dout", who)
+    n, f, oh, ow = check_image_shape(dout.shape, who, "dout")
+    m, r, alpha, th, tw = _winograd_geometry(who, m, r, th, tw)
+    if oh > th * m or ow > tw * m:
+        raise ValueError(f"{who}: {th}x{tw} tiles of {m} do not cover dout of shape {tuple(dout.shape)}")
+    check_out(out, (alpha * alpha, f, n * th * tw), dout, who)
+    return dout, m, r, alpha, th, tw
+
+
+def prepare_input_transform_adjoint(
+    dv: Any, x_shape: Any, m: Any, r: Any, pad_top: Any, pad_left: Any, th: Any, tw: Any
+):
+    """Validated arguments of ``input_transform_adjoint``: ``dv`` (alpha^2, C, N*th*tw) for ``x_shape``."""
+    who = "input_transform_adjoint"
+    dv = check_array(dv, 3, "dv", who)
+    n, c, h, w = check_x_shape(x_shape, who)
+    m, r, alpha, th, tw = _winograd_geometry(who, m, r, th, tw)
+    pt, pl = _check_counts(who, pad_top=pad_top, pad_left=pad_left)
+    if tuple(dv.shape) != (alpha * alpha, c, n * th * tw):
+        raise ValueError(
+            f"{who}: dv must have shape (alpha^2, C, N*th*tw) = {(alpha * alpha, c, n * th * tw)}, "
+            f"got {tuple(dv.shape)}"
+        )
+    return dv, (n, c, h, w), m, r, alpha, pt, pl, th, tw
+
+
 def prepare_gather_tiles(
     x: Any, m: Any, alpha: Any, pad_top: Any, pad_left: Any, th: Any, tw: Any, out: Any = None
 ):

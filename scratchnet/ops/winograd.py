@@ -58,11 +58,23 @@ from scratchnet.backend import get_array_module
 from scratchnet.ops.arguments import (
     prepare_gather_tiles,
     prepare_image_to_tiles,
+    prepare_input_transform,
+    prepare_input_transform_adjoint,
+    prepare_output_transform,
+    prepare_output_transform_adjoint,
     prepare_scatter_tiles,
     prepare_tiles_to_image,
 )
 
-__all__ = ["transforms", "gather_tiles", "scatter_tiles", "tiles_to_image", "image_to_tiles", "WinogradConv"]
+# the kernel interface (compiled in pyx/winograd.pyx); gather/scatter and tiles <-> image are their parts
+__all__ = [
+    "transforms",
+    "input_transform",
+    "output_transform",
+    "output_transform_adjoint",
+    "input_transform_adjoint",
+    "WinogradConv",
+]
 
 #: the largest |winograd - direct| / max|direct| the tests allow, by (m, r) and dtype
 ERROR_BOUND = {
@@ -180,11 +192,75 @@ def image_to_tiles(dout: np.ndarray, m: int, th: int, tw: int, out: np.ndarray |
     return out
 
 
+def input_transform(
+    x: np.ndarray,
+    m: int,
+    r: int,
+    pad_top: int,
+    pad_left: int,
+    th: int,
+    tw: int,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """:math:`V = B^\\top d B` for every input tile ``d``, as (alpha^2, C, N*th*tw) (into ``out`` if given)."""
+    x, m, r, alpha, pt, pl, th, tw = prepare_input_transform(x, m, r, pad_top, pad_left, th, tw, out)
+    xp = get_array_module(x)
+    k_bt = xp.asarray(_kron(m, r, x.dtype)[2])
+    d = gather_tiles(x, m, alpha, pt, pl, th, tw).reshape(alpha * alpha, -1)
+    v = xp.matmul(k_bt, d, out=None if out is None else out.reshape(alpha * alpha, -1))
+    return v.reshape(alpha * alpha, x.shape[1], -1)
+
+
+def output_transform(
+    mm: np.ndarray, m: int, r: int, n: int, th: int, tw: int, oh: int, ow: int, bias: np.ndarray | None = None
+) -> np.ndarray:
+    """:math:`Y = A^\\top M A` for every tile of ``mm`` (alpha^2, F, N*th*tw), laid out as the image
+    (N, F, oh, ow), plus ``bias``."""
+    mm, m, r, alpha, n, th, tw, oh, ow, bias = prepare_output_transform(mm, m, r, n, th, tw, oh, ow, bias)
+    k_at = get_array_module(mm).asarray(_kron(m, r, mm.dtype)[0])
+    yt = (k_at @ mm.reshape(alpha * alpha, -1)).reshape(m, m, mm.shape[1], n, th, tw)
+    return tiles_to_image(yt, oh, ow, bias)
+
+
+def output_transform_adjoint(
+    dout: np.ndarray, m: int, r: int, th: int, tw: int, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Adjoint of :func:`output_transform`: :math:`dM = A\\, dY A^\\top` for every tile of ``dout``, as
+    (alpha^2, F, N*th*tw)."""
+    dout, m, r, alpha, th, tw = prepare_output_transform_adjoint(dout, m, r, th, tw, out)
+    xp = get_array_module(dout)
+    k_at = xp.asarray(_kron(m, r, dout.dtype)[0])
+    dyt = image_to_tiles(dout, m, th, tw).reshape(m * m, -1)
+    dmm = xp.matmul(k_at.T, dyt, out=None if out is None else out.reshape(alpha * alpha, -1))
+    return dmm.reshape(alpha * alpha, dout.shape[1], -1)
+
+
+def input_transform_adjoint(
+    dv: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    m: int,
+    r: int,
+    pad_top: int,
+    pad_left: int,
+    th: int,
+    tw: int,
+) -> np.ndarray:
+    """Adjoint of :func:`input_transform`: :math:`dd = B\\, dV B^\\top` for every tile, added back onto
+    the image (overlapping tiles add up); returns dx of ``x_shape``."""
+    dv, x_shape, m, r, alpha, pt, pl, th, tw = prepare_input_transform_adjoint(
+        dv, x_shape, m, r, pad_top, pad_left, th, tw
+    )
+    k_bt = get_array_module(dv).asarray(_kron(m, r, dv.dtype)[2])
+    dd = (k_bt.T @ dv.reshape(alpha * alpha, -1)).reshape(alpha, alpha, x_shape[1], x_shape[0], th, tw)
+    return scatter_tiles(dd, x_shape, m, pt, pl)
+
+
 class WinogradConv:
     """One stride-1 convolution by F(m x m, r x r). ``forward`` keeps what ``backward`` needs; the large
     intermediates live in buffers reused from call to call (fresh arrays of this size cost more in page
-    faults than the products themselves), so each forward allows one backward. The tile kernels are the
-    compiled ones when built (``backend.kernel``)."""
+    faults than the products themselves), so each forward allows one backward. The four transforms are the
+    compiled kernels when built (``backend.kernel("winograd")``), which fuse each transform with the
+    rearrangement between tiles and image."""
 
     def __init__(self, m: int, r: int) -> None:
         self.m, self.r, self.alpha = m, r, m + r - 1
@@ -200,46 +276,33 @@ class WinogradConv:
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, pad: tuple[int, int, int, int]):
         """y (N, F, OH, OW) for x (N, C, H, W), w (F, C, r, r), pad (top, bottom, left, right)."""
         xp = get_array_module(x)
-        tiles_kernel = backend.kernel("winograd", xp)
+        kernels = backend.kernel("winograd", xp)
         m, r, a2 = self.m, self.r, self.alpha**2
         n, c, h, wd = x.shape
-        f, dt = w.shape[0], x.dtype
+        f = w.shape[0]
         pt, pb, pl, pr = pad
         oh, ow = h + pt + pb - r + 1, wd + pl + pr - r + 1
         th, tw = -(-oh // m), -(-ow // m)  # tiles per column / row (the last may hang over the edge)
         p = n * th * tw
-        k_at, k_g, k_bt = (xp.asarray(k) for k in _kron(m, r, dt))
-        d = self._buffer(xp, "d", (self.alpha, self.alpha, c, n, th, tw), dt)
-        tiles_kernel.gather_tiles(x, m, self.alpha, pt, pl, th, tw, out=d)
-        v = xp.matmul(k_bt, d.reshape(a2, c * p), out=self._buffer(xp, "v", (a2, c * p), dt))  # B^T d B
-        u = (k_g @ w.reshape(f * c, r * r).T).reshape(a2, f, c)  # U = G g G^T, every filter
-        mm = xp.matmul(u, v.reshape(a2, c, p), out=self._buffer(xp, "mm", (a2, f, p), dt))  # alpha^2 GEMMs
-        yt = xp.matmul(k_at, mm.reshape(a2, f * p), out=self._buffer(xp, "yt", (m * m, f * p), dt))
-        self.cache = (x.shape, pad, u, v.reshape(a2, c, p), (th, tw))
-        return tiles_kernel.tiles_to_image(yt.reshape(m, m, f, n, th, tw), oh, ow, b)
+        v = kernels.input_transform(x, m, r, pt, pl, th, tw, out=self._buffer(xp, "v", (a2, c, p), x.dtype))
+        u = (xp.asarray(_kron(m, r, x.dtype)[1]) @ w.reshape(f * c, r * r).T).reshape(a2, f, c)  # G g G^T
+        mm = xp.matmul(u, v, out=self._buffer(xp, "mm", (a2, f, p), x.dtype))  # the alpha^2 products
+        self.cache = (x.shape, pad, u, v, (th, tw))
+        return kernels.output_transform(mm, m, r, n, th, tw, oh, ow, b)
 
     def backward(self, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(dx, dW, db) for the upstream gradient dout (N, F, OH, OW)."""
         if self.cache is None:
             raise RuntimeError("WinogradConv.backward called without a matching forward")
         xp = get_array_module(dout)
-        tiles_kernel = backend.kernel("winograd", xp)
-        m, r, alpha = self.m, self.r, self.alpha
-        a2 = alpha * alpha
+        kernels = backend.kernel("winograd", xp)
+        m, r, a2 = self.m, self.r, self.alpha**2
         x_shape, (pt, _, pl, _), u, v, (th, tw) = self.cache
-        f, c, p = u.shape[1], u.shape[2], v.shape[2]
-        k_at, k_g, k_bt = (xp.asarray(k) for k in _kron(m, r, dout.dtype))
-        dyt = tiles_kernel.image_to_tiles(
-            dout, m, th, tw, out=self._buffers["yt"].reshape(m, m, f, *x_shape[:1], th, tw)
-        )
-        dmm = xp.matmul(
-            k_at.T, dyt.reshape(m * m, f * p), out=self._buffers["mm"].reshape(a2, f * p)
-        )  # A dY A^T
-        dmm = dmm.reshape(a2, f, p)
+        f, c = u.shape[1], u.shape[2]
+        dmm = kernels.output_transform_adjoint(dout, m, r, th, tw, out=self._buffers["mm"])  # A dY A^T
         du = dmm @ v.transpose(0, 2, 1)  # (alpha^2, F, C)
-        dw = (k_g.T @ du.reshape(a2, f * c)).T.reshape(f, c, r, r)  # dg = G^T dU G
+        dw = (xp.asarray(_kron(m, r, dout.dtype)[1]).T @ du.reshape(a2, f * c)).T.reshape(f, c, r, r)
         dv = xp.matmul(u.transpose(0, 2, 1), dmm, out=v)  # v is no longer needed
-        dd = xp.matmul(k_bt.T, dv.reshape(a2, c * p), out=self._buffers["d"].reshape(a2, c * p))  # B dV B^T
         self.cache = None
-        dx = tiles_kernel.scatter_tiles(dd.reshape(alpha, alpha, c, *x_shape[:1], th, tw), x_shape, m, pt, pl)
+        dx = kernels.input_transform_adjoint(dv, x_shape, m, r, pt, pl, th, tw)  # B dV B^T, added back
         return dx, dw, dout.sum(axis=(0, 2, 3))

@@ -97,55 +97,62 @@ def test_error_on_course_shapes_in_float32(m, r, c, f, hw, n):
         assert relative_error(got, ref) <= bound, f"{name}: {relative_error(got, ref):.2e} > {bound:.0e}"
 
 
-def test_compiled_tile_kernels_equal_their_twins_bit_for_bit():
+def test_compiled_transforms_equal_their_twins():
+    # the compiled kernels apply the small matrices separably, the twins as one Kronecker product: the same
+    # sums in another order, so they agree to rounding
     compiled = pytest.importorskip("scratchnet._kernels.winograd")
     from scratchnet.ops import winograd as twin
 
     rng = np.random.default_rng(0)
-    for _ in range(25):
-        m, r = VARIANTS[rng.integers(len(VARIANTS))]
-        alpha = m + r - 1
+    for trial in range(30):
+        m, r = VARIANTS[trial % len(VARIANTS)]
+        a2 = (m + r - 1) ** 2
         n, c = (int(v) for v in rng.integers(1, 4, 2))
         h, w = (int(v) for v in rng.integers(1, 11, 2))
         pt, pl = (int(v) for v in rng.integers(0, 4, 2))
         th, tw = (int(v) for v in rng.integers(1, 5, 2))
-        for dtype in (np.float32, np.float64):
+        oh, ow = int(rng.integers(1, th * m + 1)), int(rng.integers(1, tw * m + 1))
+        for dtype, tol in ((np.float32, 2e-6), (np.float64, 1e-14)):
             x = rng.standard_normal((n, c, h, w)).astype(dtype)
-            args = (m, alpha, pt, pl, th, tw)
-            np.testing.assert_array_equal(compiled.gather_tiles(x, *args), twin.gather_tiles(x, *args))
-            dd = rng.standard_normal((alpha, alpha, c, n, th, tw)).astype(dtype)
-            np.testing.assert_array_equal(
-                compiled.scatter_tiles(dd, x.shape, m, pt, pl), twin.scatter_tiles(dd, x.shape, m, pt, pl)
-            )
-            yt = rng.standard_normal((m, m, c, n, th, tw)).astype(dtype)
-            oh, ow = int(rng.integers(1, th * m + 1)), int(rng.integers(1, tw * m + 1))
-            bias = rng.standard_normal(c).astype(dtype)
-            for b in (None, bias):
-                np.testing.assert_array_equal(
-                    compiled.tiles_to_image(yt, oh, ow, b), twin.tiles_to_image(yt, oh, ow, b)
-                )
+            mm = rng.standard_normal((a2, c, n * th * tw)).astype(dtype)
             dout = rng.standard_normal((n, c, oh, ow)).astype(dtype)
-            np.testing.assert_array_equal(
-                compiled.image_to_tiles(dout, m, th, tw), twin.image_to_tiles(dout, m, th, tw)
-            )
+            bias = rng.standard_normal(c).astype(dtype)
+            calls = [
+                ("input_transform", (x, m, r, pt, pl, th, tw)),
+                ("output_transform", (mm, m, r, n, th, tw, oh, ow)),
+                ("output_transform", (mm, m, r, n, th, tw, oh, ow, bias)),
+                ("output_transform_adjoint", (dout, m, r, th, tw)),
+                ("input_transform_adjoint", (mm, x.shape, m, r, pt, pl, th, tw)),
+            ]
+            for name, args in calls:
+                got, ref = getattr(compiled, name)(*args), getattr(twin, name)(*args)
+                assert got.dtype == ref.dtype == dtype and got.shape == ref.shape, name
+                scale = max(float(np.abs(ref).max()), 1e-30)
+                assert float(np.abs(got - ref).max()) <= tol * scale
 
 
 @pytest.mark.parametrize("module", ["compiled", "twin"])
-def test_tile_kernels_refuse_bad_arguments(module):
+def test_transforms_refuse_bad_arguments(module):
     if module == "compiled":
         kernels = pytest.importorskip("scratchnet._kernels.winograd")
     else:
         from scratchnet.ops import winograd as kernels
     x = np.zeros((1, 2, 5, 5), np.float32)
-    with pytest.raises(ValueError, match="gather_tiles: alpha"):
-        kernels.gather_tiles(x, 2, 0, 0, 0, 1, 1)
-    with pytest.raises(ValueError, match="gather_tiles: pad_top"):
-        kernels.gather_tiles(x, 2, 4, -1, 0, 1, 1)
+    with pytest.raises(ValueError, match="input_transform: m must be"):
+        kernels.input_transform(x, 0, 3, 0, 0, 1, 1)
+    with pytest.raises(ValueError, match="input_transform: m \\+ r - 1 must be at most 8"):
+        kernels.input_transform(x, 6, 5, 0, 0, 1, 1)
+    with pytest.raises(ValueError, match="input_transform: pad_top"):
+        kernels.input_transform(x, 2, 3, -1, 0, 1, 1)
     with pytest.raises(TypeError, match="float32 or float64"):
-        kernels.gather_tiles(x.astype(int), 2, 4, 0, 0, 1, 1)
-    with pytest.raises(ValueError, match="scatter_tiles: dd must have shape"):
-        kernels.scatter_tiles(np.zeros((4, 4, 3, 1, 1, 1), np.float32), (1, 2, 5, 5), 2, 0, 0)
-    with pytest.raises(ValueError, match="does not cover"):
-        kernels.tiles_to_image(np.zeros((2, 2, 1, 1, 1, 1), np.float32), 3, 1)
+        kernels.input_transform(x.astype(int), 2, 3, 0, 0, 1, 1)
+    with pytest.raises(ValueError, match="input_transform: out must be"):
+        kernels.input_transform(x, 2, 3, 0, 0, 1, 1, out=np.zeros((16, 2, 2), np.float32))
+    with pytest.raises(ValueError, match="output_transform: mm must have shape"):
+        kernels.output_transform(np.zeros((9, 1, 1), np.float32), 2, 3, 1, 1, 1, 2, 2)
     with pytest.raises(ValueError, match="do not cover"):
-        kernels.image_to_tiles(np.zeros((1, 1, 5, 5), np.float32), 2, 2, 2)
+        kernels.output_transform(np.zeros((16, 1, 1), np.float32), 2, 3, 1, 1, 1, 3, 2)
+    with pytest.raises(ValueError, match="do not cover"):
+        kernels.output_transform_adjoint(np.zeros((1, 1, 5, 5), np.float32), 2, 3, 2, 2)
+    with pytest.raises(ValueError, match="input_transform_adjoint: dv must have shape"):
+        kernels.input_transform_adjoint(np.zeros((16, 3, 1), np.float32), (1, 2, 5, 5), 2, 3, 0, 0, 1, 1)
