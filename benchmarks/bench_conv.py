@@ -114,3 +114,54 @@ class ThreadScaling:
     def time_maxpool_forward_backward(self, threads):
         self.pool.forward(self.px)
         self.pool.backward(self.pg)
+
+
+class ConvAlgorithm:
+    """The course's 3x3 layer (and the 5x5 one) by im2col and by Winograd, forward + backward."""
+
+    params = (["conv2_32to64_5x5_14", "conv3_64to128_3x3_16"], ["im2col", "winograd"])
+    param_names = ["shape", "algorithm"]
+    timeout = 240
+
+    def setup(self, name, algorithm):
+        n, c, f, k, h = CONV_SHAPES[name]
+        self.layer = Conv2D(c, f, k, padding="same", rng=np.random.default_rng(0), algorithm=algorithm)
+        self.x = randn((n, c, h, h))
+        self.g = randn((n, f, h, h), seed=1)
+        self.layer.forward(self.x)
+
+    def time_forward_backward(self, name, algorithm):
+        self.layer.forward(self.x)
+        self.layer.backward(self.g)
+
+
+class WinogradTransforms:
+    """The four Winograd transforms of F(4x4, 3x3) on the 64->128 layer: compiled vs NumPy twin."""
+
+    params = ["compiled", "numpy"]
+    param_names = ["kernels"]
+
+    def setup(self, kernels):
+        from scratchnet.ops import winograd as twin
+
+        backend.use_compiled(kernels == "compiled")
+        self.k = backend.kernel("winograd") if kernels == "compiled" else twin
+        n, c, f, _, h = CONV_SHAPES["conv3_64to128_3x3_16"]
+        self.x, self.dout = randn((n, c, h, h)), randn((n, f, h, h), seed=1)
+        self.v = self.k.input_transform(self.x, 4, 3, 1, 1, 4, 4)
+        self.mm = randn((36, f, n * 16), seed=2)
+
+    def teardown(self, kernels):
+        backend.use_compiled(True)
+
+    def time_input_transform(self, kernels):
+        self.k.input_transform(self.x, 4, 3, 1, 1, 4, 4, out=self.v)
+
+    def time_output_transform(self, kernels):
+        self.k.output_transform(self.mm, 4, 3, 128, 4, 4, 16, 16)
+
+    def time_output_transform_adjoint(self, kernels):
+        self.k.output_transform_adjoint(self.dout, 4, 3, 4, 4, out=self.mm)
+
+    def time_input_transform_adjoint(self, kernels):
+        self.k.input_transform_adjoint(self.v, self.x.shape, 4, 3, 1, 1, 4, 4)

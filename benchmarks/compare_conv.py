@@ -36,6 +36,12 @@ CONV_CASES = [
     ("conv 32->64 5x5 14x14 N=64", 64, 32, 64, 5, 14),
     ("conv 64->128 3x3 16x16 N=128", 128, 64, 128, 3, 16),
 ]
+# the same layers with the fast path's algorithm forced (the rows above use Conv2D's "auto" choice)
+ALGORITHM_CASES = [
+    ("conv 32->64 5x5 14x14 N=64 winograd F(2x2,5x5)", 64, 32, 64, 5, 14, "winograd"),
+    ("conv 64->128 3x3 16x16 N=128 im2col", 128, 64, 128, 3, 16, "im2col"),
+    ("conv 64->128 3x3 16x16 N=128 winograd F(4x4,3x3)", 128, 64, 128, 3, 16, "winograd"),
+]
 # (name, N, C, H) -- 2x2 max pooling, stride 2 (the pools that follow the convs above)
 POOL_CASES = [
     ("maxpool 2x2 32ch 28x28 N=64", 64, 32, 28),
@@ -97,10 +103,10 @@ def scratch_step(layer, x: np.ndarray, dout: np.ndarray) -> Callable[[], object]
 
 
 def bench_conv(case, repeats: int, torch) -> dict:
-    name, n, c, f, k, h = case
+    name, n, c, f, k, h, *algorithm = case
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, c, h, h), dtype=np.float32)
-    layer = Conv2D(c, f, k, padding="same", rng=rng)
+    layer = Conv2D(c, f, k, padding="same", rng=rng, algorithm=algorithm[0] if algorithm else "auto")
     dout = rng.standard_normal((n, f, h, h), dtype=np.float32)
     row = {"name": name, "flops": 3 * 2 * n * h * h * f * c * k * k}
     fns = {"compiled": compiled_step(layer, x, dout)}
@@ -190,7 +196,7 @@ def main() -> None:
     backend.set_num_threads(args.threads)
 
     gemm, torch_gemm = sgemm_gflops(1024 if args.quick else 2048, repeats, torch)
-    rows = [bench_conv(case, repeats, torch) for case in CONV_CASES]
+    rows = [bench_conv(case, repeats, torch) for case in CONV_CASES + ALGORITHM_CASES]
     rows += [bench_pool(case, repeats, torch) for case in POOL_CASES]
     rows += [bench_kernels(case, repeats) for case in CONV_CASES]
 

@@ -65,6 +65,24 @@ def check_padding(padding: Any, who: str) -> Any:
     return normalize_pad(padding, who)
 
 
+ALGORITHMS = ("auto", "im2col", "winograd")
+WINOGRAD_KERNELS = (3, 5)
+
+
+def check_algorithm(algorithm: Any, kernel_size: tuple[int, int], stride: tuple[int, int], who: str) -> str:
+    """One of ``ALGORITHMS``; ``"winograd"`` only for stride 1 and a square 3x3 or 5x5 kernel."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"{who}: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    if algorithm == "winograd" and (
+        stride != (1, 1) or kernel_size[0] != kernel_size[1] or kernel_size[0] not in WINOGRAD_KERNELS
+    ):
+        raise ValueError(
+            f"{who}: algorithm='winograd' needs stride 1 and a square kernel of size {WINOGRAD_KERNELS}, "
+            f"got kernel_size={kernel_size}, stride={stride}"
+        )
+    return algorithm
+
+
 def resolve_padding(
     padding: Any, h: int, w: int, kh: int, kw: int, stride: tuple[int, int]
 ) -> tuple[int, int, int, int]:
@@ -83,6 +101,12 @@ class Conv2D(Layer):
     a pair ``(ph, pw)``, ``(top, bottom, left, right)``, ``'valid'`` (none) or ``'same'`` (TensorFlow:
     output ``ceil(n / stride)``, the odd pixel of padding at the bottom/right). Input (N, in_channels, H,
     W) of the layer's dtype; output (N, out_channels, OH, OW).
+
+    ``algorithm`` picks how the fast path computes the same convolution: ``"im2col"`` (exact to rounding),
+    ``"winograd"`` (fewer multiplications, for stride-1 3x3 and 5x5 kernels; float32 results within about
+    1e-5 of the largest output, see ``scratchnet/ops/winograd.py``) or ``"auto"`` (Winograd where it was
+    measured faster: stride-1 3x3 layers with at least 64 input and output channels). The reference
+    (``backend.use_reference``) always runs the im2col maths below.
     """
 
     input_spec = InputSpec("(N, C, H, W)", ndim=4, channels="in_channels")
@@ -98,6 +122,7 @@ class Conv2D(Layer):
         bias: bool = True,
         dtype: Any = np.float32,
         rng: np.random.Generator | None = None,
+        algorithm: str = "auto",
     ) -> None:
         super().__init__()
         self.in_channels = check_size("Conv2D", "in_channels", in_channels)
@@ -105,6 +130,7 @@ class Conv2D(Layer):
         self.kernel_size = check_kernel_size(kernel_size, "Conv2D")
         self.stride = normalize_stride(stride, "Conv2D")
         self.padding = check_padding(padding, "Conv2D")
+        self.algorithm = check_algorithm(algorithm, self.kernel_size, self.stride, "Conv2D")
         self.use_bias = bool(bias)
         dt = as_float_dtype(dtype)
         shape = (self.out_channels, self.in_channels, *self.kernel_size)
@@ -114,7 +140,9 @@ class Conv2D(Layer):
         self._cache: tuple | None = None
 
     def __repr__(self) -> str:
-        extra = "" if self.use_bias else ", bias=False"
+        extra = ("" if self.use_bias else ", bias=False") + (
+            "" if self.algorithm == "auto" else f", algorithm={self.algorithm!r}"
+        )
         return (
             f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={self.stride}, padding={self.padding!r}{extra})"

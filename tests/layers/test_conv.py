@@ -134,3 +134,15 @@ def test_conv2d_errors():
         Conv2D(0, 4, 3)
     with pytest.raises(TypeError, match="float32 or float64"):
         Conv2D(1, 1, 1, dtype=np.int32)
+
+
+def test_conv2d_algorithm_argument():
+    assert Conv2D(2, 3, 3).algorithm == "auto"
+    assert "algorithm='winograd'" in repr(Conv2D(2, 3, 3, algorithm="winograd"))
+    with pytest.raises(
+        ValueError, match=r"Conv2D: algorithm must be one of \('auto', 'im2col', 'winograd'\)"
+    ):
+        Conv2D(2, 3, 3, algorithm="fft")
+    for bad in (dict(kernel_size=3, stride=2), dict(kernel_size=(3, 5)), dict(kernel_size=7)):
+        with pytest.raises(ValueError, match="algorithm='winograd' needs stride 1 and a square kernel"):
+            Conv2D(2, 3, algorithm="winograd", **bad)

@@ -195,3 +195,52 @@ def test_every_fast_path_names_a_real_layer_method():
         assert callable(getattr(layer_cls, method)), key
         fn_module, fn = target.split(":")
         assert callable(getattr(importlib.import_module(fn_module), fn)), target
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_conv2d_winograd_fast_path_equals_reference_within_its_bound(seed, dtype):
+    from scratchnet.ops.winograd import ERROR_BOUND
+
+    rng = np.random.default_rng(seed)
+    k = [3, 5][seed % 2]
+    c, f = (int(v) for v in rng.integers(1, 6, 2))
+    padding = [0, 1, "same", "valid", (0, 2), (1, 0, 2, 1)][rng.integers(6)]
+    x = rng.standard_normal((int(rng.integers(1, 4)), c, int(rng.integers(k, 12)), int(rng.integers(k, 12))))
+    x = x.astype(dtype)
+    seed_w = int(rng.integers(1 << 30))
+
+    def make():
+        layer = Conv2D(
+            c, f, k, padding=padding, dtype=dtype, rng=np.random.default_rng(seed_w), algorithm="winograd"
+        )
+        layer.params["b"][...] = np.linspace(-1, 1, f)
+        return layer
+
+    fast = run_tier(False, make, lambda layer: layer.forward(x), random_dout(seed, dtype))
+    ref = run_tier(True, make, lambda layer: layer.forward(x), random_dout(seed, dtype))
+    bound = ERROR_BOUND[({3: 4, 5: 2}[k], k)][dtype]
+    for key in ref:
+        scale = max(float(np.abs(ref[key]).max()), 1e-30)
+        err = float(np.abs(fast[key] - ref[key]).max()) / scale
+        assert fast[key].dtype == ref[key].dtype and err <= bound, (
+            f"{key} k={k} {padding}: {err:.1e} > {bound:.0e}"
+        )
+
+
+def test_auto_picks_winograd_only_where_it_was_measured_faster():
+    from scratchnet.ops.winograd import WinogradConv
+
+    def algorithm_used(layer, x):
+        layer.forward(x)
+        return "winograd" if isinstance(layer._cache[2], WinogradConv) else "im2col"
+
+    x64 = np.zeros((1, 64, 6, 6), np.float32)
+    assert algorithm_used(Conv2D(64, 64, 3, padding=1), x64) == "winograd"
+    assert algorithm_used(Conv2D(64, 64, 3, padding=1, algorithm="im2col"), x64) == "im2col"
+    assert algorithm_used(Conv2D(64, 64, 3, padding=1, stride=2), x64) == "im2col"
+    assert algorithm_used(Conv2D(64, 64, 5, padding=2), x64) == "im2col"
+    assert algorithm_used(Conv2D(32, 64, 3, padding=1), np.zeros((1, 32, 6, 6), np.float32)) == "im2col"
+    assert (
+        algorithm_used(Conv2D(2, 3, 5, padding=2, algorithm="winograd"), np.zeros((1, 2, 6, 6))) == "winograd"
+    )
