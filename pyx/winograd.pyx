@@ -35,7 +35,7 @@ __all__ = ["input_transform", "output_transform", "output_transform_adjoint", "i
 
 cdef enum:
     TILE = 64  # MAX_WINOGRAD_TILE ** 2
-    BLOCK = 32  # tiles transformed together: the innermost loops run over them (SIMD-friendly)
+    BLOCK = 64  # tiles transformed together: the innermost loops run over them (SIMD-friendly)
 
 
 cdef inline void _tile_origin(Py_ssize_t p, Py_ssize_t th, Py_ssize_t tw, Py_ssize_t m, Py_ssize_t* n,
@@ -46,39 +46,77 @@ cdef inline void _tile_origin(Py_ssize_t p, Py_ssize_t th, Py_ssize_t tw, Py_ssi
     w0[0] = (p % tw) * m
 
 
+cdef extern from *:
+    """
+    /* The small-matrix products of the transforms, applied to a block of SN_WINO_BLOCK tiles at once:
+       the innermost loop runs over the tiles with restrict pointers and a fixed trip count, so the
+       compiler vectorises it. Lanes past the block's last tile compute on stale values and are ignored. */
+    #define SN_WINO_BLOCK 64
+    #define SN_WINO_LEFT(NAME, T)                                                                        \
+    static void NAME(const T* restrict mat, const T* restrict src, T* restrict dst, Py_ssize_t p,       \
+                     Py_ssize_t q, Py_ssize_t cols) {                                                   \
+        /* dst[a, k, :] = sum_i mat[a, i] src[i, k, :] */                                             \
+        for (Py_ssize_t a = 0; a < p; a++)                                                            \
+            for (Py_ssize_t k = 0; k < cols; k++) {                                                   \
+                T acc[SN_WINO_BLOCK] = {0};                                                           \
+                for (Py_ssize_t i = 0; i < q; i++) {                                                  \
+                    const T c = mat[a * q + i];                                                       \
+                    if (c == 0) continue;                                                             \
+                    const T* restrict s = src + (i * cols + k) * SN_WINO_BLOCK;                       \
+                    for (int t = 0; t < SN_WINO_BLOCK; t++) acc[t] += c * s[t];                       \
+                }                                                                                     \
+                T* restrict d = dst + (a * cols + k) * SN_WINO_BLOCK;                                 \
+                for (int t = 0; t < SN_WINO_BLOCK; t++) d[t] = acc[t];                                \
+            }                                                                                         \
+    }
+    #define SN_WINO_RIGHT(NAME, T)                                                                       \
+    static void NAME(const T* restrict src, const T* restrict mat, T* restrict dst, Py_ssize_t rows,    \
+                     Py_ssize_t p, Py_ssize_t q) {                                                      \
+        /* dst[k, b, :] = sum_j src[k, j, :] mat[b, j] */                                             \
+        for (Py_ssize_t k = 0; k < rows; k++)                                                         \
+            for (Py_ssize_t b = 0; b < p; b++) {                                                      \
+                T acc[SN_WINO_BLOCK] = {0};                                                           \
+                for (Py_ssize_t j = 0; j < q; j++) {                                                  \
+                    const T c = mat[b * q + j];                                                       \
+                    if (c == 0) continue;                                                             \
+                    const T* restrict s = src + (k * q + j) * SN_WINO_BLOCK;                          \
+                    for (int t = 0; t < SN_WINO_BLOCK; t++) acc[t] += c * s[t];                       \
+                }                                                                                     \
+                T* restrict d = dst + (k * p + b) * SN_WINO_BLOCK;                                    \
+                for (int t = 0; t < SN_WINO_BLOCK; t++) d[t] = acc[t];                                \
+            }                                                                                         \
+    }
+    SN_WINO_LEFT(sn_wino_left_f, float)
+    SN_WINO_LEFT(sn_wino_left_d, double)
+    SN_WINO_RIGHT(sn_wino_right_f, float)
+    SN_WINO_RIGHT(sn_wino_right_d, double)
+    """
+    void sn_wino_left_f(const float* mat, const float* src, float* dst, Py_ssize_t p, Py_ssize_t q,
+                        Py_ssize_t cols) noexcept nogil
+    void sn_wino_left_d(const double* mat, const double* src, double* dst, Py_ssize_t p, Py_ssize_t q,
+                        Py_ssize_t cols) noexcept nogil
+    void sn_wino_right_f(const float* src, const float* mat, float* dst, Py_ssize_t rows, Py_ssize_t p,
+                         Py_ssize_t q) noexcept nogil
+    void sn_wino_right_d(const double* src, const double* mat, double* dst, Py_ssize_t rows, Py_ssize_t p,
+                         Py_ssize_t q) noexcept nogil
+
+
 cdef inline void _left(const floating* mat, const floating* src, floating* dst, Py_ssize_t p,
                        Py_ssize_t q, Py_ssize_t cols, Py_ssize_t nb) noexcept nogil:
-    """dst[a, k, :] = sum_i mat[a, i] src[i, k, :] for a < p, k < cols (blocks of nb tiles); mat is p x q."""
-    cdef Py_ssize_t a, i, k, t
-    cdef floating coef
-    for a in range(p):
-        for k in range(cols):
-            for t in range(nb):
-                dst[(a * cols + k) * BLOCK + t] = 0
-        for i in range(q):
-            coef = mat[a * q + i]
-            if coef == 0:
-                continue
-            for k in range(cols):
-                for t in range(nb):
-                    dst[(a * cols + k) * BLOCK + t] += coef * src[(i * cols + k) * BLOCK + t]
+    """dst[a, k, :] = sum_i mat[a, i] src[i, k, :] for a < p, k < cols; mat is p x q."""
+    if floating is float:
+        sn_wino_left_f(mat, src, dst, p, q, cols)
+    else:
+        sn_wino_left_d(mat, src, dst, p, q, cols)
 
 
 cdef inline void _right(const floating* src, const floating* mat, floating* dst, Py_ssize_t rows,
                         Py_ssize_t p, Py_ssize_t q, Py_ssize_t nb) noexcept nogil:
-    """dst[k, b, :] = sum_j src[k, j, :] mat[b, j] for k < rows, b < p (blocks of nb tiles); mat is p x q."""
-    cdef Py_ssize_t k, b, j, t
-    cdef floating coef
-    for k in range(rows):
-        for b in range(p):
-            for t in range(nb):
-                dst[(k * p + b) * BLOCK + t] = 0
-            for j in range(q):
-                coef = mat[b * q + j]
-                if coef == 0:
-                    continue
-                for t in range(nb):
-                    dst[(k * p + b) * BLOCK + t] += coef * src[(k * q + j) * BLOCK + t]
+    """dst[k, b, :] = sum_j src[k, j, :] mat[b, j] for k < rows, b < p; mat is p x q."""
+    if floating is float:
+        sn_wino_right_f(src, mat, dst, rows, p, q)
+    else:
+        sn_wino_right_d(src, mat, dst, rows, p, q)
 
 
 cdef inline void _input_channel(const floating* x, const floating* bt, floating* v, Py_ssize_t C,
@@ -89,6 +127,7 @@ cdef inline void _input_channel(const floating* x, const floating* bt, floating*
     cdef floating t1[TILE * BLOCK]
     cdef floating t2[TILE * BLOCK]
     cdef Py_ssize_t p0, nb, t, i, j, n, h0, w0, h, w, k
+    memset(&d[0], 0, TILE * BLOCK * sizeof(floating))  # the lanes past a block's last tile
     # V[xi nu, c, p] = (B^T d B)[xi, nu], d[i, j] = x_pad[n, c, ty*m + i, tx*m + j] for tile p = (n, ty, tx)
     p0 = 0
     while p0 < P:
@@ -126,6 +165,7 @@ cdef inline void _output_filter(const floating* mm, const floating* at, floating
     cdef floating t1[TILE * BLOCK]
     cdef floating t2[TILE * BLOCK]
     cdef Py_ssize_t p0, nb, t, a, b, n, h0, w0, h, w, k
+    memset(&t0[0], 0, TILE * BLOCK * sizeof(floating))  # the lanes past a block's last tile
     # y[n, f, ty*m + a, tx*m + b] = (A^T M A)[a, b] + bias[f], M[xi, nu] = mm[xi nu, f, p]
     p0 = 0
     while p0 < P:
@@ -166,6 +206,7 @@ cdef inline void _output_adjoint_filter(const floating* dout, const floating* at
     cdef floating t2[TILE * BLOCK]
     cdef floating a_mat[TILE]
     cdef Py_ssize_t p0, nb, t, a, b, n, h0, w0, h, w, k
+    memset(&t0[0], 0, TILE * BLOCK * sizeof(floating))  # the lanes past a block's last tile
     for a in range(m):  # A = (A^T)^T, alpha x m
         for k in range(alpha):
             a_mat[k * m + a] = at[a * alpha + k]
@@ -208,6 +249,7 @@ cdef inline void _input_adjoint_channel(const floating* dv, const floating* bt, 
     cdef floating t2[TILE * BLOCK]
     cdef floating b_mat[TILE]
     cdef Py_ssize_t p0, nb, t, i, j, n, h0, w0, h, w, k
+    memset(&t0[0], 0, TILE * BLOCK * sizeof(floating))  # the lanes past a block's last tile
     for i in range(alpha):  # B = (B^T)^T
         for k in range(alpha):
             b_mat[k * alpha + i] = bt[i * alpha + k]

@@ -190,6 +190,7 @@ class InputSpec:
 
     def check(self, layer: Layer, x: Any) -> np.ndarray:
         """``x`` validated and cast to ``layer``'s dtype (see ``Layer._check_input``)."""
+
         def attr(name: str | None) -> Any:
             return None if name is None else getattr(layer, name)
 

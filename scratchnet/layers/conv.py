@@ -105,7 +105,8 @@ class Conv2D(Layer):
     ``algorithm`` picks how the fast path computes the same convolution: ``"im2col"`` (exact to rounding),
     ``"winograd"`` (fewer multiplications, for stride-1 3x3 and 5x5 kernels; float32 results within about
     1e-5 of the largest output, see ``scratchnet/ops/winograd.py``) or ``"auto"`` (Winograd where it was
-    measured faster: stride-1 3x3 layers with at least 64 input and output channels). The reference
+    measured faster: stride-1 3x3 layers with at least 64 input and output channels, 5x5 with at least
+    32; see ``scratchnet/ops/conv.py``). The reference
     (``backend.use_reference``) always runs the im2col maths below.
     """
 

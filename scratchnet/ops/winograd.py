@@ -21,8 +21,9 @@ directions: for an :math:`\alpha \times \alpha` input tile :math:`d` and an :mat
 .. math::  Y = A^\top \big[(G g G^\top) \odot (B^\top d B)\big] A
 
 gives an :math:`m \times m` output tile with :math:`\alpha^2` multiplications instead of :math:`m^2 r^2`.
-F(2x2, 3x3) saves 2.25x, F(4x4, 3x3) 4x, F(2x2, 5x5) 2.8x. Over channels the element-wise products
-become, for each of the :math:`\alpha^2` positions :math:`(\xi, \nu)` of a tile, one matrix product
+F(2x2, 3x3) saves 2.25x, F(4x4, 3x3) 4x, F(2x2, 5x5) 2.8x, F(4x4, 5x5) 6.25x. Over channels the
+element-wise products become, for each of the :math:`\alpha^2` positions :math:`(\xi, \nu)` of a tile,
+one matrix product
 
 .. math::  M_{\xi\nu} = U_{\xi\nu} V_{\xi\nu}, \quad U = G g G^\top\ (F \times C),\quad
            V = B^\top d B\ (C \times \text{tiles})
@@ -41,8 +42,9 @@ points 0, 1, -1, 2, -2, ... and infinity, multiply, interpolate (:func:`transfor
 
 Winograd is not exact: the transforms add and subtract values of different sizes, so float32 rounding
 grows with :math:`\alpha`. Measured against a float64 direct convolution on the course's layer shapes
-(``tests/ops/test_winograd.py``), the largest error relative to the largest output is about 1e-6 for
-F(2x2, 3x3) and 1e-5 to 1e-4 for F(4x4, 3x3) and F(2x2, 5x5) in float32; the tests hold every variant
+(``tests/ops/test_winograd.py``; He-initialised weights, unit-variance input), the largest float32 error
+relative to the largest output, gradient or weight gradient is 8e-7 for F(2x2, 3x3), 9e-6 for
+F(4x4, 3x3) and 1.6e-5 for F(2x2, 5x5) and F(4x4, 5x5) (im2col: 6e-7); the tests hold every variant
 within :data:`ERROR_BOUND`.
 """
 
@@ -81,6 +83,7 @@ ERROR_BOUND = {
     (2, 3): {np.float32: 2e-6, np.float64: 1e-13},
     (4, 3): {np.float32: 2e-4, np.float64: 1e-12},
     (2, 5): {np.float32: 2e-4, np.float64: 1e-12},
+    (4, 5): {np.float32: 2e-4, np.float64: 1e-12},
 }
 
 _POINTS = (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5)

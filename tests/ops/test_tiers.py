@@ -200,6 +200,7 @@ def test_every_fast_path_names_a_real_layer_method():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_conv2d_winograd_fast_path_equals_reference_within_its_bound(seed, dtype):
+    from scratchnet.ops.conv import WINOGRAD_TILES
     from scratchnet.ops.winograd import ERROR_BOUND
 
     rng = np.random.default_rng(seed)
@@ -219,7 +220,7 @@ def test_conv2d_winograd_fast_path_equals_reference_within_its_bound(seed, dtype
 
     fast = run_tier(False, make, lambda layer: layer.forward(x), random_dout(seed, dtype))
     ref = run_tier(True, make, lambda layer: layer.forward(x), random_dout(seed, dtype))
-    bound = ERROR_BOUND[({3: 4, 5: 2}[k], k)][dtype]
+    bound = ERROR_BOUND[(WINOGRAD_TILES[k], k)][dtype]
     for key in ref:
         scale = max(float(np.abs(ref[key]).max()), 1e-30)
         err = float(np.abs(fast[key] - ref[key]).max()) / scale
@@ -239,7 +240,9 @@ def test_auto_picks_winograd_only_where_it_was_measured_faster():
     assert algorithm_used(Conv2D(64, 64, 3, padding=1), x64) == "winograd"
     assert algorithm_used(Conv2D(64, 64, 3, padding=1, algorithm="im2col"), x64) == "im2col"
     assert algorithm_used(Conv2D(64, 64, 3, padding=1, stride=2), x64) == "im2col"
-    assert algorithm_used(Conv2D(64, 64, 5, padding=2), x64) == "im2col"
+    assert algorithm_used(Conv2D(64, 64, 5, padding=2), x64) == "winograd"
+    assert algorithm_used(Conv2D(1, 32, 5, padding=2), np.zeros((1, 1, 6, 6), np.float32)) == "im2col"
+    assert algorithm_used(Conv2D(64, 64, 7, padding=3), x64) == "im2col"
     assert algorithm_used(Conv2D(32, 64, 3, padding=1), np.zeros((1, 32, 6, 6), np.float32)) == "im2col"
     assert (
         algorithm_used(Conv2D(2, 3, 5, padding=2, algorithm="winograd"), np.zeros((1, 2, 6, 6))) == "winograd"

@@ -7,7 +7,7 @@ import pytest
 from scratchnet.ops.im2col import col2im, im2col
 from scratchnet.ops.winograd import ERROR_BOUND, WinogradConv, transforms
 
-VARIANTS = [(2, 3), (4, 3), (2, 5)]
+VARIANTS = [(2, 3), (4, 3), (2, 5), (4, 5)]
 
 
 @pytest.mark.parametrize("m,r", VARIANTS)
