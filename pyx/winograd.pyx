@@ -2,7 +2,7 @@
 """Compiled Winograd transforms (see ``scratchnet/ops/winograd.py`` for the maths and the readable twins).
 
 The twins cut the image into tiles, transform all tiles with one Kronecker-matrix product, and lay the
-result out again: three passes over memory. Here each transform works on blocks of 32 tiles copied to the
+result out again: three passes over memory. Here each transform works on blocks of 64 tiles copied to the
 stack, applies the small matrices separably (``B^T d B`` as two alpha x alpha products, skipping the zero
 entries) with the innermost loop running over the tiles of the block, where the compiler can use SIMD,
 and reads and writes the image directly. Same functions, arguments and results as the twins, to float rounding (the
