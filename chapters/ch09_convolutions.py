@@ -18,26 +18,50 @@ pooling then shrinks each plane by keeping the largest value of every small wind
 On a real picture, hand-made kernels already do something recognisable: the Laplacian
 [[0, 1, 0], [1, -4, 1], [0, 1, 0]] responds where the brightness changes (edges) and is zero on flat
 areas, a Gaussian kernel blurs. A CNN learns its kernels instead of having them designed.
+
+Fast convolution (scratchnet's own addition, not part of the course). A conv layer is rarely computed as
+the four nested loops above. im2col copies every receptive field into one column of a matrix ``cols``;
+a kernel laid out as one row then gives every output at once as ``row @ cols``, and a layer's filters,
+stacked as rows, give all its feature maps in a single matrix product, which BLAS runs near the
+machine's peak. The price is memory: each pixel is copied once per kernel tap. Winograd's minimal
+filtering works on small overlapping tiles instead: ``F(m, r)`` computes ``m`` outputs of an ``r``-tap
+filter as ``y = AT [(G g) * (BT d)]`` with ``m + r - 1`` element-wise products where the direct sum needs
+``m r``. ``BT`` and ``AT`` hold small constants (for F(2, 3) only 0 and +-1, so they cost additions only),
+and ``G g`` is computed once per filter, so multiplications are traded for additions. In 2-D an
+``m x m`` output tile costs ``(m + r - 1)^2`` products instead of ``m^2 r^2``, and over channels each of
+those products becomes a matrix product. The saving is paid in accuracy: the transforms add and subtract
+values of different sizes, so float32 rounding grows with the tile; the last section measures both the
+time and that error against a float64 convolution.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 from _common import data_dir, notes, report, savefig, section, setup
 
 import scratchnet
-from scratchnet import init
+from scratchnet import backend, init
 from scratchnet.datasets import load_mnist_5k
 from scratchnet.layers.conv import Conv2D
 from scratchnet.layers.pooling import MaxPool2D
+from scratchnet.ops.conv import WINOGRAD_TILES
+from scratchnet.ops.im2col import im2col
+from scratchnet.ops.winograd import ERROR_BOUND, transforms
 from scratchnet.plotting import new_figure
 from scratchnet.signal import convolve1d, convolve2d, correlate1d, correlate2d, tf_conv2d
 
 LAPLACIAN = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float64)
 IMAGE_3x3 = np.array([[255, 7, 3], [212, 240, 4], [218, 216, 230]])  # the course's 2-D example
 TOY = np.arange(1, 10, dtype=np.float32).reshape(3, 3)  # the course's "toy image" [[1,2,3],[4,5,6],[7,8,9]]
+KERNEL_2x2 = np.array([[1, 2], [3, 4]], dtype=np.float32)  # not symmetric, so the tap order shows
+# the course's CNN layers that the fast paths serve: (name, batch, C_in, C_out, k, H=W), 'same', stride 1
+COURSE_CONV_LAYERS = (
+    ("conv 32->64 5x5 14x14", 64, 32, 64, 5, 14),
+    ("conv 64->128 3x3 16x16", 128, 64, 128, 3, 16),
+)
 
 
 def lst(a: Any) -> str:
@@ -109,6 +133,165 @@ def show_row(fig, row: int, nrows: int, images: list[tuple[str, np.ndarray]], cm
         ax.set_title(title, fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
+
+
+def im2col_by_hand(rows: list[tuple[Any, ...]]) -> None:
+    """im2col on the toy image: 4 windows of a 2x2 kernel become the 4 columns of ``cols``."""
+    section("im2col by hand: the toy image and the 2x2 kernel [[1, 2], [3, 4]] (scratchnet's addition)")
+    cols = im2col(TOY[None, None], 2, 2, 1, 0)  # (C*kh*kw, N*OH*OW) = (4, 4)
+    row = KERNEL_2x2.reshape(1, -1)
+    product = (row @ cols).reshape(2, 2)
+    direct = correlate2d(TOY, KERNEL_2x2, "valid")
+    windows = [(y, x) for y in range(2) for x in range(2)]
+    print("  cols: one row per kernel tap (i, j), one column per output pixel (y, x)")
+    print("              " + "".join(f"out{w}".rjust(11) for w in windows))
+    for (i, j), values in zip(windows, cols):
+        print(f"    tap ({i}, {j})" + "".join(f"{v:11.0f}" for v in values))
+    print(f"  kernel as a row: {lst(row)}")
+    print(f"  row @ cols = {lst(row @ cols)} -> as 2x2: {lst(product)}")
+    print(f"  direct cross-correlation (correlate2d, 'valid'): {lst(direct)}")
+    print(f"  e.g. out(0, 0) = 1*1 + 2*2 + 3*4 + 4*5 = {1 * 1 + 2 * 2 + 3 * 4 + 4 * 5}")
+    assert np.array_equal(product, direct), (product, direct)
+    rows.append(("im2col by hand: row @ cols", "(not in the course)", lst(product), "toy 3x3, 2x2 kernel"))
+    rows.append(("im2col by hand: direct", "(not in the course)", lst(direct), "toy 3x3, 2x2 kernel"))
+
+
+def nonzero_additions(t: np.ndarray) -> int:
+    """Additions a transform matrix costs applied to a vector: (non-zero entries - 1) per row."""
+    return int(sum(max(0, np.count_nonzero(r) - 1) for r in t))
+
+
+def winograd_by_hand(rows: list[tuple[Any, ...]]) -> None:
+    """F(2, 3) step by step on d = (1, 2, 3, 4), g = (1, 0, -1); then the 2-D products per tile."""
+    section("Winograd by hand: F(2, 3) with d = (1, 2, 3, 4), g = (1, 0, -1) (scratchnet's addition)")
+    AT, G, BT = transforms(2, 3)
+    d = np.array([1.0, 2.0, 3.0, 4.0])
+    g = np.array([1.0, 0.0, -1.0])
+    # + 0.0 turns the -0.0 a sign flip leaves into 0.0 for printing
+    bd, gg = BT @ d + 0.0, G @ g + 0.0
+    product = bd * gg + 0.0
+    y = AT @ product + 0.0
+    direct = correlate1d(d, g, mode="valid")
+    for name, t in (("BT", BT), ("G", G), ("AT", AT)):
+        print(f"  {name} = {(t + 0.0).tolist()}")
+    print("  (the first rows of BT and G have the opposite sign to Lavin and Gray's; the signs cancel)")
+    print(f"  BT d = {lst(bd)}   G g = {lst(gg)} (once per filter)")
+    print(f"  (G g) * (BT d) = {lst(product)}   AT [..] = {lst(y)}")
+    print(f"  direct: y_i = sum_k g_k d_(i+k) = {lst(direct)}")
+    alpha, m, r = BT.shape[0], AT.shape[0], G.shape[1]
+    adds = nonzero_additions(BT) + nonzero_additions(AT)
+    print(
+        f"  multiplications: {alpha} (element-wise) vs {m * r} direct; additions: {adds} "
+        f"(BT d: {nonzero_additions(BT)}, AT: {nonzero_additions(AT)}) vs {m * (r - 1)} direct"
+    )
+    assert np.array_equal(y, direct), (y, direct)
+    rows.append(("Winograd F(2,3) by hand: y", "(not in the course)", lst(y), "d=(1,2,3,4), g=(1,0,-1)"))
+    rows.append(("Winograd F(2,3) by hand: direct", "(not in the course)", lst(direct), "d=(1,2,3,4), g=(1,0,-1)"))  # fmt: skip
+    rows.append(("Winograd F(2,3): multiplications", "(not in the course)", f"{alpha} vs {m * r}", "per 2 outputs"))  # fmt: skip
+
+    # 2-D: Y = AT [(G g GT) * (BT d B)] A on one 4x4 tile
+    d2 = np.arange(1.0, 17.0).reshape(4, 4)
+    g2 = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, -1.0], [2.0, 0.0, 1.0]])
+    y2 = AT @ ((G @ g2 @ G.T) * (BT @ d2 @ BT.T)) @ AT.T
+    direct2 = correlate2d(d2, g2, "valid")
+    print(f"  2-D F(2x2, 3x3) on the tile {lst(d2)} with g = {lst(g2)}:")
+    print(f"    AT [(G g GT) * (BT d B)] A = {lst(np.round(y2, 9))}   direct: {lst(direct2)}")
+    assert np.allclose(y2, direct2, rtol=0, atol=1e-12), (y2, direct2)
+    rows.append(("Winograd F(2x2,3x3) by hand: Y", "(not in the course)", lst(np.round(y2, 9)), "4x4 tile"))
+    rows.append(("Winograd F(2x2,3x3) by hand: direct", "(not in the course)", lst(direct2), "4x4 tile"))
+    print("  multiplications per output tile (element-wise products vs direct):")
+    for m2, r2 in [(2, 3)] + [(WINOGRAD_TILES[k], k) for k in sorted(WINOGRAD_TILES)]:
+        AT2, G2, BT2 = transforms(m2, r2)
+        winograd, plain = BT2.shape[0] ** 2, AT2.shape[0] ** 2 * G2.shape[1] ** 2
+        print(f"    F({m2}x{m2}, {r2}x{r2}): {winograd} vs {plain} ({plain / winograd:.2f}x fewer)")
+        rows.append(
+            (
+                f"F({m2}x{m2},{r2}x{r2}) multiplications/tile",
+                "(not in the course)",
+                f"{winograd} vs {plain}",
+                "count",
+            )  # fmt: skip
+        )
+
+
+def relative_error(a: np.ndarray, ref: np.ndarray) -> float:
+    """max |a - ref| / max |ref|: the error relative to the largest value of the float64 result."""
+    return float(np.abs(np.asarray(a, np.float64) - ref).max() / np.abs(ref).max())
+
+
+def conv_step(layer: Conv2D, x: np.ndarray, dout: np.ndarray, reference: bool) -> tuple[np.ndarray, ...]:
+    """One forward + backward of ``layer``; returns (y, dx, dW)."""
+    with backend.reference(reference):
+        y = layer.forward(x)
+        dx = layer.backward(dout)
+    return y, dx, layer.grads["W"]
+
+
+def time_conv_algorithms(args: Any, rows: list[tuple[Any, ...]]) -> None:
+    """The NumPy reference, the im2col kernel and Winograd on the course's conv layers: time and error."""
+    section("three ways to run a conv layer: time and error, forward + backward (scratchnet's addition)")
+    repeats = 1 if args.quick else 5
+    print(
+        f"  float32, 'same', stride 1; median of {repeats} interleaved run(s) after one untimed run; "
+        "error = max |err| / max |float64 result| (float64 from the same float32 weights and input)"
+    )
+    print(
+        f"  {'layer':29s} {'algorithm':22s} {'median ms':>9s} {'speed-up':>9s} "
+        f"{'err y':>9s} {'err dx':>9s} {'err dW':>9s}"
+    )
+    for name, batch, c, f, k, h in COURSE_CONV_LAYERS:
+        n = 4 if args.quick else batch
+        rng = np.random.default_rng(args.seed)
+        x = rng.standard_normal((n, c, h, h), dtype=np.float32)
+        dout = rng.standard_normal((n, f, h, h), dtype=np.float32)
+        weights = Conv2D(c, f, k, padding="same", rng=rng).params["W"]  # He-initialised
+        bias = (0.1 * rng.standard_normal(f)).astype(np.float32)
+        m = WINOGRAD_TILES[k]
+        runs = {  # label: (layer, on the reference tier?)
+            "NumPy reference": ("im2col", True),
+            "im2col kernel": ("im2col", False),
+            f"Winograd F({m}x{m},{k}x{k})": ("winograd", False),
+        }
+        layers = {}
+        for label, (algorithm, _) in runs.items():
+            layer = Conv2D(c, f, k, padding="same", algorithm=algorithm)
+            layer.params["W"][...], layer.params["b"][...] = weights, bias
+            layers[label] = layer
+        exact = Conv2D(c, f, k, padding="same", dtype=np.float64)
+        exact.params["W"][...], exact.params["b"][...] = weights, bias  # float32 values, held in float64
+        ref = conv_step(exact, x.astype(np.float64), dout.astype(np.float64), reference=True)
+        errors = {}
+        for label, (_, on_reference) in runs.items():  # also the untimed warm-up run
+            got = conv_step(layers[label], x, dout, on_reference)
+            errors[label] = [relative_error(a, b) for a, b in zip(got, ref)]
+        times: dict[str, list[float]] = {label: [] for label in runs}
+        for _ in range(repeats):  # interleaved, so a busy moment of the machine hits all three alike
+            for label, (_, on_reference) in runs.items():
+                start = time.perf_counter()
+                conv_step(layers[label], x, dout, on_reference)
+                times[label].append(time.perf_counter() - start)
+        ms = {label: 1000 * float(np.median(t)) for label, t in times.items()}
+        for label in runs:
+            speedup = ms["NumPy reference"] / ms[label]
+            err_y, err_dx, err_dw = errors[label]
+            print(
+                f"  {name + f' N={n}':29s} {label:22s} {ms[label]:9.1f} {speedup:8.2f}x "
+                f"{err_y:9.1e} {err_dx:9.1e} {err_dw:9.1e}"
+            )
+            rows.append(
+                (
+                    f"{name}: {label}",
+                    "(not in the course)",
+                    f"{ms[label]:.1f} ms, {speedup:.2f}x, err {max(errors[label]):.1e}",
+                    f"N={n}, float32, fwd+bwd",
+                )
+            )
+        winograd = f"Winograd F({m}x{m},{k}x{k})"
+        bound = ERROR_BOUND[(m, k)][np.float32]
+        assert max(errors[winograd]) < bound, (name, errors[winograd], bound)
+    print(
+        "  (speed-up: the reference's time over the algorithm's; err: the largest of y, dx, dW in the table)"
+    )
 
 
 def main() -> None:
@@ -256,6 +439,10 @@ def main() -> None:
     fig.suptitle("feature maps of one digit: 14x14 after the strided conv, 7x7 after pooling")
     savefig(fig, args, "feature_maps.png")
 
+    im2col_by_hand(rows)
+    winograd_by_hand(rows)
+    time_conv_algorithms(args, rows)
+
     report(rows)
     notes(
         "The course prints the full 2-D convolution with g = [[-1, 1], [2, 3]] with 1066 in its last row; "
@@ -266,6 +453,9 @@ def main() -> None:
         "the two coincide. The 4x4 max-pool slice is shown only as a figure in the course.",
         "The course filters a photo and a scanned 3 downloaded from the web; offline we use a real MNIST 3 "
         "(upscaled) and a generated picture. Borders are mirrored as in scipy's boundary='symm'.",
+        "The im2col/Winograd sections are scratchnet's own addition (the course has no such figures). Their "
+        "times depend on the machine and its load; the errors do not: Winograd's come from its transforms, "
+        "and scratchnet's tests hold them within ERROR_BOUND (scratchnet/ops/winograd.py).",
     )
 
 

@@ -3,13 +3,17 @@ would start them, and print the course's published numbers."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from scratchnet.ops.winograd import ERROR_BOUND
 
 REPO = Path(__file__).resolve().parent.parent
 CHAPTERS = REPO / "chapters"
@@ -82,6 +86,59 @@ def test_ch09_convolutions(tmp_path):
     lap = table_row(text, "Laplacian on flat/ramp regions")[2]
     assert lap.startswith("0 ") and float(re.search(r"edges: (\d+)", lap).group(1)) > 100
     assert_pngs(tmp_path, ["three_filters.png", "edges_blur.png", "feature_maps.png"])
+    check_ch09_fast_convolution(text)
+
+
+def correlate_valid(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """The direct 'valid' cross-correlation, as four loops: the test's own oracle for the worked examples."""
+    image, kernel = np.atleast_2d(image), np.atleast_2d(kernel)
+    (h, w), (kh, kw) = image.shape, kernel.shape
+    return np.array(
+        [
+            [(image[y : y + kh, x : x + kw] * kernel).sum() for x in range(w - kw + 1)]
+            for y in range(h - kh + 1)
+        ]
+    )
+
+
+def check_ch09_fast_convolution(text: str) -> None:
+    """The worked im2col and Winograd examples equal the direct convolution; the timed algorithms' errors
+    against float64 are ordered as the maths says (Winograd within its bound, im2col below Winograd)."""
+
+    def value(what: str) -> np.ndarray:
+        return np.array(ast.literal_eval(table_row(text, what)[2]), dtype=np.float64)
+
+    toy = np.arange(1, 10).reshape(3, 3)
+    expected = correlate_valid(toy, np.array([[1, 2], [3, 4]]))
+    assert np.array_equal(value("im2col by hand: row @ cols"), expected)
+    assert np.array_equal(value("im2col by hand: direct"), expected)
+    # cols: one printed line per kernel tap, one column per window of the toy image
+    taps = [line.split(")", 1)[1].split() for line in text.splitlines() if line.strip().startswith("tap (")]
+    windows = [toy[y : y + 2, x : x + 2].ravel() for y in range(2) for x in range(2)]
+    assert np.array_equal(np.array(taps, dtype=np.float64), np.array(windows).T), taps
+    expected = correlate_valid(np.array([1, 2, 3, 4]), np.array([1, 0, -1]))[0]
+    assert np.array_equal(value("Winograd F(2,3) by hand: y"), expected)
+    assert np.array_equal(value("Winograd F(2,3) by hand: direct"), expected)
+    assert table_row(text, "Winograd F(2,3): multiplications")[2] == "4 vs 6"
+    g2 = np.array([[1, 2, 0], [0, 1, -1], [2, 0, 1]])
+    expected = correlate_valid(np.arange(1, 17).reshape(4, 4), g2)
+    assert np.array_equal(value("Winograd F(2x2,3x3) by hand: Y"), expected)
+    assert np.array_equal(value("Winograd F(2x2,3x3) by hand: direct"), expected)
+    for m, r in ((2, 3), (4, 3), (4, 5)):
+        counts = table_row(text, f"F({m}x{m},{r}x{r}) multiplications/tile")[2]
+        assert counts == f"{(m + r - 1) ** 2} vs {m * m * r * r}", counts
+
+    for layer, m, k in (("conv 32->64 5x5 14x14", 4, 5), ("conv 64->128 3x3 16x16", 4, 3)):
+        errors = {}
+        for algorithm in ("NumPy reference", "im2col kernel", f"Winograd F({m}x{m},{k}x{k})"):
+            cells = table_row(text, f"{layer}: {algorithm}")
+            found = re.fullmatch(r"([\d.]+) ms, ([\d.]+)x, err ([\d.e+-]+)", cells[2])
+            assert found and float(found.group(1)) > 0 and cells[3].startswith("N=4,"), cells
+            errors[algorithm] = float(found.group(3))
+        winograd = errors.pop(f"Winograd F({m}x{m},{k}x{k})")
+        assert 0 < winograd < ERROR_BOUND[(m, k)][np.float32], (layer, winograd)
+        for algorithm, err in errors.items():  # im2col is exact up to the float32 rounding of each sum
+            assert 0 < err < winograd, (layer, algorithm, err, winograd)
 
 
 def test_ch10_cnn_mnist(tmp_path):
