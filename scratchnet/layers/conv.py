@@ -65,7 +65,7 @@ def check_padding(padding: Any, who: str) -> Any:
     return normalize_pad(padding, who)
 
 
-ALGORITHMS = ("auto", "im2col", "winograd")
+ALGORITHMS = ("auto", "im2col", "winograd", "direct")
 WINOGRAD_KERNELS = (3, 5)
 
 
@@ -104,9 +104,9 @@ class Conv2D(Layer):
 
     ``algorithm`` picks how the fast path computes the same convolution: ``"im2col"`` (exact to rounding),
     ``"winograd"`` (fewer multiplications, for stride-1 3x3 and 5x5 kernels; float32 results within about
-    1e-5 of the largest output, see ``scratchnet/ops/winograd.py``) or ``"auto"`` (Winograd where it was
-    measured faster: stride-1 3x3 layers with at least 64 input and output channels, 5x5 with at least
-    32; see ``scratchnet/ops/conv.py``). The reference
+    1e-5 of the largest output, see ``scratchnet/ops/winograd.py``), ``"direct"`` (taps summed straight
+    from the image, for few input channels, see ``scratchnet/ops/direct_conv.py``) or ``"auto"`` (each
+    where it was measured fastest, see ``scratchnet/ops/conv.py``). The reference
     (``backend.use_reference``) always runs the im2col maths below.
     """
 

@@ -469,3 +469,65 @@ def prepare_image_to_tiles(dout: Any, m: Any, th: Any, tw: Any, out: Any = None)
         raise ValueError(f"{who}: {th}x{tw} tiles of {m} do not cover dout of shape {tuple(dout.shape)}")
     check_out(out, (m, m, dout.shape[1], dout.shape[0], th, tw), dout, who)
     return dout, m, th, tw
+
+
+# -- direct convolution (scratchnet/ops/direct_conv.py and pyx/direct_conv.pyx) -------------------------------
+def _check_weights(w: Any, c: int, who: str) -> np.ndarray:
+    w = check_array(w, 4, "w", who)
+    if w.shape[1] != c or min(w.shape) < 1:
+        raise ValueError(
+            f"{who}: w must have shape (F, {c}, kh, kw) for input with {c} channels, got {w.shape}"
+        )
+    return w
+
+
+def prepare_direct_forward(x: Any, w: Any, b: Any, stride: Any, pad: Any):
+    """Validated arguments of ``conv_forward``: (x, w, b, (sh, sw), (pt, pb, pl, pr), (oh, ow))."""
+    who = "direct conv_forward"
+    x = check_array(x, 4, "x", who)
+    n, c, h, wd = check_image_shape(x.shape, who)
+    w = _check_weights(w, c, who)
+    if w.dtype != x.dtype:
+        raise TypeError(f"{who}: w must have x's dtype {x.dtype}, got {w.dtype}")
+    if b is not None:
+        b = check_array(b, 1, "b", who)
+        if b.shape != (w.shape[0],) or b.dtype != x.dtype:
+            raise ValueError(
+                f"{who}: b must be a {x.dtype} array of shape ({w.shape[0]},), got {b.shape} {b.dtype}"
+            )
+    s, p = normalize_stride(stride, who), normalize_pad(pad, who)
+    oh, ow = output_size(h, wd, w.shape[2], w.shape[3], s, p, who)
+    return x, w, b, s, p, (oh, ow)
+
+
+def prepare_direct_backward_weights(x: Any, dout: Any, kernel_size: Any, stride: Any, pad: Any):
+    """Validated arguments of ``conv_backward_weights``: (x, dout, (kh, kw), (sh, sw), pad)."""
+    who = "direct conv_backward_weights"
+    x = check_array(x, 4, "x", who)
+    n, c, h, wd = check_image_shape(x.shape, who)
+    dout = check_array(dout, 4, "dout", who)
+    if not isinstance(kernel_size, tuple | list) or len(kernel_size) != 2:
+        raise ValueError(f"{who}: kernel_size must be (kh, kw), got {kernel_size!r}")
+    kh, kw = normalize_kernel(*kernel_size, who)
+    s, p = normalize_stride(stride, who), normalize_pad(pad, who)
+    oh, ow = output_size(h, wd, kh, kw, s, p, who)
+    if dout.dtype != x.dtype or dout.shape[0] != n or tuple(dout.shape[2:]) != (oh, ow) or dout.shape[1] < 1:
+        raise ValueError(
+            f"{who}: dout must be a {x.dtype} array of shape ({n}, F, {oh}, {ow}), got {dout.shape} {dout.dtype}"
+        )
+    return x, dout, (kh, kw), s, p
+
+
+def prepare_direct_backward_input(dout: Any, w: Any, x_shape: Any, stride: Any, pad: Any):
+    """Validated arguments of ``conv_backward_input``: (dout, w, x_shape, (sh, sw), pad)."""
+    who = "direct conv_backward_input"
+    dout = check_array(dout, 4, "dout", who)
+    n, c, h, wd = check_x_shape(x_shape, who)
+    w = _check_weights(w, c, who)
+    s, p = normalize_stride(stride, who), normalize_pad(pad, who)
+    oh, ow = output_size(h, wd, w.shape[2], w.shape[3], s, p, who)
+    if dout.dtype != w.dtype or tuple(dout.shape) != (n, w.shape[0], oh, ow):
+        raise ValueError(
+            f"{who}: dout must be a {w.dtype} array of shape {(n, w.shape[0], oh, ow)}, got {dout.shape} {dout.dtype}"
+        )
+    return dout, w, (n, c, h, wd), s, p

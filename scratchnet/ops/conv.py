@@ -33,6 +33,8 @@ WINOGRAD_TILES = {3: 4, 5: 4}
 # "auto" picks Winograd for stride-1 layers at least this wide (channels in and out), by kernel size: where
 # it measured faster than im2col on the course's layers (2 cores): 3x3 64->128 and 5x5 32->64, not 3x3 32->64
 AUTO_WINOGRAD_CHANNELS = {3: 64, 5: 32}
+# "auto" sums the taps directly (no im2col) for layers with at most this many input channels
+AUTO_DIRECT_CHANNELS = 1
 
 _SERIAL_GEMM_MNK = 262_144
 
@@ -72,6 +74,39 @@ def _cols_buffer(layer: Any, xp: Any, shape: tuple[int, int], dtype: np.dtype) -
     return ws
 
 
+def uses_direct(layer: Any, xp: Any) -> bool:
+    """Whether the fast path sums the taps directly (``layer.algorithm``, or the "auto" rule)."""
+    if layer.algorithm != "auto":
+        return layer.algorithm == "direct"
+    return xp is np and layer.in_channels <= AUTO_DIRECT_CHANNELS
+
+
+def _direct_forward(layer: Any, x: np.ndarray) -> np.ndarray:
+    pad = layer.pad_for(*x.shape[2:])
+    kernels = backend.kernel("direct_conv", get_array_module(x))
+    y = kernels.conv_forward(x, layer.params["W"], layer.params.get("b"), layer.stride, pad)
+    layer._cache = (x.shape, pad, DirectInput(x))
+    return y
+
+
+def _direct_backward(layer: Any, dout: np.ndarray) -> np.ndarray:
+    x_shape, pad, state = layer._cache
+    kernels = backend.kernel("direct_conv", get_array_module(dout))
+    W = layer.params["W"]
+    layer.grads["W"] = kernels.conv_backward_weights(state.x, dout, W.shape[2:], layer.stride, pad)
+    if layer.use_bias:
+        layer.grads["b"] = dout.sum(axis=(0, 2, 3))
+    layer._cache = None
+    return kernels.conv_backward_input(dout, W, x_shape, layer.stride, pad)
+
+
+class DirectInput:
+    """What the direct path keeps for backward: the input itself (no im2col matrix)."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x = x
+
+
 def uses_winograd(layer: Any, xp: Any) -> bool:
     """Whether the fast path runs ``layer`` by Winograd (``layer.algorithm``, or the "auto" rule)."""
     if layer.algorithm != "auto":
@@ -99,7 +134,11 @@ def _winograd_forward(layer: Any, x: np.ndarray) -> np.ndarray:
 
 def conv2d_forward(layer: Any, x: np.ndarray) -> np.ndarray:
     """``Conv2D.forward`` (x already validated by the layer base class)."""
-    if uses_winograd(layer, get_array_module(x)):
+    xp = get_array_module(x)
+    layer.output_shape(x.shape)  # the layer's own checks of the image and geometry, naming it
+    if uses_direct(layer, xp):
+        return _direct_forward(layer, x)
+    if uses_winograd(layer, xp):
         return _winograd_forward(layer, x)
     n, f, oh, ow = layer.output_shape(x.shape)
     c = x.shape[1]
@@ -128,6 +167,8 @@ def conv2d_backward(layer: Any, dout: np.ndarray) -> np.ndarray:
             f"{layer!r}.backward called without a matching forward (each forward allows one backward)"
         )
     x_shape, pad, cols = layer._cache
+    if isinstance(cols, DirectInput):
+        return _direct_backward(layer, dout)
     if isinstance(cols, WinogradConv):
         dx, layer.grads["W"], db = cols.backward(dout)
         if layer.use_bias:

@@ -140,7 +140,7 @@ def test_conv2d_algorithm_argument():
     assert Conv2D(2, 3, 3).algorithm == "auto"
     assert "algorithm='winograd'" in repr(Conv2D(2, 3, 3, algorithm="winograd"))
     with pytest.raises(
-        ValueError, match=r"Conv2D: algorithm must be one of \('auto', 'im2col', 'winograd'\)"
+        ValueError, match=r"Conv2D: algorithm must be one of \('auto', 'im2col', 'winograd', 'direct'\)"
     ):
         Conv2D(2, 3, 3, algorithm="fft")
     for bad in (dict(kernel_size=3, stride=2), dict(kernel_size=(3, 5)), dict(kernel_size=7)):

@@ -51,9 +51,10 @@ def random_dout(seed, dtype):
     return lambda y: (np.random.default_rng(seed).standard_normal(y.shape).astype(dtype),)
 
 
+@pytest.mark.parametrize("algorithm", ["auto", "im2col", "direct"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_conv2d_fast_path_equals_reference(seed, dtype, kernels):
+def test_conv2d_fast_path_equals_reference(seed, dtype, algorithm, kernels):
     rng = np.random.default_rng(seed)
     c, f, k, stride = (
         int(v) for v in (rng.integers(1, 5), rng.integers(1, 5), rng.integers(1, 4), rng.integers(1, 3))
@@ -61,7 +62,14 @@ def test_conv2d_fast_path_equals_reference(seed, dtype, kernels):
     padding = [0, 1, "same", "valid", (0, 2), (1, 0, 2, 1)][rng.integers(6)]
     x = rng.standard_normal((int(rng.integers(1, 4)), c, int(rng.integers(k, 9)), int(rng.integers(k, 9))))
     x = x.astype(dtype)
-    kwargs = dict(kernel_size=k, stride=stride, padding=padding, bias=bool(rng.integers(2)), dtype=dtype)
+    kwargs = dict(
+        kernel_size=k,
+        stride=stride,
+        padding=padding,
+        bias=bool(rng.integers(2)),
+        dtype=dtype,
+        algorithm=algorithm,
+    )
     seed_w = int(rng.integers(1 << 30))
 
     def make():
@@ -229,19 +237,28 @@ def test_conv2d_winograd_fast_path_equals_reference_within_its_bound(seed, dtype
         )
 
 
-def test_auto_picks_winograd_only_where_it_was_measured_faster():
+def test_auto_picks_each_algorithm_where_it_was_measured_faster():
+    from scratchnet.ops.conv import DirectInput
     from scratchnet.ops.winograd import WinogradConv
 
     def algorithm_used(layer, x):
         layer.forward(x)
-        return "winograd" if isinstance(layer._cache[2], WinogradConv) else "im2col"
+        state = layer._cache[2]
+        return (
+            "winograd"
+            if isinstance(state, WinogradConv)
+            else "direct"
+            if isinstance(state, DirectInput)
+            else "im2col"
+        )
 
     x64 = np.zeros((1, 64, 6, 6), np.float32)
     assert algorithm_used(Conv2D(64, 64, 3, padding=1), x64) == "winograd"
     assert algorithm_used(Conv2D(64, 64, 3, padding=1, algorithm="im2col"), x64) == "im2col"
     assert algorithm_used(Conv2D(64, 64, 3, padding=1, stride=2), x64) == "im2col"
     assert algorithm_used(Conv2D(64, 64, 5, padding=2), x64) == "winograd"
-    assert algorithm_used(Conv2D(1, 32, 5, padding=2), np.zeros((1, 1, 6, 6), np.float32)) == "im2col"
+    assert algorithm_used(Conv2D(1, 32, 5, padding=2), np.zeros((1, 1, 6, 6), np.float32)) == "direct"
+    assert algorithm_used(Conv2D(3, 8, 3, stride=2), np.zeros((1, 3, 6, 6), np.float32)) == "im2col"
     assert algorithm_used(Conv2D(64, 64, 7, padding=3), x64) == "im2col"
     assert algorithm_used(Conv2D(32, 64, 3, padding=1), np.zeros((1, 32, 6, 6), np.float32)) == "im2col"
     assert (

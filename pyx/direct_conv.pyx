@@ -1,0 +1,212 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled direct convolution for few input channels (see ``scratchnet/ops/direct_conv.py`` for the maths
+and the readable twin).
+
+Same functions, arguments and results as the twin, to rounding (the sums run in another order). The
+wrappers validate with the twin's helpers (``scratchnet/ops/arguments.py``) before any ``nogil`` code: every
+size, padding and stride is then below ``INDEX_LIMIT``, and for each tap only the output positions that
+read real pixels are visited (``_first_real`` / ``_end_real``), so every pointer stays inside its array.
+
+``conv_forward`` and ``conv_backward_input`` run in parallel over output planes, ``conv_backward_weights``
+over filters; each output element is written by one thread in a fixed order, so results do not depend on
+the thread count. The innermost loops run along an image row, where the compiler can use SIMD.
+"""
+
+import numpy as np
+
+from cython.parallel cimport prange
+from libc.string cimport memset
+from cython cimport floating
+
+from kernel_helpers cimport _end_real, _first_real, sn_threads_for
+
+from scratchnet.ops.arguments import (
+    prepare_direct_backward_input,
+    prepare_direct_backward_weights,
+    prepare_direct_forward,
+)
+
+__all__ = ["conv_forward", "conv_backward_weights", "conv_backward_input"]
+
+cdef enum:
+    CHUNK = 256  # row accumulators of the weight gradient
+
+
+cdef void _forward_plane(const floating* x, const floating* w, floating* y, floating bias, Py_ssize_t n,
+                         Py_ssize_t f, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
+                         Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                         Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+    cdef Py_ssize_t c, i, j, oy, ox, y0, y1, x0, x1, k
+    cdef floating coef
+    cdef const floating* row
+    cdef floating* out
+    for k in range(OH * OW):
+        y[k] = bias
+    # y[n, f, oy, ox] += W[f, c, i, j] * x_pad[n, c, oy*sh + i, ox*sw + j], tap by tap
+    for c in range(C):
+        for i in range(kh):
+            y0 = _first_real(pt, i, sh, OH)
+            y1 = _end_real(H, pt, i, sh, OH)
+            for j in range(kw):
+                x0 = _first_real(pl, j, sw, OW)
+                x1 = _end_real(W, pl, j, sw, OW)
+                if x0 >= x1:
+                    continue
+                coef = w[((f * C + c) * kh + i) * kw + j]
+                for oy in range(y0, y1):
+                    row = x + ((n * C + c) * H + oy * sh + i - pt) * W + x0 * sw + j - pl
+                    out = y + oy * OW + x0
+                    if sw == 1:
+                        for ox in range(x1 - x0):
+                            out[ox] = out[ox] + coef * row[ox]
+                    else:
+                        for ox in range(x1 - x0):
+                            out[ox] = out[ox] + coef * row[ox * sw]
+
+
+cdef void _forward(const floating* x, const floating* w, const floating* b, floating* y, Py_ssize_t N,
+                   Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh, Py_ssize_t kw,
+                   Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH,
+                   Py_ssize_t OW) noexcept nogil:
+    cdef Py_ssize_t plane
+    for plane in prange(N * F, schedule="static", num_threads=sn_threads_for(N * F * C * kh * kw * OH * OW)):
+        _forward_plane(x, w, y + plane * OH * OW, b[plane % F] if b != NULL else 0, plane // F, plane % F,
+                       C, H, W, kh, kw, sh, sw, pt, pl, OH, OW)
+
+
+cdef void _weights_filter(const floating* x, const floating* dout, floating* dw, Py_ssize_t f, Py_ssize_t N,
+                          Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh,
+                          Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                          Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+    cdef floating acc[CHUNK]
+    cdef Py_ssize_t c, i, j, n, oy, t, k0, width, y0, y1, x0, x1
+    cdef floating total
+    cdef const floating* g
+    cdef const floating* row
+    # dW[f, c, i, j] = sum over n, oy, ox of dout[n, f, oy, ox] * x_pad[n, c, oy*sh + i, ox*sw + j]
+    for c in range(C):
+        for i in range(kh):
+            y0 = _first_real(pt, i, sh, OH)
+            y1 = _end_real(H, pt, i, sh, OH)
+            for j in range(kw):
+                x0 = _first_real(pl, j, sw, OW)
+                x1 = _end_real(W, pl, j, sw, OW)
+                memset(&acc[0], 0, CHUNK * sizeof(floating))
+                if x0 < x1:
+                    for n in range(N):
+                        for oy in range(y0, y1):
+                            g = dout + ((n * F + f) * OH + oy) * OW + x0
+                            row = x + ((n * C + c) * H + oy * sh + i - pt) * W + x0 * sw + j - pl
+                            k0 = 0
+                            while k0 < x1 - x0:  # one accumulator lane per position of a row chunk
+                                width = min(CHUNK, x1 - x0 - k0)
+                                if sw == 1:
+                                    for t in range(width):
+                                        acc[t] = acc[t] + g[k0 + t] * row[k0 + t]
+                                else:
+                                    for t in range(width):
+                                        acc[t] = acc[t] + g[k0 + t] * row[(k0 + t) * sw]
+                                k0 = k0 + CHUNK
+                total = 0
+                for t in range(CHUNK):
+                    total = total + acc[t]
+                dw[((f * C + c) * kh + i) * kw + j] = total
+
+
+cdef void _weights(const floating* x, const floating* dout, floating* dw, Py_ssize_t N, Py_ssize_t C,
+                   Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+                   Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+    cdef Py_ssize_t f
+    for f in prange(F, schedule="static", num_threads=sn_threads_for(N * F * C * kh * kw * OH * OW)):
+        _weights_filter(x, dout, dw, f, N, C, H, W, F, kh, kw, sh, sw, pt, pl, OH, OW)
+
+
+cdef void _input_plane(const floating* dout, const floating* w, floating* dx, Py_ssize_t n, Py_ssize_t c,
+                       Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh, Py_ssize_t kw,
+                       Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH,
+                       Py_ssize_t OW) noexcept nogil:
+    cdef Py_ssize_t f, i, j, oy, ox, y0, y1, x0, x1
+    cdef floating coef
+    cdef const floating* g
+    cdef floating* row
+    memset(dx, 0, H * W * sizeof(floating))
+    # dx[n, c, oy*sh + i - pt, ox*sw + j - pl] += W[f, c, i, j] * dout[n, f, oy, ox]
+    for f in range(F):
+        for i in range(kh):
+            y0 = _first_real(pt, i, sh, OH)
+            y1 = _end_real(H, pt, i, sh, OH)
+            for j in range(kw):
+                x0 = _first_real(pl, j, sw, OW)
+                x1 = _end_real(W, pl, j, sw, OW)
+                if x0 >= x1:
+                    continue
+                coef = w[((f * C + c) * kh + i) * kw + j]
+                for oy in range(y0, y1):
+                    g = dout + ((n * F + f) * OH + oy) * OW + x0
+                    row = dx + (oy * sh + i - pt) * W + x0 * sw + j - pl
+                    if sw == 1:
+                        for ox in range(x1 - x0):
+                            row[ox] = row[ox] + coef * g[ox]
+                    else:
+                        for ox in range(x1 - x0):
+                            row[ox * sw] = row[ox * sw] + coef * g[ox]
+
+
+cdef void _input(const floating* dout, const floating* w, floating* dx, Py_ssize_t N, Py_ssize_t C,
+                 Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+                 Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+    cdef Py_ssize_t plane
+    for plane in prange(N * C, schedule="static", num_threads=sn_threads_for(N * F * C * kh * kw * OH * OW)):
+        _input_plane(dout, w, dx + plane * H * W, plane // C, plane % C, C, H, W, F, kh, kw, sh, sw, pt, pl,
+                     OH, OW)
+
+
+def _forward_into(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, const floating[::1] b,
+                  floating[:, :, :, ::1] y, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl):
+    cdef const floating* bp = NULL
+    if b is not None:
+        bp = &b[0]
+    with nogil:
+        _forward(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], x.shape[0], x.shape[1], x.shape[2],
+                 x.shape[3], w.shape[0], w.shape[2], w.shape[3], sh, sw, pt, pl, y.shape[2], y.shape[3])
+
+
+def _weights_into(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dout,
+                  floating[:, :, :, ::1] dw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl):
+    with nogil:
+        _weights(&x[0, 0, 0, 0], &dout[0, 0, 0, 0], &dw[0, 0, 0, 0], x.shape[0], x.shape[1], x.shape[2],
+                 x.shape[3], dw.shape[0], dw.shape[2], dw.shape[3], sh, sw, pt, pl, dout.shape[2],
+                 dout.shape[3])
+
+
+def _input_into(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
+                Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl):
+    with nogil:
+        _input(&dout[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0], dx.shape[0], dx.shape[1], dx.shape[2],
+               dx.shape[3], w.shape[0], w.shape[2], w.shape[3], sh, sw, pt, pl, dout.shape[2], dout.shape[3])
+
+
+def conv_forward(x, w, b, stride=1, pad=0):
+    """y (N, F, OH, OW) for x (N, C, H, W), w (F, C, kh, kw), b (F,) or None."""
+    x, w, b, (sh, sw), (pt, pb, pl, pr), (oh, ow) = prepare_direct_forward(x, w, b, stride, pad)
+    y = np.empty((x.shape[0], w.shape[0], oh, ow), dtype=x.dtype)
+    _forward_into(x, w, b, y, sh, sw, pt, pl)
+    return y
+
+
+def conv_backward_weights(x, dout, kernel_size, stride=1, pad=0):
+    """dW (F, C, kh, kw) for the input x and the upstream gradient dout (N, F, OH, OW)."""
+    x, dout, (kh, kw), (sh, sw), (pt, pb, pl, pr) = prepare_direct_backward_weights(
+        x, dout, kernel_size, stride, pad
+    )
+    dw = np.empty((dout.shape[1], x.shape[1], kh, kw), dtype=x.dtype)
+    _weights_into(x, dout, dw, sh, sw, pt, pl)
+    return dw
+
+
+def conv_backward_input(dout, w, x_shape, stride=1, pad=0):
+    """dx of ``x_shape`` for the upstream gradient dout (N, F, OH, OW) and the weights w."""
+    dout, w, x_shape, (sh, sw), (pt, pb, pl, pr) = prepare_direct_backward_input(dout, w, x_shape, stride, pad)
+    dx = np.empty(x_shape, dtype=dout.dtype)
+    _input_into(dout, w, dx, sh, sw, pt, pl)
+    return dx

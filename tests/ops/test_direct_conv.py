@@ -1,0 +1,95 @@
+"""Direct (im2col-free) convolution for few input channels: the compiled kernels against the NumPy twin, and
+both against im2col's products, on randomized geometry."""
+
+import numpy as np
+import pytest
+
+from scratchnet.ops import direct_conv as twin
+from scratchnet.ops.im2col import col2im, im2col
+
+compiled = pytest.importorskip("scratchnet._kernels.direct_conv")
+
+
+def im2col_reference(x, w, b, stride, pad, dout):
+    f, c, kh, kw = w.shape
+    cols = im2col(x, kh, kw, stride, pad)
+    oh, ow = dout.shape[2:]
+    y = (w.reshape(f, -1) @ cols + (0 if b is None else b[:, None])).reshape(f, x.shape[0], oh, ow)
+    g = dout.transpose(1, 0, 2, 3).reshape(f, -1)
+    dw = (g @ cols.T).reshape(w.shape)
+    dx = col2im(w.reshape(f, -1).T @ g, x.shape, kh, kw, stride, pad)
+    return y.transpose(1, 0, 2, 3), dw, dx
+
+
+def random_case(rng, dtype):
+    n, c, f = int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 6))
+    kh, kw = (int(v) for v in rng.integers(1, 6, 2))
+    stride = tuple(int(v) for v in rng.integers(1, 4, 2))
+    pad = tuple(int(v) for v in rng.integers(0, 4, 4))
+    h, w = (
+        int(rng.integers(max(1, kh - pad[0] - pad[1]), 12)),
+        int(rng.integers(max(1, kw - pad[2] - pad[3]), 12)),
+    )
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    weights = rng.standard_normal((f, c, kh, kw)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype) if rng.integers(2) else None
+    oh, ow = (h + pad[0] + pad[1] - kh) // stride[0] + 1, (w + pad[2] + pad[3] - kw) // stride[1] + 1
+    dout = rng.standard_normal((n, f, oh, ow)).astype(dtype)
+    return x, weights, b, stride, pad, dout
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
+@pytest.mark.parametrize("seed", range(12))
+def test_direct_convolution_equals_im2col_products(seed, dtype, tol):
+    x, w, b, stride, pad, dout = random_case(np.random.default_rng(seed), dtype)
+    y_ref, dw_ref, dx_ref = im2col_reference(x, w, b, stride, pad, dout)
+    for kernels in (twin, compiled):
+        got = (
+            kernels.conv_forward(x, w, b, stride, pad),
+            kernels.conv_backward_weights(x, dout, w.shape[2:], stride, pad),
+            kernels.conv_backward_input(dout, w, x.shape, stride, pad),
+        )
+        for name, a, ref in zip(("y", "dW", "dx"), got, (y_ref, dw_ref, dx_ref)):
+            assert a.dtype == dtype and a.shape == ref.shape, name
+            scale = max(float(np.abs(ref).max()), 1e-30)
+            assert float(np.abs(a - ref).max()) <= tol * scale, f"{kernels.__name__} {name}"
+
+
+def test_compiled_results_do_not_depend_on_the_thread_count():
+    from scratchnet import backend
+
+    x = np.random.default_rng(1).standard_normal((16, 2, 30, 30)).astype(np.float32)
+    w = np.random.default_rng(2).standard_normal((8, 2, 5, 5)).astype(np.float32)
+    dout = np.random.default_rng(3).standard_normal((16, 8, 30, 30)).astype(np.float32)
+    runs = []
+    for threads in (1, 2):
+        backend.set_num_threads(threads)
+        runs.append(
+            (
+                compiled.conv_forward(x, w, None, 1, 2),
+                compiled.conv_backward_weights(x, dout, (5, 5), 1, 2),
+                compiled.conv_backward_input(dout, w, x.shape, 1, 2),
+            )
+        )
+    backend.set_num_threads(2)
+    for a, b_ in zip(*runs):
+        np.testing.assert_array_equal(a, b_)
+
+
+@pytest.mark.parametrize("kernels", [twin, compiled], ids=["twin", "compiled"])
+def test_bad_arguments_are_refused(kernels):
+    x = np.zeros((1, 2, 5, 5), np.float32)
+    with pytest.raises(ValueError, match=r"w must have shape \(F, 2, kh, kw\)"):
+        kernels.conv_forward(x, np.zeros((3, 1, 3, 3), np.float32), None)
+    with pytest.raises(TypeError, match="w must have x's dtype"):
+        kernels.conv_forward(x, np.zeros((3, 2, 3, 3)), None)
+    with pytest.raises(ValueError, match="b must be"):
+        kernels.conv_forward(x, np.zeros((3, 2, 3, 3), np.float32), np.zeros(2, np.float32))
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        kernels.conv_forward(x, np.zeros((3, 2, 7, 7), np.float32), None)
+    with pytest.raises(ValueError, match=r"dout must be a float32 array of shape \(1, F, 3, 3\)"):
+        kernels.conv_backward_weights(x, np.zeros((1, 3, 4, 4), np.float32), (3, 3))
+    with pytest.raises(ValueError, match=r"dout must be a float32 array of shape \(1, 3, 3, 3\)"):
+        kernels.conv_backward_input(
+            np.zeros((1, 3, 4, 4), np.float32), np.zeros((3, 2, 3, 3), np.float32), x.shape
+        )
