@@ -105,9 +105,9 @@ class Conv2D(Layer):
     ``algorithm`` picks how the fast path computes the same convolution: ``"im2col"`` (exact to rounding),
     ``"winograd"`` (fewer multiplications, for stride-1 3x3 and 5x5 kernels; float32 results within about
     1e-5 of the largest output, see ``scratchnet/ops/winograd.py``), ``"direct"`` (taps summed straight
-    from the image, for few input channels, see ``scratchnet/ops/direct_conv.py``) or ``"auto"`` (each
-    where it was measured fastest, see ``scratchnet/ops/conv.py``). The reference
-    (``backend.use_reference``) always runs the im2col maths below.
+    from the image, for few input channels, see ``scratchnet/ops/direct_conv.py``) or ``"auto"`` (the one
+    measured fastest on this machine: im2col for every course layer so far, see ``scratchnet/ops/conv.py``).
+    The reference (``backend.use_reference``) always runs the im2col maths below.
     """
 
     input_spec = InputSpec("(N, C, H, W)", ndim=4, channels="in_channels")

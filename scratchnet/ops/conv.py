@@ -30,11 +30,11 @@ from scratchnet.ops.winograd import WinogradConv
 # F(m x m, r x r) per kernel size: 4x4 output tiles (alpha = 6 for 3x3, 8 for 5x5), whose float32 error
 # stays near 1e-5 of the largest output on the course's layers (tests/ops/test_winograd.py)
 WINOGRAD_TILES = {3: 4, 5: 4}
-# "auto" picks Winograd for stride-1 layers at least this wide (channels in and out), by kernel size: where
-# it measured faster than im2col on the course's layers (2 cores): 3x3 64->128 and 5x5 32->64, not 3x3 32->64
-AUTO_WINOGRAD_CHANNELS = {3: 64, 5: 32}
-# "auto" sums the taps directly (no im2col) for layers with at most this many input channels
-AUTO_DIRECT_CHANNELS = 1
+# "auto" means im2col everywhere: in benchmarks/compare_conv.py's settled blocks (2 cores, float32, forward
+# + backward) neither Winograd nor the direct kernel beat im2col on any course layer. Winograd's products
+# take a quarter of im2col's time, but its four memory-bound transforms run as OpenMP kernels right after
+# OpenBLAS products, while OpenBLAS's threads still spin for about 0.2 s and halve the cores left to them;
+# the direct kernel does the arithmetic at a fraction of BLAS's rate.
 
 _SERIAL_GEMM_MNK = 262_144
 
@@ -76,9 +76,7 @@ def _cols_buffer(layer: Any, xp: Any, shape: tuple[int, int], dtype: np.dtype) -
 
 def uses_direct(layer: Any, xp: Any) -> bool:
     """Whether the fast path sums the taps directly (``layer.algorithm``, or the "auto" rule)."""
-    if layer.algorithm != "auto":
-        return layer.algorithm == "direct"
-    return xp is np and layer.in_channels <= AUTO_DIRECT_CHANNELS
+    return layer.algorithm == "direct"
 
 
 def _direct_forward(layer: Any, x: np.ndarray) -> np.ndarray:
@@ -108,17 +106,8 @@ class DirectInput:
 
 
 def uses_winograd(layer: Any, xp: Any) -> bool:
-    """Whether the fast path runs ``layer`` by Winograd (``layer.algorithm``, or the "auto" rule)."""
-    if layer.algorithm != "auto":
-        return layer.algorithm == "winograd"
-    kh, kw = layer.kernel_size
-    return (
-        xp is np
-        and layer.stride == (1, 1)
-        and kh == kw
-        and kh in AUTO_WINOGRAD_CHANNELS
-        and min(layer.in_channels, layer.out_channels) >= AUTO_WINOGRAD_CHANNELS[kh]
-    )
+    """Whether the fast path runs ``layer`` by Winograd (only when asked for, see above)."""
+    return layer.algorithm == "winograd"
 
 
 def _winograd_forward(layer: Any, x: np.ndarray) -> np.ndarray:
