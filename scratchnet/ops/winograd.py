@@ -38,7 +38,9 @@ Backward is the adjoint of the same steps: with :math:`dM = (A \otimes A)\,\math
 onto the image (tiles overlap by ``r - 1`` pixels, like im2col's windows).
 
 The matrices come from the Toom-Cook construction: evaluate the filter and the data polynomials at the
-points 0, 1, -1, 2, -2, ... and infinity, multiply, interpolate (:func:`transforms`).
+points 0, 1, -1, 2, -2, ... and infinity, multiply, interpolate (:func:`transforms`). For F(2, 3) it gives
+the paper's matrices above up to signs that cancel: the first rows of :math:`B^\top` and :math:`G` are both
+negated, and so are the last row of :math:`B^\top` and the last column of :math:`A^\top`.
 
 Winograd is not exact: the transforms add and subtract values of different sizes, so float32 rounding
 grows with :math:`\alpha`. Measured against a float64 direct convolution on the course's layer shapes
