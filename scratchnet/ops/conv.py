@@ -30,11 +30,13 @@ from scratchnet.ops.winograd import WinogradConv
 # F(m x m, r x r) per kernel size: 4x4 output tiles (alpha = 6 for 3x3, 8 for 5x5), whose float32 error
 # stays near 1e-5 of the largest output on the course's layers (tests/ops/test_winograd.py)
 WINOGRAD_TILES = {3: 4, 5: 4}
-# "auto" means im2col everywhere: in benchmarks/compare_conv.py's settled blocks (2 cores, float32, forward
-# + backward) neither Winograd nor the direct kernel beat im2col on any course layer. Winograd's products
-# take a quarter of im2col's time, but its four memory-bound transforms run as OpenMP kernels right after
-# OpenBLAS products, while OpenBLAS's threads still spin for about 0.2 s and halve the cores left to them;
-# the direct kernel does the arithmetic at a fraction of BLAS's rate.
+# "auto" runs stride-1 3x3 and 5x5 layers with at least this many channels in and out by Winograd, where it
+# measured faster than im2col in settled blocks (2 cores, float32, forward + backward: conv 32->64 5x5 31 vs
+# 67 ms, 64->128 3x3 83 vs 168 ms; a one-channel first layer stays faster by im2col). It needs the batched
+# products on the kernels' own threads (pyx/batched_gemm.pyx): with NumPy's matmul, OpenBLAS's threads kept
+# spinning after every product and halved the cores left to the transforms, and Winograd lost everywhere.
+# The direct kernel (algorithm="direct") does its arithmetic at a fraction of BLAS's rate: never automatic.
+AUTO_WINOGRAD_CHANNELS = 32
 
 _SERIAL_GEMM_MNK = 262_144
 
@@ -106,8 +108,18 @@ class DirectInput:
 
 
 def uses_winograd(layer: Any, xp: Any) -> bool:
-    """Whether the fast path runs ``layer`` by Winograd (only when asked for, see above)."""
-    return layer.algorithm == "winograd"
+    """Whether the fast path runs ``layer`` by Winograd (``layer.algorithm``, or the "auto" rule above)."""
+    if layer.algorithm != "auto":
+        return layer.algorithm == "winograd"
+    kh, kw = layer.kernel_size
+    return (
+        xp is np
+        and layer.stride == (1, 1)
+        and kh == kw
+        and kh in WINOGRAD_TILES
+        and min(layer.in_channels, layer.out_channels) >= AUTO_WINOGRAD_CHANNELS
+        and backend.kernel("batched_gemm").available()
+    )
 
 
 def _winograd_forward(layer: Any, x: np.ndarray) -> np.ndarray:

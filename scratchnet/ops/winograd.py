@@ -59,6 +59,7 @@ import numpy as np
 
 from scratchnet import backend
 from scratchnet.backend import get_array_module
+from scratchnet.ops import batched_gemm as numpy_batched_gemm
 from scratchnet.ops.arguments import (
     prepare_gather_tiles,
     prepare_image_to_tiles,
@@ -260,6 +261,13 @@ def input_transform_adjoint(
     return scatter_tiles(dd, x_shape, m, pt, pl)
 
 
+def _batched_gemm(xp: Any) -> Any:
+    """The batched products' module: the compiled one (OpenMP threads, no handover to OpenBLAS's pool)
+    when it found OpenBLAS, else NumPy's matmul."""
+    module = backend.kernel("batched_gemm", xp)
+    return module if module.available() else numpy_batched_gemm
+
+
 class WinogradConv:
     """One stride-1 convolution by F(m x m, r x r). ``forward`` keeps what ``backward`` needs; the large
     intermediates live in buffers reused from call to call (fresh arrays of this size cost more in page
@@ -290,8 +298,10 @@ class WinogradConv:
         th, tw = -(-oh // m), -(-ow // m)  # tiles per column / row (the last may hang over the edge)
         p = n * th * tw
         v = kernels.input_transform(x, m, r, pt, pl, th, tw, out=self._buffer(xp, "v", (a2, c, p), x.dtype))
-        u = (xp.asarray(_kron(m, r, x.dtype)[1]) @ w.reshape(f * c, r * r).T).reshape(a2, f, c)  # G g G^T
-        mm = xp.matmul(u, v, out=self._buffer(xp, "mm", (a2, f, p), x.dtype))  # the alpha^2 products
+        gemm = _batched_gemm(xp)
+        k_g = xp.asarray(_kron(m, r, x.dtype)[1])[None]
+        u = gemm.matmul(k_g, w.reshape(1, f * c, r * r), transpose_b=True).reshape(a2, f, c)  # U = G g G^T
+        mm = gemm.matmul(u, v, out=self._buffer(xp, "mm", (a2, f, p), x.dtype))  # the alpha^2 products
         self.cache = (x.shape, pad, u, v, (th, tw))
         return kernels.output_transform(mm, m, r, n, th, tw, oh, ow, b)
 
@@ -305,9 +315,12 @@ class WinogradConv:
         x_shape, (pt, _, pl, _), u, v, (th, tw) = self.cache
         f, c = u.shape[1], u.shape[2]
         dmm = kernels.output_transform_adjoint(dout, m, r, th, tw, out=self._buffers["mm"])  # A dY A^T
-        du = dmm @ v.transpose(0, 2, 1)  # (alpha^2, F, C)
-        dw = (xp.asarray(_kron(m, r, dout.dtype)[1]).T @ du.reshape(a2, f * c)).T.reshape(f, c, r, r)
-        dv = xp.matmul(u.transpose(0, 2, 1), dmm, out=v)  # v is no longer needed
+        gemm = _batched_gemm(xp)
+        du = gemm.matmul(dmm, v, transpose_b=True)  # dU = dM V^T: (alpha^2, F, C)
+        k_g = xp.asarray(_kron(m, r, dout.dtype)[1])[None]
+        dw = gemm.matmul(k_g, du.reshape(1, a2, f * c), transpose_a=True).reshape(r * r, f * c).T  # G^T dU G
+        dw = dw.reshape(f, c, r, r)
+        dv = gemm.matmul(u, dmm, out=v, transpose_a=True)  # dV = U^T dM, into v (no longer needed)
         self.cache = None
         dx = kernels.input_transform_adjoint(dv, x_shape, m, r, pt, pl, th, tw)  # B dV B^T, added back
         return dx, dw, dout.sum(axis=(0, 2, 3))

@@ -237,7 +237,8 @@ def test_conv2d_winograd_fast_path_equals_reference_within_its_bound(seed, dtype
         )
 
 
-def test_auto_is_im2col_and_the_other_algorithms_run_when_asked_for():
+def test_auto_picks_winograd_for_wide_3x3_and_5x5_layers_and_im2col_otherwise():
+    from scratchnet import backend
     from scratchnet.ops.conv import DirectInput
     from scratchnet.ops.winograd import WinogradConv
 
@@ -252,10 +253,15 @@ def test_auto_is_im2col_and_the_other_algorithms_run_when_asked_for():
             else "im2col"
         )
 
-    x64 = np.zeros((1, 64, 6, 6), np.float32)
+    wide = "winograd" if backend.kernel("batched_gemm").available() else "im2col"
+    x32 = np.zeros((1, 32, 6, 6), np.float32)
     for k in (3, 5):
-        assert algorithm_used(Conv2D(64, 64, k, padding="same"), x64) == "im2col"
-        assert algorithm_used(Conv2D(64, 64, k, padding="same", algorithm="winograd"), x64) == "winograd"
+        assert algorithm_used(Conv2D(32, 32, k, padding="same"), x32) == wide
+        assert algorithm_used(Conv2D(32, 32, k, padding="same", algorithm="im2col"), x32) == "im2col"
+        assert algorithm_used(Conv2D(32, 32, k, padding="same", algorithm="winograd"), x32) == "winograd"
+    assert algorithm_used(Conv2D(32, 32, 3, padding="same", stride=2), x32) == "im2col"
+    assert algorithm_used(Conv2D(32, 16, 3, padding="same"), x32) == "im2col"
+    assert algorithm_used(Conv2D(32, 32, 7, padding="same"), x32) == "im2col"
     x1 = np.zeros((1, 1, 6, 6), np.float32)
     assert algorithm_used(Conv2D(1, 32, 5, padding=2), x1) == "im2col"
     assert algorithm_used(Conv2D(1, 32, 5, padding=2, stride=2, algorithm="direct"), x1) == "direct"
