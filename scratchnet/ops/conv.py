@@ -25,6 +25,7 @@ import numpy as np
 
 from scratchnet import backend
 from scratchnet.backend import get_array_module
+from scratchnet.ops import batched_gemm as numpy_batched_gemm
 from scratchnet.ops.winograd import WinogradConv
 
 # F(m x m, r x r) per kernel size: 4x4 output tiles (alpha = 6 for 3x3, 8 for 5x5), whose float32 error
@@ -149,8 +150,12 @@ def conv2d_forward(layer: Any, x: np.ndarray) -> np.ndarray:
     workspace = _cols_buffer(layer, xp, (c * kh * kw, n * oh * ow), x.dtype)
     cols = backend.kernel("im2col", xp).im2col(x, kh, kw, layer.stride, pad, out=workspace)
     w2 = layer.params["W"].reshape(f, -1)
-    piece = _column_piece(xp, w2.size, cols.shape[1])
-    y_fn = _matmul_columns(xp, w2, cols, xp.empty((f, cols.shape[1]), dtype=x.dtype), piece)
+    gemm = _threaded_gemm(xp)
+    if gemm is not None:
+        y_fn = gemm.matmul_split(w2, cols, out=xp.empty((f, cols.shape[1]), dtype=x.dtype))
+    else:
+        piece = _column_piece(xp, w2.size, cols.shape[1])
+        y_fn = _matmul_columns(xp, w2, cols, xp.empty((f, cols.shape[1]), dtype=x.dtype), piece)
     y = xp.empty((n, f, oh, ow), dtype=x.dtype)
     y_nf = y_fn.reshape(f, n, oh, ow).transpose(1, 0, 2, 3)
     if layer.use_bias:
@@ -159,6 +164,33 @@ def conv2d_forward(layer: Any, x: np.ndarray) -> np.ndarray:
         y[...] = y_nf
     layer._cache = (x.shape, pad, cols)
     return y
+
+
+def _threaded_gemm(xp: Any) -> Any:
+    """The products' module running on the kernels' own threads (pyx/batched_gemm.pyx), or None where it
+    is not built or found no OpenBLAS (then NumPy's matmul runs them, in column pieces where it stalls)."""
+    if xp is not np:
+        return None
+    module = backend.kernel("batched_gemm")
+    return module if module is not numpy_batched_gemm and module.available() else None
+
+
+def _numpy_gemms_backward(layer: Any, xp: Any, cols: np.ndarray, g_t: np.ndarray) -> np.ndarray:
+    """dW (into ``layer.grads``) and dcols = W^T G (into ``cols``) with NumPy's matmul."""
+    W = layer.params["W"]
+    f = W.shape[0]
+    piece = _column_piece(xp, W.size, cols.shape[1])
+    # (K, P) @ (P, F) is the fastest of the equivalent BLAS calls for dW here; the transpose is tiny
+    if piece:
+        m = cols.shape[1] // piece
+        dw_t = xp.matmul(_pieces(cols, piece), g_t[: m * piece].reshape(m, piece, f)).sum(axis=0)
+        if m * piece < cols.shape[1]:
+            dw_t += cols[:, m * piece :] @ g_t[m * piece :]
+    else:
+        dw_t = cols @ g_t
+    layer.grads["W"] = xp.ascontiguousarray(dw_t.T).reshape(W.shape)
+    # dcols = W^T G overwrites cols, which is no longer needed
+    return _matmul_columns(xp, W.reshape(f, -1).T, g_t.T, cols, piece)
 
 
 def conv2d_backward(layer: Any, dout: np.ndarray) -> np.ndarray:
@@ -186,17 +218,12 @@ def conv2d_backward(layer: Any, dout: np.ndarray) -> np.ndarray:
     if layer.use_bias:
         # summed from dout itself: contiguous (pairwise) reductions, accurate for long sums
         layer.grads["b"] = dout.reshape(n, f, oh * ow).sum(axis=2, dtype=cols.dtype).sum(axis=0)
-    piece = _column_piece(xp, W.size, cols.shape[1])
-    # (K, P) @ (P, F) is the fastest of the equivalent BLAS calls for dW here; the transpose is tiny
-    if piece:
-        m = cols.shape[1] // piece
-        dw_t = xp.matmul(_pieces(cols, piece), g_t[: m * piece].reshape(m, piece, f)).sum(axis=0)
-        if m * piece < cols.shape[1]:
-            dw_t += cols[:, m * piece :] @ g_t[m * piece :]
+    gemm = _threaded_gemm(xp)
+    if gemm is not None:
+        dw_t = gemm.matmul_split(cols, g_t)
+        layer.grads["W"] = xp.ascontiguousarray(dw_t.T).reshape(W.shape)
+        dcols = gemm.matmul_split(W.reshape(f, -1), g_t, out=cols, transpose_a=True, transpose_b=True)
     else:
-        dw_t = cols @ g_t
-    layer.grads["W"] = xp.ascontiguousarray(dw_t.T).reshape(W.shape)
-    # dcols = W^T G overwrites cols, which is no longer needed
-    dcols = _matmul_columns(xp, W.reshape(f, -1).T, g_t.T, cols, piece)
+        dcols = _numpy_gemms_backward(layer, xp, cols, g_t)
     layer._cache = None
     return backend.kernel("im2col", xp).col2im(dcols, x_shape, kh, kw, layer.stride, pad)
