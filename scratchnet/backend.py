@@ -47,6 +47,8 @@ _use_reference = os.environ.get("SCRATCHNET_REFERENCE", "0") == "1"
 # Layer methods with a tier-2 implementation: "module.Class.method" -> "module:function". The function
 # takes the layer as its first argument and the method's own arguments after it.
 FAST_PATHS = {
+    "scratchnet.layers.dense.Dense.forward": "scratchnet.ops.dense:dense_forward",
+    "scratchnet.layers.dense.Dense.backward": "scratchnet.ops.dense:dense_backward",
     "scratchnet.layers.conv.Conv2D.forward": "scratchnet.ops.conv:conv2d_forward",
     "scratchnet.layers.conv.Conv2D.backward": "scratchnet.ops.conv:conv2d_backward",
     "scratchnet.layers.recurrent.RNN.forward_loop": "scratchnet.ops.recurrent:rnn_forward_loop",

@@ -10,7 +10,7 @@ import pytest
 from layer_checks import rand
 
 from scratchnet import backend
-from scratchnet.layers import GRU, LSTM, RNN, Conv2D
+from scratchnet.layers import GRU, LSTM, RNN, Conv2D, Dense
 
 BOUNDS = {np.float64: 1e-10, np.float32: 2e-4}
 SEEDS = range(8)
@@ -265,3 +265,24 @@ def test_auto_picks_winograd_for_wide_3x3_and_5x5_layers_and_im2col_otherwise():
     x1 = np.zeros((1, 1, 6, 6), np.float32)
     assert algorithm_used(Conv2D(1, 32, 5, padding=2), x1) == "im2col"
     assert algorithm_used(Conv2D(1, 32, 5, padding=2, stride=2, algorithm="direct"), x1) == "direct"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_dense_fast_path_equals_reference(seed, dtype, kernels):
+    rng = np.random.default_rng(seed)
+    d_in, d_out = (int(v) for v in rng.integers(1, 300, 2))
+    shape = [(int(rng.integers(0, 130)), d_in), (int(rng.integers(1, 9)), int(rng.integers(1, 9)), d_in)][
+        seed % 2
+    ]
+    x = rng.standard_normal(shape).astype(dtype)
+    seed_w = int(rng.integers(1 << 30))
+
+    def make():
+        layer = Dense(d_in, d_out, dtype=dtype, rng=np.random.default_rng(seed_w))
+        layer.params["b"][...] = np.linspace(-1, 1, d_out)
+        return layer
+
+    compare_tiers(
+        make, lambda layer: layer.forward(x), random_dout(seed, dtype), dtype, f"Dense {shape} -> {d_out}"
+    )
