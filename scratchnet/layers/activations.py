@@ -57,7 +57,7 @@ class ReLU(Activation):
     """y = max(0, x); dy/dx = 1 where x > 0, else 0."""
 
     def _f(self, x):
-        return x * (x > 0)
+        return np.maximum(x, 0)
 
     def _df(self, x, y, dout):
         return dout * (x > 0)
