@@ -14,6 +14,7 @@ import ctypes
 import numpy as np
 
 from cython.parallel cimport prange
+from cython cimport floating
 from libc.stdint cimport int64_t, uintptr_t
 
 from kernel_helpers cimport sn_threads_for
@@ -73,52 +74,56 @@ def available():
     return _LIBRARY is not None
 
 
-cdef void _batch_s(const float* a, const float* b, float* c, Py_ssize_t batch, Py_ssize_t m, Py_ssize_t n,
-                   Py_ssize_t k, int ta, int tb, Py_ssize_t sa, Py_ssize_t sb, Py_ssize_t sc,
-                   int threads) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef int64_t lda = m if ta == TRANS else k, ldb = k if tb == TRANS else n
-    for i in prange(batch, schedule="static", num_threads=threads):
-        _sgemm(ROW_MAJOR, ta, tb, m, n, k, 1.0, a + i * sa, lda, b + i * sb, ldb, 0.0, c + i * sc, n)
+cdef inline void _gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const floating* a, int64_t lda,
+                       const floating* b, int64_t ldb, floating* c, int64_t ldc) noexcept nogil:
+    """c = op(a) @ op(b), row-major, by OpenBLAS's (single-threaded) sgemm or dgemm."""
+    if floating is float:
+        _sgemm(ROW_MAJOR, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc)
+    else:
+        _dgemm(ROW_MAJOR, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc)
 
 
-cdef void _batch_d(const double* a, const double* b, double* c, Py_ssize_t batch, Py_ssize_t m, Py_ssize_t n,
-                   Py_ssize_t k, int ta, int tb, Py_ssize_t sa, Py_ssize_t sb, Py_ssize_t sc,
-                   int threads) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef int64_t lda = m if ta == TRANS else k, ldb = k if tb == TRANS else n
-    for i in prange(batch, schedule="static", num_threads=threads):
-        _dgemm(ROW_MAJOR, ta, tb, m, n, k, 1.0, a + i * sa, lda, b + i * sb, ldb, 0.0, c + i * sc, n)
-
-
-cdef void _split_s(const float* a, const float* b, float* c, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                   int ta, int tb, Py_ssize_t pieces, bint by_columns, int threads) noexcept nogil:
+cdef void _split(const floating* a, const floating* b, floating* c, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                 int ta, int tb, Py_ssize_t pieces, bint by_columns, int threads) noexcept nogil:
     cdef Py_ssize_t i, lo, hi, size = (n if by_columns else m)
     cdef int64_t lda = m if ta == TRANS else k, ldb = k if tb == TRANS else n
     for i in prange(pieces, schedule="static", num_threads=threads):
         lo = size * i // pieces
         hi = size * (i + 1) // pieces
         if by_columns:  # out[:, lo:hi] = op(a) @ op(b)[:, lo:hi]
-            _sgemm(ROW_MAJOR, ta, tb, m, hi - lo, k, 1.0, a, lda, b + (lo * k if tb == TRANS else lo), ldb,
-                   0.0, c + lo, n)
+            _gemm(ta, tb, m, hi - lo, k, a, lda, b + (lo * k if tb == TRANS else lo), ldb, c + lo, n)
         else:  # out[lo:hi] = op(a)[lo:hi] @ op(b)
-            _sgemm(ROW_MAJOR, ta, tb, hi - lo, n, k, 1.0, a + (lo if ta == TRANS else lo * k), lda, b, ldb,
-                   0.0, c + lo * n, n)
+            _gemm(ta, tb, hi - lo, n, k, a + (lo if ta == TRANS else lo * k), lda, b, ldb, c + lo * n, n)
 
 
-cdef void _split_d(const double* a, const double* b, double* c, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                   int ta, int tb, Py_ssize_t pieces, bint by_columns, int threads) noexcept nogil:
-    cdef Py_ssize_t i, lo, hi, size = (n if by_columns else m)
+def _split_into(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] out, bint transpose_a,
+                bint transpose_b):
+    """Runs ``_split`` for the arrays' dtype; ``matmul_split`` has checked the shapes."""
+    cdef Py_ssize_t m = out.shape[0], n = out.shape[1], k = a.shape[0] if transpose_a else a.shape[1]
+    cdef bint by_columns = n >= m
+    cdef int threads = sn_threads_for(m * n * k)
+    with nogil:
+        _split(&a[0, 0], &b[0, 0], &out[0, 0], m, n, k, TRANS if transpose_a else NO_TRANS,
+               TRANS if transpose_b else NO_TRANS, min(threads, n if by_columns else m), by_columns, threads)
+
+
+cdef void _batch(const floating* a, const floating* b, floating* c, Py_ssize_t batch, Py_ssize_t m,
+                 Py_ssize_t n, Py_ssize_t k, int ta, int tb, int threads) noexcept nogil:
+    cdef Py_ssize_t i
     cdef int64_t lda = m if ta == TRANS else k, ldb = k if tb == TRANS else n
-    for i in prange(pieces, schedule="static", num_threads=threads):
-        lo = size * i // pieces
-        hi = size * (i + 1) // pieces
-        if by_columns:
-            _dgemm(ROW_MAJOR, ta, tb, m, hi - lo, k, 1.0, a, lda, b + (lo * k if tb == TRANS else lo), ldb,
-                   0.0, c + lo, n)
-        else:
-            _dgemm(ROW_MAJOR, ta, tb, hi - lo, n, k, 1.0, a + (lo if ta == TRANS else lo * k), lda, b, ldb,
-                   0.0, c + lo * n, n)
+    for i in prange(batch, schedule="static", num_threads=threads):  # out[i] = op(a[i]) @ op(b[i])
+        _gemm(ta, tb, m, n, k, a + i * m * k, lda, b + i * k * n, ldb, c + i * m * n, n)
+
+
+def _batch_into(const floating[:, :, ::1] a, const floating[:, :, ::1] b, floating[:, :, ::1] out,
+                bint transpose_a, bint transpose_b):
+    """Runs ``_batch`` for the arrays' dtype; ``matmul`` has checked the shapes."""
+    cdef Py_ssize_t batch = out.shape[0], m = out.shape[1], n = out.shape[2]
+    cdef Py_ssize_t k = a.shape[1] if transpose_a else a.shape[2]
+    cdef int threads = sn_threads_for(batch * m * n * k)
+    with nogil:
+        _batch(&a[0, 0, 0], &b[0, 0, 0], &out[0, 0, 0], batch, m, n, k, TRANS if transpose_a else NO_TRANS,
+               TRANS if transpose_b else NO_TRANS, threads)
 
 
 def matmul_split(a, b, out=None, transpose_a=False, transpose_b=False):
@@ -130,7 +135,7 @@ def matmul_split(a, b, out=None, transpose_a=False, transpose_b=False):
     if a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         raise ValueError(f"batched_gemm: need 2-D float32/float64 matrices of one dtype, got {a.shape} {a.dtype}, {b.shape} {b.dtype}")
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
-    cdef Py_ssize_t m, n, k, k2, pieces
+    cdef Py_ssize_t m, n, k, k2
     m, k = (a.shape[1], a.shape[0]) if transpose_a else (a.shape[0], a.shape[1])
     k2, n = (b.shape[1], b.shape[0]) if transpose_b else (b.shape[0], b.shape[1])
     if k2 != k or min(m, n, k) < 1:
@@ -139,23 +144,12 @@ def matmul_split(a, b, out=None, transpose_a=False, transpose_b=False):
         out = np.empty((m, n), dtype=a.dtype)
     elif out.shape != (m, n) or out.dtype != a.dtype or not out.flags.c_contiguous or not out.flags.writeable:
         raise ValueError(f"batched_gemm: out must be a C-contiguous {a.dtype} array of shape {(m, n)}")
-    cdef bint by_columns = n >= m
-    cdef int threads = sn_threads_for(m * n * k)
-    pieces = min(threads, n if by_columns else m)
-    cdef int ta = TRANS if transpose_a else NO_TRANS, tb = TRANS if transpose_b else NO_TRANS
-    cdef float[:, ::1] af, bf, cf
-    cdef double[:, ::1] ad, bd, cd
+    if np.may_share_memory(out, a) or np.may_share_memory(out, b):
+        raise ValueError("batched_gemm: out must not overlap the operands")
     previous = _get_threads()
-    _set_threads(1)
+    _set_threads(1)  # each piece on the calling OpenMP thread
     try:
-        if a.dtype == np.float32:
-            af, bf, cf = a, b, out
-            with nogil:
-                _split_s(&af[0, 0], &bf[0, 0], &cf[0, 0], m, n, k, ta, tb, pieces, by_columns, threads)
-        else:
-            ad, bd, cd = a, b, out
-            with nogil:
-                _split_d(&ad[0, 0], &bd[0, 0], &cd[0, 0], m, n, k, ta, tb, pieces, by_columns, threads)
+        _split_into(a, b, out, transpose_a, transpose_b)
     finally:
         _set_threads(previous)
     return out
@@ -178,23 +172,12 @@ def matmul(a, b, out=None, transpose_a=False, transpose_b=False):
         out = np.empty((batch, m, n), dtype=a.dtype)
     elif out.shape != (batch, m, n) or out.dtype != a.dtype or not out.flags.c_contiguous or not out.flags.writeable:
         raise ValueError(f"batched_gemm: out must be a C-contiguous {a.dtype} array of shape {(batch, m, n)}")
-    cdef int ta = TRANS if transpose_a else NO_TRANS, tb = TRANS if transpose_b else NO_TRANS
-    cdef int threads = sn_threads_for(batch * m * n * k)
-    cdef float[:, :, ::1] af, bf, cf
-    cdef double[:, :, ::1] ad, bd, cd
+    if np.may_share_memory(out, a) or np.may_share_memory(out, b):
+        raise ValueError("batched_gemm: out must not overlap the operands")
     previous = _get_threads()
     _set_threads(1)  # each product on the calling OpenMP thread; the batch is the parallel axis
     try:
-        if a.dtype == np.float32:
-            af, bf, cf = a, b, out
-            with nogil:
-                _batch_s(&af[0, 0, 0], &bf[0, 0, 0], &cf[0, 0, 0], batch, m, n, k, ta, tb, m * k, k * n, m * n,
-                         threads)
-        else:
-            ad, bd, cd = a, b, out
-            with nogil:
-                _batch_d(&ad[0, 0, 0], &bd[0, 0, 0], &cd[0, 0, 0], batch, m, n, k, ta, tb, m * k, k * n, m * n,
-                         threads)
+        _batch_into(a, b, out, transpose_a, transpose_b)
     finally:
         _set_threads(previous)
     return out

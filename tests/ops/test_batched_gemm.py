@@ -52,6 +52,13 @@ def test_bad_arguments_are_refused():
         compiled.matmul(a, np.zeros((2, 4, 6)))
     with pytest.raises(ValueError, match="out must be"):
         compiled.matmul(a, np.zeros((2, 4, 6), np.float32), out=np.zeros((2, 3, 5), np.float32))
+    square = np.zeros((2, 4, 4), np.float32)
+    with pytest.raises(ValueError, match="must not overlap"):
+        compiled.matmul(square, square.copy(), out=square)
+    with pytest.raises(ValueError, match="must not overlap"):
+        compiled.matmul_split(square[0], square[1].copy(), out=square[0])
+    with pytest.raises(ValueError, match="do not multiply"):
+        compiled.matmul_split(np.zeros((3, 4), np.float32), np.zeros((5, 6), np.float32))
 
 
 @needs_blas
