@@ -54,7 +54,7 @@ def test_every_entry_has_a_twin_or_a_reason():
         assert (entry.torch_twin is None) != (entry.no_twin is None), repr(entry.make())
 
 
-@pytest.mark.parametrize("entry", catalog_params())
+@pytest.mark.parametrize("entry", list(catalog_params()))
 def test_forward_and_gradients_match_torch(entry, kernels):
     torch = import_torch()
     layer = entry.make()
