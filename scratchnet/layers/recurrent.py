@@ -119,74 +119,14 @@ class _Recurrent(Layer):
         """Forgets the carried state of a stateful layer (the next call starts from zeros)."""
         self._state = None
 
-    # -- validation ----------------------------------------------------------------------------------
-    def _check_state(self, s: Any, which: str, n: int, xp: Any, kinds: str = "fiu") -> np.ndarray:
-        """An (N, hidden_size) state (``kinds`` "fiu") or state gradient (``kinds`` "f") as a contiguous
-        array of the layer's dtype."""
-        s = as_array(repr(self), which, s)
-        if s.dtype.kind not in kinds:
-            wanted = "a floating-point" if kinds == "f" else "a real"
-            raise TypeError(f"{self!r}: {which} must be {wanted} array, got dtype {s.dtype}")
-        if tuple(s.shape) != (n, self.hidden_size):
-            raise ValueError(
-                f"{self!r}: expected {which} of shape (N, hidden_size) = {(n, self.hidden_size)}, "
-                f"got {tuple(s.shape)}"
-            )
-        self._check_device(s, which)
-        return xp.ascontiguousarray(s, dtype=self.dtype)
-
-    def _initial_state(self, xp: Any, n: int, h0: Any, c0: Any) -> tuple[np.ndarray, np.ndarray | None]:
-        if c0 is not None and not self.has_cell:
-            raise ValueError(f"{self!r}: c0 is only for LSTM layers")
-        carried = self._state if self.stateful else None
-        if carried is not None and carried[0].shape[0] != n:
-            raise ValueError(
-                f"{self!r}: the carried state has batch size {carried[0].shape[0]} but the input has "
-                f"{n}; call reset_state() before changing the batch size"
-            )
-        if h0 is not None:
-            h = self._check_state(h0, "h0", n, xp)
-        elif carried is not None:
-            h = carried[0]
-        else:
-            h = xp.zeros((n, self.hidden_size), dtype=self.dtype)
-        c = None
-        if self.has_cell:
-            if c0 is not None:
-                c = self._check_state(c0, "c0", n, xp)
-            elif carried is not None and h0 is None:
-                c = carried[1]
-            else:
-                c = xp.zeros((n, self.hidden_size), dtype=self.dtype)
-        return h, c
-
-    def _check_lengths(self, lengths: Any, n: int, t: int, xp: Any) -> np.ndarray | None:
-        """(T, N, 1) mask with 1 where step t < lengths[n], or None when every sequence is full length."""
-        if lengths is None:
-            return None
-        lengths = as_array(repr(self), "lengths", lengths.get() if hasattr(lengths, "get") else lengths)
-        if lengths.dtype.kind not in "iu":
-            raise TypeError(f"{self!r}: lengths must be integers, got dtype {lengths.dtype}")
-        if lengths.shape != (n,):
-            raise ValueError(f"{self!r}: expected lengths of shape (N,) = ({n},), got {lengths.shape}")
-        if n and (lengths.min() < 0 or lengths.max() > t):
-            raise ValueError(
-                f"{self!r}: lengths must lie in [0, T] = [0, {t}], "
-                f"got range [{lengths.min()}, {lengths.max()}]"
-            )
-        if np.all(lengths == t):
-            return None
-        mask = (np.arange(t)[:, None] < lengths[None, :]).astype(self.dtype)[:, :, None]
-        return xp.asarray(mask)
-
     # -- the template: projection, time loop, gradients ------------------------------------------------
     def forward(self, x: np.ndarray, h0: Any = None, c0: Any = None, lengths: Any = None) -> np.ndarray:
         xp = get_array_module(x)
         n, t, d = x.shape
         if t == 0:
             raise ValueError(f"{self!r}: expected at least one time step, got shape {tuple(x.shape)}")
-        h, c = self._initial_state(xp, n, h0, c0)
-        mask = self._check_lengths(lengths, n, t, xp)
+        h, c = initial_state(self, xp, n, h0, c0)
+        mask = lengths_mask(self, lengths, n, t, xp)
         xt = xp.ascontiguousarray(x.transpose(1, 0, 2)).reshape(t * n, d)  # time-major rows
         gates = self.n_gates * self.hidden_size
         a = (xt @ self.params["Wx"] + self.params["b"]).reshape(t, n, gates)  # a_t = x_t Wx + b, all t
@@ -211,12 +151,12 @@ class _Recurrent(Layer):
         else:
             dh += dout
         if dh_last is not None:
-            dh += self._check_state(dh_last, "dh_last", n, xp, kinds="f")
+            dh += check_state(self, dh_last, "dh_last", n, xp, kinds="f")
         dc = xp.zeros((n, H), dtype=self.dtype) if self.has_cell else None
         if dc_last is not None:
             if not self.has_cell:
                 raise ValueError(f"{self!r}: dc_last is only for LSTM layers")
-            dc += self._check_state(dc_last, "dc_last", n, xp, kinds="f")
+            dc += check_state(self, dc_last, "dc_last", n, xp, kinds="f")
         da, dah, self.dh0, self.dc0 = self.backward_loop(steps, dhs, dh, dc, mask)
         da, dah = da.reshape(t * n, self.n_gates * H), dah.reshape(t * n, self.n_gates * H)
         self.grads["Wx"] = xt.T @ da
@@ -382,3 +322,69 @@ class GRU(_Recurrent):
         # b_hn enters as r * (. + b_hn): its gradient is the recurrent-path n block
         H = self.hidden_size
         return {"b": da.sum(axis=0), "bhn": dah[:, 2 * H :].sum(axis=0)}
+
+
+# -- argument checks shared by the three layers ------------------------------------------------------------
+def check_state(layer: _Recurrent, s: Any, which: str, n: int, xp: Any, kinds: str = "fiu") -> np.ndarray:
+    """An (N, hidden_size) state (``kinds`` "fiu") or state gradient (``kinds`` "f") as a contiguous
+    array of the layer's dtype."""
+    s = as_array(repr(layer), which, s)
+    if s.dtype.kind not in kinds:
+        wanted = "a floating-point" if kinds == "f" else "a real"
+        raise TypeError(f"{layer!r}: {which} must be {wanted} array, got dtype {s.dtype}")
+    if tuple(s.shape) != (n, layer.hidden_size):
+        raise ValueError(
+            f"{layer!r}: expected {which} of shape (N, hidden_size) = {(n, layer.hidden_size)}, "
+            f"got {tuple(s.shape)}"
+        )
+    layer._check_device(s, which)
+    return xp.ascontiguousarray(s, dtype=layer.dtype)
+
+
+def initial_state(
+    layer: _Recurrent, xp: Any, n: int, h0: Any, c0: Any
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The state (h, c) a forward starts from: ``h0``/``c0`` if given, else the carried state of a stateful
+    layer, else zeros."""
+    if c0 is not None and not layer.has_cell:
+        raise ValueError(f"{layer!r}: c0 is only for LSTM layers")
+    carried = layer._state if layer.stateful else None
+    if carried is not None and carried[0].shape[0] != n:
+        raise ValueError(
+            f"{layer!r}: the carried state has batch size {carried[0].shape[0]} but the input has "
+            f"{n}; call reset_state() before changing the batch size"
+        )
+    if h0 is not None:
+        h = check_state(layer, h0, "h0", n, xp)
+    elif carried is not None:
+        h = carried[0]
+    else:
+        h = xp.zeros((n, layer.hidden_size), dtype=layer.dtype)
+    c = None
+    if layer.has_cell:
+        if c0 is not None:
+            c = check_state(layer, c0, "c0", n, xp)
+        elif carried is not None and h0 is None:
+            c = carried[1]
+        else:
+            c = xp.zeros((n, layer.hidden_size), dtype=layer.dtype)
+    return h, c
+
+
+def lengths_mask(layer: _Recurrent, lengths: Any, n: int, t: int, xp: Any) -> np.ndarray | None:
+    """(T, N, 1) mask with 1 where step t < lengths[n], or None when every sequence is full length."""
+    if lengths is None:
+        return None
+    lengths = as_array(repr(layer), "lengths", lengths.get() if hasattr(lengths, "get") else lengths)
+    if lengths.dtype.kind not in "iu":
+        raise TypeError(f"{layer!r}: lengths must be integers, got dtype {lengths.dtype}")
+    if lengths.shape != (n,):
+        raise ValueError(f"{layer!r}: expected lengths of shape (N,) = ({n},), got {lengths.shape}")
+    if n and (lengths.min() < 0 or lengths.max() > t):
+        raise ValueError(
+            f"{layer!r}: lengths must lie in [0, T] = [0, {t}], got range [{lengths.min()}, {lengths.max()}]"
+        )
+    if np.all(lengths == t):
+        return None
+    mask = (np.arange(t)[:, None] < lengths[None, :]).astype(layer.dtype)[:, :, None]
+    return xp.asarray(mask)
