@@ -127,7 +127,9 @@ def main() -> None:
         ),
     ]
     print(f"threads={args.threads}; {backend.info()}; torch {torch.__version__ if torch else 'absent'}\n")
-    print("| case | scratchnet ms | torch ms | reference (tier 1) ms | scratchnet/torch | reference/scratchnet |")
+    print(
+        "| case | scratchnet ms | torch ms | reference (tier 1) ms | scratchnet/torch | reference/scratchnet |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for name, make, x in cases:
         t = training_steps(torch, make, x, y, repeats)
