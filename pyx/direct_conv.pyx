@@ -7,8 +7,9 @@ wrappers validate with the twin's helpers (``scratchnet/ops/arguments.py``) befo
 size, padding and stride is then below ``INDEX_LIMIT``, and for each tap only the output positions that
 read real pixels are visited (``_first_real`` / ``_end_real``), so every pointer stays inside its array.
 
-``conv_forward`` and ``conv_backward_input`` run in parallel over output planes, ``conv_backward_weights``
-over filters; each output element is written by one thread in a fixed order, so results do not depend on
+``conv_forward`` runs in parallel over output rows, computing a block of 32 filters from each loaded input
+row (32 columns at a time, the vectorised axis); ``conv_backward_input`` runs over input planes and
+``conv_backward_weights`` over filters; each output element is written by one thread in a fixed order, so results do not depend on
 the thread count. The innermost loops run along an image row, where the compiler can use SIMD.
 """
 
@@ -30,48 +31,91 @@ __all__ = ["conv_forward", "conv_backward_weights", "conv_backward_input"]
 
 cdef enum:
     CHUNK = 256  # row accumulators of the weight gradient
+    LANES = 32  # output columns computed together (the vectorised axis)
+    BLOCK = 32  # filters (or channels) computed together from one loaded row
 
 
-cdef void _forward_plane(const floating* x, const floating* w, floating* y, floating bias, Py_ssize_t n,
-                         Py_ssize_t f, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh,
-                         Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
-                         Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
-    cdef Py_ssize_t c, i, j, oy, ox, y0, y1, x0, x1, k
-    cdef floating coef
-    cdef const floating* row
-    cdef floating* out
-    for k in range(OH * OW):
-        y[k] = bias
-    # y[n, f, oy, ox] += W[f, c, i, j] * x_pad[n, c, oy*sh + i, ox*sw + j], tap by tap
-    for c in range(C):
-        for i in range(kh):
-            y0 = _first_real(pt, i, sh, OH)
-            y1 = _end_real(H, pt, i, sh, OH)
-            for j in range(kw):
-                x0 = _first_real(pl, j, sw, OW)
-                x1 = _end_real(W, pl, j, sw, OW)
-                if x0 >= x1:
-                    continue
-                coef = w[((f * C + c) * kh + i) * kw + j]
-                for oy in range(y0, y1):
-                    row = x + ((n * C + c) * H + oy * sh + i - pt) * W + x0 * sw + j - pl
-                    out = y + oy * OW + x0
-                    if sw == 1:
-                        for ox in range(x1 - x0):
-                            out[ox] = out[ox] + coef * row[ox]
-                    else:
-                        for ox in range(x1 - x0):
-                            out[ox] = out[ox] + coef * row[ox * sw]
+cdef extern from *:
+    """
+    /* acc[f, :] += coefs[f * stride] * row[:] for f < nf: one loaded row reused by a block of filters, the
+       innermost loop a fixed 32 lanes with restrict pointers so the compiler vectorises it */
+    #define SN_DIRECT_LANES 32
+    #define SN_DIRECT_FMA(NAME, T)                                                                         \
+    static void NAME(T* restrict acc, const T* restrict row, const T* restrict coefs, Py_ssize_t stride, \
+                     Py_ssize_t nf) {                                                                     \
+        for (Py_ssize_t f = 0; f < nf; f++) {                                                           \
+            const T c = coefs[f * stride];                                                              \
+            T* restrict a = acc + f * SN_DIRECT_LANES;                                                  \
+            for (int t = 0; t < SN_DIRECT_LANES; t++) a[t] += c * row[t];                               \
+        }                                                                                               \
+    }
+    SN_DIRECT_FMA(sn_direct_fma_f, float)
+    SN_DIRECT_FMA(sn_direct_fma_d, double)
+    """
+    void sn_direct_fma_f(float* acc, const float* row, const float* coefs, Py_ssize_t stride,
+                         Py_ssize_t nf) noexcept nogil
+    void sn_direct_fma_d(double* acc, const double* row, const double* coefs, Py_ssize_t stride,
+                         Py_ssize_t nf) noexcept nogil
+
+
+cdef inline void _fma(floating* acc, const floating* row, const floating* coefs, Py_ssize_t stride,
+                      Py_ssize_t nf) noexcept nogil:
+    if floating is float:
+        sn_direct_fma_f(acc, row, coefs, stride, nf)
+    else:
+        sn_direct_fma_d(acc, row, coefs, stride, nf)
+
+
+cdef inline void _load_lanes(const floating* row, floating* lanes, Py_ssize_t first, Py_ssize_t step,
+                             Py_ssize_t width, Py_ssize_t size) noexcept nogil:
+    """lanes[t] = row[first + t*step] where 0 <= that < size and t < width, else 0."""
+    cdef Py_ssize_t t, k
+    for t in range(LANES):
+        k = first + t * step
+        lanes[t] = row[k] if t < width and 0 <= k < size else 0
+
+
+cdef void _forward_row(const floating* x, const floating* w, const floating* b, floating* y, Py_ssize_t n,
+                       Py_ssize_t oy, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh,
+                       Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                       Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+    cdef floating acc[BLOCK * LANES]
+    cdef floating lanes[LANES]
+    cdef Py_ssize_t f0, nf, ox0, width, fb, t, c, i, j, h
+    cdef floating v
+    # y[n, f, oy, ox] = b[f] + sum over c, i, j of W[f, c, i, j] * x_pad[n, c, oy*sh + i, ox*sw + j]
+    f0 = 0
+    while f0 < F:
+        nf = min(BLOCK, F - f0)
+        ox0 = 0
+        while ox0 < OW:
+            width = min(LANES, OW - ox0)
+            for fb in range(nf):
+                v = b[f0 + fb] if b != NULL else 0
+                for t in range(LANES):
+                    acc[fb * LANES + t] = v
+            for c in range(C):
+                for i in range(kh):
+                    h = oy * sh + i - pt
+                    if h < 0 or h >= H:
+                        continue
+                    for j in range(kw):
+                        _load_lanes(x + ((n * C + c) * H + h) * W, lanes, ox0 * sw + j - pl, sw, width, W)
+                        _fma(acc, lanes, w + ((f0 * C + c) * kh + i) * kw + j, C * kh * kw, nf)
+            for fb in range(nf):
+                for t in range(width):
+                    y[((n * F + f0 + fb) * OH + oy) * OW + ox0 + t] = acc[fb * LANES + t]
+            ox0 = ox0 + LANES
+        f0 = f0 + BLOCK
 
 
 cdef void _forward(const floating* x, const floating* w, const floating* b, floating* y, Py_ssize_t N,
                    Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh, Py_ssize_t kw,
                    Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH,
                    Py_ssize_t OW) noexcept nogil:
-    cdef Py_ssize_t plane
-    for plane in prange(N * F, schedule="static", num_threads=sn_threads_for(N * F * C * kh * kw * OH * OW)):
-        _forward_plane(x, w, y + plane * OH * OW, b[plane % F] if b != NULL else 0, plane // F, plane % F,
-                       C, H, W, kh, kw, sh, sw, pt, pl, OH, OW)
+    cdef Py_ssize_t task
+    for task in prange(N * OH, schedule="static", num_threads=sn_threads_for(N * F * C * kh * kw * OH * OW)):
+        _forward_row(x, w, b, y, task // OH, task % OH, C, H, W, F, kh, kw, sh, sw, pt, pl, OH, OW)
 
 
 cdef void _weights_filter(const floating* x, const floating* dout, floating* dw, Py_ssize_t f, Py_ssize_t N,
