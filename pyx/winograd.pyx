@@ -23,7 +23,6 @@ from cython cimport floating
 from kernel_helpers cimport sn_threads_for
 
 from scratchnet.ops.arguments import (
-    MAX_WINOGRAD_TILE,
     prepare_input_transform,
     prepare_input_transform_adjoint,
     prepare_output_transform,
@@ -69,36 +68,13 @@ cdef extern from *:
                 for (int t = 0; t < SN_WINO_BLOCK; t++) d[t] = acc[t];                                \
             }                                                                                         \
     }
-    #define SN_WINO_RIGHT(NAME, T)                                                                       \
-    static void NAME(const T* restrict src, const T* restrict mat, T* restrict dst, Py_ssize_t rows,    \
-                     Py_ssize_t p, Py_ssize_t q) {                                                      \
-        /* dst[k, b, :] = sum_j src[k, j, :] mat[b, j] */                                             \
-        for (Py_ssize_t k = 0; k < rows; k++)                                                         \
-            for (Py_ssize_t b = 0; b < p; b++) {                                                      \
-                T acc[SN_WINO_BLOCK] = {0};                                                           \
-                for (Py_ssize_t j = 0; j < q; j++) {                                                  \
-                    const T c = mat[b * q + j];                                                       \
-                    if (c == 0) continue;                                                             \
-                    const T* restrict s = src + (k * q + j) * SN_WINO_BLOCK;                          \
-                    for (int t = 0; t < SN_WINO_BLOCK; t++) acc[t] += c * s[t];                       \
-                }                                                                                     \
-                T* restrict d = dst + (k * p + b) * SN_WINO_BLOCK;                                    \
-                for (int t = 0; t < SN_WINO_BLOCK; t++) d[t] = acc[t];                                \
-            }                                                                                         \
-    }
     SN_WINO_LEFT(sn_wino_left_f, float)
     SN_WINO_LEFT(sn_wino_left_d, double)
-    SN_WINO_RIGHT(sn_wino_right_f, float)
-    SN_WINO_RIGHT(sn_wino_right_d, double)
     """
     void sn_wino_left_f(const float* mat, const float* src, float* dst, Py_ssize_t p, Py_ssize_t q,
                         Py_ssize_t cols) noexcept nogil
     void sn_wino_left_d(const double* mat, const double* src, double* dst, Py_ssize_t p, Py_ssize_t q,
                         Py_ssize_t cols) noexcept nogil
-    void sn_wino_right_f(const float* src, const float* mat, float* dst, Py_ssize_t rows, Py_ssize_t p,
-                         Py_ssize_t q) noexcept nogil
-    void sn_wino_right_d(const double* src, const double* mat, double* dst, Py_ssize_t rows, Py_ssize_t p,
-                         Py_ssize_t q) noexcept nogil
 
 
 cdef inline void _left(const floating* mat, const floating* src, floating* dst, Py_ssize_t p,
@@ -112,11 +88,11 @@ cdef inline void _left(const floating* mat, const floating* src, floating* dst, 
 
 cdef inline void _right(const floating* src, const floating* mat, floating* dst, Py_ssize_t rows,
                         Py_ssize_t p, Py_ssize_t q, Py_ssize_t nb) noexcept nogil:
-    """dst[k, b, :] = sum_j src[k, j, :] mat[b, j] for k < rows, b < p; mat is p x q."""
-    if floating is float:
-        sn_wino_right_f(src, mat, dst, rows, p, q)
-    else:
-        sn_wino_right_d(src, mat, dst, rows, p, q)
+    """dst[k, b, :] = sum_j src[k, j, :] mat[b, j] for k < rows, b < p; mat is p x q: for every k, ``_left``
+    on the (q, tiles) slice."""
+    cdef Py_ssize_t k
+    for k in range(rows):
+        _left(mat, src + k * q * BLOCK, dst + k * p * BLOCK, p, q, 1, nb)
 
 
 cdef inline void _input_channel(const floating* x, const floating* bt, floating* v, Py_ssize_t C,

@@ -409,68 +409,6 @@ def prepare_input_transform_adjoint(
     return dv, (n, c, h, w), m, r, alpha, pt, pl, th, tw
 
 
-def prepare_gather_tiles(
-    x: Any, m: Any, alpha: Any, pad_top: Any, pad_left: Any, th: Any, tw: Any, out: Any = None
-):
-    """Validated arguments of ``gather_tiles``: (x, m, alpha, pad_top, pad_left, th, tw); ``out``, if
-    given, must be a C-contiguous (alpha, alpha, C, N, th, tw) array of x's dtype."""
-    who = "gather_tiles"
-    x = check_array(x, 4, "x", who)
-    check_image_shape(x.shape, who)
-    m, alpha, pt, pl, th, tw = _check_counts(
-        who, m=m, alpha=alpha, pad_top=pad_top, pad_left=pad_left, th=th, tw=tw
-    )
-    if alpha < m or th * m + alpha > INDEX_LIMIT or tw * m + alpha > INDEX_LIMIT:
-        raise ValueError(f"{who}: need m <= alpha and tiles within the index range, got m={m}, alpha={alpha}")
-    check_out(out, (alpha, alpha, x.shape[1], x.shape[0], th, tw), x, who)
-    return x, m, alpha, pt, pl, th, tw
-
-
-def prepare_scatter_tiles(dd: Any, x_shape: Any, m: Any, pad_top: Any, pad_left: Any):
-    """Validated arguments of ``scatter_tiles``; ``dd`` must be (alpha, alpha, C, N, th, tw) for ``x_shape``."""
-    who = "scatter_tiles"
-    dd = check_array(dd, 6, "dd", who)
-    n, c, h, w = check_x_shape(x_shape, who)
-    m, pt, pl = _check_counts(who, m=m, pad_top=pad_top, pad_left=pad_left)
-    alpha = dd.shape[0]
-    if dd.shape[1] != alpha or alpha < m or tuple(dd.shape[2:4]) != (c, n) or min(dd.shape[4:]) < 1:
-        raise ValueError(
-            f"{who}: dd must have shape (alpha, alpha, C, N, th, tw) with alpha >= m = {m}, C = {c}, N = {n}, "
-            f"got {tuple(dd.shape)}"
-        )
-    return dd, (n, c, h, w), m, pt, pl
-
-
-def prepare_tiles_to_image(yt: Any, oh: Any, ow: Any, bias: Any):
-    """Validated arguments of ``tiles_to_image``: ``yt`` (m, m, F, N, th, tw) covering (oh, ow)."""
-    who = "tiles_to_image"
-    yt = check_array(yt, 6, "yt", who)
-    oh, ow = _check_counts(who, oh=oh, ow=ow)
-    m, f, th, tw = yt.shape[0], yt.shape[2], yt.shape[4], yt.shape[5]
-    if yt.shape[1] != m or min(yt.shape) < 1 or oh > th * m or ow > tw * m:
-        raise ValueError(f"{who}: yt of shape {tuple(yt.shape)} does not cover an output of {(oh, ow)}")
-    if bias is not None:
-        bias = check_array(bias, 1, "bias", who)
-        if bias.shape != (f,) or bias.dtype != yt.dtype:
-            raise ValueError(
-                f"{who}: bias must be a {yt.dtype} array of shape ({f},), got {bias.shape} {bias.dtype}"
-            )
-    return yt, oh, ow, bias
-
-
-def prepare_image_to_tiles(dout: Any, m: Any, th: Any, tw: Any, out: Any = None):
-    """Validated arguments of ``image_to_tiles``: the tiles must cover ``dout``'s planes; ``out`` as in
-    :func:`prepare_gather_tiles`, of shape (m, m, F, N, th, tw)."""
-    who = "image_to_tiles"
-    dout = check_array(dout, 4, "dout", who)
-    check_image_shape(dout.shape, who, "dout")
-    m, th, tw = _check_counts(who, m=m, th=th, tw=tw)
-    if dout.shape[2] > th * m or dout.shape[3] > tw * m:
-        raise ValueError(f"{who}: {th}x{tw} tiles of {m} do not cover dout of shape {tuple(dout.shape)}")
-    check_out(out, (m, m, dout.shape[1], dout.shape[0], th, tw), dout, who)
-    return dout, m, th, tw
-
-
 # -- direct convolution (scratchnet/ops/direct_conv.py and pyx/direct_conv.pyx) -------------------------------
 def _check_weights(w: Any, c: int, who: str) -> np.ndarray:
     w = check_array(w, 4, "w", who)

@@ -61,17 +61,13 @@ from scratchnet import backend
 from scratchnet.backend import get_array_module
 from scratchnet.ops import batched_gemm as numpy_batched_gemm
 from scratchnet.ops.arguments import (
-    prepare_gather_tiles,
-    prepare_image_to_tiles,
     prepare_input_transform,
     prepare_input_transform_adjoint,
     prepare_output_transform,
     prepare_output_transform_adjoint,
-    prepare_scatter_tiles,
-    prepare_tiles_to_image,
 )
 
-# the kernel interface (compiled in pyx/winograd.pyx); gather/scatter and tiles <-> image are their parts
+# the kernel interface (compiled in pyx/winograd.pyx)
 __all__ = [
     "transforms",
     "input_transform",
@@ -127,19 +123,10 @@ def _kron(m: int, r: int, dtype: Any) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return tuple(np.kron(t, t).astype(dtype) for t in (AT, G, BT))  # type: ignore[return-value]
 
 
-def gather_tiles(
-    x: np.ndarray,
-    m: int,
-    alpha: int,
-    pad_top: int,
-    pad_left: int,
-    th: int,
-    tw: int,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
+# -- the parts of the twins: tiles cut from and laid back onto images (arguments checked by the callers) --
+def _gather_tiles(x: np.ndarray, m: int, alpha: int, pt: int, pl: int, th: int, tw: int) -> np.ndarray:
     """The overlapping alpha x alpha input tiles of ``x`` (N, C, H, W), every m pixels, as
     ``D[i, j, c, n, ty, tx] = x_pad[n, c, ty*m + i, tx*m + j]`` (zero where the tile reads padding)."""
-    x, m, alpha, pt, pl, th, tw = prepare_gather_tiles(x, m, alpha, pad_top, pad_left, th, tw, out)
     xp = get_array_module(x)
     n, c, h, w = x.shape
     hp, wp = th * m + alpha - m, tw * m + alpha - m  # the padded extent the tiles span
@@ -150,20 +137,16 @@ def gather_tiles(
     view = xp.lib.stride_tricks.as_strided(
         x_pad, (alpha, alpha, c, n, th, tw), (sh, sw, sc, sn, m * sh, m * sw), writeable=False
     )
-    if out is None:
-        return xp.ascontiguousarray(view)
-    out[...] = view
-    return out
+    return xp.ascontiguousarray(view)
 
 
-def scatter_tiles(
-    dd: np.ndarray, x_shape: tuple[int, int, int, int], m: int, pad_top: int, pad_left: int
+def _scatter_tiles(
+    dd: np.ndarray, x_shape: tuple[int, int, int, int], m: int, pt: int, pl: int
 ) -> np.ndarray:
-    """Adjoint of :func:`gather_tiles`: adds every tile entry ``dd[i, j, c, n, ty, tx]`` back onto its pixel
-    (overlapping tiles add up; entries on the padding are dropped). Returns dx of ``x_shape``. Each pixel
-    receives its contributions in (i, j) order, as in the compiled kernel."""
-    dd, (n, c, h, w), m, pt, pl = prepare_scatter_tiles(dd, x_shape, m, pad_top, pad_left)
+    """Adjoint of :func:`_gather_tiles`: adds every tile entry ``dd[i, j, c, n, ty, tx]`` back onto its pixel
+    (overlapping tiles add up; entries on the padding are dropped). Returns dx of ``x_shape``."""
     xp = get_array_module(dd)
+    n, c, h, w = x_shape
     alpha, th, tw = dd.shape[0], dd.shape[4], dd.shape[5]
     dx_pad = xp.zeros(
         (n, c, max(th * m + alpha - m, pt + h), max(tw * m + alpha - m, pl + w)), dtype=dd.dtype
@@ -174,30 +157,25 @@ def scatter_tiles(
     return xp.ascontiguousarray(dx_pad[:, :, pt : pt + h, pl : pl + w])
 
 
-def tiles_to_image(yt: np.ndarray, oh: int, ow: int, bias: np.ndarray | None = None) -> np.ndarray:
+def _tiles_to_image(yt: np.ndarray, oh: int, ow: int, bias: np.ndarray | None) -> np.ndarray:
     """The output tiles ``yt[a, b, f, n, ty, tx]`` laid out as the image ``y[n, f, ty*m + a, tx*m + b]``,
     cut to (oh, ow), plus ``bias[f]``."""
-    yt, oh, ow, bias = prepare_tiles_to_image(yt, oh, ow, bias)
     m, _, f, n, th, tw = yt.shape
     y = yt.transpose(3, 2, 4, 0, 5, 1).reshape(n, f, th * m, tw * m)[:, :, :oh, :ow]
     return get_array_module(yt).ascontiguousarray(y) if bias is None else y + bias.reshape(1, f, 1, 1)
 
 
-def image_to_tiles(dout: np.ndarray, m: int, th: int, tw: int, out: np.ndarray | None = None) -> np.ndarray:
-    """Adjoint of :func:`tiles_to_image` (without the bias): ``dyt[a, b, f, n, ty, tx] =
+def _image_to_tiles(dout: np.ndarray, m: int, th: int, tw: int) -> np.ndarray:
+    """Adjoint of :func:`_tiles_to_image` (without the bias): ``dyt[a, b, f, n, ty, tx] =
     dout[n, f, ty*m + a, tx*m + b]``, zero past the image's edge."""
-    dout, m, th, tw = prepare_image_to_tiles(dout, m, th, tw, out)
     xp = get_array_module(dout)
     n, f, oh, ow = dout.shape
     padded = xp.zeros((n, f, th * m, tw * m), dtype=dout.dtype)
     padded[:, :, :oh, :ow] = dout
-    tiles = padded.reshape(n, f, th, m, tw, m).transpose(3, 5, 1, 0, 2, 4)
-    if out is None:
-        return xp.ascontiguousarray(tiles)
-    out[...] = tiles
-    return out
+    return xp.ascontiguousarray(padded.reshape(n, f, th, m, tw, m).transpose(3, 5, 1, 0, 2, 4))
 
 
+# -- the kernel interface ------------------------------------------------------------------------------
 def input_transform(
     x: np.ndarray,
     m: int,
@@ -212,7 +190,7 @@ def input_transform(
     x, m, r, alpha, pt, pl, th, tw = prepare_input_transform(x, m, r, pad_top, pad_left, th, tw, out)
     xp = get_array_module(x)
     k_bt = xp.asarray(_kron(m, r, x.dtype)[2])
-    d = gather_tiles(x, m, alpha, pt, pl, th, tw).reshape(alpha * alpha, -1)
+    d = _gather_tiles(x, m, alpha, pt, pl, th, tw).reshape(alpha * alpha, -1)
     v = xp.matmul(k_bt, d, out=None if out is None else out.reshape(alpha * alpha, -1))
     return v.reshape(alpha * alpha, x.shape[1], -1)
 
@@ -225,7 +203,7 @@ def output_transform(
     mm, m, r, alpha, n, th, tw, oh, ow, bias = prepare_output_transform(mm, m, r, n, th, tw, oh, ow, bias)
     k_at = get_array_module(mm).asarray(_kron(m, r, mm.dtype)[0])
     yt = (k_at @ mm.reshape(alpha * alpha, -1)).reshape(m, m, mm.shape[1], n, th, tw)
-    return tiles_to_image(yt, oh, ow, bias)
+    return _tiles_to_image(yt, oh, ow, bias)
 
 
 def output_transform_adjoint(
@@ -236,7 +214,7 @@ def output_transform_adjoint(
     dout, m, r, alpha, th, tw = prepare_output_transform_adjoint(dout, m, r, th, tw, out)
     xp = get_array_module(dout)
     k_at = xp.asarray(_kron(m, r, dout.dtype)[0])
-    dyt = image_to_tiles(dout, m, th, tw).reshape(m * m, -1)
+    dyt = _image_to_tiles(dout, m, th, tw).reshape(m * m, -1)
     dmm = xp.matmul(k_at.T, dyt, out=None if out is None else out.reshape(alpha * alpha, -1))
     return dmm.reshape(alpha * alpha, dout.shape[1], -1)
 
@@ -258,7 +236,7 @@ def input_transform_adjoint(
     )
     k_bt = get_array_module(dv).asarray(_kron(m, r, dv.dtype)[2])
     dd = (k_bt.T @ dv.reshape(alpha * alpha, -1)).reshape(alpha, alpha, x_shape[1], x_shape[0], th, tw)
-    return scatter_tiles(dd, x_shape, m, pt, pl)
+    return _scatter_tiles(dd, x_shape, m, pt, pl)
 
 
 def _batched_gemm(xp: Any) -> Any:
