@@ -8,16 +8,29 @@ exactly that.
 
 from __future__ import annotations
 
+import sys
+from types import ModuleType
+
 import numpy as np
 
+from scratchnet import backend
 from scratchnet.backend import get_array_module
 
-__all__ = ["available", "matmul", "matmul_split"]
+__all__ = ["available", "matmul", "matmul_split", "threaded"]
 
 
 def available() -> bool:
     """Always True: NumPy's (or CuPy's) matmul is there."""
     return True
+
+
+def threaded(xp: ModuleType) -> ModuleType | None:
+    """``scratchnet._kernels.batched_gemm`` where it runs the products of arrays of ``xp`` on the kernels'
+    own threads (built, selected, and it found NumPy's OpenBLAS), else None: use NumPy's matmul."""
+    if xp is not np:
+        return None
+    module = backend.kernel("batched_gemm")
+    return module if module is not sys.modules[__name__] and module.available() else None
 
 
 def matmul(
@@ -29,18 +42,10 @@ def matmul(
 ) -> np.ndarray:
     """``out[i] = op(a[i]) @ op(b[i])`` for 3-D stacks (``op`` transposes the last two axes when asked)."""
     xp = get_array_module(a)
-    a = a.transpose(0, 2, 1) if transpose_a else a
-    b = b.transpose(0, 2, 1) if transpose_b else b
+    a = xp.swapaxes(a, -1, -2) if transpose_a else a
+    b = xp.swapaxes(b, -1, -2) if transpose_b else b
     return xp.matmul(a, b, out=out)
 
 
-def matmul_split(
-    a: np.ndarray,
-    b: np.ndarray,
-    out: np.ndarray | None = None,
-    transpose_a: bool = False,
-    transpose_b: bool = False,
-) -> np.ndarray:
-    """``out = op(a) @ op(b)`` for 2-D operands (the compiled kernel cuts it into pieces for its threads)."""
-    xp = get_array_module(a)
-    return xp.matmul(a.T if transpose_a else a, b.T if transpose_b else b, out=out)
+# 2-D operands: the same product (the compiled kernel cuts it into pieces for its threads)
+matmul_split = matmul

@@ -150,7 +150,7 @@ def conv2d_forward(layer: Any, x: np.ndarray) -> np.ndarray:
     workspace = _cols_buffer(layer, xp, (c * kh * kw, n * oh * ow), x.dtype)
     cols = backend.kernel("im2col", xp).im2col(x, kh, kw, layer.stride, pad, out=workspace)
     w2 = layer.params["W"].reshape(f, -1)
-    gemm = _threaded_gemm(xp)
+    gemm = numpy_batched_gemm.threaded(xp)
     if gemm is not None:
         y_fn = gemm.matmul_split(w2, cols, out=xp.empty((f, cols.shape[1]), dtype=x.dtype))
     else:
@@ -164,15 +164,6 @@ def conv2d_forward(layer: Any, x: np.ndarray) -> np.ndarray:
         y[...] = y_nf
     layer._cache = (x.shape, pad, cols)
     return y
-
-
-def _threaded_gemm(xp: Any) -> Any:
-    """The products' module running on the kernels' own threads (pyx/batched_gemm.pyx), or None where it
-    is not built or found no OpenBLAS (then NumPy's matmul runs them, in column pieces where it stalls)."""
-    if xp is not np:
-        return None
-    module = backend.kernel("batched_gemm")
-    return module if module is not numpy_batched_gemm and module.available() else None
 
 
 def _numpy_gemms_backward(layer: Any, xp: Any, cols: np.ndarray, g_t: np.ndarray) -> np.ndarray:
@@ -218,7 +209,7 @@ def conv2d_backward(layer: Any, dout: np.ndarray) -> np.ndarray:
     if layer.use_bias:
         # summed from dout itself: contiguous (pairwise) reductions, accurate for long sums
         layer.grads["b"] = dout.reshape(n, f, oh * ow).sum(axis=2, dtype=cols.dtype).sum(axis=0)
-    gemm = _threaded_gemm(xp)
+    gemm = numpy_batched_gemm.threaded(xp)
     if gemm is not None:
         dw_t = gemm.matmul_split(cols, g_t)
         layer.grads["W"] = xp.ascontiguousarray(dw_t.T).reshape(W.shape)

@@ -14,18 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet import backend
 from scratchnet.backend import get_array_module
 from scratchnet.ops import batched_gemm as numpy_batched_gemm
 
 
 def threaded_gemm(x: np.ndarray) -> Any:
-    """``scratchnet._kernels.batched_gemm`` when it runs on the kernels' threads for these host arrays,
-    else None (NumPy's matmul)."""
-    if get_array_module(x) is not np or x.size == 0:
-        return None
-    module = backend.kernel("batched_gemm")
-    return module if module is not numpy_batched_gemm and module.available() else None
+    """The products' module on the kernels' own threads for ``x`` (see ``batched_gemm.threaded``), or None
+    (NumPy's matmul; also for an empty batch, which the compiled products refuse)."""
+    return None if x.size == 0 else numpy_batched_gemm.threaded(get_array_module(x))
 
 
 def dense_forward(layer: Any, x: np.ndarray) -> np.ndarray:

@@ -241,9 +241,8 @@ def input_transform_adjoint(
 
 def _batched_gemm(xp: Any) -> Any:
     """The batched products' module: the compiled one (OpenMP threads, no handover to OpenBLAS's pool)
-    when it found OpenBLAS, else NumPy's matmul."""
-    module = backend.kernel("batched_gemm", xp)
-    return module if module.available() else numpy_batched_gemm
+    when it runs for ``xp``, else NumPy's matmul."""
+    return numpy_batched_gemm.threaded(xp) or numpy_batched_gemm
 
 
 class WinogradConv:
