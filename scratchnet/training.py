@@ -33,7 +33,7 @@ import numpy as np
 from scratchnet.backend import get_array_module
 from scratchnet.layers.base import Layer
 from scratchnet.losses import BinaryCrossEntropy, Loss
-from scratchnet.model import (
+from scratchnet.model_io import (
     atomic_write,
     check_state_entries,
     load_arrays,
