@@ -77,11 +77,6 @@ def _cols_buffer(layer: Any, xp: Any, shape: tuple[int, int], dtype: np.dtype) -
     return ws
 
 
-def uses_direct(layer: Any, xp: Any) -> bool:
-    """Whether the fast path sums the taps directly (``layer.algorithm``, or the "auto" rule)."""
-    return layer.algorithm == "direct"
-
-
 def _direct_forward(layer: Any, x: np.ndarray) -> np.ndarray:
     pad = layer.pad_for(*x.shape[2:])
     kernels = backend.kernel("direct_conv", get_array_module(x))
@@ -138,7 +133,7 @@ def conv2d_forward(layer: Any, x: np.ndarray) -> np.ndarray:
     """``Conv2D.forward`` (x already validated by the layer base class)."""
     xp = get_array_module(x)
     layer.output_shape(x.shape)  # the layer's own checks of the image and geometry, naming it
-    if uses_direct(layer, xp):
+    if layer.algorithm == "direct":  # never chosen by "auto" (see above)
         return _direct_forward(layer, x)
     if uses_winograd(layer, xp):
         return _winograd_forward(layer, x)
