@@ -3,7 +3,12 @@
 
 import numpy as np
 import pytest
-from layer_checks import TOL, argument_ids, assert_close, assert_refused_clearly, rand
+from layer_checks import (
+    TOL,
+    argument_ids,
+    assert_refused_clearly,
+    check_image_layer_against_torch,
+)
 
 from scratchnet.gradcheck import gradcheck
 from scratchnet.layers.lrn import LocalResponseNorm
@@ -43,17 +48,7 @@ def test_parameter_free_layers_gradcheck(layer, kernels):
     ids=repr,
 )
 def test_parameter_free_layers_match_torch(layer, ref, kernels):
-    torch = pytest.importorskip("torch")
-    torch.set_num_threads(2)
-    x = rand(2, 6, 7, 9, seed=3).astype(np.float32)
-    y = layer.forward(x)
-    g = rand(*y.shape, seed=4).astype(np.float32)
-    dx = layer.backward(g)
-    tx = torch.tensor(x, requires_grad=True)
-    ty = ref(torch.nn.functional, tx)
-    ty.backward(torch.tensor(g))
-    assert_close(y, ty, "forward")
-    assert_close(dx, tx.grad, "dx")
+    check_image_layer_against_torch(layer, ref)
 
 
 # -- errors ----------------------------------------------------------------------------------------------------

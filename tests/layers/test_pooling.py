@@ -3,7 +3,7 @@ kernel sets, dtypes, PyTorch parity (float32), errors."""
 
 import numpy as np
 import pytest
-from layer_checks import TOL, assert_close, rand
+from layer_checks import TOL, check_image_layer_against_torch, rand
 
 from scratchnet.gradcheck import gradcheck
 from scratchnet.layers.activations import ReLU
@@ -76,17 +76,7 @@ def test_pools_take_the_dtypes_relu_takes(make, dtype, kernels):
     ids=repr,
 )
 def test_parameter_free_layers_match_torch(layer, ref, kernels):
-    torch = pytest.importorskip("torch")
-    torch.set_num_threads(2)
-    x = rand(2, 6, 7, 9, seed=3).astype(np.float32)
-    y = layer.forward(x)
-    g = rand(*y.shape, seed=4).astype(np.float32)
-    dx = layer.backward(g)
-    tx = torch.tensor(x, requires_grad=True)
-    ty = ref(torch.nn.functional, tx)
-    ty.backward(torch.tensor(g))
-    assert_close(y, ty, "forward")
-    assert_close(dx, tx.grad, "dx")
+    check_image_layer_against_torch(layer, ref)
 
 
 # -- errors ----------------------------------------------------------------------------------------------------
