@@ -30,9 +30,9 @@ from scratchnet.ops.arguments import (
 __all__ = ["conv_forward", "conv_backward_weights", "conv_backward_input"]
 
 cdef enum:
-    CHUNK = 256  # row accumulators of the weight gradient
     LANES = 32  # output columns computed together (the vectorised axis)
     BLOCK = 32  # filters (or channels) computed together from one loaded row
+    WEIGHT_BLOCK = 8  # filters whose weight gradients share one pass over the input
 
 
 cdef extern from *:
@@ -51,11 +51,29 @@ cdef extern from *:
     }
     SN_DIRECT_FMA(sn_direct_fma_f, float)
     SN_DIRECT_FMA(sn_direct_fma_d, double)
+    /* acc[f, k, :] += g[f, :] * taps[k, :] for f < nf, k < nk: every tap row of one output-row chunk
+       against the upstream gradients of a block of filters */
+    #define SN_DIRECT_TAPS(NAME, T)                                                                        \
+    static void NAME(T* restrict acc, const T* restrict g, const T* restrict taps, Py_ssize_t nf,         \
+                     Py_ssize_t nk) {                                                                     \
+        for (Py_ssize_t f = 0; f < nf; f++)                                                             \
+            for (Py_ssize_t k = 0; k < nk; k++) {                                                       \
+                T* restrict a = acc + (f * nk + k) * SN_DIRECT_LANES;                                   \
+                const T* restrict gf = g + f * SN_DIRECT_LANES;                                         \
+                const T* restrict tk = taps + k * SN_DIRECT_LANES;                                      \
+                for (int t = 0; t < SN_DIRECT_LANES; t++) a[t] += gf[t] * tk[t];                        \
+            }                                                                                           \
+    }
+    SN_DIRECT_TAPS(sn_direct_taps_f, float)
+    SN_DIRECT_TAPS(sn_direct_taps_d, double)
     """
     void sn_direct_fma_f(float* acc, const float* row, const float* coefs, Py_ssize_t stride,
                          Py_ssize_t nf) noexcept nogil
     void sn_direct_fma_d(double* acc, const double* row, const double* coefs, Py_ssize_t stride,
                          Py_ssize_t nf) noexcept nogil
+    void sn_direct_taps_f(float* acc, const float* g, const float* taps, Py_ssize_t nf, Py_ssize_t nk) noexcept nogil
+    void sn_direct_taps_d(double* acc, const double* g, const double* taps, Py_ssize_t nf,
+                          Py_ssize_t nk) noexcept nogil
 
 
 cdef inline void _fma(floating* acc, const floating* row, const floating* coefs, Py_ssize_t stride,
@@ -64,6 +82,14 @@ cdef inline void _fma(floating* acc, const floating* row, const floating* coefs,
         sn_direct_fma_f(acc, row, coefs, stride, nf)
     else:
         sn_direct_fma_d(acc, row, coefs, stride, nf)
+
+
+cdef inline void _taps_fma(floating* acc, const floating* g, const floating* taps, Py_ssize_t nf,
+                           Py_ssize_t nk) noexcept nogil:
+    if floating is float:
+        sn_direct_taps_f(acc, g, taps, nf, nk)
+    else:
+        sn_direct_taps_d(acc, g, taps, nf, nk)
 
 
 cdef inline void _load_lanes(const floating* row, floating* lanes, Py_ssize_t first, Py_ssize_t step,
@@ -118,51 +144,57 @@ cdef void _forward(const floating* x, const floating* w, const floating* b, floa
         _forward_row(x, w, b, y, task // OH, task % OH, C, H, W, F, kh, kw, sh, sw, pt, pl, OH, OW)
 
 
-cdef void _weights_filter(const floating* x, const floating* dout, floating* dw, Py_ssize_t f, Py_ssize_t N,
-                          Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh,
-                          Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
-                          Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
-    cdef floating acc[CHUNK]
-    cdef Py_ssize_t c, i, j, n, oy, t, k0, width, y0, y1, x0, x1
+cdef void _weights_block(const floating* x, const floating* dout, floating* dw, floating* scratch, Py_ssize_t f0,
+                         Py_ssize_t nf, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F,
+                         Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt,
+                         Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+    cdef Py_ssize_t c, i, j, h, n, oy, t, fb, ox0, width, kk = kh * kw
+    cdef floating* acc = scratch  # (nf, kh*kw, LANES), then the tap rows (kh*kw, LANES), then g (nf, LANES)
+    cdef floating* taps = acc + nf * kk * LANES
+    cdef floating* g = taps + kk * LANES
     cdef floating total
-    cdef const floating* g
-    cdef const floating* row
-    # dW[f, c, i, j] = sum over n, oy, ox of dout[n, f, oy, ox] * x_pad[n, c, oy*sh + i, ox*sw + j]
+    # dW[f, c, i, j] = sum over n, oy, ox of dout[n, f, oy, ox] * x_pad[n, c, oy*sh + i, ox*sw + j], for the
+    # filters f0 .. f0+nf-1: one accumulator lane per output column of a chunk, summed at the end
     for c in range(C):
-        for i in range(kh):
-            y0 = _first_real(pt, i, sh, OH)
-            y1 = _end_real(H, pt, i, sh, OH)
-            for j in range(kw):
-                x0 = _first_real(pl, j, sw, OW)
-                x1 = _end_real(W, pl, j, sw, OW)
-                memset(&acc[0], 0, CHUNK * sizeof(floating))
-                if x0 < x1:
-                    for n in range(N):
-                        for oy in range(y0, y1):
-                            g = dout + ((n * F + f) * OH + oy) * OW + x0
-                            row = x + ((n * C + c) * H + oy * sh + i - pt) * W + x0 * sw + j - pl
-                            k0 = 0
-                            while k0 < x1 - x0:  # one accumulator lane per position of a row chunk
-                                width = min(CHUNK, x1 - x0 - k0)
-                                if sw == 1:
-                                    for t in range(width):
-                                        acc[t] = acc[t] + g[k0 + t] * row[k0 + t]
-                                else:
-                                    for t in range(width):
-                                        acc[t] = acc[t] + g[k0 + t] * row[(k0 + t) * sw]
-                                k0 = k0 + CHUNK
+        memset(acc, 0, nf * kk * LANES * sizeof(floating))
+        for n in range(N):
+            for oy in range(OH):
+                ox0 = 0
+                while ox0 < OW:
+                    width = min(LANES, OW - ox0)
+                    for i in range(kh):  # taps[i, j, t] = x_pad[n, c, oy*sh + i, (ox0 + t)*sw + j]
+                        h = oy * sh + i - pt
+                        for j in range(kw):
+                            if 0 <= h < H:
+                                _load_lanes(x + ((n * C + c) * H + h) * W, taps + (i * kw + j) * LANES,
+                                            ox0 * sw + j - pl, sw, width, W)
+                            else:
+                                memset(taps + (i * kw + j) * LANES, 0, LANES * sizeof(floating))
+                    for fb in range(nf):  # g[fb, t] = dout[n, f0 + fb, oy, ox0 + t]
+                        for t in range(LANES):
+                            g[fb * LANES + t] = dout[((n * F + f0 + fb) * OH + oy) * OW + ox0 + t] if t < width else 0
+                    _taps_fma(acc, g, taps, nf, kk)
+                    ox0 = ox0 + LANES
+        for fb in range(nf):
+            for i in range(kk):
                 total = 0
-                for t in range(CHUNK):
-                    total = total + acc[t]
-                dw[((f * C + c) * kh + i) * kw + j] = total
+                for t in range(LANES):
+                    total = total + acc[(fb * kk + i) * LANES + t]
+                dw[((f0 + fb) * C + c) * kk + i] = total
 
 
-cdef void _weights(const floating* x, const floating* dout, floating* dw, Py_ssize_t N, Py_ssize_t C,
+cdef inline Py_ssize_t _scratch_size(Py_ssize_t kk) noexcept nogil:
+    """Scratch entries of one block of filters: accumulators, tap rows and upstream gradients."""
+    return (WEIGHT_BLOCK * kk + kk + WEIGHT_BLOCK) * LANES
+
+
+cdef void _weights(const floating* x, const floating* dout, floating* dw, floating* scratch, Py_ssize_t N, Py_ssize_t C,
                    Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
                    Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
-    cdef Py_ssize_t f
-    for f in prange(F, schedule="static", num_threads=sn_threads_for(N * F * C * kh * kw * OH * OW)):
-        _weights_filter(x, dout, dw, f, N, C, H, W, F, kh, kw, sh, sw, pt, pl, OH, OW)
+    cdef Py_ssize_t block, blocks = (F + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
+    for block in prange(blocks, schedule="static", num_threads=sn_threads_for(N * F * C * kh * kw * OH * OW)):
+        _weights_block(x, dout, dw, scratch + block * _scratch_size(kh * kw), block * WEIGHT_BLOCK,
+                       min(WEIGHT_BLOCK, F - block * WEIGHT_BLOCK), N, C, H, W, F, kh, kw, sh, sw, pt, pl, OH, OW)
 
 
 cdef void _input_plane(const floating* dout, const floating* w, floating* dx, Py_ssize_t n, Py_ssize_t c,
@@ -216,9 +248,10 @@ def _forward_into(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
 
 
 def _weights_into(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dout,
-                  floating[:, :, :, ::1] dw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl):
+                  floating[:, :, :, ::1] dw, floating[::1] scratch, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt,
+                  Py_ssize_t pl):
     with nogil:
-        _weights(&x[0, 0, 0, 0], &dout[0, 0, 0, 0], &dw[0, 0, 0, 0], x.shape[0], x.shape[1], x.shape[2],
+        _weights(&x[0, 0, 0, 0], &dout[0, 0, 0, 0], &dw[0, 0, 0, 0], &scratch[0], x.shape[0], x.shape[1], x.shape[2],
                  x.shape[3], dw.shape[0], dw.shape[2], dw.shape[3], sh, sw, pt, pl, dout.shape[2],
                  dout.shape[3])
 
@@ -243,8 +276,10 @@ def conv_backward_weights(x, dout, kernel_size, stride=1, pad=0):
     x, dout, (kh, kw), (sh, sw), (pt, pb, pl, pr) = prepare_direct_backward_weights(
         x, dout, kernel_size, stride, pad
     )
-    dw = np.empty((dout.shape[1], x.shape[1], kh, kw), dtype=x.dtype)
-    _weights_into(x, dout, dw, sh, sw, pt, pl)
+    f = dout.shape[1]
+    dw = np.empty((f, x.shape[1], kh, kw), dtype=x.dtype)
+    blocks = (f + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
+    _weights_into(x, dout, dw, np.empty(blocks * _scratch_size(kh * kw), dtype=x.dtype), sh, sw, pt, pl)
     return dw
 
 

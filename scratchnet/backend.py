@@ -51,6 +51,7 @@ FAST_PATHS = {
     "scratchnet.layers.dense.Dense.backward": "scratchnet.ops.dense:dense_backward",
     "scratchnet.layers.conv.Conv2D.forward": "scratchnet.ops.conv:conv2d_forward",
     "scratchnet.layers.conv.Conv2D.backward": "scratchnet.ops.conv:conv2d_backward",
+    "scratchnet.layers.conv.Conv2D.backward_params": "scratchnet.ops.conv:conv2d_backward_params",
     "scratchnet.layers.recurrent.RNN.forward_loop": "scratchnet.ops.recurrent:rnn_forward_loop",
     "scratchnet.layers.recurrent.RNN.backward_loop": "scratchnet.ops.recurrent:rnn_backward_loop",
     "scratchnet.layers.recurrent.LSTM.forward_loop": "scratchnet.ops.recurrent:lstm_forward_loop",

@@ -87,6 +87,13 @@ class Sequential(Layer):
             dout = layer.backward(dout)
         return dout
 
+    def backward_params(self, dout: np.ndarray) -> None:
+        """``backward`` without the gradient of the network's input (what a training step needs)."""
+        for layer in reversed(self.layers[1:]):
+            dout = layer.backward(dout)
+        if self.layers:
+            self.layers[0].backward_params(dout)
+
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Forward in eval mode, in batches; restores the previous mode afterwards."""
         was_training = self.training

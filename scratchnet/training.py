@@ -235,7 +235,7 @@ class Trainer:
         value = self.loss.forward(pred, yb)
         if not math.isfinite(value):
             return value, pred
-        self.model.backward(self.loss.backward())
+        self.model.backward_params(self.loss.backward())  # the input is data: no dx needed
         self.optimizer.step()
         return value, pred
 

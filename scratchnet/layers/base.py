@@ -310,15 +310,16 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        for name in ("forward", "backward", "forward_loop", "backward_loop"):
+        for name in ("forward", "backward", "backward_params", "forward_loop", "backward_loop"):
             key = f"{cls.__module__}.{cls.__qualname__}.{name}"
             if key in backend.FAST_PATHS and hasattr(cls, name):
                 setattr(cls, name, _dispatching(getattr(cls, name), key))
         if cls.input_spec is not None:
             if "forward" in cls.__dict__:
                 cls.forward = _checked_forward(cls.forward)
-            if "backward" in cls.__dict__:
-                cls.backward = _checked_backward(cls.backward)
+            for name in ("backward", "backward_params"):  # the latter when it has a fast path of its own
+                if name in cls.__dict__:
+                    setattr(cls, name, _checked_backward(cls.__dict__[name]))
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
@@ -442,6 +443,12 @@ class Layer:
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def backward_params(self, dout: np.ndarray) -> None:
+        """The parameter gradients of ``backward``, without the input gradient: for a layer whose input is
+        data (the first layer of a network, where nothing upstream needs dx). Same ``grads`` as
+        ``backward``; a fast path may skip the work that only dx needs (Conv2D does)."""
+        self.backward(dout)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)

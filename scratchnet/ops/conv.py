@@ -85,7 +85,7 @@ def _direct_forward(layer: Any, x: np.ndarray) -> np.ndarray:
     return y
 
 
-def _direct_backward(layer: Any, dout: np.ndarray) -> np.ndarray:
+def _direct_backward(layer: Any, dout: np.ndarray, input_grad: bool) -> np.ndarray | None:
     x_shape, pad, state = layer._cache
     kernels = backend.kernel("direct_conv", get_array_module(dout))
     W = layer.params["W"]
@@ -93,7 +93,7 @@ def _direct_backward(layer: Any, dout: np.ndarray) -> np.ndarray:
     if layer.use_bias:
         layer.grads["b"] = dout.sum(axis=(0, 2, 3))
     layer._cache = None
-    return kernels.conv_backward_input(dout, W, x_shape, layer.stride, pad)
+    return kernels.conv_backward_input(dout, W, x_shape, layer.stride, pad) if input_grad else None
 
 
 class DirectInput:
@@ -161,8 +161,10 @@ def conv2d_forward(layer: Any, x: np.ndarray) -> np.ndarray:
     return y
 
 
-def _numpy_gemms_backward(layer: Any, xp: Any, cols: np.ndarray, g_t: np.ndarray) -> np.ndarray:
-    """dW (into ``layer.grads``) and dcols = W^T G (into ``cols``) with NumPy's matmul."""
+def _numpy_gemms_backward(
+    layer: Any, xp: Any, cols: np.ndarray, g_t: np.ndarray, input_grad: bool
+) -> np.ndarray | None:
+    """dW (into ``layer.grads``) and, when ``input_grad``, dcols = W^T G (into ``cols``) with NumPy's matmul."""
     W = layer.params["W"]
     f = W.shape[0]
     piece = _column_piece(xp, W.size, cols.shape[1])
@@ -175,21 +177,33 @@ def _numpy_gemms_backward(layer: Any, xp: Any, cols: np.ndarray, g_t: np.ndarray
     else:
         dw_t = cols @ g_t
     layer.grads["W"] = xp.ascontiguousarray(dw_t.T).reshape(W.shape)
+    if not input_grad:
+        return None
     # dcols = W^T G overwrites cols, which is no longer needed
     return _matmul_columns(xp, W.reshape(f, -1).T, g_t.T, cols, piece)
 
 
 def conv2d_backward(layer: Any, dout: np.ndarray) -> np.ndarray:
     """``Conv2D.backward`` (dout already checked by the layer base class)."""
+    return _backward(layer, dout, input_grad=True)
+
+
+def conv2d_backward_params(layer: Any, dout: np.ndarray) -> None:
+    """``Conv2D.backward_params``: dW and db only, skipping the work that only dx needs (the ``W^T G``
+    product and col2im, or Winograd's dV product and input adjoint, or the direct kernel's dx pass)."""
+    _backward(layer, dout, input_grad=False)
+
+
+def _backward(layer: Any, dout: np.ndarray, input_grad: bool) -> np.ndarray | None:
     if layer._cache is None:
         raise RuntimeError(
             f"{layer!r}.backward called without a matching forward (each forward allows one backward)"
         )
     x_shape, pad, cols = layer._cache
     if isinstance(cols, DirectInput):
-        return _direct_backward(layer, dout)
+        return _direct_backward(layer, dout, input_grad)
     if isinstance(cols, WinogradConv):
-        dx, layer.grads["W"], db = cols.backward(dout)
+        dx, layer.grads["W"], db = cols.backward(dout, input_grad)
         if layer.use_bias:
             layer.grads["b"] = db
         layer._cache = None
@@ -205,11 +219,15 @@ def conv2d_backward(layer: Any, dout: np.ndarray) -> np.ndarray:
         # summed from dout itself: contiguous (pairwise) reductions, accurate for long sums
         layer.grads["b"] = dout.reshape(n, f, oh * ow).sum(axis=2, dtype=cols.dtype).sum(axis=0)
     gemm = numpy_batched_gemm.threaded(xp)
+    layer._cache = None
     if gemm is not None:
         dw_t = gemm.matmul_split(cols, g_t)
         layer.grads["W"] = xp.ascontiguousarray(dw_t.T).reshape(W.shape)
+        if not input_grad:
+            return None
         dcols = gemm.matmul_split(W.reshape(f, -1), g_t, out=cols, transpose_a=True, transpose_b=True)
     else:
-        dcols = _numpy_gemms_backward(layer, xp, cols, g_t)
-    layer._cache = None
+        dcols = _numpy_gemms_backward(layer, xp, cols, g_t, input_grad)
+        if dcols is None:
+            return None
     return backend.kernel("im2col", xp).col2im(dcols, x_shape, kh, kw, layer.stride, pad)

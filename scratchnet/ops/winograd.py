@@ -282,8 +282,10 @@ class WinogradConv:
         self.cache = (x.shape, pad, u, v, (th, tw))
         return kernels.output_transform(mm, m, r, n, th, tw, oh, ow, b)
 
-    def backward(self, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(dx, dW, db) for the upstream gradient dout (N, F, OH, OW)."""
+    def backward(
+        self, dout: np.ndarray, input_grad: bool = True
+    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """(dx, dW, db) for the upstream gradient dout (N, F, OH, OW); dx is None unless ``input_grad``."""
         if self.cache is None:
             raise RuntimeError("WinogradConv.backward called without a matching forward")
         xp = get_array_module(dout)
@@ -297,7 +299,9 @@ class WinogradConv:
         k_g = xp.asarray(_kron(m, r, dout.dtype)[1])[None]
         dw = gemm.matmul(k_g, du.reshape(1, a2, f * c), transpose_a=True).reshape(r * r, f * c).T  # G^T dU G
         dw = dw.reshape(f, c, r, r)
-        dv = gemm.matmul(u, dmm, out=v, transpose_a=True)  # dV = U^T dM, into v (no longer needed)
         self.cache = None
+        if not input_grad:
+            return None, dw, dout.sum(axis=(0, 2, 3))
+        dv = gemm.matmul(u, dmm, out=v, transpose_a=True)  # dV = U^T dM, into v (no longer needed)
         dx = kernels.input_transform_adjoint(dv, x_shape, m, r, pt, pl, th, tw)  # B dV B^T, added back
         return dx, dw, dout.sum(axis=(0, 2, 3))

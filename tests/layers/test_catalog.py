@@ -23,6 +23,7 @@ from scratchnet.layers import (
     GRU,
     LSTM,
     RNN,
+    Conv2D,
     Dense,
     Dropout,
     Embedding,
@@ -80,6 +81,76 @@ def test_forward_and_gradients_match_torch(entry, kernels):
     for name, grad in ours.items():
         assert grad.dtype == np.float32, name
         close(grad, theirs[name], name)
+
+
+# -- backward_params: the parameter gradients without dx ------------------------------------------------------
+def _backward_params_cases():
+    for entry in CATALOG:
+        yield pytest.param(entry.make, entry.shape, id=repr(entry.make()))
+    for algorithm in ("im2col", "winograd", "direct"):  # each of Conv2D's fast paths skips its own dx work
+        for make in (
+            lambda a=algorithm: Conv2D(3, 4, 3, padding="same", algorithm=a),
+            lambda a=algorithm: Conv2D(2, 3, 5, padding=(1, 2), algorithm=a),
+        ):
+            yield pytest.param(make, (2, make().in_channels, 9, 7), id=repr(make()))
+
+
+@pytest.mark.parametrize("make,shape", list(_backward_params_cases()))
+def test_backward_params_gives_backwards_gradients_and_no_dx(make, shape, kernels):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape)  # float64: Conv2D's algorithms then differ from each other far below 1e-9
+    first, second = make(), make()
+    for a, b in zip(first.parameters(), second.parameters(), strict=True):
+        b.value[...] = a.value
+    second.set_rng_state(first.get_rng_state())  # the same dropout masks
+    y = first.forward(x)
+    g = rng.standard_normal(y.shape)
+    first.backward(g)
+    np.testing.assert_array_equal(second.forward(x), y)
+    assert second.backward_params(g) is None
+    for a, b in zip(first.parameters(), second.parameters(), strict=True):
+        np.testing.assert_array_equal(b.grad, a.grad, err_msg=a.name)
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd", "direct"])
+def test_backward_params_checks_dout_like_backward(algorithm):
+    layer = Conv2D(2, 3, 3, algorithm=algorithm)
+    with pytest.raises(RuntimeError, match="before forward|without a matching forward"):
+        layer.backward_params(np.ones((1, 3, 3, 3)))
+    y = layer.forward(np.ones((1, 2, 5, 5)))
+    with pytest.raises(ValueError, match=rf"^{re.escape(repr(layer))}\.backward: expected dout of shape"):
+        layer.backward_params(np.ones(y.shape + (1,)))
+
+
+def test_sequential_backward_params_matches_backward_and_trainer_uses_it():
+    import scratchnet as sn
+    from scratchnet.layers import Conv2D, MaxPool2D, ReLU
+    from scratchnet.losses import SoftmaxCrossEntropy
+
+    rng = np.random.default_rng(2)
+    x = rng.random((4, 1, 8, 8))
+    y = rng.integers(0, 3, 4)
+
+    def net():
+        sn.seed(0)
+        return sn.Sequential([Conv2D(1, 4, 3, padding="same"), ReLU(), MaxPool2D(2), Flatten(), Dense(64, 3)])
+
+    full, params_only = net(), net()
+    g = rng.standard_normal((4, 3))
+    full.forward(x)
+    dx = full.backward(g)
+    assert dx.shape == x.shape
+    params_only.forward(x)
+    assert params_only.backward_params(g) is None
+    for a, b in zip(full.parameters(), params_only.parameters(), strict=True):
+        np.testing.assert_array_equal(b.grad, a.grad, err_msg=a.name)
+
+    calls = []
+    model = net()
+    first = model.layers[0]
+    first.backward = lambda dout: calls.append("backward")  # the trainer must not ask the first layer for dx
+    sn.Trainer(model, SoftmaxCrossEntropy(), sn.optim.SGD(model.parameters(), lr=0.1)).train_step(x, y)
+    assert calls == []
 
 
 # -- errors: the upstream gradient -----------------------------------------------------------------------------
