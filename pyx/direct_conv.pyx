@@ -15,7 +15,7 @@ the thread count. The innermost loops run along an image row, where the compiler
 
 import numpy as np
 
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.string cimport memset
 from cython cimport floating
 
@@ -51,29 +51,28 @@ cdef extern from *:
     }
     SN_DIRECT_FMA(sn_direct_fma_f, float)
     SN_DIRECT_FMA(sn_direct_fma_d, double)
-    /* acc[f, k, :] += g[f, :] * taps[k, :] for f < nf, k < nk: every tap row of one output-row chunk
-       against the upstream gradients of a block of filters */
-    #define SN_DIRECT_TAPS(NAME, T)                                                                        \
-    static void NAME(T* restrict acc, const T* restrict g, const T* restrict taps, Py_ssize_t nf,         \
-                     Py_ssize_t nk) {                                                                     \
-        for (Py_ssize_t f = 0; f < nf; f++)                                                             \
-            for (Py_ssize_t k = 0; k < nk; k++) {                                                       \
-                T* restrict a = acc + (f * nk + k) * SN_DIRECT_LANES;                                   \
-                const T* restrict gf = g + f * SN_DIRECT_LANES;                                         \
-                const T* restrict tk = taps + k * SN_DIRECT_LANES;                                      \
-                for (int t = 0; t < SN_DIRECT_LANES; t++) a[t] += gf[t] * tk[t];                        \
-            }                                                                                           \
+    /* acc[f * acc_stride + t] += g[f, t] * row[t] for f < nf: one tap row of an output-row chunk against
+       the upstream gradients of a block of filters */
+    #define SN_DIRECT_TAP(NAME, T)                                                                         \
+    static void NAME(T* restrict acc, const T* restrict g, const T* restrict row, Py_ssize_t nf,          \
+                     Py_ssize_t acc_stride) {                                                             \
+        for (Py_ssize_t f = 0; f < nf; f++) {                                                           \
+            T* restrict a = acc + f * acc_stride;                                                       \
+            const T* restrict gf = g + f * SN_DIRECT_LANES;                                             \
+            for (int t = 0; t < SN_DIRECT_LANES; t++) a[t] += gf[t] * row[t];                           \
+        }                                                                                               \
     }
-    SN_DIRECT_TAPS(sn_direct_taps_f, float)
-    SN_DIRECT_TAPS(sn_direct_taps_d, double)
+    SN_DIRECT_TAP(sn_direct_tap_f, float)
+    SN_DIRECT_TAP(sn_direct_tap_d, double)
     """
     void sn_direct_fma_f(float* acc, const float* row, const float* coefs, Py_ssize_t stride,
                          Py_ssize_t nf) noexcept nogil
     void sn_direct_fma_d(double* acc, const double* row, const double* coefs, Py_ssize_t stride,
                          Py_ssize_t nf) noexcept nogil
-    void sn_direct_taps_f(float* acc, const float* g, const float* taps, Py_ssize_t nf, Py_ssize_t nk) noexcept nogil
-    void sn_direct_taps_d(double* acc, const double* g, const double* taps, Py_ssize_t nf,
-                          Py_ssize_t nk) noexcept nogil
+    void sn_direct_tap_f(float* acc, const float* g, const float* row, Py_ssize_t nf,
+                         Py_ssize_t acc_stride) noexcept nogil
+    void sn_direct_tap_d(double* acc, const double* g, const double* row, Py_ssize_t nf,
+                         Py_ssize_t acc_stride) noexcept nogil
 
 
 cdef inline void _fma(floating* acc, const floating* row, const floating* coefs, Py_ssize_t stride,
@@ -84,12 +83,17 @@ cdef inline void _fma(floating* acc, const floating* row, const floating* coefs,
         sn_direct_fma_d(acc, row, coefs, stride, nf)
 
 
-cdef inline void _taps_fma(floating* acc, const floating* g, const floating* taps, Py_ssize_t nf,
-                           Py_ssize_t nk) noexcept nogil:
+cdef inline void _tap_fma(floating* acc, const floating* g, const floating* row, Py_ssize_t nf,
+                          Py_ssize_t acc_stride) noexcept nogil:
     if floating is float:
-        sn_direct_taps_f(acc, g, taps, nf, nk)
+        sn_direct_tap_f(acc, g, row, nf, acc_stride)
     else:
-        sn_direct_taps_d(acc, g, taps, nf, nk)
+        sn_direct_tap_d(acc, g, row, nf, acc_stride)
+
+
+cdef inline Py_ssize_t _span_size(Py_ssize_t kw, Py_ssize_t W) noexcept nogil:
+    """Room for the span of one input row that a chunk of LANES stride-1 output columns reads."""
+    return LANES + min(kw, W + LANES)
 
 
 cdef inline void _load_lanes(const floating* row, floating* lanes, Py_ssize_t first, Py_ssize_t step,
@@ -101,13 +105,27 @@ cdef inline void _load_lanes(const floating* row, floating* lanes, Py_ssize_t fi
         lanes[t] = row[k] if t < width and 0 <= k < size else 0
 
 
-cdef void _forward_row(const floating* x, const floating* w, const floating* b, floating* y, Py_ssize_t n,
-                       Py_ssize_t oy, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh,
-                       Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
-                       Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+cdef inline Py_ssize_t _load_span(const floating* row, floating* span, Py_ssize_t ox0, Py_ssize_t pl,
+                                  Py_ssize_t kw, Py_ssize_t size, Py_ssize_t* jhi) noexcept nogil:
+    """For stride 1: the taps j in [jlo, jhi) that read at least one real pixel for output columns ox0 ..
+    ox0+LANES-1, and span[k] = row[ox0 - pl + jlo + k] (0 in the padding) for the columns they read, so
+    tap j's lanes are span[j - jlo:]. Returns jlo."""
+    cdef Py_ssize_t k, jlo = max(0, pl - ox0 - (LANES - 1)), first = ox0 - pl + jlo
+    jhi[0] = min(kw, size + pl - ox0)
+    for k in range(max(0, jhi[0] - jlo + LANES - 1)):
+        span[k] = row[first + k] if 0 <= first + k < size else 0
+    return jlo
+
+
+cdef void _forward_row(const floating* x, const floating* w, const floating* b, floating* y, floating* scratch,
+                       Py_ssize_t n, Py_ssize_t oy, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F,
+                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt,
+                       Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
     cdef floating acc[BLOCK * LANES]
-    cdef floating lanes[LANES]
-    cdef Py_ssize_t f0, nf, ox0, width, fb, t, c, i, j, h
+    cdef floating* lanes = scratch  # (LANES,), then the span of the current input row
+    cdef floating* span = scratch + LANES
+    cdef Py_ssize_t f0, nf, ox0, width, fb, t, c, i, j, h, jlo, jhi
+    cdef const floating* row
     cdef floating v
     # y[n, f, oy, ox] = b[f] + sum over c, i, j of W[f, c, i, j] * x_pad[n, c, oy*sh + i, ox*sw + j]
     f0 = 0
@@ -125,9 +143,15 @@ cdef void _forward_row(const floating* x, const floating* w, const floating* b, 
                     h = oy * sh + i - pt
                     if h < 0 or h >= H:
                         continue
-                    for j in range(kw):
-                        _load_lanes(x + ((n * C + c) * H + h) * W, lanes, ox0 * sw + j - pl, sw, width, W)
-                        _fma(acc, lanes, w + ((f0 * C + c) * kh + i) * kw + j, C * kh * kw, nf)
+                    row = x + ((n * C + c) * H + h) * W
+                    if sw == 1:  # every tap's lanes are a slice of one loaded span
+                        jlo = _load_span(row, span, ox0, pl, kw, W, &jhi)
+                        for j in range(jlo, jhi):
+                            _fma(acc, span + j - jlo, w + ((f0 * C + c) * kh + i) * kw + j, C * kh * kw, nf)
+                    else:
+                        for j in range(kw):
+                            _load_lanes(row, lanes, ox0 * sw + j - pl, sw, width, W)
+                            _fma(acc, lanes, w + ((f0 * C + c) * kh + i) * kw + j, C * kh * kw, nf)
             for fb in range(nf):
                 for t in range(width):
                     y[((n * F + f0 + fb) * OH + oy) * OW + ox0 + t] = acc[fb * LANES + t]
@@ -135,23 +159,26 @@ cdef void _forward_row(const floating* x, const floating* w, const floating* b, 
         f0 = f0 + BLOCK
 
 
-cdef void _forward(const floating* x, const floating* w, const floating* b, floating* y, Py_ssize_t N,
-                   Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh, Py_ssize_t kw,
-                   Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH,
-                   Py_ssize_t OW) noexcept nogil:
+cdef void _forward(const floating* x, const floating* w, const floating* b, floating* y, floating* scratch,
+                   Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh,
+                   Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH,
+                   Py_ssize_t OW, int threads) noexcept nogil:
     cdef Py_ssize_t task
-    for task in prange(N * OH, schedule="static", num_threads=sn_threads_for(N * F * C * kh * kw * OH * OW)):
-        _forward_row(x, w, b, y, task // OH, task % OH, C, H, W, F, kh, kw, sh, sw, pt, pl, OH, OW)
+    for task in prange(N * OH, schedule="static", num_threads=threads):
+        _forward_row(x, w, b, y, scratch + threadid() * (LANES + _span_size(kw, W)), task // OH, task % OH, C, H, W,
+                     F, kh, kw, sh, sw, pt, pl, OH, OW)
 
 
 cdef void _weights_block(const floating* x, const floating* dout, floating* dw, floating* scratch, Py_ssize_t f0,
                          Py_ssize_t nf, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F,
                          Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt,
                          Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
-    cdef Py_ssize_t c, i, j, h, n, oy, t, fb, ox0, width, kk = kh * kw
-    cdef floating* acc = scratch  # (nf, kh*kw, LANES), then the tap rows (kh*kw, LANES), then g (nf, LANES)
-    cdef floating* taps = acc + nf * kk * LANES
-    cdef floating* g = taps + kk * LANES
+    cdef Py_ssize_t c, i, j, h, n, oy, t, fb, ox0, width, jlo, jhi, kk = kh * kw
+    cdef const floating* row
+    cdef floating* acc = scratch  # (nf, kh*kw, LANES), then g (nf, LANES), lanes (LANES,) and the span
+    cdef floating* g = acc + nf * kk * LANES
+    cdef floating* lanes = g + nf * LANES
+    cdef floating* span = lanes + LANES
     cdef floating total
     # dW[f, c, i, j] = sum over n, oy, ox of dout[n, f, oy, ox] * x_pad[n, c, oy*sh + i, ox*sw + j], for the
     # filters f0 .. f0+nf-1: one accumulator lane per output column of a chunk, summed at the end
@@ -162,18 +189,22 @@ cdef void _weights_block(const floating* x, const floating* dout, floating* dw, 
                 ox0 = 0
                 while ox0 < OW:
                     width = min(LANES, OW - ox0)
-                    for i in range(kh):  # taps[i, j, t] = x_pad[n, c, oy*sh + i, (ox0 + t)*sw + j]
-                        h = oy * sh + i - pt
-                        for j in range(kw):
-                            if 0 <= h < H:
-                                _load_lanes(x + ((n * C + c) * H + h) * W, taps + (i * kw + j) * LANES,
-                                            ox0 * sw + j - pl, sw, width, W)
-                            else:
-                                memset(taps + (i * kw + j) * LANES, 0, LANES * sizeof(floating))
-                    for fb in range(nf):  # g[fb, t] = dout[n, f0 + fb, oy, ox0 + t]
+                    for fb in range(nf):  # g[fb, t] = dout[n, f0 + fb, oy, ox0 + t] (0 past the row's end)
                         for t in range(LANES):
                             g[fb * LANES + t] = dout[((n * F + f0 + fb) * OH + oy) * OW + ox0 + t] if t < width else 0
-                    _taps_fma(acc, g, taps, nf, kk)
+                    for i in range(kh):
+                        h = oy * sh + i - pt
+                        if h < 0 or h >= H:
+                            continue
+                        row = x + ((n * C + c) * H + h) * W
+                        if sw == 1:
+                            jlo = _load_span(row, span, ox0, pl, kw, W, &jhi)
+                            for j in range(jlo, jhi):
+                                _tap_fma(acc + (i * kw + j) * LANES, g, span + j - jlo, nf, kk * LANES)
+                        else:
+                            for j in range(kw):
+                                _load_lanes(row, lanes, ox0 * sw + j - pl, sw, width, W)
+                                _tap_fma(acc + (i * kw + j) * LANES, g, lanes, nf, kk * LANES)
                     ox0 = ox0 + LANES
         for fb in range(nf):
             for i in range(kk):
@@ -183,9 +214,9 @@ cdef void _weights_block(const floating* x, const floating* dout, floating* dw, 
                 dw[((f0 + fb) * C + c) * kk + i] = total
 
 
-cdef inline Py_ssize_t _scratch_size(Py_ssize_t kk) noexcept nogil:
-    """Scratch entries of one block of filters: accumulators, tap rows and upstream gradients."""
-    return (WEIGHT_BLOCK * kk + kk + WEIGHT_BLOCK) * LANES
+cdef inline Py_ssize_t _scratch_size(Py_ssize_t kk, Py_ssize_t kw, Py_ssize_t W) noexcept nogil:
+    """Scratch entries of one block of filters: accumulators, upstream gradients, lanes and span."""
+    return (WEIGHT_BLOCK * kk + WEIGHT_BLOCK + 1) * LANES + _span_size(kw, W)
 
 
 cdef void _weights(const floating* x, const floating* dout, floating* dw, floating* scratch, Py_ssize_t N, Py_ssize_t C,
@@ -193,7 +224,7 @@ cdef void _weights(const floating* x, const floating* dout, floating* dw, floati
                    Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
     cdef Py_ssize_t block, blocks = (F + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
     for block in prange(blocks, schedule="static", num_threads=sn_threads_for(N * F * C * kh * kw * OH * OW)):
-        _weights_block(x, dout, dw, scratch + block * _scratch_size(kh * kw), block * WEIGHT_BLOCK,
+        _weights_block(x, dout, dw, scratch + block * _scratch_size(kh * kw, kw, W), block * WEIGHT_BLOCK,
                        min(WEIGHT_BLOCK, F - block * WEIGHT_BLOCK), N, C, H, W, F, kh, kw, sh, sw, pt, pl, OH, OW)
 
 
@@ -240,11 +271,15 @@ cdef void _input(const floating* dout, const floating* w, floating* dx, Py_ssize
 def _forward_into(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, const floating[::1] b,
                   floating[:, :, :, ::1] y, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl):
     cdef const floating* bp = NULL
+    cdef Py_ssize_t kw = w.shape[3]
+    cdef int threads = sn_threads_for(x.shape[0] * w.shape[0] * x.shape[1] * w.shape[2] * kw * y.shape[2] * y.shape[3])
+    cdef floating[::1] scratch = np.empty(threads * (LANES + _span_size(kw, x.shape[3])),
+                                          dtype=np.float32 if floating is float else np.float64)
     if b is not None:
         bp = &b[0]
     with nogil:
-        _forward(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], x.shape[0], x.shape[1], x.shape[2],
-                 x.shape[3], w.shape[0], w.shape[2], w.shape[3], sh, sw, pt, pl, y.shape[2], y.shape[3])
+        _forward(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &scratch[0], x.shape[0], x.shape[1],
+                 x.shape[2], x.shape[3], w.shape[0], w.shape[2], kw, sh, sw, pt, pl, y.shape[2], y.shape[3], threads)
 
 
 def _weights_into(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dout,
@@ -279,7 +314,7 @@ def conv_backward_weights(x, dout, kernel_size, stride=1, pad=0):
     f = dout.shape[1]
     dw = np.empty((f, x.shape[1], kh, kw), dtype=x.dtype)
     blocks = (f + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
-    _weights_into(x, dout, dw, np.empty(blocks * _scratch_size(kh * kw), dtype=x.dtype), sh, sw, pt, pl)
+    _weights_into(x, dout, dw, np.empty(blocks * _scratch_size(kh * kw, kw, x.shape[3]), dtype=x.dtype), sh, sw, pt, pl)
     return dw
 
 

@@ -106,8 +106,8 @@ class Conv2D(Layer):
     ``"winograd"`` (fewer multiplications, for stride-1 3x3 and 5x5 kernels; float32 results within about
     1e-5 of the largest output, see ``scratchnet/ops/winograd.py``), ``"direct"`` (taps summed straight
     from the image, for few input channels, see ``scratchnet/ops/direct_conv.py``) or ``"auto"`` (the one
-    measured fastest: Winograd for stride-1 3x3 and 5x5 layers with at least 32 channels in and out, else
-    im2col; see ``scratchnet/ops/conv.py``).
+    measured fastest: direct for layers with at most 3 input channels, Winograd for stride-1 3x3 and 5x5
+    layers with at least 32 channels in and out, else im2col; see ``scratchnet/ops/conv.py``).
     The reference (``backend.use_reference``) always runs the im2col maths below.
     """
 

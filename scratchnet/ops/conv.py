@@ -26,6 +26,7 @@ import numpy as np
 from scratchnet import backend
 from scratchnet.backend import get_array_module
 from scratchnet.ops import batched_gemm as numpy_batched_gemm
+from scratchnet.ops import direct_conv as direct_conv_twin
 from scratchnet.ops.winograd import WinogradConv
 
 # F(m x m, r x r) per kernel size: 4x4 output tiles (alpha = 6 for 3x3, 8 for 5x5), whose float32 error
@@ -36,8 +37,14 @@ WINOGRAD_TILES = {3: 4, 5: 4}
 # 67 ms, 64->128 3x3 83 vs 168 ms; a one-channel first layer stays faster by im2col). It needs the batched
 # products on the kernels' own threads (pyx/batched_gemm.pyx): with NumPy's matmul, OpenBLAS's threads kept
 # spinning after every product and halved the cores left to the transforms, and Winograd lost everywhere.
-# The direct kernel (algorithm="direct") does its arithmetic at a fraction of BLAS's rate: never automatic.
 AUTO_WINOGRAD_CHANNELS = 32
+# ... and layers with at most this many input channels (an image's first layer) by the direct kernel, when
+# compiled: it skips im2col's copy of every pixel kh*kw times and the long, thin products. Measured in
+# settled blocks (2 cores, float32, N=100 28x28 / 32x32, forward + backward_params, the way a training step
+# runs a first layer): 1->32 3x3 5.9 ms vs im2col 13.7, 1->32 5x5 (N=64) 8.4 vs 12.3, 3->32 3x3 18.3 vs
+# 26.4, 3->32 5x5 26.3 vs 38.7. Where dx is needed too, direct's input-gradient pass makes 5x5 layers ~25%
+# slower than im2col (3x3 stays faster); such few-channel layers are rarely anywhere but first.
+AUTO_DIRECT_CHANNELS = 3
 
 _SERIAL_GEMM_MNK = 262_144
 
@@ -103,6 +110,17 @@ class DirectInput:
         self.x = x
 
 
+def uses_direct(layer: Any, xp: Any) -> bool:
+    """Whether the fast path runs ``layer`` by the direct kernel (``layer.algorithm``, or the "auto" rule)."""
+    if layer.algorithm != "auto":
+        return layer.algorithm == "direct"
+    return (
+        xp is np
+        and layer.in_channels <= AUTO_DIRECT_CHANNELS
+        and backend.kernel("direct_conv") is not direct_conv_twin
+    )
+
+
 def uses_winograd(layer: Any, xp: Any) -> bool:
     """Whether the fast path runs ``layer`` by Winograd (``layer.algorithm``, or the "auto" rule above)."""
     if layer.algorithm != "auto":
@@ -133,7 +151,7 @@ def conv2d_forward(layer: Any, x: np.ndarray) -> np.ndarray:
     """``Conv2D.forward`` (x already validated by the layer base class)."""
     xp = get_array_module(x)
     layer.output_shape(x.shape)  # the layer's own checks of the image and geometry, naming it
-    if layer.algorithm == "direct":  # never chosen by "auto" (see above)
+    if uses_direct(layer, xp):
         return _direct_forward(layer, x)
     if uses_winograd(layer, xp):
         return _winograd_forward(layer, x)
