@@ -49,6 +49,8 @@ _use_reference = os.environ.get("SCRATCHNET_REFERENCE", "0") == "1"
 FAST_PATHS = {
     "scratchnet.layers.dense.Dense.forward": "scratchnet.ops.dense:dense_forward",
     "scratchnet.layers.dense.Dense.backward": "scratchnet.ops.dense:dense_backward",
+    "scratchnet.layers.activations.ReLU.forward": "scratchnet.ops.activations:relu_forward",
+    "scratchnet.layers.activations.ReLU.backward": "scratchnet.ops.activations:relu_backward",
     "scratchnet.layers.conv.Conv2D.forward": "scratchnet.ops.conv:conv2d_forward",
     "scratchnet.layers.conv.Conv2D.backward": "scratchnet.ops.conv:conv2d_backward",
     "scratchnet.layers.conv.Conv2D.backward_params": "scratchnet.ops.conv:conv2d_backward_params",

@@ -1,0 +1,102 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""ReLU forward and backward on the kernels' OpenMP threads (see ``scratchnet/ops/relu.py`` for the maths
+and the twin).
+
+NumPy's ``maximum`` and the masked product each run on one core; here the array is cut into fixed chunks
+shared out over the threads, each chunk one vectorised loop. Every element is the twin's expression, so
+the results are bit-identical to it (NaN, infinities and signed zeros included) whatever the thread count.
+Arrays that are not C-contiguous float32/float64 of one dtype go to the twin.
+"""
+
+import numpy as np
+
+from cython.parallel cimport prange
+from cython cimport floating
+
+from kernel_helpers cimport sn_threads_for
+
+from scratchnet.ops import relu as twin
+
+__all__ = ["relu", "relu_backward"]
+
+cdef enum:
+    CHUNK = 32768  # elements per task: large enough to amortise the scheduling, small enough to balance
+
+cdef extern from *:
+    """
+    /* y = max(0, x) as np.maximum(x, 0): x itself when x > 0 or x is NaN, else +0 */
+    #define SN_RELU(NAME, T)                                                                               \
+    static void NAME(const T* restrict x, T* restrict y, Py_ssize_t n) {                                \
+        for (Py_ssize_t i = 0; i < n; i++) y[i] = (x[i] > 0 || x[i] != x[i]) ? x[i] : (T)0;             \
+    }
+    /* dx = dout * (x > 0), the mask as 1 or 0 (so inf * 0 is NaN, as in NumPy) */
+    #define SN_RELU_BACKWARD(NAME, T)                                                                      \
+    static void NAME(const T* restrict dout, const T* restrict x, T* restrict dx, Py_ssize_t n) {      \
+        for (Py_ssize_t i = 0; i < n; i++) dx[i] = dout[i] * (T)(x[i] > 0);                             \
+    }
+    SN_RELU(sn_relu_f, float)
+    SN_RELU(sn_relu_d, double)
+    SN_RELU_BACKWARD(sn_relu_backward_f, float)
+    SN_RELU_BACKWARD(sn_relu_backward_d, double)
+    """
+    void sn_relu_f(const float* x, float* y, Py_ssize_t n) noexcept nogil
+    void sn_relu_d(const double* x, double* y, Py_ssize_t n) noexcept nogil
+    void sn_relu_backward_f(const float* dout, const float* x, float* dx, Py_ssize_t n) noexcept nogil
+    void sn_relu_backward_d(const double* dout, const double* x, double* dx, Py_ssize_t n) noexcept nogil
+
+
+cdef void _forward(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t chunk, lo
+    for chunk in prange((n + CHUNK - 1) // CHUNK, schedule="static", num_threads=sn_threads_for(n)):
+        lo = chunk * CHUNK
+        if floating is float:
+            sn_relu_f(x + lo, y + lo, min(CHUNK, n - lo))
+        else:
+            sn_relu_d(x + lo, y + lo, min(CHUNK, n - lo))
+
+
+cdef void _backward(const floating* dout, const floating* x, floating* dx, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t chunk, lo
+    for chunk in prange((n + CHUNK - 1) // CHUNK, schedule="static", num_threads=sn_threads_for(n)):
+        lo = chunk * CHUNK
+        if floating is float:
+            sn_relu_backward_f(dout + lo, x + lo, dx + lo, min(CHUNK, n - lo))
+        else:
+            sn_relu_backward_d(dout + lo, x + lo, dx + lo, min(CHUNK, n - lo))
+
+
+def _forward_into(const floating[::1] x, floating[::1] y):
+    with nogil:
+        _forward(&x[0], &y[0], x.shape[0])
+
+
+def _backward_into(const floating[::1] dout, const floating[::1] x, floating[::1] dx):
+    with nogil:
+        _backward(&dout[0], &x[0], &dx[0], x.shape[0])
+
+
+def _compiled(*arrays):
+    """Whether the kernel takes these arrays: non-empty C-contiguous NumPy float32/float64, one dtype and shape."""
+    first = arrays[0]
+    return all(
+        type(a) is np.ndarray and a.dtype == first.dtype and a.shape == first.shape and a.flags.c_contiguous
+        for a in arrays
+    ) and first.dtype in (np.float32, np.float64) and first.size > 0
+
+
+def relu(x):
+    """y = max(0, x), elementwise (the twin's result, computed on the OpenMP threads)."""
+    if not _compiled(x):
+        return twin.relu(x)
+    y = np.empty_like(x)
+    _forward_into(x.reshape(-1), y.reshape(-1))
+    return y
+
+
+def relu_backward(dout, x):
+    """dx = dout * (x > 0), elementwise."""
+    if not _compiled(dout, x):
+        return twin.relu_backward(dout, x)
+    dx = np.empty_like(x)
+    _backward_into(dout.reshape(-1), x.reshape(-1), dx.reshape(-1))
+    return dx
