@@ -11,9 +11,12 @@ reference's, step for step; what differs is where the numbers live:
 * ``dh_{t-1} = dA_t W_h^T`` uses a contiguous copy of ``Wh.T``: BLAS ran a transposed view about 1.7x
   slower at H=650 (benchmarks/compare_rnn.py).
 
-At H=650 the matrix products are about 85% of the time. The gate nonlinearities stay NumPy ufuncs:
-NumPy's SIMD ``tanh`` is faster than a fused Cython loop calling scalar ``tanhf``. Results agree with the
-reference to rounding (the sigmoid derivative is formed as s - s^2 here, s(1 - s) there).
+* the LSTM's element-wise work of a step (gates, cell update, their derivatives) is one call of the
+  ``lstm_cell`` kernel (``scratchnet/ops/lstm_cell.py``, compiled in ``pyx/lstm_cell.pyx``): one pass per row
+  instead of a dozen NumPy passes, which were about a third of the layer's time at H=650.
+
+Results agree with the reference to rounding (the sigmoid derivative is formed as s - s^2 here, s(1 - s)
+there; the compiled float32 forward uses its own tanh, see ``lstm_cell.TANH_ERROR``).
 """
 
 from __future__ import annotations
@@ -22,24 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet import backend
 from scratchnet.backend import get_array_module
-
-
-def _sigmoid_(a: np.ndarray) -> np.ndarray:
-    """In-place, overflow-free logistic sigmoid: sigma(a) = (1 + tanh(a/2)) / 2."""
-    xp = get_array_module(a)
-    a *= 0.5
-    xp.tanh(a, out=a)
-    a *= 0.5
-    a += 0.5
-    return a
-
-
-def _blend(new: np.ndarray, old: np.ndarray, m: np.ndarray) -> None:
-    """new <- m*new + (1-m)*old, in place: padded steps carry the old state forward unchanged."""
-    new -= old
-    new *= m
-    new += old
+from scratchnet.ops.lstm_cell import blend_ as _blend
+from scratchnet.ops.lstm_cell import sigmoid_ as _sigmoid_
 
 
 def _states(a: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -98,30 +87,19 @@ def rnn_backward_loop(layer: Any, act, dhs, dh, dc, mask):
 def lstm_forward_loop(layer: Any, a, h, c, mask):
     xp = get_array_module(a)
     t, n, _ = a.shape
-    H = layer.hidden_size
-    hs = _states(a, h)
+    cell = backend.kernel("lstm_cell", xp)
+    hs, cs = _states(a, h), _states(a, c)
     wh = layer.params["Wh"]
-    cs = _states(a, c)
-    tc = xp.empty((t, n, H), dtype=a.dtype)  # tanh(c_t) of the cell (before any padding blend)
-    tmp4 = xp.empty((n, 4 * H), dtype=a.dtype)
-    tmp = xp.empty((n, H), dtype=a.dtype)
+    tc = xp.empty(
+        (t, n, layer.hidden_size), dtype=a.dtype
+    )  # tanh(c_t) of the cell (before any padding blend)
+    hw = xp.empty_like(a[0])
     for s in range(t):
-        g4 = a[s]  # pre-activations, overwritten by the gate values
-        xp.matmul(hs[s], wh, out=tmp4)
-        g4 += tmp4
-        _sigmoid_(g4[:, : 2 * H])
-        xp.tanh(g4[:, 2 * H : 3 * H], out=g4[:, 2 * H : 3 * H])
-        _sigmoid_(g4[:, 3 * H :])
-        i, f, g, o = g4[:, :H], g4[:, H : 2 * H], g4[:, 2 * H : 3 * H], g4[:, 3 * H :]
-        c_new, h_new = cs[s + 1], hs[s + 1]
-        xp.multiply(f, cs[s], out=c_new)
-        xp.multiply(i, g, out=tmp)
-        c_new += tmp
-        xp.tanh(c_new, out=tc[s])
-        xp.multiply(o, tc[s], out=h_new)
-        if mask is not None:
-            _blend(c_new, cs[s], mask[s])
-            _blend(h_new, hs[s], mask[s])
+        xp.matmul(hs[s], wh, out=hw)
+        # a[s]: pre-activations, overwritten by the gate values
+        cell.forward_step(
+            a[s], hw, cs[s], hs[s], cs[s + 1], tc[s], hs[s + 1], None if mask is None else mask[s]
+        )
     return hs, cs, (a, cs, tc)
 
 
@@ -130,53 +108,18 @@ def lstm_backward_loop(layer: Any, cache, dhs, dh, dc, mask):
     act, cs, tc = cache
     dhs = _contiguous(dhs)
     t, n, _ = act.shape
-    H = layer.hidden_size
+    cell = backend.kernel("lstm_cell", xp)
     wh_t = xp.ascontiguousarray(layer.params["Wh"].T)
     da = xp.empty_like(act)
-    deriv = xp.empty((n, 4 * H), dtype=act.dtype)
-    tmp = xp.empty((n, H), dtype=act.dtype)
-    dh_cell = xp.empty((n, H), dtype=act.dtype) if mask is not None else None
-    dc_cell = xp.empty((n, H), dtype=act.dtype) if mask is not None else None
+    scratch = xp.empty((n, 7 * layer.hidden_size), dtype=act.dtype)  # the twin's temporaries
     for s in range(t - 1, -1, -1):
         if dhs is not None:
             dh += dhs[s]
-        g4 = act[s]
-        i, f, g, o = g4[:, :H], g4[:, H : 2 * H], g4[:, 2 * H : 3 * H], g4[:, 3 * H :]
-        tcs = tc[s]
+        cell.backward_step(act[s], tc[s], cs[s], dh, dc, da[s], None if mask is None else mask[s], scratch)
         if mask is not None:
-            # split each gradient into the cell's share (m) and the share that skips a padded step
-            xp.multiply(dh, mask[s], out=dh_cell)
-            dh -= dh_cell
-            xp.multiply(dc, mask[s], out=dc_cell)
-            dc -= dc_cell
-            gh, gc = dh_cell, dc_cell
+            dh += da[s] @ wh_t  # dh kept the share that skips padded rows
         else:
-            gh, gc = dh, dc
-        d = da[s]
-        d_i, d_f, d_g, d_o = d[:, :H], d[:, H : 2 * H], d[:, 2 * H : 3 * H], d[:, 3 * H :]
-        xp.multiply(gh, tcs, out=d_o)
-        # gc <- gc + gh * o * (1 - tanh(c)^2): the gradient reaching c_t
-        xp.multiply(tcs, tcs, out=tmp)
-        xp.subtract(1, tmp, out=tmp)
-        tmp *= o
-        tmp *= gh
-        gc += tmp
-        xp.multiply(gc, g, out=d_i)
-        xp.multiply(gc, cs[s], out=d_f)
-        xp.multiply(gc, i, out=d_g)
-        # local derivatives of all four gates at once: s(1-s) for the sigmoids, 1-g^2 for tanh
-        xp.multiply(g4, g4, out=deriv)
-        dg = deriv[:, 2 * H : 3 * H]
-        xp.subtract(g4, deriv, out=deriv)
-        xp.multiply(g, g, out=dg)
-        xp.subtract(1, dg, out=dg)
-        d *= deriv
-        if mask is not None:
-            dc += gc * f
-            dh += d @ wh_t
-        else:
-            dc *= f  # gc is dc here
-            xp.matmul(d, wh_t, out=dh)
+            xp.matmul(da[s], wh_t, out=dh)
     return da, da, dh, dc
 
 
