@@ -47,7 +47,7 @@ from scratchnet import backend, init
 from scratchnet.datasets import load_mnist_5k
 from scratchnet.layers.conv import Conv2D
 from scratchnet.layers.pooling import MaxPool2D
-from scratchnet.ops.conv import WINOGRAD_TILES
+from scratchnet.ops.conv import AUTO_DIRECT_CHANNELS, WINOGRAD_TILES
 from scratchnet.ops.im2col import im2col
 from scratchnet.ops.winograd import ERROR_BOUND, transforms
 from scratchnet.plotting import new_figure
@@ -59,6 +59,7 @@ TOY = np.arange(1, 10, dtype=np.float32).reshape(3, 3)  # the course's "toy imag
 KERNEL_2x2 = np.array([[1, 2], [3, 4]], dtype=np.float32)  # not symmetric, so the tap order shows
 # the course's CNN layers that the fast paths serve: (name, batch, C_in, C_out, k, H=W), 'same', stride 1
 COURSE_CONV_LAYERS = (
+    ("conv 1->32 5x5 28x28", 64, 1, 32, 5, 28),
     ("conv 32->64 5x5 14x14", 64, 32, 64, 5, 14),
     ("conv 64->128 3x3 16x16", 128, 64, 128, 3, 16),
 )
@@ -228,8 +229,9 @@ def conv_step(layer: Conv2D, x: np.ndarray, dout: np.ndarray, reference: bool) -
 
 
 def time_conv_algorithms(args: Any, rows: list[tuple[Any, ...]]) -> None:
-    """The NumPy reference, the im2col kernel and Winograd on the course's conv layers: time and error."""
-    section("three ways to run a conv layer: time and error, forward + backward (scratchnet's addition)")
+    """The NumPy reference, the im2col kernel, Winograd and (few channels) the direct kernel on the course's
+    conv layers: time and error."""
+    section("ways to run a conv layer: time and error, forward + backward (scratchnet's addition)")
     repeats = 1 if args.quick else 5
     print(
         f"  float32, 'same', stride 1; median of {repeats} interleaved run(s) after one untimed run; "
@@ -252,6 +254,8 @@ def time_conv_algorithms(args: Any, rows: list[tuple[Any, ...]]) -> None:
             "im2col kernel": ("im2col", False),
             f"Winograd F({m}x{m},{k}x{k})": ("winograd", False),
         }
+        if c <= AUTO_DIRECT_CHANNELS:  # the few-channel kernel "auto" picks; far slower on wide layers
+            runs["direct kernel"] = ("direct", False)
         layers = {}
         for label, (algorithm, _) in runs.items():
             layer = Conv2D(c, f, k, padding="same", algorithm=algorithm)
@@ -265,7 +269,7 @@ def time_conv_algorithms(args: Any, rows: list[tuple[Any, ...]]) -> None:
             got = conv_step(layers[label], x, dout, on_reference)
             errors[label] = [relative_error(a, b) for a, b in zip(got, ref)]
         times: dict[str, list[float]] = {label: [] for label in runs}
-        for _ in range(repeats):  # interleaved, so a busy moment of the machine hits all three alike
+        for _ in range(repeats):  # interleaved, so a busy moment of the machine hits all alike
             for label, (_, on_reference) in runs.items():
                 start = time.perf_counter()
                 conv_step(layers[label], x, dout, on_reference)

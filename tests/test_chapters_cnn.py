@@ -128,16 +128,23 @@ def check_ch09_fast_convolution(text: str) -> None:
         counts = table_row(text, f"F({m}x{m},{r}x{r}) multiplications/tile")[2]
         assert counts == f"{(m + r - 1) ** 2} vs {m * m * r * r}", counts
 
-    for layer, m, k in (("conv 32->64 5x5 14x14", 4, 5), ("conv 64->128 3x3 16x16", 4, 3)):
+    for layer, m, k, extra in (
+        ("conv 1->32 5x5 28x28", 4, 5, ("direct kernel",)),  # the few-channel kernel: only where auto uses it
+        ("conv 32->64 5x5 14x14", 4, 5, ()),
+        ("conv 64->128 3x3 16x16", 4, 3, ()),
+    ):
         errors = {}
-        for algorithm in ("NumPy reference", "im2col kernel", f"Winograd F({m}x{m},{k}x{k})"):
+        for algorithm in ("NumPy reference", "im2col kernel", f"Winograd F({m}x{m},{k}x{k})", *extra):
             cells = table_row(text, f"{layer}: {algorithm}")
             found = re.fullmatch(r"([\d.]+) ms, ([\d.]+)x, err ([\d.e+-]+)", cells[2])
             assert found and float(found.group(1)) > 0 and cells[3].startswith("N=4,"), cells
             errors[algorithm] = float(found.group(3))
         winograd = errors.pop(f"Winograd F({m}x{m},{k}x{k})")
         assert 0 < winograd < ERROR_BOUND[(m, k)][np.float32], (layer, winograd)
-        for algorithm, err in errors.items():  # im2col is exact up to the float32 rounding of each sum
+        for (
+            algorithm,
+            err,
+        ) in errors.items():  # im2col and direct: exact up to the float32 rounding of each sum
             assert 0 < err < winograd, (layer, algorithm, err, winograd)
 
 
