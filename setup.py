@@ -53,7 +53,10 @@ extensions = [
         include_dirs=[np.get_include()],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        define_macros=[
+            ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+            ("SCRATCHNET_NATIVE", "1" if NATIVE else "0"),
+        ],
     )
     for path in sorted(glob("pyx/*.pyx"))
 ]

@@ -1,4 +1,4 @@
-"""Reports whether this build of the kernels has OpenMP, and controls its thread count.
+"""Reports how the kernels were built (OpenMP, instruction set), and controls the OpenMP thread count.
 
 The OpenMP calls (and their serial stand-ins) are in ``kernel_helpers.pxd``, shared with the kernels.
 """
@@ -7,6 +7,20 @@ import operator
 import os
 
 from kernel_helpers cimport sn_max_threads, sn_openmp_enabled, sn_set_num_threads
+
+cdef extern from *:
+    """
+    #ifndef SCRATCHNET_NATIVE
+    #define SCRATCHNET_NATIVE 0
+    #endif
+    static const int sn_native_build = SCRATCHNET_NATIVE;
+    """
+    const int sn_native_build
+
+
+def native_build() -> bool:
+    """True when the kernels were compiled for the building machine's instruction set (-march=native)."""
+    return bool(sn_native_build)
 
 
 def openmp_enabled() -> bool:

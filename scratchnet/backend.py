@@ -152,6 +152,16 @@ def set_num_threads(n: int) -> None:
         openmp_info.set_num_threads(int(n))
 
 
+def native_build() -> bool:
+    """True when the compiled kernels were built for this machine's instruction set (``-march=native``;
+    ``SCRATCHNET_PORTABLE=1`` at build time gives generic binaries)."""
+    if not compiled_kernels_available():
+        return False
+    from scratchnet._kernels import openmp_info
+
+    return bool(getattr(openmp_info, "native_build", lambda: False)())
+
+
 def info() -> dict[str, Any]:
     """What this installation runs with: compiled kernels, OpenMP, thread count, tier, NumPy version."""
     return {
@@ -159,6 +169,7 @@ def info() -> dict[str, Any]:
         "compiled_kernels_in_use": compiled_kernels_available() and _use_compiled and not _use_reference,
         "reference": _use_reference,
         "openmp": openmp_enabled(),
+        "native_build": native_build(),
         "num_threads": num_threads(),
         "numpy": np.__version__,
         "device": current_device(),
