@@ -135,6 +135,42 @@ class ConvAlgorithm:
         self.layer.backward(self.g)
 
 
+class FirstLayerAlgorithm:
+    """The one-channel first layer (1->32 5x5) by each algorithm, forward + ``backward_params`` (the way a
+    training step runs a network's first layer: no input gradient)."""
+
+    params = (["im2col", "direct", "winograd"],)
+    param_names = ["algorithm"]
+
+    def setup(self, algorithm):
+        n, c, f, k, h = CONV_SHAPES["conv1_1to32_5x5_28"]
+        self.layer = Conv2D(c, f, k, padding="same", rng=np.random.default_rng(0), algorithm=algorithm)
+        self.x = randn((n, c, h, h))
+        self.g = randn((n, f, h, h), seed=1)
+        self.layer.forward(self.x)
+
+    def time_forward_backward_params(self, algorithm):
+        self.layer.forward(self.x)
+        self.layer.backward_params(self.g)
+
+
+class ReLUKernel:
+    """ReLU forward + backward on the course CNN's first activation (100x32x28x28): compiled vs NumPy twin."""
+
+    params = ["compiled", "numpy"]
+    param_names = ["kernels"]
+
+    def setup(self, kernels):
+        from scratchnet.ops import relu as twin
+
+        self.k = backend.kernel("relu") if kernels == "compiled" else twin
+        self.x, self.g = randn((100, 32, 28, 28)), randn((100, 32, 28, 28), seed=1)
+
+    def time_forward_backward(self, kernels):
+        self.k.relu(self.x)
+        self.k.relu_backward(self.g, self.x)
+
+
 class WinogradTransforms:
     """The four Winograd transforms of F(4x4, 3x3) on the 64->128 layer: compiled vs NumPy twin."""
 

@@ -1,4 +1,4 @@
-"""asv suites: LSTM and GRU forward+backward (PTB shapes), and one RBM CD-1 step."""
+"""asv suites: LSTM and GRU forward+backward (PTB shapes), the fused LSTM step kernel, and one RBM CD-1 step."""
 
 import numpy as np
 
@@ -25,6 +25,38 @@ class Recurrent:
     def time_forward_backward(self, name, cell):
         self.layer.forward(self.x)
         self.layer.backward(self.g)
+
+
+class LSTMStepKernel:
+    """One LSTM step's element-wise work (N=20, H=650), forward and backward: compiled vs NumPy twin."""
+
+    params = ["compiled", "numpy"]
+    param_names = ["kernels"]
+
+    def setup(self, kernels):
+        from scratchnet import backend
+        from scratchnet.ops import lstm_cell as twin
+
+        self.k = backend.kernel("lstm_cell") if kernels == "compiled" else twin
+        n, h = 20, 650
+        self.pre, self.hw = randn((n, 4 * h)), randn((n, 4 * h), seed=1)
+        self.gates = 1 / (1 + np.exp(-self.pre))
+        self.c_prev, self.h_prev, self.tc = (
+            randn((n, h), seed=2),
+            randn((n, h), seed=3),
+            randn((n, h), seed=4),
+        )
+        self.out = [np.empty((n, h), np.float32) for _ in range(3)]
+        self.g4, self.d = np.empty_like(self.pre), np.empty_like(self.pre)
+
+    def time_forward_step(self, kernels):
+        self.g4[...] = self.pre
+        self.k.forward_step(self.g4, self.hw, self.c_prev, self.h_prev, *self.out)
+
+    def time_backward_step(self, kernels):
+        dh, dc = self.out[0], self.out[1]
+        dh[...], dc[...] = self.h_prev, self.c_prev
+        self.k.backward_step(self.gates, self.tc, self.c_prev, dh, dc, self.d)
 
 
 class RBMStep:
