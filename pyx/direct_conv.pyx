@@ -16,7 +16,7 @@ the thread count. The innermost loops run along an image row, where the compiler
 import numpy as np
 
 from cython.parallel cimport prange, threadid
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from cython cimport floating
 
 from kernel_helpers cimport _end_real, _first_real, sn_threads_for
@@ -110,10 +110,14 @@ cdef inline Py_ssize_t _load_span(const floating* row, floating* span, Py_ssize_
     """For stride 1: the taps j in [jlo, jhi) that read at least one real pixel for output columns ox0 ..
     ox0+LANES-1, and span[k] = row[ox0 - pl + jlo + k] (0 in the padding) for the columns they read, so
     tap j's lanes are span[j - jlo:]. Returns jlo."""
-    cdef Py_ssize_t k, jlo = max(0, pl - ox0 - (LANES - 1)), first = ox0 - pl + jlo
+    cdef Py_ssize_t jlo = max(0, pl - ox0 - (LANES - 1)), first = ox0 - pl + jlo
     jhi[0] = min(kw, size + pl - ox0)
-    for k in range(max(0, jhi[0] - jlo + LANES - 1)):
-        span[k] = row[first + k] if 0 <= first + k < size else 0
+    cdef Py_ssize_t count = max(0, jhi[0] - jlo + LANES - 1)
+    cdef Py_ssize_t lo = min(max(0, -first), count), hi = max(lo, min(size - first, count))  # real: [lo, hi)
+    memset(span, 0, lo * sizeof(floating))
+    if hi > lo:
+        memcpy(span + lo, row + first + lo, (hi - lo) * sizeof(floating))
+    memset(span + hi, 0, (count - hi) * sizeof(floating))
     return jlo
 
 
