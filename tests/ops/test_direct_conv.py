@@ -55,6 +55,30 @@ def test_direct_convolution_equals_im2col_products(seed, dtype, tol):
             assert float(np.abs(a - ref).max()) <= tol * scale, f"{kernels.__name__} {name}"
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_wide_rows_and_many_channels(seed):
+    """Rows wider than the kernels' 32-column chunks, more channels and filters than their blocks, mostly
+    stride 1 (where the spans are used) and pads on either side up to the kernel's size."""
+    rng = np.random.default_rng(100 + seed)
+    n, c, f = 2, int(rng.integers(1, 40)), int(rng.integers(1, 40))
+    kh, kw = (int(v) for v in rng.integers(1, 8, 2))
+    stride = (1, 1) if seed < 4 else (1, 2)
+    pad = tuple(int(v) for v in rng.integers(0, 8, 4))
+    h, w = int(rng.integers(max(1, kh - pad[0] - pad[1]), 9)), int(rng.integers(max(33, kw), 80))
+    x = rng.standard_normal((n, c, h, w))
+    weights = rng.standard_normal((f, c, kh, kw))
+    oh, ow = (h + pad[0] + pad[1] - kh) // stride[0] + 1, (w + pad[2] + pad[3] - kw) // stride[1] + 1
+    dout = rng.standard_normal((n, f, oh, ow))
+    y_ref, dw_ref, dx_ref = im2col_reference(x, weights, None, stride, pad, dout)
+    got = (
+        compiled.conv_forward(x, weights, None, stride, pad),
+        compiled.conv_backward_weights(x, dout, (kh, kw), stride, pad),
+        compiled.conv_backward_input(dout, weights, x.shape, stride, pad),
+    )
+    for name, a, ref in zip(("y", "dW", "dx"), got, (y_ref, dw_ref, dx_ref)):
+        np.testing.assert_allclose(a, ref, rtol=0, atol=1e-12 * np.abs(ref).max(), err_msg=name)
+
+
 def test_compiled_results_do_not_depend_on_the_thread_count():
     from scratchnet import backend
 
