@@ -9,10 +9,12 @@ read real pixels are visited (``_first_real`` / ``_end_real``), so every pointer
 
 ``conv_forward`` runs in parallel over output rows, computing a block of 32 filters from each loaded input
 row (32 columns at a time, the vectorised axis). At stride 1 the loaded row is one span of the padded row,
-copied once and read by every tap as a slice (other strides gather each tap's lanes). ``conv_backward_input``
-runs over rows of dx the same way at stride 1 (over input planes otherwise) and ``conv_backward_weights``
-over blocks of 8 filters. Each output element is written by one thread in a fixed order, so results do not
-depend on the thread count. Scratch space is allocated by the wrappers, per thread or per block.
+copied once and read by every tap as a slice (other strides gather each tap's lanes).
+``conv_backward_weights`` runs over blocks of 8 filters the same way, and ``conv_backward_input`` over input
+planes, adding each tap's row of products in place (a gathering version by rows of dx, with spans, measured
+3-5x slower for one-channel layers: with one channel there is nothing to share a loaded span with). Each
+output element is written by one thread in a fixed order, so results do not depend on the thread count.
+Scratch space is allocated by the wrappers, per thread or per block.
 """
 
 import numpy as np
@@ -107,35 +109,19 @@ cdef inline void _load_lanes(const floating* row, floating* lanes, Py_ssize_t fi
         lanes[t] = row[k] if t < width and 0 <= k < size else 0
 
 
-cdef inline void _copy_padded(const floating* row, floating* span, Py_ssize_t first, Py_ssize_t count,
-                              Py_ssize_t size) noexcept nogil:
-    """span[k] = row[first + k] where 0 <= first + k < size, else 0, for k < count."""
-    cdef Py_ssize_t lo = min(max(0, -first), count), hi = max(lo, min(size - first, count))  # real: [lo, hi)
-    memset(span, 0, lo * sizeof(floating))
-    if hi > lo:
-        memcpy(span + lo, row + first + lo, (hi - lo) * sizeof(floating))
-    memset(span + hi, 0, (count - hi) * sizeof(floating))
-
-
 cdef inline Py_ssize_t _load_span(const floating* row, floating* span, Py_ssize_t ox0, Py_ssize_t pl,
                                   Py_ssize_t kw, Py_ssize_t size, Py_ssize_t* jhi) noexcept nogil:
     """For stride 1: the taps j in [jlo, jhi) that read at least one real pixel for output columns ox0 ..
     ox0+LANES-1, and span[k] = row[ox0 - pl + jlo + k] (0 in the padding) for the columns they read, so
     tap j's lanes are span[j - jlo:]. Returns jlo."""
-    cdef Py_ssize_t jlo = max(0, pl - ox0 - (LANES - 1))
+    cdef Py_ssize_t jlo = max(0, pl - ox0 - (LANES - 1)), first = ox0 - pl + jlo
     jhi[0] = min(kw, size + pl - ox0)
-    _copy_padded(row, span, ox0 - pl + jlo, max(0, jhi[0] - jlo + LANES - 1), size)
-    return jlo
-
-
-cdef inline Py_ssize_t _load_span_back(const floating* row, floating* span, Py_ssize_t x0, Py_ssize_t pl,
-                                       Py_ssize_t kw, Py_ssize_t size, Py_ssize_t* jhi) noexcept nogil:
-    """The input gradient's mirror of ``_load_span`` (stride 1): lane t of tap j reads the upstream gradient's
-    column x0 + t + pl - j. The taps j in [jlo, jhi) that read at least one real column, and span[k] =
-    row[x0 + pl - (jhi - 1) + k], so tap j's lanes are span[jhi - 1 - j:]. Returns jlo."""
-    cdef Py_ssize_t jlo = max(0, x0 + pl - size + 1)
-    jhi[0] = min(kw, x0 + pl + LANES)
-    _copy_padded(row, span, x0 + pl - (jhi[0] - 1), max(0, jhi[0] - jlo + LANES - 1), size)
+    cdef Py_ssize_t count = max(0, jhi[0] - jlo + LANES - 1)
+    cdef Py_ssize_t lo = min(max(0, -first), count), hi = max(lo, min(size - first, count))  # real: [lo, hi)
+    memset(span, 0, lo * sizeof(floating))
+    if hi > lo:
+        memcpy(span + lo, row + first + lo, (hi - lo) * sizeof(floating))
+    memset(span + hi, 0, (count - hi) * sizeof(floating))
     return jlo
 
 
@@ -281,49 +267,13 @@ cdef void _input_plane(const floating* dout, const floating* w, floating* dx, Py
                             row[ox * sw] = row[ox * sw] + coef * g[ox]
 
 
-cdef void _input_row(const floating* dout, const floating* w, floating* dx, floating* span, Py_ssize_t n,
-                     Py_ssize_t h, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh,
-                     Py_ssize_t kw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
-    """Row h of dx for image n, all channels, stride 1: each upstream-gradient row's span is loaded once
-    and read by every tap, for a block of channels at a time (the forward's loop with the roles turned)."""
-    cdef floating acc[BLOCK * LANES]
-    cdef Py_ssize_t c0, nc, x0, width, cb, t, f, i, j, oy, jlo, jhi
-    # dx[n, c, h, x] = sum over f, i, j of W[f, c, i, j] * dout[n, f, h + pt - i, x + pl - j] (0 outside)
-    c0 = 0
-    while c0 < C:
-        nc = min(BLOCK, C - c0)
-        x0 = 0
-        while x0 < W:
-            width = min(LANES, W - x0)
-            memset(&acc[0], 0, nc * LANES * sizeof(floating))
-            for f in range(F):
-                for i in range(kh):
-                    oy = h + pt - i
-                    if oy < 0 or oy >= OH:
-                        continue
-                    jlo = _load_span_back(dout + ((n * F + f) * OH + oy) * OW, span, x0, pl, kw, OW, &jhi)
-                    for j in range(jlo, jhi):
-                        _fma(&acc[0], span + jhi - 1 - j, w + ((f * C + c0) * kh + i) * kw + j, kh * kw, nc)
-            for cb in range(nc):
-                for t in range(width):
-                    dx[((n * C + c0 + cb) * H + h) * W + x0 + t] = acc[cb * LANES + t]
-            x0 = x0 + LANES
-        c0 = c0 + BLOCK
-
-
-cdef void _input(const floating* dout, const floating* w, floating* dx, floating* scratch, Py_ssize_t N,
-                 Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh, Py_ssize_t kw,
-                 Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW,
-                 int threads) noexcept nogil:
-    cdef Py_ssize_t task, plane
-    if sh == 1 and sw == 1:  # by rows of dx, gathering (each row written by one thread)
-        for task in prange(N * H, schedule="static", num_threads=threads):
-            _input_row(dout, w, dx, scratch + threadid() * _span_size(kw, OW), task // H, task % H, C, H, W, F,
-                       kh, kw, pt, pl, OH, OW)
-    else:  # by planes, scattering every tap's contribution
-        for plane in prange(N * C, schedule="static", num_threads=threads):
-            _input_plane(dout, w, dx + plane * H * W, plane // C, plane % C, C, H, W, F, kh, kw, sh, sw, pt, pl,
-                         OH, OW)
+cdef void _input(const floating* dout, const floating* w, floating* dx, Py_ssize_t N, Py_ssize_t C,
+                 Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+                 Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+    cdef Py_ssize_t plane
+    for plane in prange(N * C, schedule="static", num_threads=sn_threads_for(N * F * C * kh * kw * OH * OW)):
+        _input_plane(dout, w, dx + plane * H * W, plane // C, plane % C, C, H, W, F, kh, kw, sh, sw, pt, pl,
+                     OH, OW)
 
 
 def _forward_into(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, const floating[::1] b,
@@ -351,13 +301,9 @@ def _weights_into(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] d
 
 def _input_into(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
                 Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl):
-    cdef Py_ssize_t kw = w.shape[3], OW = dout.shape[3]
-    cdef int threads = sn_threads_for(dx.shape[0] * w.shape[0] * dx.shape[1] * w.shape[2] * kw * dout.shape[2] * OW)
-    cdef floating[::1] scratch = np.empty(threads * _span_size(kw, OW) if sh == 1 and sw == 1 else 1,
-                                          dtype=np.float32 if floating is float else np.float64)
     with nogil:
-        _input(&dout[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0], &scratch[0], dx.shape[0], dx.shape[1],
-               dx.shape[2], dx.shape[3], w.shape[0], w.shape[2], kw, sh, sw, pt, pl, dout.shape[2], OW, threads)
+        _input(&dout[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0], dx.shape[0], dx.shape[1], dx.shape[2],
+               dx.shape[3], w.shape[0], w.shape[2], w.shape[3], sh, sw, pt, pl, dout.shape[2], dout.shape[3])
 
 
 def conv_forward(x, w, b, stride=1, pad=0):
