@@ -62,6 +62,18 @@ def test_comparison_script_quick():
     assert "| course CNN train step" in result.stdout
 
 
+def test_layer_profile_script_runs():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "profile_layers.py"), "--repeats", "1", "--batch", "4"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| Conv2D")]
+    assert len(rows) == 2 and all(float(cell) > 0 for row in rows for cell in row.split("|")[2:4])
+
+
 def test_gpu_comparison_script_quick():
     """Runs everywhere; without a GPU it must say so and report no GPU figure."""
     result = subprocess.run(
