@@ -21,6 +21,7 @@ import numpy as np
 from cython cimport floating
 
 from scratchnet.ops import lstm_cell as twin
+from scratchnet.ops.arguments import kernel_takes
 
 __all__ = ["forward_step", "backward_step", "tanh"]
 
@@ -134,14 +135,6 @@ cdef extern from *:
                                 double* dc, double* d, Py_ssize_t H, int masked, double m) noexcept nogil
 
 
-def _takes(dtypes, *arrays):
-    """Whether the kernels take these arrays: NumPy, C-contiguous, all of one dtype among ``dtypes``."""
-    first = arrays[0]
-    return first.dtype in dtypes and all(
-        type(a) is np.ndarray and a.dtype == first.dtype and a.flags.c_contiguous for a in arrays
-    )
-
-
 def _check_step(g4, rows, mask):
     """The shapes the loops below rely on: g4 (N, 4H), every other row array (N, H), mask (N, 1)."""
     if rows[0].ndim != 2:
@@ -170,7 +163,7 @@ def tanh(x):
 def forward_step(g4, hw, c_prev, h_prev, c_new, tc, h_new, mask=None):
     """The twin's ``forward_step`` in one pass per row (float32; other arrays go to the twin)."""
     arrays = (g4, hw, c_prev, h_prev, c_new, tc, h_new) + (() if mask is None else (mask,))
-    if not _takes((np.float32,), *arrays) or g4.ndim != 2 or hw.shape != g4.shape:
+    if not kernel_takes(arrays, (np.float32,)) or g4.ndim != 2 or hw.shape != g4.shape:
         return twin.forward_step(g4, hw, c_prev, h_prev, c_new, tc, h_new, mask)
     n, H = _check_step(g4, (c_prev, h_prev, c_new, tc, h_new), mask)
     _forward_rows(g4, hw, c_prev, h_prev, c_new, tc, h_new, mask, n, H)
@@ -195,7 +188,7 @@ def _forward_rows(float[:, ::1] g4, const float[:, ::1] hw, const float[:, ::1] 
 def backward_step(g4, tc, c_prev, dh, dc, d, mask=None, scratch=None):
     """The twin's ``backward_step`` in one pass per row, bit-identical (float32 and float64)."""
     arrays = (g4, tc, c_prev, dh, dc, d) + (() if mask is None else (mask,))
-    if not _takes((np.float32, np.float64), *arrays) or g4.ndim != 2 or d.shape != g4.shape:
+    if not kernel_takes(arrays) or g4.ndim != 2 or d.shape != g4.shape:
         return twin.backward_step(g4, tc, c_prev, dh, dc, d, mask, scratch)
     n, H = _check_step(g4, (tc, c_prev, dh, dc), mask)
     if n and H:

@@ -16,6 +16,7 @@ from cython cimport floating
 from kernel_helpers cimport sn_threads_for
 
 from scratchnet.ops import relu as twin
+from scratchnet.ops.arguments import kernel_takes
 
 __all__ = ["relu", "relu_backward"]
 
@@ -76,12 +77,8 @@ def _backward_into(const floating[::1] dout, const floating[::1] x, floating[::1
 
 
 def _compiled(*arrays):
-    """Whether the kernel takes these arrays: non-empty C-contiguous NumPy float32/float64, one dtype and shape."""
-    first = arrays[0]
-    return all(
-        type(a) is np.ndarray and a.dtype == first.dtype and a.shape == first.shape and a.flags.c_contiguous
-        for a in arrays
-    ) and first.dtype in (np.float32, np.float64) and first.size > 0
+    """Whether the kernel takes these arrays: non-empty, of one shape, and as ``kernel_takes`` asks."""
+    return kernel_takes(arrays) and all(a.shape == arrays[0].shape for a in arrays) and arrays[0].size > 0
 
 
 def relu(x):

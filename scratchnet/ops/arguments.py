@@ -50,6 +50,14 @@ __all__ = [
 INDEX_LIMIT = sys.maxsize // 4
 
 
+def kernel_takes(arrays: tuple[Any, ...], dtypes: tuple[Any, ...] = (np.float32, np.float64)) -> bool:
+    """Whether a compiled kernel that falls back to its twin takes ``arrays`` as they are: NumPy arrays,
+    C-contiguous, all of one dtype among ``dtypes`` (the relu and lstm_cell kernels)."""
+    return all(type(a) is np.ndarray for a in arrays) and (
+        arrays[0].dtype in dtypes and all(a.dtype == arrays[0].dtype and a.flags.c_contiguous for a in arrays)
+    )
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int | np.integer) and not isinstance(v, bool)
 
