@@ -7,13 +7,23 @@ wrappers validate with the twin's helpers (``scratchnet/ops/arguments.py``) befo
 size, padding and stride is then below ``INDEX_LIMIT``, and for each tap only the output positions that
 read real pixels are visited (``_first_real`` / ``_end_real``), so every pointer stays inside its array.
 
-``conv_forward`` runs in parallel over output rows, computing a block of 32 filters from each loaded input
-row (32 columns at a time, the vectorised axis). At stride 1 the loaded row is one span of the padded row,
-copied once and read by every tap as a slice (other strides gather each tap's lanes).
-``conv_backward_weights`` runs over blocks of 8 filters the same way, and ``conv_backward_input`` over input
-planes, adding each tap's row of products in place (a gathering version by rows of dx, with spans, measured
-3-5x slower for one-channel layers: with one channel there is nothing to share a loaded span with). Each
-output element is written by one thread in a fixed order, so results do not depend on the thread count.
+Stride 1 (the usual case, and all of the course's layers) runs on register tiles over zero-padded copies, so no loop tests a bound: the image padded once per call, the upstream gradients of one image at a
+time into a per-thread buffer. The tile's accumulators stay in vector registers while the sums over taps
+(or images) run, written as GCC vector extensions (one register of T, 64 bytes with AVX-512), the sums as
+fused multiply-adds. With AVX-512 and float32 (half the filters or rows on narrower registers):
+
+* ``conv_forward``: 8 filters x 32 output columns of one output row, summed over channels and taps;
+* ``conv_backward_input``: 8 rows x 32 columns of dx, summed over filters and taps (a gather: each dx
+  element is written once);
+* ``conv_backward_weights``: 3 filters x 5 taps of dW, one vector of output columns at a time, summed over
+  images, rows and columns; the lanes are added by the wrapper.
+
+Other strides run the original loops: ``conv_forward`` in parallel over output rows, computing a block of
+32 filters from each loaded input row (32 columns at a time, the vectorised axis; at column stride 1 the
+loaded row is one span of the padded row, copied once and read by every tap as a slice, other strides
+gather each tap's lanes), ``conv_backward_weights`` over blocks of 8 filters the same way, and ``conv_backward_input``
+over input planes, adding each tap's row of products in place. Each output element is written by one
+thread in a fixed order, so results do not depend on the thread count.
 Scratch space is allocated by the wrappers, per thread or per block.
 """
 
@@ -68,6 +78,173 @@ cdef extern from *:
     }
     SN_DIRECT_TAP(sn_direct_tap_f, float)
     SN_DIRECT_TAP(sn_direct_tap_d, double)
+
+    /* ---- stride 1: register tiles over zero-padded copies (no bounds inside the loops) ------------------
+       V is one vector register of T (GCC vector extension: the compiler splits it where the target's
+       registers are narrower). Each tile's accumulators stay in registers while the sums run: 16 of
+       AVX-512's 32 registers for forward and dx, 20 for dW; half as many tiles elsewhere. The sums here
+       are meant as fused multiply-adds (the build's -ffp-contract=off is for the bit-exact kernels) */
+    #if defined(__AVX512F__)
+    #define SN_S1_BYTES 64
+    #define SN_S1_FILTERS 8
+    #define SN_S1_ROWS 8
+    #define SN_S1_WFILTERS 3
+    #elif defined(__AVX__)
+    #define SN_S1_BYTES 32
+    #define SN_S1_FILTERS 4
+    #define SN_S1_ROWS 4
+    #define SN_S1_WFILTERS 2
+    #else
+    #define SN_S1_BYTES 16
+    #define SN_S1_FILTERS 4
+    #define SN_S1_ROWS 4
+    #define SN_S1_WFILTERS 2
+    #endif
+    #define SN_S1_TAPS 5
+    #if defined(__AVX512F__)
+    #include <immintrin.h>
+    #define SN_S1_MASKED 1
+    #else
+    #define SN_S1_MASKED 0
+    #endif
+    #if defined(__GNUC__) && !defined(__clang__)
+    #define SN_S1_FUSED __attribute__((optimize("fp-contract=fast")))
+    #else
+    #define SN_S1_FUSED
+    #endif
+    #define SN_S1(S, T)                                                                                     \
+    typedef T sn_v##S __attribute__((vector_size(SN_S1_BYTES), aligned(sizeof(T)), may_alias));         \
+    enum { sn_lanes_##S = SN_S1_BYTES / (int)sizeof(T) };                                               \
+    /* the first n <= lanes entries of src, the rest 0 (AVX-512: one masked load; a copy otherwise) */  \
+    static inline sn_v##S sn_s1_head_##S(const T* src, Py_ssize_t n) {                                  \
+        SN_S1_HEAD_##S                                                                                  \
+    }                                                                                                   \
+    /* dst[t] = (a, b)[t] for t < width <= 2 lanes, nothing past it */                                  \
+    static inline void sn_s1_store_##S(T* dst, sn_v##S a, sn_v##S b, Py_ssize_t width) {                \
+        enum { L = sn_lanes_##S };                                                                      \
+        if (width >= 2 * L) {                                                                           \
+            *(sn_v##S*)dst = a;                                                                         \
+            *(sn_v##S*)(dst + L) = b;                                                                   \
+            return;                                                                                     \
+        }                                                                                               \
+        if (width > L) {                                                                                \
+            *(sn_v##S*)dst = a;                                                                         \
+            dst += L;                                                                                   \
+            width -= L;                                                                                 \
+            a = b;                                                                                      \
+        }                                                                                               \
+        SN_S1_TAIL_##S                                                                                  \
+    }                                                                                                   \
+    /* y[f, oy, ox0 + t] for the filters f < nf of a block and t < width (2 vectors of columns), from the \
+       padded image xp (C, PH, PW) and the block's packed weights wp (C, kh, kw, FILTERS) and bias */   \
+    SN_S1_FUSED static void sn_s1_forward_##S(const T* restrict xp, const T* restrict wp,               \
+            const T* restrict bias, T* restrict y, Py_ssize_t C, Py_ssize_t PH, Py_ssize_t PW,          \
+            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t oy, Py_ssize_t ox0, Py_ssize_t width, Py_ssize_t nf, \
+            Py_ssize_t plane, Py_ssize_t OW) {                                                          \
+        enum { L = sn_lanes_##S, FB = SN_S1_FILTERS };                                                  \
+        sn_v##S acc0[FB], acc1[FB];  /* two arrays: one of 16 vectors GCC kept in memory */             \
+        for (int f = 0; f < FB; f++) { acc0[f] = (sn_v##S){0} + bias[f]; acc1[f] = acc0[f]; }           \
+        /* do-while (C, kh, kw >= 1): with a path that skips the loops, GCC kept acc in memory */       \
+        Py_ssize_t c = 0, i = 0;                                                                        \
+        do {                                                                                            \
+            const T* row = xp + (c * PH + oy + i) * PW + ox0;                                           \
+            const T* w = wp + (c * kh + i) * kw * FB;                                                   \
+            Py_ssize_t j = 0;                                                                           \
+            do {                                                                                        \
+                const sn_v##S s0 = *(const sn_v##S*)(row + j), s1 = *(const sn_v##S*)(row + j + L);     \
+                for (int f = 0; f < FB; f++) {                                                          \
+                    acc0[f] += w[j * FB + f] * s0;                                                      \
+                    acc1[f] += w[j * FB + f] * s1;                                                      \
+                }                                                                                       \
+            } while (++j < kw);                                                                         \
+            if (++i == kh) {                                                                            \
+                i = 0;                                                                                  \
+                c++;                                                                                    \
+            }                                                                                           \
+        } while (c < C);                                                                                \
+        for (int f = 0; f < FB; f++) {                                                                  \
+            if (f < nf) sn_s1_store_##S(y + f * plane + oy * OW + ox0, acc0[f], acc1[f], width);        \
+        }                                                                                               \
+    }                                                                                                   \
+    /* dx[y0 + r, x0 + t] of one input plane for r < rows, t < width (2 vectors of columns) from the    \
+       padded upstream gradients gp (F, GH, GW) of its image, gp[f, q + kh-1, p + kw-1] = g[f, q, p], and \
+       w = &W[0, c, 0, 0] (filters wstride apart): dx[y, x] = sum of W[f,c,i,j] g[f, y+pt-i, x+pl-j] */ \
+    SN_S1_FUSED static void sn_s1_input_##S(const T* restrict gp, const T* restrict w, T* restrict dx,  \
+            Py_ssize_t F, Py_ssize_t wstride, Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw, \
+            Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, \
+            Py_ssize_t W) {                                                                             \
+        enum { L = sn_lanes_##S, RB = SN_S1_ROWS };                                                     \
+        sn_v##S acc0[RB], acc1[RB];                                                                     \
+        for (int r = 0; r < RB; r++) { acc0[r] = (sn_v##S){0}; acc1[r] = acc0[r]; }                     \
+        Py_ssize_t f = 0, i = 0;  /* do-while (F, kh, kw >= 1), as in forward */                        \
+        do {                                                                                            \
+            Py_ssize_t j = 0;                                                                           \
+            do {                                                                                        \
+                const T wv = w[f * wstride + i * kw + j];                                               \
+                const T* base = gp + (f * GH + y0 + pt - i + kh - 1) * GW + x0 + pl - j + kw - 1;       \
+                for (int r = 0; r < RB; r++) {                                                          \
+                    acc0[r] += wv * *(const sn_v##S*)(base + r * GW);                                   \
+                    acc1[r] += wv * *(const sn_v##S*)(base + r * GW + L);                               \
+                }                                                                                       \
+            } while (++j < kw);                                                                         \
+            if (++i == kh) {                                                                            \
+                i = 0;                                                                                  \
+                f++;                                                                                    \
+            }                                                                                           \
+        } while (f < F);                                                                                \
+        for (int r = 0; r < RB; r++) {                                                                  \
+            if (r < rows) sn_s1_store_##S(dx + (y0 + r) * W + x0, acc0[r], acc1[r], width);             \
+        }                                                                                               \
+    }                                                                                                   \
+    /* out[f, t, :] = lanes of dW[f0 + f, c, tap t] for f < WFILTERS, t < TAPS (their sum): over images, rows, columns \
+       of g[n, f0+f, oy, ox] * xpad[n, c, oy + i, ox + j], tap t at offset offsets[t] = i*PW + j (out for \
+       f >= nf is not meaningful). One vector of columns at a time; the caller sums the lanes */        \
+    SN_S1_FUSED static void sn_s1_weights_##S(const T* restrict xpad, const T* restrict g, T* restrict out, \
+            const Py_ssize_t* offsets, Py_ssize_t N, Py_ssize_t C, Py_ssize_t c, Py_ssize_t F,          \
+            Py_ssize_t f0, Py_ssize_t nf, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t OH, Py_ssize_t OW) { \
+        enum { L = sn_lanes_##S, FB = SN_S1_WFILTERS, TJ = SN_S1_TAPS };                                \
+        sn_v##S acc[FB][TJ];                                                                            \
+        for (int f = 0; f < FB; f++)                                                                    \
+            for (int t = 0; t < TJ; t++) acc[f][t] = (sn_v##S){0};                                      \
+        /* filters past nf read filter f0's gradients: their sums are computed and never used */        \
+        Py_ssize_t goff[FB];                                                                            \
+        for (int f = 0; f < FB; f++) goff[f] = (f < nf ? f : 0) * OH * OW;                              \
+        for (Py_ssize_t n = 0; n < N; n++)                                                              \
+            for (Py_ssize_t oy = 0; oy < OH; oy++) {                                                    \
+                const T* xr = xpad + ((n * C + c) * PH + oy) * PW;                                      \
+                const T* gr = g + ((n * F + f0) * OH + oy) * OW;                                        \
+                for (Py_ssize_t ox0 = 0; ox0 < OW; ox0 += L) {  /* lanes past OW read as 0 */           \
+                    const Py_ssize_t count = OW - ox0 < L ? OW - ox0 : L;                               \
+                    sn_v##S gv[FB];                                                                     \
+                    for (int f = 0; f < FB; f++) gv[f] = sn_s1_head_##S(gr + goff[f] + ox0, count);     \
+                    for (int t = 0; t < TJ; t++) {                                                      \
+                        const sn_v##S s = *(const sn_v##S*)(xr + ox0 + offsets[t]);                     \
+                        for (int f = 0; f < FB; f++) acc[f][t] += gv[f] * s;                            \
+                    }                                                                                   \
+                }                                                                                       \
+            }                                                                                           \
+        for (int f = 0; f < FB; f++)                                                                    \
+            for (int t = 0; t < TJ; t++) *(sn_v##S*)(out + (f * TJ + t) * L) = acc[f][t];               \
+    }
+    #if SN_S1_MASKED
+    #define SN_S1_HEAD_f return (sn_vf)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), src);
+    #define SN_S1_HEAD_d return (sn_vd)_mm512_maskz_loadu_pd((__mmask8)((1u << n) - 1), src);
+    /* (1u << n) - 1 for n = 16 is 0xffff: a whole vector */
+    #define SN_S1_TAIL_f _mm512_mask_storeu_ps(dst, (__mmask16)((1u << width) - 1), (__m512)a);
+    #define SN_S1_TAIL_d _mm512_mask_storeu_pd(dst, (__mmask8)((1u << width) - 1), (__m512d)a);
+    #else
+    #define SN_S1_HEAD_GENERIC(S, T) if (n == sn_lanes_##S) return *(const sn_v##S*)src;                \
+                                     T part[sn_lanes_##S] = {0}; memcpy(part, src, n * sizeof(T));      \
+                                     return *(const sn_v##S*)part;
+    #define SN_S1_TAIL_GENERIC(S, T) T part[sn_lanes_##S]; *(sn_v##S*)part = a;                         \
+                                     memcpy(dst, part, width * sizeof(T));
+    #define SN_S1_HEAD_f SN_S1_HEAD_GENERIC(f, float)
+    #define SN_S1_HEAD_d SN_S1_HEAD_GENERIC(d, double)
+    #define SN_S1_TAIL_f SN_S1_TAIL_GENERIC(f, float)
+    #define SN_S1_TAIL_d SN_S1_TAIL_GENERIC(d, double)
+    #endif
+    SN_S1(f, float)
+    SN_S1(d, double)
     """
     void sn_direct_fma_f(float* acc, const float* row, const float* coefs, Py_ssize_t stride,
                          Py_ssize_t nf) noexcept nogil
@@ -77,6 +254,32 @@ cdef extern from *:
                          Py_ssize_t acc_stride) noexcept nogil
     void sn_direct_tap_d(double* acc, const double* g, const double* row, Py_ssize_t nf,
                          Py_ssize_t acc_stride) noexcept nogil
+    enum:
+        SN_S1_BYTES
+        SN_S1_FILTERS
+        SN_S1_ROWS
+        SN_S1_WFILTERS
+        SN_S1_TAPS
+    void sn_s1_forward_f(const float* xp, const float* wp, const float* bias, float* y, Py_ssize_t C,
+                         Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t oy,
+                         Py_ssize_t ox0, Py_ssize_t width, Py_ssize_t nf, Py_ssize_t plane,
+                         Py_ssize_t OW) noexcept nogil
+    void sn_s1_forward_d(const double* xp, const double* wp, const double* bias, double* y, Py_ssize_t C,
+                         Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t oy,
+                         Py_ssize_t ox0, Py_ssize_t width, Py_ssize_t nf, Py_ssize_t plane,
+                         Py_ssize_t OW) noexcept nogil
+    void sn_s1_input_f(const float* gp, const float* w, float* dx, Py_ssize_t F, Py_ssize_t wstride,
+                       Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pt, Py_ssize_t pl,
+                       Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, Py_ssize_t W) noexcept nogil
+    void sn_s1_input_d(const double* gp, const double* w, double* dx, Py_ssize_t F, Py_ssize_t wstride,
+                       Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pt, Py_ssize_t pl,
+                       Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, Py_ssize_t W) noexcept nogil
+    void sn_s1_weights_f(const float* xpad, const float* g, float* out, const Py_ssize_t* offsets, Py_ssize_t N,
+                         Py_ssize_t C, Py_ssize_t c, Py_ssize_t F, Py_ssize_t f0, Py_ssize_t nf, Py_ssize_t PH,
+                         Py_ssize_t PW, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
+    void sn_s1_weights_d(const double* xpad, const double* g, double* out, const Py_ssize_t* offsets,
+                         Py_ssize_t N, Py_ssize_t C, Py_ssize_t c, Py_ssize_t F, Py_ssize_t f0, Py_ssize_t nf,
+                         Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
 
 
 cdef inline void _fma(floating* acc, const floating* row, const floating* coefs, Py_ssize_t stride,
@@ -276,6 +479,165 @@ cdef void _input(const floating* dout, const floating* w, floating* dx, Py_ssize
                      OH, OW)
 
 
+# -- stride 1 ------------------------------------------------------------------------------------------------
+cdef void _s1_forward(const floating* xp, const floating* wp, const floating* bp, floating* y, Py_ssize_t N,
+                      Py_ssize_t C, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t F, Py_ssize_t kh, Py_ssize_t kw,
+                      Py_ssize_t OH, Py_ssize_t OW, int threads) noexcept nogil:
+    cdef Py_ssize_t task, n, oy, blk, ox0, chunk = 2 * SN_S1_BYTES // sizeof(floating)
+    cdef Py_ssize_t blocks = (F + SN_S1_FILTERS - 1) // SN_S1_FILTERS
+    for task in prange(N * OH, schedule="static", num_threads=threads):
+        n = task // OH
+        oy = task % OH
+        for blk in range(blocks):
+            ox0 = 0
+            while ox0 < OW:
+                if floating is float:
+                    sn_s1_forward_f(xp + n * C * PH * PW, wp + blk * C * kh * kw * SN_S1_FILTERS,
+                                    bp + blk * SN_S1_FILTERS, y + (n * F + blk * SN_S1_FILTERS) * OH * OW, C, PH,
+                                    PW, kh, kw, oy, ox0, min(chunk, OW - ox0), min(<Py_ssize_t>SN_S1_FILTERS,
+                                    F - blk * SN_S1_FILTERS), OH * OW, OW)
+                else:
+                    sn_s1_forward_d(xp + n * C * PH * PW, wp + blk * C * kh * kw * SN_S1_FILTERS,
+                                    bp + blk * SN_S1_FILTERS, y + (n * F + blk * SN_S1_FILTERS) * OH * OW, C, PH,
+                                    PW, kh, kw, oy, ox0, min(chunk, OW - ox0), min(<Py_ssize_t>SN_S1_FILTERS,
+                                    F - blk * SN_S1_FILTERS), OH * OW, OW)
+                ox0 = ox0 + chunk
+
+
+def _s1_forward_into(const floating[:, :, :, ::1] xp, const floating[:, :, :, :, ::1] wp,
+                     const floating[:, ::1] bp, floating[:, :, :, ::1] y):
+    cdef Py_ssize_t N = y.shape[0], F = y.shape[1], OH = y.shape[2], OW = y.shape[3]
+    cdef Py_ssize_t C = xp.shape[1], kh = wp.shape[2], kw = wp.shape[3]
+    cdef int threads = sn_threads_for(N * F * C * kh * kw * OH * OW)
+    with nogil:
+        _s1_forward(&xp[0, 0, 0, 0], &wp[0, 0, 0, 0, 0], &bp[0, 0], &y[0, 0, 0, 0], N, C, xp.shape[2],
+                    xp.shape[3], F, kh, kw, OH, OW, threads)
+
+
+cdef void _s1_weights(const floating* xp, const floating* g, floating* out, const Py_ssize_t* offsets,
+                      Py_ssize_t N, Py_ssize_t C, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t F, Py_ssize_t groups,
+                      Py_ssize_t OH, Py_ssize_t OW, int threads) noexcept nogil:
+    cdef Py_ssize_t task, blk, c, grp, blocks = (F + SN_S1_WFILTERS - 1) // SN_S1_WFILTERS
+    cdef Py_ssize_t lanes = SN_S1_BYTES // sizeof(floating)
+    for task in prange(blocks * C * groups, schedule="static", num_threads=threads):
+        blk = task // (C * groups)
+        c = (task // groups) % C
+        grp = task % groups
+        if floating is float:
+            sn_s1_weights_f(xp, g, out + task * lanes * SN_S1_WFILTERS * SN_S1_TAPS, offsets + grp * SN_S1_TAPS, N, C, c,
+                            F, blk * SN_S1_WFILTERS, min(<Py_ssize_t>SN_S1_WFILTERS, F - blk * SN_S1_WFILTERS),
+                            PH, PW, OH, OW)
+        else:
+            sn_s1_weights_d(xp, g, out + task * lanes * SN_S1_WFILTERS * SN_S1_TAPS, offsets + grp * SN_S1_TAPS, N, C, c,
+                            F, blk * SN_S1_WFILTERS, min(<Py_ssize_t>SN_S1_WFILTERS, F - blk * SN_S1_WFILTERS),
+                            PH, PW, OH, OW)
+
+
+def _s1_weights_into(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] g, floating[:, ::1] out,
+                     const Py_ssize_t[:, ::1] offsets):
+    cdef Py_ssize_t N = g.shape[0], F = g.shape[1], OH = g.shape[2], OW = g.shape[3], C = xp.shape[1]
+    cdef int threads = sn_threads_for(N * F * C * offsets.shape[0] * SN_S1_TAPS * OH * OW)
+    with nogil:
+        _s1_weights(&xp[0, 0, 0, 0], &g[0, 0, 0, 0], &out[0, 0], &offsets[0, 0], N, C, xp.shape[2], xp.shape[3],
+                    F, offsets.shape[0], OH, OW, threads)
+
+
+cdef void _s1_input(const floating* g, const floating* w, floating* dx, floating* scratch, Py_ssize_t N,
+                    Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh, Py_ssize_t kw,
+                    Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t GH, Py_ssize_t GW,
+                    int threads) noexcept nogil:
+    cdef Py_ssize_t n, f, oy, c, y0, x0, chunk = 2 * SN_S1_BYTES // sizeof(floating)
+    cdef Py_ssize_t rows = min(OH, GH - kh + 1), cols = min(OW, GW - kw + 1)
+    cdef floating* gp
+    for n in prange(N, schedule="static", num_threads=threads):
+        # this thread's padded copy of image n's gradients (the borders stay zero from the wrapper)
+        gp = scratch + threadid() * F * GH * GW
+        for f in range(F):
+            for oy in range(rows):
+                memcpy(gp + (f * GH + oy + kh - 1) * GW + kw - 1, g + ((n * F + f) * OH + oy) * OW,
+                       cols * sizeof(floating))
+        for c in range(C):
+            y0 = 0
+            while y0 < H:
+                x0 = 0
+                while x0 < W:
+                    if floating is float:
+                        sn_s1_input_f(gp, w + c * kh * kw, dx + (n * C + c) * H * W, F, C * kh * kw, GH, GW, kh,
+                                      kw, pt, pl, y0, min(<Py_ssize_t>SN_S1_ROWS, H - y0), x0, min(chunk, W - x0), W)
+                    else:
+                        sn_s1_input_d(gp, w + c * kh * kw, dx + (n * C + c) * H * W, F, C * kh * kw, GH, GW, kh,
+                                      kw, pt, pl, y0, min(<Py_ssize_t>SN_S1_ROWS, H - y0), x0, min(chunk, W - x0), W)
+                    x0 = x0 + chunk
+                y0 = y0 + SN_S1_ROWS
+
+
+def _s1_input_into(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
+                   floating[::1] scratch, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t GH, Py_ssize_t GW, int threads):
+    with nogil:
+        _s1_input(&dout[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0], &scratch[0], dx.shape[0], dx.shape[1],
+                  dx.shape[2], dx.shape[3], w.shape[0], w.shape[2], w.shape[3], pt, pl, dout.shape[2],
+                  dout.shape[3], GH, GW, threads)
+
+
+def _s1_chunk(dtype) -> int:
+    """Output columns of one stride-1 forward or dx tile (two vector registers)."""
+    return 2 * SN_S1_BYTES // np.dtype(dtype).itemsize
+
+
+def _s1_padded_input(x, kh, kw, pt, pl, oh, ow):
+    """x zero-padded for the stride-1 tiles: (N, C, oh + kh - 1, PW), x[n, c, r, q] at [n, c, pt + r, pl + q],
+    PW wide enough for whole vectors past the last output column (forward's pairs, dW's singles)."""
+    n, c, h, w = x.shape
+    chunk = _s1_chunk(x.dtype)
+    xp = np.zeros((n, c, oh + kh - 1, -(-ow // chunk) * chunk + kw - 1), dtype=x.dtype)
+    xp[:, :, pt : pt + h, pl : pl + w] = x
+    return xp
+
+
+def _s1_conv_forward(x, w, b, pt, pl, oh, ow):
+    f, c, kh, kw = w.shape
+    fb = SN_S1_FILTERS
+    blocks = -(-f // fb)
+    wp = np.zeros((blocks * fb, c, kh, kw), dtype=x.dtype)  # (blocks, C, kh, kw, FILTERS): a tap's filters together
+    wp[:f] = w
+    wp = np.ascontiguousarray(wp.reshape(blocks, fb, c, kh, kw).transpose(0, 2, 3, 4, 1))
+    bp = np.zeros((blocks, fb), dtype=x.dtype)
+    if b is not None:
+        bp.reshape(-1)[:f] = b
+    y = np.empty((x.shape[0], f, oh, ow), dtype=x.dtype)
+    _s1_forward_into(_s1_padded_input(x, kh, kw, pt, pl, oh, ow), wp, bp, y)
+    return y
+
+
+def _s1_conv_backward_weights(x, dout, kh, kw, pt, pl):
+    n, f, oh, ow = dout.shape
+    c, kk = x.shape[1], kh * kw
+    xp = _s1_padded_input(x, kh, kw, pt, pl, oh, ow)
+    taps, fb = SN_S1_TAPS, SN_S1_WFILTERS
+    groups, blocks = -(-kk // taps), -(-f // fb)
+    tap = np.arange(groups * taps)
+    offsets = np.where(tap < kk, (tap // kw) * xp.shape[3] + tap % kw, 0).astype(np.intp).reshape(groups, taps)
+    lanes = SN_S1_BYTES // x.itemsize
+    out = np.empty((blocks * c * groups, fb * taps * lanes), dtype=x.dtype)
+    _s1_weights_into(xp, dout, out, offsets)
+    out = out.reshape(blocks, c, groups, fb, taps, lanes).sum(axis=5).transpose(0, 3, 1, 2, 4).reshape(blocks * fb, c, groups * taps)
+    return np.ascontiguousarray(out[:f, :, :kk]).reshape(f, c, kh, kw)
+
+
+def _s1_conv_backward_input(dout, w, x_shape, pt, pl):
+    n, c, h, wd = x_shape
+    f, _, kh, kw = w.shape
+    chunk, rows = _s1_chunk(dout.dtype), SN_S1_ROWS
+    gh = -(-h // rows) * rows + pt + kh - 1
+    gw = -(-wd // chunk) * chunk + pl + kw - 1
+    threads = sn_threads_for(n * f * c * kh * kw * h * wd)
+    threads = min(threads, n)
+    dx = np.empty(x_shape, dtype=dout.dtype)
+    scratch = np.zeros(threads * f * gh * gw, dtype=dout.dtype)  # per-thread padded gradients, borders zero
+    _s1_input_into(dout, w, dx, scratch, pt, pl, gh, gw, threads)
+    return dx
+
+
 def _forward_into(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, const floating[::1] b,
                   floating[:, :, :, ::1] y, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl):
     cdef const floating* bp = NULL
@@ -309,6 +671,8 @@ def _input_into(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] 
 def conv_forward(x, w, b, stride=1, pad=0):
     """y (N, F, OH, OW) for x (N, C, H, W), w (F, C, kh, kw), b (F,) or None."""
     x, w, b, (sh, sw), (pt, pb, pl, pr), (oh, ow) = prepare_direct_forward(x, w, b, stride, pad)
+    if sh == sw == 1:
+        return _s1_conv_forward(x, w, b, pt, pl, oh, ow)
     y = np.empty((x.shape[0], w.shape[0], oh, ow), dtype=x.dtype)
     _forward_into(x, w, b, y, sh, sw, pt, pl)
     return y
@@ -319,6 +683,8 @@ def conv_backward_weights(x, dout, kernel_size, stride=1, pad=0):
     x, dout, (kh, kw), (sh, sw), (pt, pb, pl, pr) = prepare_direct_backward_weights(
         x, dout, kernel_size, stride, pad
     )
+    if sh == sw == 1:
+        return _s1_conv_backward_weights(x, dout, kh, kw, pt, pl)
     f = dout.shape[1]
     dw = np.empty((f, x.shape[1], kh, kw), dtype=x.dtype)
     blocks = (f + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
@@ -329,6 +695,8 @@ def conv_backward_weights(x, dout, kernel_size, stride=1, pad=0):
 def conv_backward_input(dout, w, x_shape, stride=1, pad=0):
     """dx of ``x_shape`` for the upstream gradient dout (N, F, OH, OW) and the weights w."""
     dout, w, x_shape, (sh, sw), (pt, pb, pl, pr) = prepare_direct_backward_input(dout, w, x_shape, stride, pad)
+    if sh == sw == 1:
+        return _s1_conv_backward_input(dout, w, x_shape, pt, pl)
     dx = np.empty(x_shape, dtype=dout.dtype)
     _input_into(dout, w, dx, sh, sw, pt, pl)
     return dx

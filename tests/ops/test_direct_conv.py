@@ -117,3 +117,26 @@ def test_bad_arguments_are_refused(kernels):
         kernels.conv_backward_input(
             np.zeros((1, 3, 4, 4), np.float32), np.zeros((3, 2, 3, 3), np.float32), x.shape
         )
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 2e-6), (np.float64, 1e-12)])
+@pytest.mark.parametrize("shape", [(3, 1, 32, 5, 28, 2), (2, 3, 17, 3, 33, 1), (2, 2, 9, 7, 13, 0)])
+def test_stride_one_tiles_on_layer_shapes(shape, dtype, tol):
+    """The stride-1 register tiles on whole layers: the course's first layer (28 columns: a partial
+    vector), more columns than a tile, filters and rows that leave partial blocks, 'valid' padding."""
+    n, c, f, k, size, pad = shape
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal((n, c, size, size)).astype(dtype)
+    w = rng.standard_normal((f, c, k, k)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    out = size + 2 * pad - k + 1
+    dout = rng.standard_normal((n, f, out, out)).astype(dtype)
+    y_ref, dw_ref, dx_ref = im2col_reference(x, w, b, 1, pad, dout)
+    got = (
+        compiled.conv_forward(x, w, b, 1, pad),
+        compiled.conv_backward_weights(x, dout, (k, k), 1, pad),
+        compiled.conv_backward_input(dout, w, x.shape, 1, pad),
+    )
+    for name, a, ref in zip(("y", "dW", "dx"), got, (y_ref, dw_ref, dx_ref)):
+        assert a.dtype == dtype and a.shape == ref.shape, name
+        assert float(np.abs(a - ref).max()) <= tol * float(np.abs(ref).max()), name
