@@ -135,6 +135,13 @@ cdef extern from *:
         }                                                                                               \
         SN_S1_TAIL_##S                                                                                  \
     }                                                                                                   \
+    /* dst[:n] = src[:n] in vectors (short rows: a call of memcpy per row cost more than the copy) */     \
+    static inline void sn_s1_copy_##S(T* restrict dst, const T* restrict src, Py_ssize_t n) {             \
+        enum { L = sn_lanes_##S };                                                                        \
+        Py_ssize_t t = 0;                                                                                 \
+        for (; t + L <= n; t += L) *(sn_v##S*)(dst + t) = *(const sn_v##S*)(src + t);                     \
+        if (t < n) sn_s1_store_##S(dst + t, sn_s1_head_##S(src + t, n - t), (sn_v##S){0}, n - t);         \
+    }                                                                                                     \
     /* y[f, oy, ox0 + t] for the filters f < nf of a block and t < width (2 vectors of columns), from the \
        padded image xp (C, PH, PW) and the block's packed weights wp (C, kh, kw, FILTERS) and bias */   \
     SN_S1_FUSED static void sn_s1_forward_##S(const T* restrict xp, const T* restrict wp,               \
@@ -268,6 +275,8 @@ cdef extern from *:
                          Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t oy,
                          Py_ssize_t ox0, Py_ssize_t width, Py_ssize_t nf, Py_ssize_t plane,
                          Py_ssize_t OW) noexcept nogil
+    void sn_s1_copy_f(float* dst, const float* src, Py_ssize_t n) noexcept nogil
+    void sn_s1_copy_d(double* dst, const double* src, Py_ssize_t n) noexcept nogil
     void sn_s1_input_f(const float* gp, const float* w, float* dx, Py_ssize_t F, Py_ssize_t wstride,
                        Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pt, Py_ssize_t pl,
                        Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, Py_ssize_t W) noexcept nogil
@@ -554,8 +563,10 @@ cdef void _s1_input(const floating* g, const floating* w, floating* dx, floating
         gp = scratch + threadid() * F * GH * GW
         for f in range(F):
             for oy in range(rows):
-                memcpy(gp + (f * GH + oy + kh - 1) * GW + kw - 1, g + ((n * F + f) * OH + oy) * OW,
-                       cols * sizeof(floating))
+                if floating is float:
+                    sn_s1_copy_f(gp + (f * GH + oy + kh - 1) * GW + kw - 1, g + ((n * F + f) * OH + oy) * OW, cols)
+                else:
+                    sn_s1_copy_d(gp + (f * GH + oy + kh - 1) * GW + kw - 1, g + ((n * F + f) * OH + oy) * OW, cols)
         for c in range(C):
             y0 = 0
             while y0 < H:

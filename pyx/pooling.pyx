@@ -12,7 +12,9 @@ in backward) is written by exactly one thread, in the twin's order, so results a
 thread count.
 
 Each kernel is a ``nogil`` loop over raw pointers, written once for ``floating`` (float32 and float64);
-a ``def`` entry taking fused-type memoryviews picks the specialisation from the arrays' dtype.
+a ``def`` entry taking fused-type memoryviews picks the specialisation from the arrays' dtype. Max pooling
+with 2x2 windows at stride 2 inside the image (``sn_maxpool2``) is written branch-free so it vectorises:
+the course CNN's first pool, forward, 6.7 -> 2.5 ms (100x32x28x28, 2 threads); the same bits.
 """
 
 import numpy as np
@@ -35,6 +37,62 @@ from scratchnet.ops.pooling import live_taps, window_counts
 
 __all__ = ["maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward"]
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* c ? a : b as bit blends (GCC 12 does not vectorise a chain of ?: fed by comparisons) */
+    static inline float sn_pool_pick_f(int c, float a, float b) {
+        int32_t ia, ib, m = -(int32_t)(c != 0);
+        memcpy(&ia, &a, sizeof ia);
+        memcpy(&ib, &b, sizeof ib);
+        ia = (ia & m) | (ib & ~m);
+        memcpy(&a, &ia, sizeof a);
+        return a;
+    }
+    static inline double sn_pool_pick_d(int c, double a, double b) {
+        int64_t ia, ib, m = -(int64_t)(c != 0);
+        memcpy(&ia, &a, sizeof ia);
+        memcpy(&ib, &b, sizeof ib);
+        ia = (ia & m) | (ib & ~m);
+        memcpy(&a, &ia, sizeof a);
+        return a;
+    }
+    static inline int sn_pool_pick_i(int c, int a, int b) {
+        int m = -(c != 0);
+        return (a & m) | (b & ~m);
+    }
+    /* 2x2 windows at stride 2 that stay inside the image (the usual pooling): one output row from two input
+       rows, the window's four pixels met in the general loop's order with its rule (v takes over when it is
+       greater, or NaN while the best is not: the first maximum or the first NaN wins), as blends, so the
+       compiler vectorises along the row instead of branching on every comparison (a coin flip on real
+       data). first: the plane index of r0[0] */
+    #define SN_MAXPOOL2(NAME, T, PICK)                                                                     \
+    static void NAME(const T* restrict r0, T* restrict out, int* restrict arg, int first, int W, int OW) { \
+        const T* restrict r1 = r0 + W;                                                                    \
+        for (int xo = 0; xo < OW; xo++) {                                                                 \
+            const T b = r0[2 * xo + 1], c = r1[2 * xo], d = r1[2 * xo + 1];                               \
+            T best = r0[2 * xo];                                                                          \
+            int bi = first + 2 * xo, take;                                                                \
+            take = (best == best) & !(b <= best);                                                         \
+            best = PICK(take, b, best);                                                                   \
+            bi = sn_pool_pick_i(take, first + 2 * xo + 1, bi);                                            \
+            take = (best == best) & !(c <= best);                                                         \
+            best = PICK(take, c, best);                                                                   \
+            bi = sn_pool_pick_i(take, first + W + 2 * xo, bi);                                            \
+            take = (best == best) & !(d <= best);                                                         \
+            best = PICK(take, d, best);                                                                   \
+            bi = sn_pool_pick_i(take, first + W + 2 * xo + 1, bi);                                        \
+            out[xo] = best;                                                                               \
+            arg[xo] = bi;                                                                                 \
+        }                                                                                                 \
+    }
+    SN_MAXPOOL2(sn_maxpool2_f, float, sn_pool_pick_f)
+    SN_MAXPOOL2(sn_maxpool2_d, double, sn_pool_pick_d)
+    """
+    void sn_maxpool2_f(const float* r0, float* out, int* arg, int first, int W, int OW) noexcept nogil
+    void sn_maxpool2_d(const double* r0, double* out, int* arg, int first, int W, int OW) noexcept nogil
+
 
 cdef void _maxpool_fwd(const floating* x, floating* out, int* arg, Py_ssize_t NC, Py_ssize_t H,
                        Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
@@ -44,9 +102,17 @@ cdef void _maxpool_fwd(const floating* x, floating* out, int* arg, Py_ssize_t NC
     cdef const floating* xpl
     cdef floating best, v
     # out[n, c, y, x] = max over (i, j) of x_pad[n, c, y*sh + i, x*sw + j]; arg[n, c, y, x] = its h*W + w
+    cdef bint pairs = kh == 2 and kw == 2 and sh == 2 and sw == 2 and pt == 0 and pl == 0 and 2 * OH <= H and 2 * OW <= W
     for plane in prange(NC, schedule="guided", num_threads=sn_threads_for(work)):
         xpl = x + plane * H * W
         for y in range(OH):
+            if pairs:  # no window crosses the border
+                k = (plane * OH + y) * OW
+                if floating is float:
+                    sn_maxpool2_f(xpl + 2 * y * W, out + k, arg + k, <int>(2 * y * W), <int>W, <int>OW)
+                else:
+                    sn_maxpool2_d(xpl + 2 * y * W, out + k, arg + k, <int>(2 * y * W), <int>W, <int>OW)
+                continue
             i0 = _window_start(y, sh, pt)
             i1 = _window_end(y, sh, pt, kh, H)
             for xo in range(OW):

@@ -40,10 +40,12 @@ WINOGRAD_TILES = {3: 4, 5: 4}
 AUTO_WINOGRAD_CHANNELS = 32
 # ... and layers with at most this many input channels (an image's first layer) by the direct kernel, when
 # compiled: it skips im2col's copy of every pixel kh*kw times and the long, thin products. Measured in
-# settled blocks (2 cores, float32, N=100 28x28 / 32x32, forward + backward_params, the way a training step
-# runs a first layer): 1->32 3x3 5.9 ms vs im2col 13.7, 1->32 5x5 (N=64) 8.4 vs 12.3, 3->32 3x3 18.3 vs
-# 26.4, 3->32 5x5 26.3 vs 38.7. Where dx is needed too, direct's input-gradient pass makes 5x5 layers ~25%
-# slower than im2col (3x3 stays faster); such few-channel layers are rarely anywhere but first.
+# settled blocks (2 cores, float32, 'same' padding, forward + backward_params as a training step runs a
+# first layer / forward + backward with dx): 1->32 3x3 N=100 28x28 4.4 / 5.7 ms vs im2col 12.3 / 15.3,
+# 1->32 5x5 N=64 3.3 / 4.8 vs 8.5 / 8.7, 3->32 3x3 N=100 32x32 7.4 / 10.3 vs 29.3 / 34.7, 3->32 5x5 N=64
+# 9.7 / 14.3 vs 23.7 / 31.1. It wins up to 8-16 channels on wide images, but loses on small ones (LeNet's
+# 6->16 5x5 on 14x14: 4.3 vs 2.9 ms, a 32-column tile holding 10 columns) and to Winograd from 16 channels
+# on, so the rule stays at an image's channels.
 AUTO_DIRECT_CHANNELS = 3
 
 _SERIAL_GEMM_MNK = 262_144

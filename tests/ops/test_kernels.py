@@ -319,3 +319,22 @@ def test_backend_switch_selects_twin():
             assert backend.kernel("im2col") is C_IM2COL
     finally:
         backend.use_compiled(before)
+
+
+@needs_compiled
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 28, 28), (1, 2, 9, 71), (3, 1, 14, 33), (1, 1, 2, 2)])
+def test_maxpool_2x2_rows_match_twin_and_definition(shape, dtype):
+    """The vectorised 2x2 stride-2 rows: whole rows of windows (wider than a vector, odd sizes that leave a
+    last row/column out) with ties, signed zeros, infinities and NaNs, bit for bit and by definition."""
+    rng = np.random.default_rng(sum(shape))
+    x = np.round(rng.standard_normal(shape)).astype(dtype)
+    x[rng.random(shape) < 0.2] = -0.0
+    x[rng.random(shape) < 0.1] = -np.inf
+    x[rng.random(shape) < 0.05] = np.nan
+    x[rng.random(shape) < 0.05] = np.inf
+    out, arg = C_POOL.maxpool_forward(x, 2, 2)
+    ref_out, ref_arg = twin_pool.maxpool_forward(x, 2, 2)
+    assert out.tobytes() == ref_out.tobytes()
+    np.testing.assert_array_equal(arg, ref_arg)
+    np.testing.assert_array_equal(arg, _maxpool_by_definition(x, 2, 2, (2, 2), (0, 0, 0, 0)))
