@@ -15,9 +15,10 @@ copy. With :math:`x_p` the zero-padded input, tap by tap:
 
 For one tap (i, j) the pixels read by all output positions form a strided slice of the image (the output
 positions that would read padding are left out, see :func:`scratchnet.ops.im2col.tap_slices`), so each
-line below is one multiply-add of whole planes. The compiled kernels (``pyx/direct_conv.pyx``) run the
-same loops with the innermost one along an image row. The sums run in another order than im2col's matrix
-products, so the two agree to rounding.
+line below is one multiply-add of whole planes. The compiled kernels (``pyx/direct_conv.pyx``) sum the
+same terms along image rows, at stride 1 in register tiles (a block of filters, of dx rows, or of filters x
+taps of dW) over zero-padded copies, with fused multiply-adds. The sums run in another order than im2col's
+matrix products, so the two agree to rounding.
 """
 
 from __future__ import annotations
