@@ -24,11 +24,30 @@ cdef extern from *:
     /* Small jobs run on one thread: waking a team costs more than it saves, and on a busy machine a
        descheduled team member can stall the closing barrier for a whole time slice. */
     static inline int sn_threads_for(Py_ssize_t work) { return work < 65536 ? 1 : sn_max_threads(); }
+    /* c ? a : b as a bit blend. GCC turns ?: into a branch where it will not speculate both sides, or does
+       not vectorise a chain of ?: fed by float comparisons; a loop of blends it vectorises. */
+    #include <stdint.h>
+    #include <string.h>
+    #define SN_PICK(NAME, T, BITS)                                                                         \
+    static inline T NAME(int c, T a, T b) {                                                               \
+        BITS ia, ib, m = -(BITS)(c != 0);                                                                 \
+        memcpy(&ia, &a, sizeof ia);                                                                       \
+        memcpy(&ib, &b, sizeof ib);                                                                       \
+        ia = (ia & m) | (ib & ~m);                                                                        \
+        memcpy(&a, &ia, sizeof a);                                                                        \
+        return a;                                                                                         \
+    }
+    SN_PICK(sn_pick_f, float, int32_t)
+    SN_PICK(sn_pick_d, double, int64_t)
+    SN_PICK(sn_pick_i, int, int)
     """
     int sn_openmp_enabled() noexcept nogil
     int sn_max_threads() noexcept nogil
     void sn_set_num_threads(int n) noexcept nogil
     int sn_threads_for(Py_ssize_t work) noexcept nogil
+    float sn_pick_f(int c, float a, float b) noexcept nogil
+    double sn_pick_d(int c, double a, double b) noexcept nogil
+    int sn_pick_i(int c, int a, int b) noexcept nogil
 
 
 cdef inline Py_ssize_t _first_real(Py_ssize_t pad, Py_ssize_t tap, Py_ssize_t stride,

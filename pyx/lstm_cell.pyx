@@ -20,6 +20,8 @@ import numpy as np
 
 from cython cimport floating
 
+from kernel_helpers cimport sn_pick_f  # noqa: F401  (its C block defines the blend the C code below uses)
+
 from scratchnet.ops import lstm_cell as twin
 from scratchnet.ops.arguments import kernel_takes
 
@@ -30,21 +32,12 @@ cdef extern from *:
     #include <stdint.h>
     #include <string.h>
     #include <math.h>
-    /* c ? a : b as a bit blend: GCC turns a plain ?: here into a branch (it will not speculate the
-       float-to-int conversion below), and a loop with a branch is not vectorised */
-    static inline float sn_select(int c, float a, float b) {
-        int32_t ia, ib, m = -(int32_t)(c != 0);
-        memcpy(&ia, &a, sizeof ia);
-        memcpy(&ib, &b, sizeof ib);
-        int32_t r = (ia & m) | (ib & ~m);
-        float f;
-        memcpy(&f, &r, sizeof f);
-        return f;
-    }
+    /* selects are sn_pick_f (kernel_helpers.pxd): GCC turns a plain ?: here into a branch (it will not
+       speculate the float-to-int conversion below), and a loop with a branch is not vectorised */
     /* e^x for 0 <= x (clamped at 88, where e^x is still finite): x = k ln2 + r, e^r by Cephes' expf
        polynomial, 2^k written into the exponent bits */
     static inline float sn_expf_nonneg(float x) {
-        x = sn_select(x < 88.0f, x, 88.0f);
+        x = sn_pick_f(x < 88.0f, x, 88.0f);
         int32_t ki = (int32_t)(x * 1.44269504088896341f + 0.5f);  /* round(x / ln2): truncation, as x >= 0 */
         float k = (float)ki;
         float r = x - k * 0.693359375f;
@@ -72,8 +65,8 @@ cdef extern from *:
         q = q * z - 3.33332819422e-1f;
         float small = ax + ax * z * q;
         float big = 1.0f - 2.0f / (sn_expf_nonneg(2.0f * ax) + 1.0f);
-        float r = sn_select(ax < 0.625f, small, big);
-        return sn_select(x != x, x, copysignf(r, x));
+        float r = sn_pick_f(ax < 0.625f, small, big);
+        return sn_pick_f(x != x, x, copysignf(r, x));
     }
     static __attribute__((noinline)) void sn_tanh_f(const float* restrict x, float* restrict y, Py_ssize_t n) {
         for (Py_ssize_t k = 0; k < n; k++) y[k] = sn_tanhf(x[k]);

@@ -24,7 +24,9 @@ from libc.string cimport memset
 cimport cython
 from cython cimport floating
 
-from kernel_helpers cimport _end_real, _first_real, _window_end, _window_start, sn_threads_for
+from kernel_helpers cimport (
+    _end_real, _first_real, _window_end, _window_start, sn_pick_d, sn_pick_f, sn_pick_i, sn_threads_for,
+)
 
 from scratchnet.ops.arguments import (
     pool_work,
@@ -39,32 +41,10 @@ __all__ = ["maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_ba
 
 cdef extern from *:
     """
-    #include <stdint.h>
-    #include <string.h>
-    /* c ? a : b as bit blends (GCC 12 does not vectorise a chain of ?: fed by comparisons) */
-    static inline float sn_pool_pick_f(int c, float a, float b) {
-        int32_t ia, ib, m = -(int32_t)(c != 0);
-        memcpy(&ia, &a, sizeof ia);
-        memcpy(&ib, &b, sizeof ib);
-        ia = (ia & m) | (ib & ~m);
-        memcpy(&a, &ia, sizeof a);
-        return a;
-    }
-    static inline double sn_pool_pick_d(int c, double a, double b) {
-        int64_t ia, ib, m = -(int64_t)(c != 0);
-        memcpy(&ia, &a, sizeof ia);
-        memcpy(&ib, &b, sizeof ib);
-        ia = (ia & m) | (ib & ~m);
-        memcpy(&a, &ia, sizeof a);
-        return a;
-    }
-    static inline int sn_pool_pick_i(int c, int a, int b) {
-        int m = -(c != 0);
-        return (a & m) | (b & ~m);
-    }
     /* 2x2 windows at stride 2 that stay inside the image (the usual pooling): one output row from two input
        rows, the window's four pixels met in the general loop's order with its rule (v takes over when it is
-       greater, or NaN while the best is not: the first maximum or the first NaN wins), as blends, so the
+       greater, or NaN while the best is not: the first maximum or the first NaN wins), as blends
+       (sn_pick_*, kernel_helpers.pxd: GCC 12 does not vectorise a chain of ?: fed by comparisons), so the
        compiler vectorises along the row instead of branching on every comparison (a coin flip on real
        data). first: the plane index of r0[0] */
     #define SN_MAXPOOL2(NAME, T, PICK)                                                                     \
@@ -76,19 +56,19 @@ cdef extern from *:
             int bi = first + 2 * xo, take;                                                                \
             take = (best == best) & !(b <= best);                                                         \
             best = PICK(take, b, best);                                                                   \
-            bi = sn_pool_pick_i(take, first + 2 * xo + 1, bi);                                            \
+            bi = sn_pick_i(take, first + 2 * xo + 1, bi);                                            \
             take = (best == best) & !(c <= best);                                                         \
             best = PICK(take, c, best);                                                                   \
-            bi = sn_pool_pick_i(take, first + W + 2 * xo, bi);                                            \
+            bi = sn_pick_i(take, first + W + 2 * xo, bi);                                            \
             take = (best == best) & !(d <= best);                                                         \
             best = PICK(take, d, best);                                                                   \
-            bi = sn_pool_pick_i(take, first + W + 2 * xo + 1, bi);                                        \
+            bi = sn_pick_i(take, first + W + 2 * xo + 1, bi);                                        \
             out[xo] = best;                                                                               \
             arg[xo] = bi;                                                                                 \
         }                                                                                                 \
     }
-    SN_MAXPOOL2(sn_maxpool2_f, float, sn_pool_pick_f)
-    SN_MAXPOOL2(sn_maxpool2_d, double, sn_pool_pick_d)
+    SN_MAXPOOL2(sn_maxpool2_f, float, sn_pick_f)
+    SN_MAXPOOL2(sn_maxpool2_d, double, sn_pick_d)
     """
     void sn_maxpool2_f(const float* r0, float* out, int* arg, int first, int W, int OW) noexcept nogil
     void sn_maxpool2_d(const double* r0, double* out, int* arg, int first, int W, int OW) noexcept nogil
