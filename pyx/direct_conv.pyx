@@ -7,8 +7,9 @@ wrappers validate with the twin's helpers (``scratchnet/ops/arguments.py``) befo
 size, padding and stride is then below ``INDEX_LIMIT``, and for each tap only the output positions that
 read real pixels are visited (``_first_real`` / ``_end_real``), so every pointer stays inside its array.
 
-Stride 1 (the usual case, and all of the course's layers) runs on register tiles over zero-padded copies, so no loop tests a bound: the image padded once per call, the upstream gradients of one image at a
-time into a per-thread buffer. The tile's accumulators stay in vector registers while the sums over taps
+Stride 1 (the usual case, and all of the course's layers) runs on register tiles over zero-padded copies,
+so no loop tests a bound: the image padded once per call, the upstream gradients of one image at a time
+into a per-thread buffer. The tile's accumulators stay in vector registers while the sums over taps
 (or images) run, written as GCC vector extensions (one register of T, 64 bytes with AVX-512), the sums as
 fused multiply-adds. With AVX-512 and float32 (half the filters or rows on narrower registers):
 
@@ -21,9 +22,9 @@ fused multiply-adds. With AVX-512 and float32 (half the filters or rows on narro
 Other strides run the original loops: ``conv_forward`` in parallel over output rows, computing a block of
 32 filters from each loaded input row (32 columns at a time, the vectorised axis; at column stride 1 the
 loaded row is one span of the padded row, copied once and read by every tap as a slice, other strides
-gather each tap's lanes), ``conv_backward_weights`` over blocks of 8 filters the same way, and ``conv_backward_input``
-over input planes, adding each tap's row of products in place. Each output element is written by one
-thread in a fixed order, so results do not depend on the thread count.
+gather each tap's lanes), ``conv_backward_weights`` over blocks of 8 filters the same way, and
+``conv_backward_input`` over input planes, adding each tap's row of products in place. Each output element
+is written by one thread in a fixed order, so results do not depend on the thread count.
 Scratch space is allocated by the wrappers, per thread or per block.
 """
 
@@ -82,7 +83,8 @@ cdef extern from *:
     /* ---- stride 1: register tiles over zero-padded copies (no bounds inside the loops) ------------------
        V is one vector register of T (GCC vector extension: the compiler splits it where the target's
        registers are narrower). Each tile's accumulators stay in registers while the sums run: 16 of
-       AVX-512's 32 registers for forward and dx, 20 for dW; half as many tiles elsewhere. The sums here
+       AVX-512's 32 registers for forward and dx, 15 for dW (GCC kept one array of 16 or more in memory,
+       hence two arrays for forward and dx); smaller tiles elsewhere. The sums here
        are meant as fused multiply-adds (the build's -ffp-contract=off is for the bit-exact kernels) */
     #if defined(__AVX512F__)
     #define SN_S1_BYTES 64
