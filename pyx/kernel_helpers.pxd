@@ -15,10 +15,12 @@ cdef extern from *:
     #include <omp.h>
     static inline int sn_openmp_enabled(void) { return 1; }
     static inline int sn_max_threads(void) { return omp_get_max_threads(); }
+    static inline int sn_team_size(void) { return omp_get_num_threads(); }
     static inline void sn_set_num_threads(int n) { omp_set_num_threads(n); }
     #else
     static inline int sn_openmp_enabled(void) { return 0; }
     static inline int sn_max_threads(void) { return 1; }
+    static inline int sn_team_size(void) { return 1; }
     static inline void sn_set_num_threads(int n) { (void)n; }
     #endif
     /* Small jobs run on one thread: waking a team costs more than it saves, and on a busy machine a
@@ -43,6 +45,7 @@ cdef extern from *:
     """
     int sn_openmp_enabled() noexcept nogil
     int sn_max_threads() noexcept nogil
+    int sn_team_size() noexcept nogil
     void sn_set_num_threads(int n) noexcept nogil
     int sn_threads_for(Py_ssize_t work) noexcept nogil
     float sn_pick_f(int c, float a, float b) noexcept nogil

@@ -12,20 +12,33 @@ at the course's sizes those passes were about a third of an LSTM layer's time. H
   error is within ``TANH_ERROR`` (1e-7) of the exact value over all float32 inputs (tested on a dense
   sweep); NaN stays NaN. float64 forward steps go to the twin.
 
-Arrays the kernels do not take (not C-contiguous, mixed dtypes) go to the twin. Single-threaded: one step is
-too small to share out, and the step's matrix product runs on OpenBLAS's threads right before.
+* ``forward_sequence`` / ``backward_sequence`` (float32, no padding mask) run the whole time loop in one
+  OpenMP parallel region: per step, the product ``h W_h`` (or ``dA W_h^T``) shared out by panels of 64
+  columns, each a register tile of 5 rows that reads ``W_h`` in place (OpenBLAS copied, "packed", all of
+  ``W_h`` on every step: 13% of the layer's profile at H=650), then the rows of the step above, with a
+  spinning barrier between the two (the PASSIVE wait policy would put the team to sleep at every barrier,
+  and waking it each step cost what the product saves). Each output element is computed by one thread in
+  a fixed order, so results do not depend on the thread count; the products' sums run in their own order
+  (fused multiply-adds down k), so they equal the twin's NumPy products to rounding. The layer's
+  whole-sequence products run on the same threads (``ops/recurrent.py``): OpenBLAS's pool, spinning after
+  its own products, took half the cores from the spinning team.
+
+Arrays the kernels do not take (not C-contiguous, mixed dtypes) go to the twin. The single steps are
+single-threaded: one step is too small to share out.
 """
 
 import numpy as np
 
 from cython cimport floating
 
-from kernel_helpers cimport sn_pick_f  # noqa: F401  (its C block defines the blend the C code below uses)
+from cython.parallel cimport parallel, threadid
+
+from kernel_helpers cimport sn_pick_f, sn_team_size, sn_threads_for  # sn_pick_f: used by the C code below
 
 from scratchnet.ops import lstm_cell as twin
 from scratchnet.ops.arguments import kernel_takes
 
-__all__ = ["forward_step", "backward_step", "tanh"]
+__all__ = ["forward_step", "backward_step", "forward_sequence", "backward_sequence", "tanh"]
 
 cdef extern from *:
     """
@@ -118,6 +131,123 @@ cdef extern from *:
     }
     SN_LSTM_BACKWARD_ROW(sn_lstm_backward_row_f, float)
     SN_LSTM_BACKWARD_ROW(sn_lstm_backward_row_d, double)
+
+    /* ---- the whole forward time loop in one parallel region (float32, no mask) ------------------------ */
+    #if defined(__AVX512F__)
+    #define SN_SEQ_BYTES 64
+    #define SN_SEQ_ROWS 5
+    #define SN_SEQ_VECTORS 4
+    #else
+    #define SN_SEQ_BYTES 32
+    #define SN_SEQ_ROWS 4
+    #define SN_SEQ_VECTORS 3
+    #endif
+    #if defined(__GNUC__) && !defined(__clang__)
+    #define SN_SEQ_FUSED __attribute__((optimize("fp-contract=fast")))
+    #else
+    #define SN_SEQ_FUSED
+    #endif
+    typedef float sn_seq_v __attribute__((vector_size(SN_SEQ_BYTES), aligned(4), may_alias));
+    enum { SN_SEQ_LANES = SN_SEQ_BYTES / 4, SN_SEQ_PANEL = SN_SEQ_VECTORS * SN_SEQ_LANES };
+    /* c[r, :PANEL] = sum over k of a[r, k] b[k, :PANEL] for R rows: the tile stays in registers */
+    #define SN_SEQ_TILE(NAME, R)                                                                           \
+    SN_SEQ_FUSED static void NAME(const float* restrict a, Py_ssize_t lda, const float* restrict b,       \
+                                  Py_ssize_t ldb, float* restrict c, Py_ssize_t ldc, Py_ssize_t K) {     \
+        sn_seq_v acc[R][SN_SEQ_VECTORS];                                                                  \
+        for (int r = 0; r < R; r++)                                                                       \
+            for (int v = 0; v < SN_SEQ_VECTORS; v++) acc[r][v] = (sn_seq_v){0};                           \
+        for (Py_ssize_t k = 0; k < K; k++) {                                                              \
+            sn_seq_v bv[SN_SEQ_VECTORS];                                                                  \
+            for (int v = 0; v < SN_SEQ_VECTORS; v++) bv[v] = *(const sn_seq_v*)(b + k * ldb + v * SN_SEQ_LANES); \
+            for (int r = 0; r < R; r++) {                                                                 \
+                const float s = a[r * lda + k];                                                           \
+                for (int v = 0; v < SN_SEQ_VECTORS; v++) acc[r][v] += s * bv[v];                         \
+            }                                                                                             \
+        }                                                                                                 \
+        for (int r = 0; r < R; r++)                                                                       \
+            for (int v = 0; v < SN_SEQ_VECTORS; v++) *(sn_seq_v*)(c + r * ldc + v * SN_SEQ_LANES) = acc[r][v]; \
+    }
+    SN_SEQ_TILE(sn_seq_tile, SN_SEQ_ROWS)
+    SN_SEQ_TILE(sn_seq_tile1, 1)
+    /* hw[:, panel p] = h @ wh[:, panel p]; the last, partial panel reads tail (K x PANEL, zero-padded) */
+    static void sn_seq_panel(const float* h, const float* wh, const float* tail, float* hw, Py_ssize_t p,
+                             Py_ssize_t N, Py_ssize_t K, Py_ssize_t G) {
+        float buffer[SN_SEQ_ROWS * SN_SEQ_PANEL];
+        const Py_ssize_t j0 = p * SN_SEQ_PANEL, cols = G - j0 < SN_SEQ_PANEL ? G - j0 : SN_SEQ_PANEL;
+        const float* b = cols == SN_SEQ_PANEL ? wh + j0 : tail;
+        const Py_ssize_t ldb = cols == SN_SEQ_PANEL ? G : SN_SEQ_PANEL;
+        Py_ssize_t m0 = 0;
+        for (; m0 + SN_SEQ_ROWS <= N; m0 += SN_SEQ_ROWS) {
+            if (cols == SN_SEQ_PANEL) {
+                sn_seq_tile(h + m0 * K, K, b, ldb, hw + m0 * G + j0, G, K);
+            } else {
+                sn_seq_tile(h + m0 * K, K, b, ldb, buffer, SN_SEQ_PANEL, K);
+                for (int r = 0; r < SN_SEQ_ROWS; r++) memcpy(hw + (m0 + r) * G + j0, buffer + r * SN_SEQ_PANEL, cols * sizeof(float));
+            }
+        }
+        for (; m0 < N; m0++) {
+            sn_seq_tile1(h + m0 * K, K, b, ldb, buffer, SN_SEQ_PANEL, K);
+            memcpy(hw + m0 * G + j0, buffer, cols * sizeof(float));
+        }
+    }
+    /* a barrier that spins: the team stays awake between steps (the PASSIVE OpenMP policy would put it to
+       sleep at every barrier, and waking it each step cost what the product saves) */
+    typedef struct { int count; int phase; } sn_spin_barrier;
+    static inline void sn_spin_wait(sn_spin_barrier* bar, int* phase, int team) {
+        const int mine = *phase;
+        if (__atomic_add_fetch(&bar->count, 1, __ATOMIC_ACQ_REL) == team) {
+            __atomic_store_n(&bar->count, 0, __ATOMIC_RELAXED);
+            __atomic_store_n(&bar->phase, mine + 1, __ATOMIC_RELEASE);
+        } else {
+            while (__atomic_load_n(&bar->phase, __ATOMIC_ACQUIRE) == mine) {
+    #if defined(__x86_64__) || defined(__i386__)
+                __builtin_ia32_pause();
+    #endif
+            }
+        }
+        *phase = mine + 1;
+    }
+    /* one team member's share of the forward loop: per step, its panels of h_{s} W_h, a barrier, its rows
+       of the cell update, a barrier */
+    static void sn_lstm_forward_sequence(int tid, int team, sn_spin_barrier* bar, float* a, const float* wh,
+                                         const float* tail, float* hs, float* cs, float* tc, float* hw,
+                                         Py_ssize_t T, Py_ssize_t N, Py_ssize_t H) {
+        const Py_ssize_t G = 4 * H, panels = (G + SN_SEQ_PANEL - 1) / SN_SEQ_PANEL;
+        int phase = 0;
+        for (Py_ssize_t s = 0; s < T; s++) {
+            const float* h = hs + s * N * H;
+            for (Py_ssize_t p = tid; p < panels; p += team) sn_seq_panel(h, wh, tail, hw, p, N, H, G);
+            sn_spin_wait(bar, &phase, team);
+            for (Py_ssize_t r = tid; r < N; r += team)
+                sn_lstm_forward_row(a + (s * N + r) * G, hw + r * G, cs + (s * N + r) * H, h + r * H,
+                                    cs + ((s + 1) * N + r) * H, tc + (s * N + r) * H, hs + ((s + 1) * N + r) * H,
+                                    H, 0, 1.0f);
+            sn_spin_wait(bar, &phase, team);
+        }
+    }
+    /* one team member's share of the backward loop, steps T-1 .. 0: its rows of dh += dhs[s] (if given) and
+       of the cell's backward (da[s], dc), a barrier, its panels of dh = da[s] W_h^T, a barrier */
+    static void sn_lstm_backward_sequence(int tid, int team, sn_spin_barrier* bar, const float* act,
+                                          const float* tc, const float* cs, const float* dhs, float* dh,
+                                          float* dc, float* da, const float* wh_t, const float* tail,
+                                          Py_ssize_t T, Py_ssize_t N, Py_ssize_t H) {
+        const Py_ssize_t G = 4 * H, panels = (H + SN_SEQ_PANEL - 1) / SN_SEQ_PANEL;
+        int phase = 0;
+        for (Py_ssize_t s = T - 1; s >= 0; s--) {
+            for (Py_ssize_t r = tid; r < N; r += team) {
+                if (dhs != NULL) {
+                    float* restrict d = dh + r * H;
+                    const float* restrict add = dhs + (s * N + r) * H;
+                    for (Py_ssize_t j = 0; j < H; j++) d[j] += add[j];
+                }
+                sn_lstm_backward_row_f(act + (s * N + r) * G, tc + (s * N + r) * H, cs + (s * N + r) * H,
+                                       dh + r * H, dc + r * H, da + (s * N + r) * G, H, 0, 1.0f);
+            }
+            sn_spin_wait(bar, &phase, team);
+            for (Py_ssize_t p = tid; p < panels; p += team) sn_seq_panel(da + s * N * G, wh_t, tail, dh, p, N, G, H);
+            sn_spin_wait(bar, &phase, team);
+        }
+    }
     """
     void sn_tanh_f(const float* x, float* y, Py_ssize_t n) noexcept nogil
     void sn_lstm_forward_row(float* g4, const float* hw, const float* c_prev, const float* h_prev, float* c_new,
@@ -126,6 +256,18 @@ cdef extern from *:
                                 float* d, Py_ssize_t H, int masked, float m) noexcept nogil
     void sn_lstm_backward_row_d(const double* g4, const double* tc, const double* c_prev, double* dh,
                                 double* dc, double* d, Py_ssize_t H, int masked, double m) noexcept nogil
+    enum:
+        SN_SEQ_PANEL
+    ctypedef struct sn_spin_barrier:
+        int count
+        int phase
+    void sn_lstm_forward_sequence(int tid, int team, sn_spin_barrier* bar, float* a, const float* wh,
+                                  const float* tail, float* hs, float* cs, float* tc, float* hw, Py_ssize_t T,
+                                  Py_ssize_t N, Py_ssize_t H) noexcept nogil
+    void sn_lstm_backward_sequence(int tid, int team, sn_spin_barrier* bar, const float* act, const float* tc,
+                                   const float* cs, const float* dhs, float* dh, float* dc, float* da,
+                                   const float* wh_t, const float* tail, Py_ssize_t T, Py_ssize_t N,
+                                   Py_ssize_t H) noexcept nogil
 
 
 def _check_step(g4, rows, mask):
@@ -203,3 +345,70 @@ def _backward_rows(const floating[:, ::1] g4, const floating[:, ::1] tc, const f
             else:
                 sn_lstm_backward_row_d(&g4[r, 0], &tc[r, 0], &c_prev[r, 0], &dh[r, 0], &dc[r, 0], &d[r, 0], H,
                                        masked, m[r, 0] if masked else 1)
+
+
+def forward_sequence(a, wh, hs, cs, tc):
+    """The twin's ``forward_sequence`` (no mask, float32): the whole time loop in one parallel region."""
+    arrays = (a, wh, hs, cs, tc)
+    if not kernel_takes(arrays, (np.float32,)) or a.ndim != 3 or hs.ndim != 3:
+        return twin.forward_sequence(a, wh, hs, cs, tc)
+    t, n, g = a.shape
+    H = hs.shape[2]
+    if (g != 4 * H or wh.shape != (H, g) or hs.shape != (t + 1, n, H) or cs.shape != hs.shape
+            or tc.shape != (t, n, H) or t == 0 or n == 0 or H == 0):
+        return twin.forward_sequence(a, wh, hs, cs, tc)
+    tail = np.zeros((H, SN_SEQ_PANEL), dtype=np.float32)  # the last, partial panel of W_h, zero-padded
+    if g % SN_SEQ_PANEL:
+        tail[:, : g % SN_SEQ_PANEL] = wh[:, g - g % SN_SEQ_PANEL :]
+    hw = np.empty((n, g), dtype=np.float32)
+    _forward_sequence(a, wh, tail, hs, cs, tc, hw, sn_threads_for(n * g * H))
+
+
+def _forward_sequence(float[:, :, ::1] a, const float[:, ::1] wh, const float[:, ::1] tail, float[:, :, ::1] hs,
+                      float[:, :, ::1] cs, float[:, :, ::1] tc, float[:, ::1] hw, int threads):
+    cdef sn_spin_barrier bar
+    cdef int tid, team
+    bar.count = 0
+    bar.phase = 0
+    with nogil, parallel(num_threads=threads):
+        tid = threadid()
+        team = sn_team_size()
+        sn_lstm_forward_sequence(tid, team, &bar, &a[0, 0, 0], &wh[0, 0], &tail[0, 0], &hs[0, 0, 0], &cs[0, 0, 0],
+                                 &tc[0, 0, 0], &hw[0, 0], a.shape[0], a.shape[1], hs.shape[2])
+
+
+def backward_sequence(act, tc, cs, dhs, dh, dc, da, wh_t):
+    """The twin's ``backward_sequence`` (no mask, float32): the whole time loop in one parallel region."""
+    arrays = (act, tc, cs, dh, dc, da, wh_t) + (() if dhs is None else (dhs,))
+    if not kernel_takes(arrays, (np.float32,)) or act.ndim != 3 or dh.ndim != 2:
+        return twin.backward_sequence(act, tc, cs, dhs, dh, dc, da, wh_t)
+    t, n, g = act.shape
+    H = dh.shape[1]
+    if (g != 4 * H or wh_t.shape != (g, H) or tc.shape != (t, n, H) or cs.shape[0] < t or cs.shape[1:] != (n, H)
+            or dh.shape != (n, H) or dc.shape != (n, H) or da.shape != act.shape
+            or (dhs is not None and dhs.shape != (t, n, H)) or t == 0 or n == 0 or H == 0):
+        return twin.backward_sequence(act, tc, cs, dhs, dh, dc, da, wh_t)
+    tail = np.zeros((g, SN_SEQ_PANEL), dtype=np.float32)  # the last, partial panel of W_h^T, zero-padded
+    if H % SN_SEQ_PANEL:
+        tail[:, : H % SN_SEQ_PANEL] = wh_t[:, H - H % SN_SEQ_PANEL :]
+    _backward_sequence(act, tc, cs, dhs, dh, dc, da, wh_t, tail, sn_threads_for(n * g * H))
+
+
+def _backward_sequence(const float[:, :, ::1] act, const float[:, :, ::1] tc, const float[:, :, ::1] cs, dhs,
+                       float[:, ::1] dh, float[:, ::1] dc, float[:, :, ::1] da, const float[:, ::1] wh_t,
+                       const float[:, ::1] tail, int threads):
+    cdef sn_spin_barrier bar
+    cdef int tid, team
+    cdef const float[:, :, ::1] dhs_view
+    cdef const float* dhs_ptr = NULL
+    if dhs is not None:
+        dhs_view = dhs
+        dhs_ptr = &dhs_view[0, 0, 0]
+    bar.count = 0
+    bar.phase = 0
+    with nogil, parallel(num_threads=threads):
+        tid = threadid()
+        team = sn_team_size()
+        sn_lstm_backward_sequence(tid, team, &bar, &act[0, 0, 0], &tc[0, 0, 0], &cs[0, 0, 0], dhs_ptr, &dh[0, 0],
+                                  &dc[0, 0], &da[0, 0, 0], &wh_t[0, 0], &tail[0, 0], act.shape[0], act.shape[1],
+                                  dh.shape[1])

@@ -58,6 +58,8 @@ FAST_PATHS = {
     "scratchnet.layers.recurrent.RNN.backward_loop": "scratchnet.ops.recurrent:rnn_backward_loop",
     "scratchnet.layers.recurrent.LSTM.forward_loop": "scratchnet.ops.recurrent:lstm_forward_loop",
     "scratchnet.layers.recurrent.LSTM.backward_loop": "scratchnet.ops.recurrent:lstm_backward_loop",
+    "scratchnet.layers.recurrent.LSTM.forward_projection": "scratchnet.ops.recurrent:lstm_forward_projection",
+    "scratchnet.layers.recurrent.LSTM.backward_products": "scratchnet.ops.recurrent:lstm_backward_products",
     "scratchnet.layers.recurrent.GRU.forward_loop": "scratchnet.ops.recurrent:gru_forward_loop",
     "scratchnet.layers.recurrent.GRU.backward_loop": "scratchnet.ops.recurrent:gru_backward_loop",
 }

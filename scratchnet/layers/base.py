@@ -310,7 +310,15 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        for name in ("forward", "backward", "backward_params", "forward_loop", "backward_loop"):
+        for name in (
+            "forward",
+            "backward",
+            "backward_params",
+            "forward_projection",
+            "forward_loop",
+            "backward_loop",
+            "backward_products",
+        ):
             key = f"{cls.__module__}.{cls.__qualname__}.{name}"
             if key in backend.FAST_PATHS and hasattr(cls, name):
                 setattr(cls, name, _dispatching(getattr(cls, name), key))

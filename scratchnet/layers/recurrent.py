@@ -129,7 +129,7 @@ class _Recurrent(Layer):
         mask = lengths_mask(self, lengths, n, t, xp)
         xt = xp.ascontiguousarray(x.transpose(1, 0, 2)).reshape(t * n, d)  # time-major rows
         gates = self.n_gates * self.hidden_size
-        a = (xt @ self.params["Wx"] + self.params["b"]).reshape(t, n, gates)  # a_t = x_t Wx + b, all t
+        a = self.forward_projection(xt).reshape(t, n, gates)  # a_t = x_t Wx + b, all t
         hs, cs, steps = self.forward_loop(a, h, c, mask)
         self._cache = (xt, hs, steps, mask)
         self.h_last, self.c_last = hs[t], None if cs is None else cs[t]
@@ -159,11 +159,21 @@ class _Recurrent(Layer):
             dc += check_state(self, dc_last, "dc_last", n, xp, kinds="f")
         da, dah, self.dh0, self.dc0 = self.backward_loop(steps, dhs, dh, dc, mask)
         da, dah = da.reshape(t * n, self.n_gates * H), dah.reshape(t * n, self.n_gates * H)
-        self.grads["Wx"] = xt.T @ da
-        self.grads["Wh"] = hs[:-1].reshape(t * n, H).T @ dah
+        self.grads["Wx"], self.grads["Wh"], dx = self.backward_products(
+            xt, hs[:-1].reshape(t * n, H), da, dah
+        )
         self.grads.update(self.bias_grads(da, dah))
-        dx = (da @ self.params["Wx"].T).reshape(t, n, self.input_size)
+        dx = dx.reshape(t, n, self.input_size)
         return xp.ascontiguousarray(dx.transpose(1, 0, 2))
+
+    def forward_projection(self, xt: np.ndarray) -> np.ndarray:
+        """The input path of every step in one product: A = X W_x + b for the time-major rows X (T*N, D)."""
+        return xt @ self.params["Wx"] + self.params["b"]
+
+    def backward_products(self, xt, h_prev, da, dah) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The whole-sequence products of backward, from the time-major rows X (T*N, D), H_prev (T*N, H) and
+        the pre-activation gradients dA, dA_h (T*N, G*H): dW_x = X^T dA, dW_h = H_prev^T dA_h, dX = dA W_x^T."""
+        return xt.T @ da, h_prev.T @ dah, da @ self.params["Wx"].T
 
     def forward_loop(self, a, h, c, mask) -> tuple[np.ndarray, np.ndarray | None, Any]:
         """Runs the cell over t = 0..T-1 from state (h, c). Returns the states hs, cs (T+1, N, H), hs[0] = h,

@@ -27,7 +27,7 @@ import numpy as np
 
 from scratchnet.backend import get_array_module
 
-__all__ = ["forward_step", "backward_step", "TANH_ERROR"]
+__all__ = ["forward_step", "backward_step", "forward_sequence", "backward_sequence", "TANH_ERROR"]
 
 # bound on the compiled float32 tanh's absolute error against the exact value (measured 7.5e-8 on every 61st
 # float32; tests/ops/test_lstm_cell.py); relative to |tanh x| it stays within 1.5e-7 (about 1.3 ulp)
@@ -113,3 +113,25 @@ def backward_step(g4, tc, c_prev, dh, dc, d, mask=None, scratch=None) -> None:
         dc += tmp
     else:
         dc *= f  # gc is dc here
+
+
+def forward_sequence(a, wh, hs, cs, tc) -> None:
+    """The forward time loop without padding: for each step s, ``forward_step`` with hw = hs[s] @ wh.
+    a (T, N, 4H) pre-activations (overwritten by the gates), hs, cs (T+1, N, H) with hs[0], cs[0] given,
+    tc (T, N, H)."""
+    hw = get_array_module(a).empty_like(a[0])
+    for s in range(a.shape[0]):
+        get_array_module(a).matmul(hs[s], wh, out=hw)
+        forward_step(a[s], hw, cs[s], hs[s], cs[s + 1], tc[s], hs[s + 1])
+
+
+def backward_sequence(act, tc, cs, dhs, dh, dc, da, wh_t) -> None:
+    """The backward time loop without padding, steps T-1 .. 0: dh += dhs[s] (dhs (T, N, H) or None), then
+    ``backward_step`` into da[s], then dh = da[s] @ wh_t. dh, dc (N, H) are updated in place."""
+    xp = get_array_module(act)
+    scratch = xp.empty((dh.shape[0], 7 * dh.shape[1]), dtype=act.dtype)
+    for s in range(act.shape[0] - 1, -1, -1):
+        if dhs is not None:
+            dh += dhs[s]
+        backward_step(act[s], tc[s], cs[s], dh, dc, da[s], None, scratch)
+        xp.matmul(da[s], wh_t, out=dh)

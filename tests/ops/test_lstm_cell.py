@@ -99,3 +99,71 @@ def test_mismatched_shapes_are_refused():
         compiled.forward_step(
             s["g4"], s["hw"], s["c_prev"], s["h_prev"], s["tc"], s["dh"], s["dc"], np.ones((2, 1), np.float32)
         )
+
+
+def sequence_arrays(rng, t, n, h, with_dhs=True):
+    """Inputs of one forward and one backward time loop: pre-activations, W_h, initial state, gradients."""
+    g = 4 * h
+    s = {
+        "a": (rng.standard_normal((t, n, g)) * 2).astype(np.float32),
+        "wh": (rng.standard_normal((h, g)) / np.sqrt(h)).astype(np.float32),
+        "h0": rng.standard_normal((n, h)).astype(np.float32),
+        "c0": rng.standard_normal((n, h)).astype(np.float32),
+        "dhs": rng.standard_normal((t, n, h)).astype(np.float32) if with_dhs else None,
+        "dh": rng.standard_normal((n, h)).astype(np.float32),
+        "dc": rng.standard_normal((n, h)).astype(np.float32),
+    }
+    return s
+
+
+def run_sequences(module, s):
+    """forward_sequence then backward_sequence of ``module`` on copies of ``s``: (hs, cs, a, da, dh, dc)."""
+    t, n, g = s["a"].shape
+    h = g // 4
+    a = s["a"].copy()
+    hs, cs = np.empty((t + 1, n, h), np.float32), np.empty((t + 1, n, h), np.float32)
+    hs[0], cs[0] = s["h0"], s["c0"]
+    tc = np.empty((t, n, h), np.float32)
+    module.forward_sequence(a, s["wh"], hs, cs, tc)
+    dh, dc, da = s["dh"].copy(), s["dc"].copy(), np.empty_like(a)
+    module.backward_sequence(a, tc, cs, s["dhs"], dh, dc, da, np.ascontiguousarray(s["wh"].T))
+    return hs, cs, a, da, dh, dc
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_time_loops_equal_the_twin_to_rounding(seed):
+    """The compiled forward and backward time loops (one parallel region, register-tile products) against
+    the twin's loop of NumPy products and steps, on shapes with partial row tiles and column panels."""
+    rng = np.random.default_rng(seed)
+    t, n, h = int(rng.integers(1, 9)), int(rng.integers(1, 13)), int(rng.integers(1, 90))
+    s = sequence_arrays(rng, t, n, h, with_dhs=bool(seed % 2))
+    got, ref = run_sequences(compiled, s), run_sequences(twin, s)
+    for name, x, y in zip(("hs", "cs", "gates", "da", "dh", "dc"), got, ref, strict=True):
+        assert x.shape == y.shape and x.dtype == np.float32, name
+        np.testing.assert_allclose(
+            x, y, rtol=2e-4, atol=2e-5 * max(1.0, float(np.abs(y).max())), err_msg=name
+        )
+
+
+def test_time_loops_do_not_depend_on_the_thread_count():
+    from scratchnet import backend
+
+    s = sequence_arrays(np.random.default_rng(7), 6, 11, 70)
+    runs = []
+    for threads in (1, 2):
+        backend.set_num_threads(threads)
+        runs.append(run_sequences(compiled, s))
+    backend.set_num_threads(2)
+    for x, y in zip(*runs, strict=True):
+        assert x.tobytes() == y.tobytes()
+
+
+def test_time_loops_hand_other_arrays_to_the_twin():
+    s = sequence_arrays(np.random.default_rng(3), 3, 4, 5)
+    s64 = {k: None if v is None else v.astype(np.float64) for k, v in s.items()}
+    t, n, g = s64["a"].shape
+    a, hs, cs = s64["a"].copy(), np.zeros((t + 1, n, 5)), np.zeros((t + 1, n, 5))
+    tc, a_ref, hs_ref, cs_ref = np.empty((t, n, 5)), a.copy(), hs.copy(), cs.copy()
+    compiled.forward_sequence(a, s64["wh"], hs, cs, tc)  # float64: the twin, exactly
+    twin.forward_sequence(a_ref, s64["wh"], hs_ref, cs_ref, np.empty_like(tc))
+    assert hs.tobytes() == hs_ref.tobytes() and a.tobytes() == a_ref.tobytes()
