@@ -84,8 +84,8 @@ cdef extern from *:
        V is one vector register of T (GCC vector extension: the compiler splits it where the target's
        registers are narrower). Each tile's accumulators stay in registers while the sums run: 16 of
        AVX-512's 32 registers for forward and dx, 15 for dW (GCC kept one array of 16 or more in memory,
-       hence two arrays for forward and dx); smaller tiles elsewhere. The sums here
-       are meant as fused multiply-adds (the build's -ffp-contract=off is for the bit-exact kernels) */
+       hence two arrays for forward and dx); smaller tiles elsewhere. The sums are fused multiply-adds
+       (SN_FUSED, kernel_helpers.pxd) */
     #if defined(__AVX512F__)
     #define SN_S1_BYTES 64
     #define SN_S1_FILTERS 8
@@ -108,11 +108,6 @@ cdef extern from *:
     #define SN_S1_MASKED 1
     #else
     #define SN_S1_MASKED 0
-    #endif
-    #if defined(__GNUC__) && !defined(__clang__)
-    #define SN_S1_FUSED __attribute__((optimize("fp-contract=fast")))
-    #else
-    #define SN_S1_FUSED
     #endif
     #define SN_S1(S, T)                                                                                     \
     typedef T sn_v##S __attribute__((vector_size(SN_S1_BYTES), aligned(sizeof(T)), may_alias));         \
@@ -146,7 +141,7 @@ cdef extern from *:
     }                                                                                                     \
     /* y[f, oy, ox0 + t] for the filters f < nf of a block and t < width (2 vectors of columns), from the \
        padded image xp (C, PH, PW) and the block's packed weights wp (C, kh, kw, FILTERS) and bias */   \
-    SN_S1_FUSED static void sn_s1_forward_##S(const T* restrict xp, const T* restrict wp,               \
+    SN_FUSED static void sn_s1_forward_##S(const T* restrict xp, const T* restrict wp,               \
             const T* restrict bias, T* restrict y, Py_ssize_t C, Py_ssize_t PH, Py_ssize_t PW,          \
             Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t oy, Py_ssize_t ox0, Py_ssize_t width, Py_ssize_t nf, \
             Py_ssize_t plane, Py_ssize_t OW) {                                                          \
@@ -178,7 +173,7 @@ cdef extern from *:
     /* dx[y0 + r, x0 + t] of one input plane for r < rows, t < width (2 vectors of columns) from the    \
        padded upstream gradients gp (F, GH, GW) of its image, gp[f, q + kh-1, p + kw-1] = g[f, q, p], and \
        w = &W[0, c, 0, 0] (filters wstride apart): dx[y, x] = sum of W[f,c,i,j] g[f, y+pt-i, x+pl-j] */ \
-    SN_S1_FUSED static void sn_s1_input_##S(const T* restrict gp, const T* restrict w, T* restrict dx,  \
+    SN_FUSED static void sn_s1_input_##S(const T* restrict gp, const T* restrict w, T* restrict dx,  \
             Py_ssize_t F, Py_ssize_t wstride, Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw, \
             Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, \
             Py_ssize_t W) {                                                                             \
@@ -208,7 +203,7 @@ cdef extern from *:
     /* out[f, t, :] = lanes of dW[f0 + f, c, tap t] for f < WFILTERS, t < TAPS (their sum): over images, rows, columns \
        of g[n, f0+f, oy, ox] * xpad[n, c, oy + i, ox + j], tap t at offset offsets[t] = i*PW + j (out for \
        f >= nf is not meaningful). One vector of columns at a time; the caller sums the lanes */        \
-    SN_S1_FUSED static void sn_s1_weights_##S(const T* restrict xpad, const T* restrict g, T* restrict out, \
+    SN_FUSED static void sn_s1_weights_##S(const T* restrict xpad, const T* restrict g, T* restrict out, \
             const Py_ssize_t* offsets, Py_ssize_t N, Py_ssize_t C, Py_ssize_t c, Py_ssize_t F,          \
             Py_ssize_t f0, Py_ssize_t nf, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t OH, Py_ssize_t OW) { \
         enum { L = sn_lanes_##S, FB = SN_S1_WFILTERS, TJ = SN_S1_TAPS };                                \
@@ -307,6 +302,43 @@ cdef inline void _tap_fma(floating* acc, const floating* g, const floating* row,
         sn_direct_tap_f(acc, g, row, nf, acc_stride)
     else:
         sn_direct_tap_d(acc, g, row, nf, acc_stride)
+
+
+cdef inline void _s1_forward_tile(const floating* xp, const floating* wp, const floating* bias, floating* y,
+                                  Py_ssize_t C, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t kh, Py_ssize_t kw,
+                                  Py_ssize_t oy, Py_ssize_t ox0, Py_ssize_t width, Py_ssize_t nf, Py_ssize_t plane,
+                                  Py_ssize_t OW) noexcept nogil:
+    if floating is float:
+        sn_s1_forward_f(xp, wp, bias, y, C, PH, PW, kh, kw, oy, ox0, width, nf, plane, OW)
+    else:
+        sn_s1_forward_d(xp, wp, bias, y, C, PH, PW, kh, kw, oy, ox0, width, nf, plane, OW)
+
+
+cdef inline void _s1_input_tile(const floating* gp, const floating* w, floating* dx, Py_ssize_t F,
+                                Py_ssize_t wstride, Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw,
+                                Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0,
+                                Py_ssize_t width, Py_ssize_t W) noexcept nogil:
+    if floating is float:
+        sn_s1_input_f(gp, w, dx, F, wstride, GH, GW, kh, kw, pt, pl, y0, rows, x0, width, W)
+    else:
+        sn_s1_input_d(gp, w, dx, F, wstride, GH, GW, kh, kw, pt, pl, y0, rows, x0, width, W)
+
+
+cdef inline void _s1_weights_tile(const floating* xpad, const floating* g, floating* out,
+                                  const Py_ssize_t* offsets, Py_ssize_t N, Py_ssize_t C, Py_ssize_t c,
+                                  Py_ssize_t F, Py_ssize_t f0, Py_ssize_t nf, Py_ssize_t PH, Py_ssize_t PW,
+                                  Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+    if floating is float:
+        sn_s1_weights_f(xpad, g, out, offsets, N, C, c, F, f0, nf, PH, PW, OH, OW)
+    else:
+        sn_s1_weights_d(xpad, g, out, offsets, N, C, c, F, f0, nf, PH, PW, OH, OW)
+
+
+cdef inline void _s1_copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        sn_s1_copy_f(dst, src, n)
+    else:
+        sn_s1_copy_d(dst, src, n)
 
 
 cdef inline Py_ssize_t _span_size(Py_ssize_t kw, Py_ssize_t W) noexcept nogil:
@@ -502,16 +534,10 @@ cdef void _s1_forward(const floating* xp, const floating* wp, const floating* bp
         for blk in range(blocks):
             ox0 = 0
             while ox0 < OW:
-                if floating is float:
-                    sn_s1_forward_f(xp + n * C * PH * PW, wp + blk * C * kh * kw * SN_S1_FILTERS,
-                                    bp + blk * SN_S1_FILTERS, y + (n * F + blk * SN_S1_FILTERS) * OH * OW, C, PH,
-                                    PW, kh, kw, oy, ox0, min(chunk, OW - ox0), min(<Py_ssize_t>SN_S1_FILTERS,
-                                    F - blk * SN_S1_FILTERS), OH * OW, OW)
-                else:
-                    sn_s1_forward_d(xp + n * C * PH * PW, wp + blk * C * kh * kw * SN_S1_FILTERS,
-                                    bp + blk * SN_S1_FILTERS, y + (n * F + blk * SN_S1_FILTERS) * OH * OW, C, PH,
-                                    PW, kh, kw, oy, ox0, min(chunk, OW - ox0), min(<Py_ssize_t>SN_S1_FILTERS,
-                                    F - blk * SN_S1_FILTERS), OH * OW, OW)
+                _s1_forward_tile(xp + n * C * PH * PW, wp + blk * C * kh * kw * SN_S1_FILTERS, bp + blk * SN_S1_FILTERS,
+                                 y + (n * F + blk * SN_S1_FILTERS) * OH * OW, C, PH, PW, kh, kw, oy, ox0,
+                                 min(chunk, OW - ox0), min(<Py_ssize_t>SN_S1_FILTERS, F - blk * SN_S1_FILTERS),
+                                 OH * OW, OW)
                 ox0 = ox0 + chunk
 
 
@@ -534,14 +560,9 @@ cdef void _s1_weights(const floating* xp, const floating* g, floating* out, cons
         blk = task // (C * groups)
         c = (task // groups) % C
         grp = task % groups
-        if floating is float:
-            sn_s1_weights_f(xp, g, out + task * lanes * SN_S1_WFILTERS * SN_S1_TAPS, offsets + grp * SN_S1_TAPS, N, C, c,
-                            F, blk * SN_S1_WFILTERS, min(<Py_ssize_t>SN_S1_WFILTERS, F - blk * SN_S1_WFILTERS),
-                            PH, PW, OH, OW)
-        else:
-            sn_s1_weights_d(xp, g, out + task * lanes * SN_S1_WFILTERS * SN_S1_TAPS, offsets + grp * SN_S1_TAPS, N, C, c,
-                            F, blk * SN_S1_WFILTERS, min(<Py_ssize_t>SN_S1_WFILTERS, F - blk * SN_S1_WFILTERS),
-                            PH, PW, OH, OW)
+        _s1_weights_tile(xp, g, out + task * lanes * SN_S1_WFILTERS * SN_S1_TAPS, offsets + grp * SN_S1_TAPS, N, C,
+                         c, F, blk * SN_S1_WFILTERS, min(<Py_ssize_t>SN_S1_WFILTERS, F - blk * SN_S1_WFILTERS), PH,
+                         PW, OH, OW)
 
 
 def _s1_weights_into(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] g, floating[:, ::1] out,
@@ -565,21 +586,14 @@ cdef void _s1_input(const floating* g, const floating* w, floating* dx, floating
         gp = scratch + threadid() * F * GH * GW
         for f in range(F):
             for oy in range(rows):
-                if floating is float:
-                    sn_s1_copy_f(gp + (f * GH + oy + kh - 1) * GW + kw - 1, g + ((n * F + f) * OH + oy) * OW, cols)
-                else:
-                    sn_s1_copy_d(gp + (f * GH + oy + kh - 1) * GW + kw - 1, g + ((n * F + f) * OH + oy) * OW, cols)
+                _s1_copy(gp + (f * GH + oy + kh - 1) * GW + kw - 1, g + ((n * F + f) * OH + oy) * OW, cols)
         for c in range(C):
             y0 = 0
             while y0 < H:
                 x0 = 0
                 while x0 < W:
-                    if floating is float:
-                        sn_s1_input_f(gp, w + c * kh * kw, dx + (n * C + c) * H * W, F, C * kh * kw, GH, GW, kh,
-                                      kw, pt, pl, y0, min(<Py_ssize_t>SN_S1_ROWS, H - y0), x0, min(chunk, W - x0), W)
-                    else:
-                        sn_s1_input_d(gp, w + c * kh * kw, dx + (n * C + c) * H * W, F, C * kh * kw, GH, GW, kh,
-                                      kw, pt, pl, y0, min(<Py_ssize_t>SN_S1_ROWS, H - y0), x0, min(chunk, W - x0), W)
+                    _s1_input_tile(gp, w + c * kh * kw, dx + (n * C + c) * H * W, F, C * kh * kw, GH, GW, kh, kw,
+                                   pt, pl, y0, min(<Py_ssize_t>SN_S1_ROWS, H - y0), x0, min(chunk, W - x0), W)
                     x0 = x0 + chunk
                 y0 = y0 + SN_S1_ROWS
 

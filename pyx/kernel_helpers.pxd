@@ -26,6 +26,13 @@ cdef extern from *:
     /* Small jobs run on one thread: waking a team costs more than it saves, and on a busy machine a
        descheduled team member can stall the closing barrier for a whole time slice. */
     static inline int sn_threads_for(Py_ssize_t work) { return work < 65536 ? 1 : sn_max_threads(); }
+    /* For the register-tile kernels: acc += a * b as one fused multiply-add in this function (the build's
+       -ffp-contract=off keeps every multiply and add rounded separately for the bit-exact kernels) */
+    #if defined(__GNUC__) && !defined(__clang__)
+    #define SN_FUSED __attribute__((optimize("fp-contract=fast")))
+    #else
+    #define SN_FUSED
+    #endif
     /* c ? a : b as a bit blend. GCC turns ?: into a branch where it will not speculate both sides, or does
        not vectorise a chain of ?: fed by float comparisons; a loop of blends it vectorises. */
     #include <stdint.h>

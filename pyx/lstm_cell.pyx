@@ -142,16 +142,11 @@ cdef extern from *:
     #define SN_SEQ_ROWS 4
     #define SN_SEQ_VECTORS 3
     #endif
-    #if defined(__GNUC__) && !defined(__clang__)
-    #define SN_SEQ_FUSED __attribute__((optimize("fp-contract=fast")))
-    #else
-    #define SN_SEQ_FUSED
-    #endif
     typedef float sn_seq_v __attribute__((vector_size(SN_SEQ_BYTES), aligned(4), may_alias));
     enum { SN_SEQ_LANES = SN_SEQ_BYTES / 4, SN_SEQ_PANEL = SN_SEQ_VECTORS * SN_SEQ_LANES };
     /* c[r, :PANEL] = sum over k of a[r, k] b[k, :PANEL] for R rows: the tile stays in registers */
     #define SN_SEQ_TILE(NAME, R)                                                                           \
-    SN_SEQ_FUSED static void NAME(const float* restrict a, Py_ssize_t lda, const float* restrict b,       \
+    SN_FUSED static void NAME(const float* restrict a, Py_ssize_t lda, const float* restrict b,       \
                                   Py_ssize_t ldb, float* restrict c, Py_ssize_t ldc, Py_ssize_t K) {     \
         sn_seq_v acc[R][SN_SEQ_VECTORS];                                                                  \
         for (int r = 0; r < R; r++)                                                                       \
@@ -347,6 +342,15 @@ def _backward_rows(const floating[:, ::1] g4, const floating[:, ::1] tc, const f
                                        masked, m[r, 0] if masked else 1)
 
 
+def _last_panel(b):
+    """The columns of ``b`` (K, N) past its last whole panel, zero-padded to a panel: (K, SN_SEQ_PANEL)."""
+    rest = b.shape[1] % SN_SEQ_PANEL
+    tail = np.zeros((b.shape[0], SN_SEQ_PANEL), dtype=b.dtype)
+    if rest:
+        tail[:, :rest] = b[:, b.shape[1] - rest :]
+    return tail
+
+
 def forward_sequence(a, wh, hs, cs, tc):
     """The twin's ``forward_sequence`` (no mask, float32): the whole time loop in one parallel region."""
     arrays = (a, wh, hs, cs, tc)
@@ -357,11 +361,8 @@ def forward_sequence(a, wh, hs, cs, tc):
     if (g != 4 * H or wh.shape != (H, g) or hs.shape != (t + 1, n, H) or cs.shape != hs.shape
             or tc.shape != (t, n, H) or t == 0 or n == 0 or H == 0):
         return twin.forward_sequence(a, wh, hs, cs, tc)
-    tail = np.zeros((H, SN_SEQ_PANEL), dtype=np.float32)  # the last, partial panel of W_h, zero-padded
-    if g % SN_SEQ_PANEL:
-        tail[:, : g % SN_SEQ_PANEL] = wh[:, g - g % SN_SEQ_PANEL :]
     hw = np.empty((n, g), dtype=np.float32)
-    _forward_sequence(a, wh, tail, hs, cs, tc, hw, sn_threads_for(n * g * H))
+    _forward_sequence(a, wh, _last_panel(wh), hs, cs, tc, hw, sn_threads_for(n * g * H))
 
 
 def _forward_sequence(float[:, :, ::1] a, const float[:, ::1] wh, const float[:, ::1] tail, float[:, :, ::1] hs,
@@ -388,10 +389,7 @@ def backward_sequence(act, tc, cs, dhs, dh, dc, da, wh_t):
             or dh.shape != (n, H) or dc.shape != (n, H) or da.shape != act.shape
             or (dhs is not None and dhs.shape != (t, n, H)) or t == 0 or n == 0 or H == 0):
         return twin.backward_sequence(act, tc, cs, dhs, dh, dc, da, wh_t)
-    tail = np.zeros((g, SN_SEQ_PANEL), dtype=np.float32)  # the last, partial panel of W_h^T, zero-padded
-    if H % SN_SEQ_PANEL:
-        tail[:, : H % SN_SEQ_PANEL] = wh_t[:, H - H % SN_SEQ_PANEL :]
-    _backward_sequence(act, tc, cs, dhs, dh, dc, da, wh_t, tail, sn_threads_for(n * g * H))
+    _backward_sequence(act, tc, cs, dhs, dh, dc, da, wh_t, _last_panel(wh_t), sn_threads_for(n * g * H))
 
 
 def _backward_sequence(const float[:, :, ::1] act, const float[:, :, ::1] tc, const float[:, :, ::1] cs, dhs,
