@@ -36,6 +36,7 @@ from cython cimport floating
 
 from kernel_helpers cimport _end_real, _first_real, sn_threads_for
 
+from scratchnet._kernels.relu import relu_in_place
 from scratchnet.ops.arguments import (
     prepare_direct_backward_input,
     prepare_direct_backward_weights,
@@ -139,12 +140,19 @@ cdef extern from *:
         for (; t + L <= n; t += L) *(sn_v##S*)(dst + t) = *(const sn_v##S*)(src + t);                     \
         if (t < n) sn_s1_store_##S(dst + t, sn_s1_head_##S(src + t, n - t), (sn_v##S){0}, n - t);         \
     }                                                                                                     \
+    /* max(0, v) lane by lane as np.maximum(v, 0): v where v > 0 or v is NaN, else +0 */                \
+    static inline sn_v##S sn_s1_rectify_##S(sn_v##S v) {                                                \
+        const sn_v##S zero = {0};                                                                       \
+        const __typeof__(v > zero) keep = (v > zero) | (v != v);                                        \
+        return (sn_v##S)((__typeof__(keep))v & keep);                                                   \
+    }                                                                                                   \
     /* y[f, oy, ox0 + t] for the filters f < nf of a block and t < width (2 vectors of columns), from the \
-       padded image xp (C, PH, PW) and the block's packed weights wp (C, kh, kw, FILTERS) and bias */   \
+       padded image xp (C, PH, PW) and the block's packed weights wp (C, kh, kw, FILTERS) and bias,    \
+       rectified (max(0, y)) when relu */                                                               \
     SN_FUSED static void sn_s1_forward_##S(const T* restrict xp, const T* restrict wp,               \
             const T* restrict bias, T* restrict y, Py_ssize_t C, Py_ssize_t PH, Py_ssize_t PW,          \
             Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t oy, Py_ssize_t ox0, Py_ssize_t width, Py_ssize_t nf, \
-            Py_ssize_t plane, Py_ssize_t OW) {                                                          \
+            Py_ssize_t plane, Py_ssize_t OW, int relu) {                                                \
         enum { L = sn_lanes_##S, FB = SN_S1_FILTERS };                                                  \
         sn_v##S acc0[FB], acc1[FB];  /* two arrays: one of 16 vectors GCC kept in memory */             \
         for (int f = 0; f < FB; f++) { acc0[f] = (sn_v##S){0} + bias[f]; acc1[f] = acc0[f]; }           \
@@ -166,6 +174,11 @@ cdef extern from *:
                 c++;                                                                                    \
             }                                                                                           \
         } while (c < C);                                                                                \
+        if (relu)                                                                                       \
+            for (int f = 0; f < FB; f++) {                                                              \
+                acc0[f] = sn_s1_rectify_##S(acc0[f]);                                                   \
+                acc1[f] = sn_s1_rectify_##S(acc1[f]);                                                   \
+            }                                                                                           \
         for (int f = 0; f < FB; f++) {                                                                  \
             if (f < nf) sn_s1_store_##S(y + f * plane + oy * OW + ox0, acc0[f], acc1[f], width);        \
         }                                                                                               \
@@ -267,11 +280,11 @@ cdef extern from *:
     void sn_s1_forward_f(const float* xp, const float* wp, const float* bias, float* y, Py_ssize_t C,
                          Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t oy,
                          Py_ssize_t ox0, Py_ssize_t width, Py_ssize_t nf, Py_ssize_t plane,
-                         Py_ssize_t OW) noexcept nogil
+                         Py_ssize_t OW, int relu) noexcept nogil
     void sn_s1_forward_d(const double* xp, const double* wp, const double* bias, double* y, Py_ssize_t C,
                          Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t oy,
                          Py_ssize_t ox0, Py_ssize_t width, Py_ssize_t nf, Py_ssize_t plane,
-                         Py_ssize_t OW) noexcept nogil
+                         Py_ssize_t OW, int relu) noexcept nogil
     void sn_s1_copy_f(float* dst, const float* src, Py_ssize_t n) noexcept nogil
     void sn_s1_copy_d(double* dst, const double* src, Py_ssize_t n) noexcept nogil
     void sn_s1_input_f(const float* gp, const float* w, float* dx, Py_ssize_t F, Py_ssize_t wstride,
@@ -307,11 +320,11 @@ cdef inline void _tap_fma(floating* acc, const floating* g, const floating* row,
 cdef inline void _s1_forward_tile(const floating* xp, const floating* wp, const floating* bias, floating* y,
                                   Py_ssize_t C, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t kh, Py_ssize_t kw,
                                   Py_ssize_t oy, Py_ssize_t ox0, Py_ssize_t width, Py_ssize_t nf, Py_ssize_t plane,
-                                  Py_ssize_t OW) noexcept nogil:
+                                  Py_ssize_t OW, int relu) noexcept nogil:
     if floating is float:
-        sn_s1_forward_f(xp, wp, bias, y, C, PH, PW, kh, kw, oy, ox0, width, nf, plane, OW)
+        sn_s1_forward_f(xp, wp, bias, y, C, PH, PW, kh, kw, oy, ox0, width, nf, plane, OW, relu)
     else:
-        sn_s1_forward_d(xp, wp, bias, y, C, PH, PW, kh, kw, oy, ox0, width, nf, plane, OW)
+        sn_s1_forward_d(xp, wp, bias, y, C, PH, PW, kh, kw, oy, ox0, width, nf, plane, OW, relu)
 
 
 cdef inline void _s1_input_tile(const floating* gp, const floating* w, floating* dx, Py_ssize_t F,
@@ -525,7 +538,7 @@ cdef void _input(const floating* dout, const floating* w, floating* dx, Py_ssize
 # -- stride 1 ------------------------------------------------------------------------------------------------
 cdef void _s1_forward(const floating* xp, const floating* wp, const floating* bp, floating* y, Py_ssize_t N,
                       Py_ssize_t C, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t F, Py_ssize_t kh, Py_ssize_t kw,
-                      Py_ssize_t OH, Py_ssize_t OW, int threads) noexcept nogil:
+                      Py_ssize_t OH, Py_ssize_t OW, int relu, int threads) noexcept nogil:
     cdef Py_ssize_t task, n, oy, blk, ox0, chunk = 2 * SN_S1_BYTES // sizeof(floating)
     cdef Py_ssize_t blocks = (F + SN_S1_FILTERS - 1) // SN_S1_FILTERS
     for task in prange(N * OH, schedule="static", num_threads=threads):
@@ -537,18 +550,18 @@ cdef void _s1_forward(const floating* xp, const floating* wp, const floating* bp
                 _s1_forward_tile(xp + n * C * PH * PW, wp + blk * C * kh * kw * SN_S1_FILTERS, bp + blk * SN_S1_FILTERS,
                                  y + (n * F + blk * SN_S1_FILTERS) * OH * OW, C, PH, PW, kh, kw, oy, ox0,
                                  min(chunk, OW - ox0), min(<Py_ssize_t>SN_S1_FILTERS, F - blk * SN_S1_FILTERS),
-                                 OH * OW, OW)
+                                 OH * OW, OW, relu)
                 ox0 = ox0 + chunk
 
 
 def _s1_forward_into(const floating[:, :, :, ::1] xp, const floating[:, :, :, :, ::1] wp,
-                     const floating[:, ::1] bp, floating[:, :, :, ::1] y):
+                     const floating[:, ::1] bp, floating[:, :, :, ::1] y, bint relu):
     cdef Py_ssize_t N = y.shape[0], F = y.shape[1], OH = y.shape[2], OW = y.shape[3]
     cdef Py_ssize_t C = xp.shape[1], kh = wp.shape[2], kw = wp.shape[3]
     cdef int threads = sn_threads_for(N * F * C * kh * kw * OH * OW)
     with nogil:
         _s1_forward(&xp[0, 0, 0, 0], &wp[0, 0, 0, 0, 0], &bp[0, 0], &y[0, 0, 0, 0], N, C, xp.shape[2],
-                    xp.shape[3], F, kh, kw, OH, OW, threads)
+                    xp.shape[3], F, kh, kw, OH, OW, relu, threads)
 
 
 cdef void _s1_weights(const floating* xp, const floating* g, floating* out, const Py_ssize_t* offsets,
@@ -621,7 +634,7 @@ def _s1_padded_input(x, kh, kw, pt, pl, oh, ow):
     return xp
 
 
-def _s1_conv_forward(x, w, b, pt, pl, oh, ow):
+def _s1_conv_forward(x, w, b, pt, pl, oh, ow, relu):
     f, c, kh, kw = w.shape
     fb = SN_S1_FILTERS
     blocks = -(-f // fb)
@@ -632,7 +645,7 @@ def _s1_conv_forward(x, w, b, pt, pl, oh, ow):
     if b is not None:
         bp.reshape(-1)[:f] = b
     y = np.empty((x.shape[0], f, oh, ow), dtype=x.dtype)
-    _s1_forward_into(_s1_padded_input(x, kh, kw, pt, pl, oh, ow), wp, bp, y)
+    _s1_forward_into(_s1_padded_input(x, kh, kw, pt, pl, oh, ow), wp, bp, y, relu)
     return y
 
 
@@ -695,14 +708,14 @@ def _input_into(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] 
                dx.shape[3], w.shape[0], w.shape[2], w.shape[3], sh, sw, pt, pl, dout.shape[2], dout.shape[3])
 
 
-def conv_forward(x, w, b, stride=1, pad=0):
-    """y (N, F, OH, OW) for x (N, C, H, W), w (F, C, kh, kw), b (F,) or None."""
+def conv_forward(x, w, b, stride=1, pad=0, relu=False):
+    """y (N, F, OH, OW) for x (N, C, H, W), w (F, C, kh, kw), b (F,) or None; max(0, y) when relu."""
     x, w, b, (sh, sw), (pt, pb, pl, pr), (oh, ow) = prepare_direct_forward(x, w, b, stride, pad)
     if sh == sw == 1:
-        return _s1_conv_forward(x, w, b, pt, pl, oh, ow)
+        return _s1_conv_forward(x, w, b, pt, pl, oh, ow, bool(relu))
     y = np.empty((x.shape[0], w.shape[0], oh, ow), dtype=x.dtype)
     _forward_into(x, w, b, y, sh, sw, pt, pl)
-    return y
+    return relu_in_place(y) if relu else y
 
 
 def conv_backward_weights(x, dout, kernel_size, stride=1, pad=0):

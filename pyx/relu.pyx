@@ -18,7 +18,7 @@ from kernel_helpers cimport sn_threads_for
 from scratchnet.ops import relu as twin
 from scratchnet.ops.arguments import kernel_takes
 
-__all__ = ["relu", "relu_backward"]
+__all__ = ["relu", "relu_backward", "relu_in_place"]
 
 cdef enum:
     CHUNK = 32768  # elements per task: large enough to amortise the scheduling, small enough to balance
@@ -35,13 +35,22 @@ cdef extern from *:
     static void NAME(const T* restrict dout, const T* restrict x, T* restrict dx, Py_ssize_t n) {      \
         for (Py_ssize_t i = 0; i < n; i++) dx[i] = dout[i] * (T)(x[i] > 0);                             \
     }
+    /* the same in place (x and y one array: no restrict) */
+    #define SN_RELU_IN_PLACE(NAME, T)                                                                      \
+    static void NAME(T* x, Py_ssize_t n) {                                                              \
+        for (Py_ssize_t i = 0; i < n; i++) x[i] = (x[i] > 0 || x[i] != x[i]) ? x[i] : (T)0;             \
+    }
     SN_RELU(sn_relu_f, float)
     SN_RELU(sn_relu_d, double)
+    SN_RELU_IN_PLACE(sn_relu_in_place_f, float)
+    SN_RELU_IN_PLACE(sn_relu_in_place_d, double)
     SN_RELU_BACKWARD(sn_relu_backward_f, float)
     SN_RELU_BACKWARD(sn_relu_backward_d, double)
     """
     void sn_relu_f(const float* x, float* y, Py_ssize_t n) noexcept nogil
     void sn_relu_d(const double* x, double* y, Py_ssize_t n) noexcept nogil
+    void sn_relu_in_place_f(float* x, Py_ssize_t n) noexcept nogil
+    void sn_relu_in_place_d(double* x, Py_ssize_t n) noexcept nogil
     void sn_relu_backward_f(const float* dout, const float* x, float* dx, Py_ssize_t n) noexcept nogil
     void sn_relu_backward_d(const double* dout, const double* x, double* dx, Py_ssize_t n) noexcept nogil
 
@@ -54,6 +63,16 @@ cdef void _forward(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
             sn_relu_f(x + lo, y + lo, min(CHUNK, n - lo))
         else:
             sn_relu_d(x + lo, y + lo, min(CHUNK, n - lo))
+
+
+cdef void _in_place(floating* x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t chunk, lo
+    for chunk in prange((n + CHUNK - 1) // CHUNK, schedule="static", num_threads=sn_threads_for(n)):
+        lo = chunk * CHUNK
+        if floating is float:
+            sn_relu_in_place_f(x + lo, min(CHUNK, n - lo))
+        else:
+            sn_relu_in_place_d(x + lo, min(CHUNK, n - lo))
 
 
 cdef void _backward(const floating* dout, const floating* x, floating* dx, Py_ssize_t n) noexcept nogil:
@@ -69,6 +88,11 @@ cdef void _backward(const floating* dout, const floating* x, floating* dx, Py_ss
 def _forward_into(const floating[::1] x, floating[::1] y):
     with nogil:
         _forward(&x[0], &y[0], x.shape[0])
+
+
+def _in_place_into(floating[::1] x):
+    with nogil:
+        _in_place(&x[0], x.shape[0])
 
 
 def _backward_into(const floating[::1] dout, const floating[::1] x, floating[::1] dx):
@@ -88,6 +112,14 @@ def relu(x):
     y = np.empty_like(x)
     _forward_into(x.reshape(-1), y.reshape(-1))
     return y
+
+
+def relu_in_place(x):
+    """x = max(0, x), elementwise, overwriting x; returns x."""
+    if not _compiled(x) or not x.flags.writeable:
+        return twin.relu_in_place(x)
+    _in_place_into(x.reshape(-1))
+    return x
 
 
 def relu_backward(dout, x):

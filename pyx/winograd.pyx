@@ -182,13 +182,15 @@ cdef void _input_tf(const floating* x, const floating* bt, floating* v, Py_ssize
 cdef inline void _output_filter(const floating* mm, const floating* at, floating bias, floating* y,
                                 Py_ssize_t F, Py_ssize_t m, Py_ssize_t alpha, Py_ssize_t th,
                                 Py_ssize_t tw, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t P,
-                                Py_ssize_t f) noexcept nogil:
+                                Py_ssize_t f, bint relu) noexcept nogil:
     cdef floating t0[TILE * BLOCK]
     cdef floating t1[TILE * BLOCK]
     cdef floating t2[TILE * BLOCK]
     cdef Py_ssize_t p0, nb, t, a, b, n, h0, w0, h, w, k
+    cdef floating v
     memset(&t0[0], 0, TILE * BLOCK * sizeof(floating))  # the lanes past a block's last tile
-    # y[n, f, ty*m + a, tx*m + b] = (A^T M A)[a, b] + bias[f], M[xi, nu] = mm[xi nu, f, p]
+    # y[n, f, ty*m + a, tx*m + b] = (A^T M A)[a, b] + bias[f], M[xi, nu] = mm[xi nu, f, p]; then max(0, y)
+    # when relu, as np.maximum(y, 0): y where y > 0 or y is NaN, else +0
     p0 = 0
     while p0 < P:
         nb = min(BLOCK, P - p0)
@@ -207,16 +209,19 @@ cdef inline void _output_filter(const floating* mm, const floating* at, floating
                     w = w0 + b
                     if w >= OW:
                         break
-                    y[((n * F + f) * OH + h) * OW + w] = t2[(a * m + b) * BLOCK + t] + bias
+                    v = t2[(a * m + b) * BLOCK + t] + bias
+                    if relu and not (v > 0 or v != v):
+                        v = 0
+                    y[((n * F + f) * OH + h) * OW + w] = v
         p0 += BLOCK
 
 
 cdef void _output_tf(const floating* mm, const floating* at, const floating* bias, floating* y,
                      Py_ssize_t N, Py_ssize_t F, Py_ssize_t m, Py_ssize_t alpha, Py_ssize_t th,
-                     Py_ssize_t tw, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+                     Py_ssize_t tw, Py_ssize_t OH, Py_ssize_t OW, bint relu) noexcept nogil:
     cdef Py_ssize_t f, P = N * th * tw
     for f in prange(F, schedule="static", num_threads=sn_threads_for(alpha * alpha * F * P)):
-        _output_filter(mm, at, bias[f] if bias != NULL else 0, y, F, m, alpha, th, tw, OH, OW, P, f)
+        _output_filter(mm, at, bias[f] if bias != NULL else 0, y, F, m, alpha, th, tw, OH, OW, P, f, relu)
 
 
 cdef inline void _output_adjoint_filter(const floating* dout, const floating* at, floating* dmm,
@@ -312,13 +317,13 @@ def _input_into(const floating[:, :, :, ::1] x, const floating[:, ::1] bt, float
 
 
 def _output_into(const floating[:, :, ::1] mm, const floating[:, ::1] at, const floating[::1] bias,
-                 floating[:, :, :, ::1] y, Py_ssize_t th, Py_ssize_t tw):
+                 floating[:, :, :, ::1] y, Py_ssize_t th, Py_ssize_t tw, bint relu):
     cdef const floating* b = NULL
     if bias is not None:
         b = &bias[0]
     with nogil:
         _output_tf(&mm[0, 0, 0], &at[0, 0], b, &y[0, 0, 0, 0], y.shape[0], y.shape[1], at.shape[0],
-                   at.shape[1], th, tw, y.shape[2], y.shape[3])
+                   at.shape[1], th, tw, y.shape[2], y.shape[3], relu)
 
 
 def _output_adjoint_into(const floating[:, :, :, ::1] dout, const floating[:, ::1] at,
@@ -344,11 +349,12 @@ def input_transform(x, m, r, pad_top, pad_left, th, tw, out=None):
     return out
 
 
-def output_transform(mm, m, r, n, th, tw, oh, ow, bias=None):
-    """``A^T M A`` for every tile of ``mm`` (alpha^2, F, N*th*tw), as the image (N, F, oh, ow) plus bias."""
+def output_transform(mm, m, r, n, th, tw, oh, ow, bias=None, relu=False):
+    """``A^T M A`` for every tile of ``mm`` (alpha^2, F, N*th*tw), as the image (N, F, oh, ow) plus bias;
+    max(0, y) when relu."""
     mm, m, r, alpha, n, th, tw, oh, ow, bias = prepare_output_transform(mm, m, r, n, th, tw, oh, ow, bias)
     y = np.empty((n, mm.shape[1], oh, ow), dtype=mm.dtype)
-    _output_into(mm, _matrices(m, r, mm.dtype)[0], bias, y, th, tw)
+    _output_into(mm, _matrices(m, r, mm.dtype)[0], bias, y, th, tw, bool(relu))
     return y
 
 

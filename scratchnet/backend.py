@@ -47,6 +47,7 @@ _use_reference = os.environ.get("SCRATCHNET_REFERENCE", "0") == "1"
 # Layer methods with a tier-2 implementation: "module.Class.method" -> "module:function". The function
 # takes the layer as its first argument and the method's own arguments after it.
 FAST_PATHS = {
+    "scratchnet.model.Sequential.forward": "scratchnet.ops.fusion:sequential_forward",
     "scratchnet.layers.dense.Dense.forward": "scratchnet.ops.dense:dense_forward",
     "scratchnet.layers.dense.Dense.backward": "scratchnet.ops.dense:dense_backward",
     "scratchnet.layers.activations.ReLU.forward": "scratchnet.ops.activations:relu_forward",

@@ -12,11 +12,13 @@ import numpy as np
 
 from scratchnet import backend
 from scratchnet.backend import get_array_module
+from scratchnet.ops.fusion import already_rectified
 
 
 def relu_forward(layer: Any, x: np.ndarray) -> np.ndarray:
-    """``ReLU.forward`` (x already validated by the layer base class)."""
-    y = backend.kernel("relu", get_array_module(x)).relu(x)
+    """``ReLU.forward`` (x already validated by the layer base class). An x that the Conv2D before it
+    already rectified (a fused pair, ``ops/fusion.py``) is its own output: max(0, x) = x bit for bit."""
+    y = x if already_rectified(x) else backend.kernel("relu", get_array_module(x)).relu(x)
     layer._cache = (x, y)
     return y
 

@@ -27,6 +27,7 @@ from scratchnet import backend
 from scratchnet.backend import get_array_module
 from scratchnet.ops import batched_gemm as numpy_batched_gemm
 from scratchnet.ops import direct_conv as direct_conv_twin
+from scratchnet.ops.fusion import rectify_output
 from scratchnet.ops.winograd import WinogradConv
 
 # F(m x m, r x r) per kernel size: 4x4 output tiles (alpha = 6 for 3x3, 8 for 5x5), whose float32 error
@@ -86,10 +87,10 @@ def _cols_buffer(layer: Any, xp: Any, shape: tuple[int, int], dtype: np.dtype) -
     return ws
 
 
-def _direct_forward(layer: Any, x: np.ndarray) -> np.ndarray:
+def _direct_forward(layer: Any, x: np.ndarray, relu: bool) -> np.ndarray:
     pad = layer.pad_for(*x.shape[2:])
     kernels = backend.kernel("direct_conv", get_array_module(x))
-    y = kernels.conv_forward(x, layer.params["W"], layer.params.get("b"), layer.stride, pad)
+    y = kernels.conv_forward(x, layer.params["W"], layer.params.get("b"), layer.stride, pad, relu)
     layer._cache = (x.shape, pad, DirectInput(x))
     return y
 
@@ -138,25 +139,27 @@ def uses_winograd(layer: Any, xp: Any) -> bool:
     )
 
 
-def _winograd_forward(layer: Any, x: np.ndarray) -> np.ndarray:
+def _winograd_forward(layer: Any, x: np.ndarray, relu: bool) -> np.ndarray:
     r = layer.kernel_size[0]
     conv = getattr(layer, "_winograd", None)
     if conv is None or conv.r != r:
         conv = layer._winograd = WinogradConv(WINOGRAD_TILES[r], r)
     pad = layer.pad_for(*x.shape[2:])
-    y = conv.forward(x, layer.params["W"], layer.params.get("b"), pad)
+    y = conv.forward(x, layer.params["W"], layer.params.get("b"), pad, relu)
     layer._cache = (x.shape, pad, conv)
     return y
 
 
 def conv2d_forward(layer: Any, x: np.ndarray) -> np.ndarray:
-    """``Conv2D.forward`` (x already validated by the layer base class)."""
+    """``Conv2D.forward`` (x already validated by the layer base class); max(0, y) when it is the first of a
+    fused Conv2D -> ReLU pair (``ops/fusion.py``)."""
     xp = get_array_module(x)
     layer.output_shape(x.shape)  # the layer's own checks of the image and geometry, naming it
+    relu = rectify_output(layer)
     if uses_direct(layer, xp):
-        return _direct_forward(layer, x)
+        return _direct_forward(layer, x, relu)
     if uses_winograd(layer, xp):
-        return _winograd_forward(layer, x)
+        return _winograd_forward(layer, x, relu)
     n, f, oh, ow = layer.output_shape(x.shape)
     c = x.shape[1]
     kh, kw = layer.kernel_size
@@ -177,6 +180,8 @@ def conv2d_forward(layer: Any, x: np.ndarray) -> np.ndarray:
         xp.add(y_nf, layer.params["b"].reshape(1, f, 1, 1), out=y)
     else:
         y[...] = y_nf
+    if relu:
+        backend.kernel("relu", xp).relu_in_place(y)
     layer._cache = (x.shape, pad, cols)
     return y
 

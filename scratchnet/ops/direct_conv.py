@@ -34,14 +34,16 @@ from scratchnet.ops.arguments import (
     prepare_direct_forward,
 )
 from scratchnet.ops.im2col import tap_slices
+from scratchnet.ops.relu import relu_in_place
 
 __all__ = ["conv_forward", "conv_backward_weights", "conv_backward_input"]
 
 
 def conv_forward(
-    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Any = 1, pad: Any = 0
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Any = 1, pad: Any = 0, relu: bool = False
 ) -> np.ndarray:
-    """y (N, F, OH, OW) for x (N, C, H, W), w (F, C, kh, kw), b (F,) or None."""
+    """y (N, F, OH, OW) for x (N, C, H, W), w (F, C, kh, kw), b (F,) or None; max(0, y) when ``relu`` (the
+    epilogue of a Conv2D -> ReLU pair, see ``ops/fusion.py``)."""
     x, w, b, s, p, (oh, ow) = prepare_direct_forward(x, w, b, stride, pad)
     xp = get_array_module(x)
     n, _, h, wd = x.shape
@@ -55,7 +57,7 @@ def conv_forward(
             if taps is not None:
                 ys, xs, rows, cols = taps
                 y[:, :, ys, xs] += xp.einsum("fc,nchw->nfhw", w[:, :, i, j], x[:, :, rows, cols])
-    return y
+    return relu_in_place(y) if relu else y
 
 
 def conv_backward_weights(

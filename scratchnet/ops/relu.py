@@ -14,12 +14,18 @@ import numpy as np
 
 from scratchnet.backend import get_array_module
 
-__all__ = ["relu", "relu_backward"]
+__all__ = ["relu", "relu_backward", "relu_in_place"]
 
 
 def relu(x: np.ndarray) -> np.ndarray:
     """y = max(0, x), elementwise."""
     return get_array_module(x).maximum(x, 0)
+
+
+def relu_in_place(x: np.ndarray) -> np.ndarray:
+    """x = max(0, x), elementwise, overwriting x (a conv layer's fresh output, see ``ops/fusion.py``);
+    returns x."""
+    return get_array_module(x).maximum(x, 0, out=x)
 
 
 def relu_backward(dout: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -66,6 +66,7 @@ from scratchnet.ops.arguments import (
     prepare_output_transform,
     prepare_output_transform_adjoint,
 )
+from scratchnet.ops.relu import relu_in_place
 
 # the kernel interface (compiled in pyx/winograd.pyx)
 __all__ = [
@@ -196,14 +197,24 @@ def input_transform(
 
 
 def output_transform(
-    mm: np.ndarray, m: int, r: int, n: int, th: int, tw: int, oh: int, ow: int, bias: np.ndarray | None = None
+    mm: np.ndarray,
+    m: int,
+    r: int,
+    n: int,
+    th: int,
+    tw: int,
+    oh: int,
+    ow: int,
+    bias: np.ndarray | None = None,
+    relu: bool = False,
 ) -> np.ndarray:
     """:math:`Y = A^\\top M A` for every tile of ``mm`` (alpha^2, F, N*th*tw), laid out as the image
-    (N, F, oh, ow), plus ``bias``."""
+    (N, F, oh, ow), plus ``bias``; max(0, Y) when ``relu`` (a Conv2D -> ReLU pair, see ``ops/fusion.py``)."""
     mm, m, r, alpha, n, th, tw, oh, ow, bias = prepare_output_transform(mm, m, r, n, th, tw, oh, ow, bias)
     k_at = get_array_module(mm).asarray(_kron(m, r, mm.dtype)[0])
     yt = (k_at @ mm.reshape(alpha * alpha, -1)).reshape(m, m, mm.shape[1], n, th, tw)
-    return _tiles_to_image(yt, oh, ow, bias)
+    y = _tiles_to_image(yt, oh, ow, bias)
+    return relu_in_place(y) if relu else y
 
 
 def output_transform_adjoint(
@@ -263,8 +274,16 @@ class WinogradConv:
             buf = self._buffers[name] = xp.empty(shape, dtype=dtype)
         return buf
 
-    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, pad: tuple[int, int, int, int]):
-        """y (N, F, OH, OW) for x (N, C, H, W), w (F, C, r, r), pad (top, bottom, left, right)."""
+    def forward(
+        self,
+        x: np.ndarray,
+        w: np.ndarray,
+        b: np.ndarray | None,
+        pad: tuple[int, int, int, int],
+        relu: bool = False,
+    ):
+        """y (N, F, OH, OW) for x (N, C, H, W), w (F, C, r, r), pad (top, bottom, left, right); max(0, y)
+        when ``relu``."""
         xp = get_array_module(x)
         kernels = backend.kernel("winograd", xp)
         m, r, a2 = self.m, self.r, self.alpha**2
@@ -280,7 +299,7 @@ class WinogradConv:
         u = gemm.matmul(k_g, w.reshape(1, f * c, r * r), transpose_b=True).reshape(a2, f, c)  # U = G g G^T
         mm = gemm.matmul(u, v, out=self._buffer(xp, "mm", (a2, f, p), x.dtype))  # the alpha^2 products
         self.cache = (x.shape, pad, u, v, (th, tw))
-        return kernels.output_transform(mm, m, r, n, th, tw, oh, ow, b)
+        return kernels.output_transform(mm, m, r, n, th, tw, oh, ow, b, relu)
 
     def backward(
         self, dout: np.ndarray, input_grad: bool = True
