@@ -149,10 +149,10 @@ cdef extern from *:
     /* y[f, oy, ox0 + t] for the filters f < nf of a block and t < width (2 vectors of columns), from the \
        padded image xp (C, PH, PW) and the block's packed weights wp (C, kh, kw, FILTERS) and bias,    \
        rectified (max(0, y)) when relu */                                                               \
-    SN_FUSED static void sn_s1_forward_##S(const T* restrict xp, const T* restrict wp,               \
-            const T* restrict bias, T* restrict y, Py_ssize_t C, Py_ssize_t PH, Py_ssize_t PW,          \
-            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t oy, Py_ssize_t ox0, Py_ssize_t width, Py_ssize_t nf, \
-            Py_ssize_t plane, Py_ssize_t OW, int relu) {                                                \
+    SN_FUSED static inline __attribute__((always_inline)) void sn_s1_forward_tile_##S(                \
+            const T* restrict xp, const T* restrict wp, const T* restrict bias, T* restrict y,          \
+            Py_ssize_t C, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t oy,    \
+            Py_ssize_t ox0, Py_ssize_t width, Py_ssize_t nf, Py_ssize_t plane, Py_ssize_t OW, int relu) { \
         enum { L = sn_lanes_##S, FB = SN_S1_FILTERS };                                                  \
         sn_v##S acc0[FB], acc1[FB];  /* two arrays: one of 16 vectors GCC kept in memory */             \
         for (int f = 0; f < FB; f++) { acc0[f] = (sn_v##S){0} + bias[f]; acc1[f] = acc0[f]; }           \
@@ -183,15 +183,29 @@ cdef extern from *:
             if (f < nf) sn_s1_store_##S(y + f * plane + oy * OW + ox0, acc0[f], acc1[f], width);        \
         }                                                                                               \
     }                                                                                                   \
+    /* output row oy of all F filters of one image: its tiles, one call (with one input channel a tile   \
+       is only kh*kw taps, and a call per tile cost a tenth of the layer) */                            \
+    SN_FUSED static void sn_s1_forward_##S(const T* restrict xp, const T* restrict wp,               \
+            const T* restrict bias, T* restrict y, Py_ssize_t C, Py_ssize_t PH, Py_ssize_t PW,          \
+            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t oy, Py_ssize_t F, Py_ssize_t plane, Py_ssize_t OW, \
+            int relu) {                                                                                 \
+        enum { FB = SN_S1_FILTERS, CHUNK = 2 * sn_lanes_##S };                                          \
+        for (Py_ssize_t f0 = 0; f0 < F; f0 += FB)                                                       \
+            for (Py_ssize_t ox0 = 0; ox0 < OW; ox0 += CHUNK)                                            \
+                sn_s1_forward_tile_##S(xp, wp + f0 * C * kh * kw, bias + f0, y + f0 * plane, C, PH, PW, \
+                                       kh, kw, oy, ox0, OW - ox0 < CHUNK ? OW - ox0 : CHUNK,            \
+                                       F - f0 < FB ? F - f0 : FB, plane, OW, relu);                     \
+    }                                                                                                   \
     /* dx[y0 + r, x0 + t] of one input plane for r < rows, t < width (2 vectors of columns) from the    \
        padded upstream gradients gp (F, GH, GW) of its image, gp[f, q + kh-1, p + kw-1] = g[f, q, p], and \
-       w = &W[0, c, 0, 0] (filters wstride apart): dx[y, x] = sum of W[f,c,i,j] g[f, y+pt-i, x+pl-j] */ \
-    SN_FUSED static void sn_s1_input_##S(const T* restrict gp, const T* restrict w, T* restrict dx,  \
-            Py_ssize_t F, Py_ssize_t wstride, Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw, \
-            Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, \
-            Py_ssize_t W) {                                                                             \
-        enum { L = sn_lanes_##S, RB = SN_S1_ROWS };                                                     \
-        sn_v##S acc0[RB], acc1[RB];                                                                     \
+       w = &W[0, c, 0, 0] (filters wstride apart): dx[y, x] = sum of W[f,c,i,j] g[f, y+pt-i, x+pl-j]; \
+       RB rows a tile (a constant where inlined) */                                                     \
+    SN_FUSED static inline __attribute__((always_inline)) void sn_s1_input_rows_##S(                  \
+            const T* restrict gp, const T* restrict w, T* restrict dx, Py_ssize_t F, Py_ssize_t wstride, \
+            Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pt, Py_ssize_t pl,    \
+            Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, Py_ssize_t W, const int RB) { \
+        enum { L = sn_lanes_##S };                                                                      \
+        sn_v##S acc0[SN_S1_ROWS], acc1[SN_S1_ROWS];                                                     \
         for (int r = 0; r < RB; r++) { acc0[r] = (sn_v##S){0}; acc1[r] = acc0[r]; }                     \
         Py_ssize_t f = 0, i = 0;  /* do-while (F, kh, kw >= 1), as in forward */                        \
         do {                                                                                            \
@@ -212,6 +226,19 @@ cdef extern from *:
         for (int r = 0; r < RB; r++) {                                                                  \
             if (r < rows) sn_s1_store_##S(dx + (y0 + r) * W + x0, acc0[r], acc1[r], width);             \
         }                                                                                               \
+    }                                                                                                   \
+    /* the tile above with rb = SN_S1_ROWS or SN_S1_ROWS - 1 rows (the one that wastes fewer on the image's \
+       height: 7 for the course's 28 and 14 rows) */                                                    \
+    SN_FUSED static void sn_s1_input_##S(const T* restrict gp, const T* restrict w, T* restrict dx,  \
+            Py_ssize_t F, Py_ssize_t wstride, Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw, \
+            Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, \
+            Py_ssize_t W, int rb) {                                                                     \
+        if (rb == SN_S1_ROWS)                                                                           \
+            sn_s1_input_rows_##S(gp, w, dx, F, wstride, GH, GW, kh, kw, pt, pl, y0, rows, x0, width, W, \
+                                 SN_S1_ROWS);                                                           \
+        else                                                                                            \
+            sn_s1_input_rows_##S(gp, w, dx, F, wstride, GH, GW, kh, kw, pt, pl, y0, rows, x0, width, W, \
+                                 SN_S1_ROWS - 1);                                                       \
     }                                                                                                   \
     /* out[f, t, :] = lanes of dW[f0 + f, c, tap t] for f < WFILTERS, t < TAPS (their sum): over images, rows, columns \
        of g[n, f0+f, oy, ox] * xpad[n, c, oy + i, ox + j], tap t at offset offsets[t] = i*PW + j (out for \
@@ -279,20 +306,20 @@ cdef extern from *:
         SN_S1_TAPS
     void sn_s1_forward_f(const float* xp, const float* wp, const float* bias, float* y, Py_ssize_t C,
                          Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t oy,
-                         Py_ssize_t ox0, Py_ssize_t width, Py_ssize_t nf, Py_ssize_t plane,
-                         Py_ssize_t OW, int relu) noexcept nogil
+                         Py_ssize_t F, Py_ssize_t plane, Py_ssize_t OW, int relu) noexcept nogil
     void sn_s1_forward_d(const double* xp, const double* wp, const double* bias, double* y, Py_ssize_t C,
                          Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t oy,
-                         Py_ssize_t ox0, Py_ssize_t width, Py_ssize_t nf, Py_ssize_t plane,
-                         Py_ssize_t OW, int relu) noexcept nogil
+                         Py_ssize_t F, Py_ssize_t plane, Py_ssize_t OW, int relu) noexcept nogil
     void sn_s1_copy_f(float* dst, const float* src, Py_ssize_t n) noexcept nogil
     void sn_s1_copy_d(double* dst, const double* src, Py_ssize_t n) noexcept nogil
     void sn_s1_input_f(const float* gp, const float* w, float* dx, Py_ssize_t F, Py_ssize_t wstride,
                        Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pt, Py_ssize_t pl,
-                       Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, Py_ssize_t W) noexcept nogil
+                       Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, Py_ssize_t W,
+                       int rb) noexcept nogil
     void sn_s1_input_d(const double* gp, const double* w, double* dx, Py_ssize_t F, Py_ssize_t wstride,
                        Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pt, Py_ssize_t pl,
-                       Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, Py_ssize_t W) noexcept nogil
+                       Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, Py_ssize_t W,
+                       int rb) noexcept nogil
     void sn_s1_weights_f(const float* xpad, const float* g, float* out, const Py_ssize_t* offsets, Py_ssize_t N,
                          Py_ssize_t C, Py_ssize_t c, Py_ssize_t F, Py_ssize_t f0, Py_ssize_t nf, Py_ssize_t PH,
                          Py_ssize_t PW, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
@@ -317,24 +344,23 @@ cdef inline void _tap_fma(floating* acc, const floating* g, const floating* row,
         sn_direct_tap_d(acc, g, row, nf, acc_stride)
 
 
-cdef inline void _s1_forward_tile(const floating* xp, const floating* wp, const floating* bias, floating* y,
-                                  Py_ssize_t C, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t kh, Py_ssize_t kw,
-                                  Py_ssize_t oy, Py_ssize_t ox0, Py_ssize_t width, Py_ssize_t nf, Py_ssize_t plane,
-                                  Py_ssize_t OW, int relu) noexcept nogil:
+cdef inline void _s1_forward_row(const floating* xp, const floating* wp, const floating* bias, floating* y,
+                                 Py_ssize_t C, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t kh, Py_ssize_t kw,
+                                 Py_ssize_t oy, Py_ssize_t F, Py_ssize_t plane, Py_ssize_t OW, int relu) noexcept nogil:
     if floating is float:
-        sn_s1_forward_f(xp, wp, bias, y, C, PH, PW, kh, kw, oy, ox0, width, nf, plane, OW, relu)
+        sn_s1_forward_f(xp, wp, bias, y, C, PH, PW, kh, kw, oy, F, plane, OW, relu)
     else:
-        sn_s1_forward_d(xp, wp, bias, y, C, PH, PW, kh, kw, oy, ox0, width, nf, plane, OW, relu)
+        sn_s1_forward_d(xp, wp, bias, y, C, PH, PW, kh, kw, oy, F, plane, OW, relu)
 
 
 cdef inline void _s1_input_tile(const floating* gp, const floating* w, floating* dx, Py_ssize_t F,
                                 Py_ssize_t wstride, Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw,
                                 Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0,
-                                Py_ssize_t width, Py_ssize_t W) noexcept nogil:
+                                Py_ssize_t width, Py_ssize_t W, int rb) noexcept nogil:
     if floating is float:
-        sn_s1_input_f(gp, w, dx, F, wstride, GH, GW, kh, kw, pt, pl, y0, rows, x0, width, W)
+        sn_s1_input_f(gp, w, dx, F, wstride, GH, GW, kh, kw, pt, pl, y0, rows, x0, width, W, rb)
     else:
-        sn_s1_input_d(gp, w, dx, F, wstride, GH, GW, kh, kw, pt, pl, y0, rows, x0, width, W)
+        sn_s1_input_d(gp, w, dx, F, wstride, GH, GW, kh, kw, pt, pl, y0, rows, x0, width, W, rb)
 
 
 cdef inline void _s1_weights_tile(const floating* xpad, const floating* g, floating* out,
@@ -539,19 +565,12 @@ cdef void _input(const floating* dout, const floating* w, floating* dx, Py_ssize
 cdef void _s1_forward(const floating* xp, const floating* wp, const floating* bp, floating* y, Py_ssize_t N,
                       Py_ssize_t C, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t F, Py_ssize_t kh, Py_ssize_t kw,
                       Py_ssize_t OH, Py_ssize_t OW, int relu, int threads) noexcept nogil:
-    cdef Py_ssize_t task, n, oy, blk, ox0, chunk = 2 * SN_S1_BYTES // sizeof(floating)
-    cdef Py_ssize_t blocks = (F + SN_S1_FILTERS - 1) // SN_S1_FILTERS
+    cdef Py_ssize_t task, n, oy
     for task in prange(N * OH, schedule="static", num_threads=threads):
         n = task // OH
         oy = task % OH
-        for blk in range(blocks):
-            ox0 = 0
-            while ox0 < OW:
-                _s1_forward_tile(xp + n * C * PH * PW, wp + blk * C * kh * kw * SN_S1_FILTERS, bp + blk * SN_S1_FILTERS,
-                                 y + (n * F + blk * SN_S1_FILTERS) * OH * OW, C, PH, PW, kh, kw, oy, ox0,
-                                 min(chunk, OW - ox0), min(<Py_ssize_t>SN_S1_FILTERS, F - blk * SN_S1_FILTERS),
-                                 OH * OW, OW, relu)
-                ox0 = ox0 + chunk
+        _s1_forward_row(xp + n * C * PH * PW, wp, bp, y + n * F * OH * OW, C, PH, PW, kh, kw, oy, F, OH * OW, OW,
+                        relu)
 
 
 def _s1_forward_into(const floating[:, :, :, ::1] xp, const floating[:, :, :, :, ::1] wp,
@@ -590,7 +609,7 @@ def _s1_weights_into(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::
 cdef void _s1_input(const floating* g, const floating* w, floating* dx, floating* scratch, Py_ssize_t N,
                     Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh, Py_ssize_t kw,
                     Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t GH, Py_ssize_t GW,
-                    int threads) noexcept nogil:
+                    int rb, int threads) noexcept nogil:
     cdef Py_ssize_t n, f, oy, c, y0, x0, chunk = 2 * SN_S1_BYTES // sizeof(floating)
     cdef Py_ssize_t rows = min(OH, GH - kh + 1), cols = min(OW, GW - kw + 1)
     cdef floating* gp
@@ -606,17 +625,18 @@ cdef void _s1_input(const floating* g, const floating* w, floating* dx, floating
                 x0 = 0
                 while x0 < W:
                     _s1_input_tile(gp, w + c * kh * kw, dx + (n * C + c) * H * W, F, C * kh * kw, GH, GW, kh, kw,
-                                   pt, pl, y0, min(<Py_ssize_t>SN_S1_ROWS, H - y0), x0, min(chunk, W - x0), W)
+                                   pt, pl, y0, min(<Py_ssize_t>rb, H - y0), x0, min(chunk, W - x0), W, rb)
                     x0 = x0 + chunk
-                y0 = y0 + SN_S1_ROWS
+                y0 = y0 + rb
 
 
 def _s1_input_into(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
-                   floating[::1] scratch, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t GH, Py_ssize_t GW, int threads):
+                   floating[::1] scratch, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t GH, Py_ssize_t GW, int rb,
+                   int threads):
     with nogil:
         _s1_input(&dout[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0], &scratch[0], dx.shape[0], dx.shape[1],
                   dx.shape[2], dx.shape[3], w.shape[0], w.shape[2], w.shape[3], pt, pl, dout.shape[2],
-                  dout.shape[3], GH, GW, threads)
+                  dout.shape[3], GH, GW, rb, threads)
 
 
 def _s1_chunk(dtype) -> int:
@@ -667,14 +687,16 @@ def _s1_conv_backward_weights(x, dout, kh, kw, pt, pl):
 def _s1_conv_backward_input(dout, w, x_shape, pt, pl):
     n, c, h, wd = x_shape
     f, _, kh, kw = w.shape
-    chunk, rows = _s1_chunk(dout.dtype), SN_S1_ROWS
+    chunk = _s1_chunk(dout.dtype)
+    # rows per tile: SN_S1_ROWS or one fewer, whichever computes fewer rows past the image
+    rows = SN_S1_ROWS if -(-h // SN_S1_ROWS) * SN_S1_ROWS <= -(-h // (SN_S1_ROWS - 1)) * (SN_S1_ROWS - 1) else SN_S1_ROWS - 1
     gh = -(-h // rows) * rows + pt + kh - 1
     gw = -(-wd // chunk) * chunk + pl + kw - 1
     threads = sn_threads_for(n * f * c * kh * kw * h * wd)
     threads = min(threads, n)
     dx = np.empty(x_shape, dtype=dout.dtype)
     scratch = np.zeros(threads * f * gh * gw, dtype=dout.dtype)  # per-thread padded gradients, borders zero
-    _s1_input_into(dout, w, dx, scratch, pt, pl, gh, gw, threads)
+    _s1_input_into(dout, w, dx, scratch, pt, pl, gh, gw, rows, threads)
     return dx
 
 
