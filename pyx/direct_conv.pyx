@@ -16,8 +16,10 @@ fused multiply-adds. With AVX-512 and float32 (half the filters or rows on narro
 * ``conv_forward``: 8 filters x 32 output columns of one output row, summed over channels and taps;
 * ``conv_backward_input``: 8 rows x 32 columns of dx, summed over filters and taps (a gather: each dx
   element is written once);
-* ``conv_backward_weights``: 3 filters x 5 taps of dW, one vector of output columns at a time, summed over
-  images, rows and columns; the lanes are added by the wrapper.
+* ``conv_backward_weights`` / ``conv_backward_params``: 3 filters x 5 taps of dW and the 3 filters' db,
+  one vector of output columns at a time, summed over one image's rows and columns in the vector's lanes,
+  then added into float64 sums (so float32 sums never run over the whole batch: dW and db are more
+  accurate than NumPy's float32 sums), the lanes added last.
 
 Other strides run the original loops: ``conv_forward`` in parallel over output rows, computing a block of
 32 filters from each loaded input row (32 columns at a time, the vectorised axis; at column stride 1 the
@@ -43,7 +45,7 @@ from scratchnet.ops.arguments import (
     prepare_direct_forward,
 )
 
-__all__ = ["conv_forward", "conv_backward_weights", "conv_backward_input"]
+__all__ = ["conv_forward", "conv_backward_weights", "conv_backward_params", "conv_backward_input"]
 
 cdef enum:
     LANES = 32  # output columns computed together (the vectorised axis)
@@ -240,35 +242,59 @@ cdef extern from *:
             sn_s1_input_rows_##S(gp, w, dx, F, wstride, GH, GW, kh, kw, pt, pl, y0, rows, x0, width, W, \
                                  SN_S1_ROWS - 1);                                                       \
     }                                                                                                   \
-    /* out[f, t, :] = lanes of dW[f0 + f, c, tap t] for f < WFILTERS, t < TAPS (their sum): over images, rows, columns \
-       of g[n, f0+f, oy, ox] * xpad[n, c, oy + i, ox + j], tap t at offset offsets[t] = i*PW + j (out for \
-       f >= nf is not meaningful). One vector of columns at a time; the caller sums the lanes */        \
-    SN_FUSED static void sn_s1_weights_##S(const T* restrict xpad, const T* restrict g, T* restrict out, \
-            const Py_ssize_t* offsets, Py_ssize_t N, Py_ssize_t C, Py_ssize_t c, Py_ssize_t F,          \
-            Py_ssize_t f0, Py_ssize_t nf, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t OH, Py_ssize_t OW) { \
+    /* out[f, t] = dW[f0 + f, c, tap t] for f < WFILTERS, t < TAPS, and out[f, TAPS] = db[f0 + f]: the sums \
+       over images, rows and columns of g[n, f0+f, oy, ox] * xpad[n, c, oy + i, ox + j] (tap t at offset \
+       offsets[t] = i*PW + j) and of g[n, f0+f, oy, ox]; out for f >= nf is not meaningful. One vector   \
+       of columns at a time in T, each image's lanes then added into doubles (so the float32 sums run    \
+       over one image, not the batch), the lanes summed last in a fixed order */                       \
+    SN_FUSED static void sn_s1_weights_##S(const T* restrict xpad, const T* restrict g,              \
+            double* restrict out, const Py_ssize_t* offsets, Py_ssize_t N, Py_ssize_t C, Py_ssize_t c,  \
+            Py_ssize_t F, Py_ssize_t f0, Py_ssize_t nf, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t OH,    \
+            Py_ssize_t OW) {                                                                            \
         enum { L = sn_lanes_##S, FB = SN_S1_WFILTERS, TJ = SN_S1_TAPS };                                \
-        sn_v##S acc[FB][TJ];                                                                            \
-        for (int f = 0; f < FB; f++)                                                                    \
-            for (int t = 0; t < TJ; t++) acc[f][t] = (sn_v##S){0};                                      \
+        double sums[FB * (TJ + 1) * L];                                                                 \
+        T image[FB * (TJ + 1) * L];  /* one image's lanes (whole-vector stores: subscripting a vector,     \
+                                        GCC kept the tile in memory) */                                 \
+        memset(sums, 0, sizeof sums);                                                                   \
         /* filters past nf read filter f0's gradients: their sums are computed and never used */        \
         Py_ssize_t goff[FB];                                                                            \
         for (int f = 0; f < FB; f++) goff[f] = (f < nf ? f : 0) * OH * OW;                              \
-        for (Py_ssize_t n = 0; n < N; n++)                                                              \
-            for (Py_ssize_t oy = 0; oy < OH; oy++) {                                                    \
+        Py_ssize_t n = 0;                                                                               \
+        do {  /* do-while (N, OH >= 1): with a path that skips the loops, GCC kept acc in memory */     \
+            sn_v##S acc[FB][TJ], bias[FB];                                                              \
+            for (int f = 0; f < FB; f++) {                                                              \
+                bias[f] = (sn_v##S){0};                                                                 \
+                for (int t = 0; t < TJ; t++) acc[f][t] = (sn_v##S){0};                                  \
+            }                                                                                           \
+            Py_ssize_t oy = 0;                                                                          \
+            do {                                                                                        \
                 const T* xr = xpad + ((n * C + c) * PH + oy) * PW;                                      \
                 const T* gr = g + ((n * F + f0) * OH + oy) * OW;                                        \
                 for (Py_ssize_t ox0 = 0; ox0 < OW; ox0 += L) {  /* lanes past OW read as 0 */           \
                     const Py_ssize_t count = OW - ox0 < L ? OW - ox0 : L;                               \
                     sn_v##S gv[FB];                                                                     \
-                    for (int f = 0; f < FB; f++) gv[f] = sn_s1_head_##S(gr + goff[f] + ox0, count);     \
+                    for (int f = 0; f < FB; f++) {                                                      \
+                        gv[f] = sn_s1_head_##S(gr + goff[f] + ox0, count);                              \
+                        bias[f] += gv[f];                                                               \
+                    }                                                                                   \
                     for (int t = 0; t < TJ; t++) {                                                      \
                         const sn_v##S s = *(const sn_v##S*)(xr + ox0 + offsets[t]);                     \
                         for (int f = 0; f < FB; f++) acc[f][t] += gv[f] * s;                            \
                     }                                                                                   \
                 }                                                                                       \
+            } while (++oy < OH);                                                                        \
+            for (int f = 0; f < FB; f++) {                                                              \
+                for (int t = 0; t < TJ; t++) *(sn_v##S*)(image + (f * (TJ + 1) + t) * L) = acc[f][t];   \
+                *(sn_v##S*)(image + (f * (TJ + 1) + TJ) * L) = bias[f];                                 \
             }                                                                                           \
+            for (int k = 0; k < FB * (TJ + 1) * L; k++) sums[k] += (double)image[k];                    \
+        } while (++n < N);                                                                              \
         for (int f = 0; f < FB; f++)                                                                    \
-            for (int t = 0; t < TJ; t++) *(sn_v##S*)(out + (f * TJ + t) * L) = acc[f][t];               \
+            for (int t = 0; t <= TJ; t++) {                                                             \
+                double total = 0;                                                                       \
+                for (int l = 0; l < L; l++) total += sums[(f * (TJ + 1) + t) * L + l];                  \
+                out[f * (TJ + 1) + t] = total;                                                          \
+            }                                                                                           \
     }
     #if SN_S1_MASKED
     #define SN_S1_HEAD_f return (sn_vf)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), src);
@@ -320,7 +346,7 @@ cdef extern from *:
                        Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pt, Py_ssize_t pl,
                        Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, Py_ssize_t W,
                        int rb) noexcept nogil
-    void sn_s1_weights_f(const float* xpad, const float* g, float* out, const Py_ssize_t* offsets, Py_ssize_t N,
+    void sn_s1_weights_f(const float* xpad, const float* g, double* out, const Py_ssize_t* offsets, Py_ssize_t N,
                          Py_ssize_t C, Py_ssize_t c, Py_ssize_t F, Py_ssize_t f0, Py_ssize_t nf, Py_ssize_t PH,
                          Py_ssize_t PW, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil
     void sn_s1_weights_d(const double* xpad, const double* g, double* out, const Py_ssize_t* offsets,
@@ -363,7 +389,7 @@ cdef inline void _s1_input_tile(const floating* gp, const floating* w, floating*
         sn_s1_input_d(gp, w, dx, F, wstride, GH, GW, kh, kw, pt, pl, y0, rows, x0, width, W, rb)
 
 
-cdef inline void _s1_weights_tile(const floating* xpad, const floating* g, floating* out,
+cdef inline void _s1_weights_tile(const floating* xpad, const floating* g, double* out,
                                   const Py_ssize_t* offsets, Py_ssize_t N, Py_ssize_t C, Py_ssize_t c,
                                   Py_ssize_t F, Py_ssize_t f0, Py_ssize_t nf, Py_ssize_t PH, Py_ssize_t PW,
                                   Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
@@ -583,21 +609,20 @@ def _s1_forward_into(const floating[:, :, :, ::1] xp, const floating[:, :, :, :,
                     xp.shape[3], F, kh, kw, OH, OW, relu, threads)
 
 
-cdef void _s1_weights(const floating* xp, const floating* g, floating* out, const Py_ssize_t* offsets,
+cdef void _s1_weights(const floating* xp, const floating* g, double* out, const Py_ssize_t* offsets,
                       Py_ssize_t N, Py_ssize_t C, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t F, Py_ssize_t groups,
                       Py_ssize_t OH, Py_ssize_t OW, int threads) noexcept nogil:
     cdef Py_ssize_t task, blk, c, grp, blocks = (F + SN_S1_WFILTERS - 1) // SN_S1_WFILTERS
-    cdef Py_ssize_t lanes = SN_S1_BYTES // sizeof(floating)
     for task in prange(blocks * C * groups, schedule="static", num_threads=threads):
         blk = task // (C * groups)
         c = (task // groups) % C
         grp = task % groups
-        _s1_weights_tile(xp, g, out + task * lanes * SN_S1_WFILTERS * SN_S1_TAPS, offsets + grp * SN_S1_TAPS, N, C,
+        _s1_weights_tile(xp, g, out + task * SN_S1_WFILTERS * (SN_S1_TAPS + 1), offsets + grp * SN_S1_TAPS, N, C,
                          c, F, blk * SN_S1_WFILTERS, min(<Py_ssize_t>SN_S1_WFILTERS, F - blk * SN_S1_WFILTERS), PH,
                          PW, OH, OW)
 
 
-def _s1_weights_into(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] g, floating[:, ::1] out,
+def _s1_weights_into(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] g, double[:, ::1] out,
                      const Py_ssize_t[:, ::1] offsets):
     cdef Py_ssize_t N = g.shape[0], F = g.shape[1], OH = g.shape[2], OW = g.shape[3], C = xp.shape[1]
     cdef int threads = sn_threads_for(N * F * C * offsets.shape[0] * SN_S1_TAPS * OH * OW)
@@ -669,7 +694,8 @@ def _s1_conv_forward(x, w, b, pt, pl, oh, ow, relu):
     return y
 
 
-def _s1_conv_backward_weights(x, dout, kh, kw, pt, pl):
+def _s1_conv_backward_params(x, dout, kh, kw, pt, pl):
+    """(dW, db) of a stride-1 layer, both from one pass of the dW kernel."""
     n, f, oh, ow = dout.shape
     c, kk = x.shape[1], kh * kw
     xp = _s1_padded_input(x, kh, kw, pt, pl, oh, ow)
@@ -677,11 +703,12 @@ def _s1_conv_backward_weights(x, dout, kh, kw, pt, pl):
     groups, blocks = -(-kk // taps), -(-f // fb)
     tap = np.arange(groups * taps)
     offsets = np.where(tap < kk, (tap // kw) * xp.shape[3] + tap % kw, 0).astype(np.intp).reshape(groups, taps)
-    lanes = SN_S1_BYTES // x.itemsize
-    out = np.empty((blocks * c * groups, fb * taps * lanes), dtype=x.dtype)
+    out = np.empty((blocks * c * groups, fb * (taps + 1)), dtype=np.float64)
     _s1_weights_into(xp, dout, out, offsets)
-    out = out.reshape(blocks, c, groups, fb, taps, lanes).sum(axis=5).transpose(0, 3, 1, 2, 4).reshape(blocks * fb, c, groups * taps)
-    return np.ascontiguousarray(out[:f, :, :kk]).reshape(f, c, kh, kw)
+    out = out.reshape(blocks, c, groups, fb, taps + 1)
+    dw = out[..., :taps].transpose(0, 3, 1, 2, 4).reshape(blocks * fb, c, groups * taps)[:f, :, :kk]
+    db = out[:, 0, 0, :, taps].reshape(-1)[:f]  # each (block, channel, group) task sums the same db: take one
+    return dw.astype(x.dtype).reshape(f, c, kh, kw), db.astype(x.dtype)
 
 
 def _s1_conv_backward_input(dout, w, x_shape, pt, pl):
@@ -746,12 +773,23 @@ def conv_backward_weights(x, dout, kernel_size, stride=1, pad=0):
         x, dout, kernel_size, stride, pad
     )
     if sh == sw == 1:
-        return _s1_conv_backward_weights(x, dout, kh, kw, pt, pl)
+        return _s1_conv_backward_params(x, dout, kh, kw, pt, pl)[0]
     f = dout.shape[1]
     dw = np.empty((f, x.shape[1], kh, kw), dtype=x.dtype)
     blocks = (f + WEIGHT_BLOCK - 1) // WEIGHT_BLOCK
     _weights_into(x, dout, dw, np.empty(blocks * _scratch_size(kh * kw, kw, x.shape[3]), dtype=x.dtype), sh, sw, pt, pl)
     return dw
+
+
+def conv_backward_params(x, dout, kernel_size, stride=1, pad=0):
+    """(dW, db): dW as ``conv_backward_weights`` and db (F,) = dout summed over images, rows and columns."""
+    x, dout, (kh, kw), (sh, sw), (pt, pb, pl, pr) = prepare_direct_backward_weights(
+        x, dout, kernel_size, stride, pad
+    )
+    if sh == sw == 1:
+        return _s1_conv_backward_params(x, dout, kh, kw, pt, pl)
+    n, f = dout.shape[:2]
+    return conv_backward_weights(x, dout, kernel_size, stride, pad), dout.reshape(n, f, -1).sum(axis=2).sum(axis=0)
 
 
 def conv_backward_input(dout, w, x_shape, stride=1, pad=0):

@@ -99,9 +99,12 @@ def _direct_backward(layer: Any, dout: np.ndarray, input_grad: bool) -> np.ndarr
     x_shape, pad, state = layer._cache
     kernels = backend.kernel("direct_conv", get_array_module(dout))
     W = layer.params["W"]
-    layer.grads["W"] = kernels.conv_backward_weights(state.x, dout, W.shape[2:], layer.stride, pad)
     if layer.use_bias:
-        layer.grads["b"] = dout.sum(axis=(0, 2, 3))
+        layer.grads["W"], layer.grads["b"] = kernels.conv_backward_params(
+            state.x, dout, W.shape[2:], layer.stride, pad
+        )
+    else:
+        layer.grads["W"] = kernels.conv_backward_weights(state.x, dout, W.shape[2:], layer.stride, pad)
     layer._cache = None
     return kernels.conv_backward_input(dout, W, x_shape, layer.stride, pad) if input_grad else None
 

@@ -36,7 +36,7 @@ from scratchnet.ops.arguments import (
 from scratchnet.ops.im2col import tap_slices
 from scratchnet.ops.relu import relu_in_place
 
-__all__ = ["conv_forward", "conv_backward_weights", "conv_backward_input"]
+__all__ = ["conv_forward", "conv_backward_weights", "conv_backward_params", "conv_backward_input"]
 
 
 def conv_forward(
@@ -76,6 +76,16 @@ def conv_backward_weights(
                 ys, xs, rows, cols = taps
                 dw[:, :, i, j] = xp.einsum("nfhw,nchw->fc", dout[:, :, ys, xs], x[:, :, rows, cols])
     return dw
+
+
+def conv_backward_params(
+    x: np.ndarray, dout: np.ndarray, kernel_size: tuple[int, int], stride: Any = 1, pad: Any = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(dW, db): dW as :func:`conv_backward_weights` and db (F,) = dout summed over images, rows and columns
+    (the compiled kernel sums both in one pass over dout)."""
+    dw = conv_backward_weights(x, dout, kernel_size, stride, pad)
+    n, f = dout.shape[:2]
+    return dw, dout.reshape(n, f, -1).sum(axis=2).sum(axis=0)
 
 
 def conv_backward_input(

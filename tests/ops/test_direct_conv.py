@@ -91,7 +91,7 @@ def test_compiled_results_do_not_depend_on_the_thread_count():
         runs.append(
             (
                 compiled.conv_forward(x, w, None, 1, 2),
-                compiled.conv_backward_weights(x, dout, (5, 5), 1, 2),
+                *compiled.conv_backward_params(x, dout, (5, 5), 1, 2),
                 compiled.conv_backward_input(dout, w, x.shape, 1, 2),
             )
         )
@@ -140,3 +140,37 @@ def test_stride_one_tiles_on_layer_shapes(shape, dtype, tol):
     for name, a, ref in zip(("y", "dW", "dx"), got, (y_ref, dw_ref, dx_ref)):
         assert a.dtype == dtype and a.shape == ref.shape, name
         assert float(np.abs(a - ref).max()) <= tol * float(np.abs(ref).max()), name
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
+@pytest.mark.parametrize("seed", range(8))
+def test_weight_and_bias_gradients_in_one_pass(seed, dtype, tol):
+    """``conv_backward_params``: dW as ``conv_backward_weights`` and db = dout summed over (N, OH, OW)."""
+    x, w, _, stride, pad, dout = random_case(np.random.default_rng(200 + seed), dtype)
+    _, dw_ref, _ = im2col_reference(x, w, None, stride, pad, dout)
+    db_ref = dout.astype(np.float64).sum(axis=(0, 2, 3))
+    for kernels in (twin, compiled):
+        dw, db = kernels.conv_backward_params(x, dout, w.shape[2:], stride, pad)
+        assert dw.dtype == db.dtype == dtype and dw.shape == w.shape and db.shape == (w.shape[0],)
+        np.testing.assert_allclose(
+            dw, dw_ref, rtol=0, atol=tol * np.abs(dw_ref).max(), err_msg=kernels.__name__
+        )
+        np.testing.assert_allclose(
+            db, db_ref, rtol=0, atol=tol * np.abs(db_ref).max(), err_msg=kernels.__name__
+        )
+        np.testing.assert_array_equal(dw, kernels.conv_backward_weights(x, dout, w.shape[2:], stride, pad))
+
+
+def test_stride_one_weight_and_bias_sums_stay_accurate_over_long_batches():
+    """The stride-1 kernel sums each image in float32 lanes and the images in float64: over a batch of 256
+    course-sized images its float32 dW and db stay within 2 float32 epsilons (of the largest entry) of the
+    float64 sums, where summing the whole batch in float32 does not (NumPy's own float32 sum: ~3 epsilons)."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((256, 1, 28, 28)).astype(np.float32) + 1
+    dout = rng.standard_normal((256, 32, 28, 28)).astype(np.float32) + 0.5
+    dw, db = compiled.conv_backward_params(x, dout, (5, 5), 1, 2)
+    dw64, db64 = twin.conv_backward_params(x.astype(np.float64), dout.astype(np.float64), (5, 5), 1, 2)
+    eps = np.finfo(np.float32).eps
+    for got, ref in ((dw, dw64), (db, db64)):
+        assert np.abs(got - ref).max() <= 2 * eps * np.abs(ref).max()
+    assert np.abs(dout.sum(axis=(0, 2, 3)) - db64).max() > 2 * eps * np.abs(db64).max()
