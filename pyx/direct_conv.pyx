@@ -229,13 +229,63 @@ cdef extern from *:
             if (r < rows) sn_s1_store_##S(dx + (y0 + r) * W + x0, acc0[r], acc1[r], width);             \
         }                                                                                               \
     }                                                                                                   \
-    /* the tile above with rb = SN_S1_ROWS or SN_S1_ROWS - 1 rows (the one that wastes fewer on the image's \
-       height: 7 for the course's 28 and 14 rows) */                                                    \
+    /* the same tile for a kernel height KH known when compiled (3 and 5): a loaded row of gradients     \
+       gp[f, y0 + pt + s, ...] is read by every (row r, tap i) with r - i + KH - 1 = s, so it is loaded once \
+       for up to KH multiply-adds (RB + KH - 1 row loads per filter and tap column, not RB * KH) */     \
+    SN_FUSED static inline __attribute__((always_inline)) void sn_s1_input_kh_##S(                    \
+            const T* restrict gp, const T* restrict w, T* restrict dx, Py_ssize_t F, Py_ssize_t wstride, \
+            Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t y0,   \
+            Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, Py_ssize_t W, const int RB, const int KH) { \
+        enum { L = sn_lanes_##S };                                                                      \
+        sn_v##S acc0[SN_S1_ROWS], acc1[SN_S1_ROWS];                                                     \
+        for (int r = 0; r < RB; r++) { acc0[r] = (sn_v##S){0}; acc1[r] = acc0[r]; }                     \
+        Py_ssize_t f = 0, j = 0;  /* do-while (F, kw >= 1), as in forward */                            \
+        do {                                                                                            \
+            T wv[5];                                                                                    \
+            for (int i = 0; i < KH; i++) wv[i] = w[f * wstride + i * kw + j];                           \
+            const T* base = gp + (f * GH + y0 + pt) * GW + x0 + pl - j + kw - 1;                        \
+            _Pragma("GCC unroll 16")  /* whole, so that every acc index is a constant */                \
+            for (int s = 0; s < RB + KH - 1; s++) {                                                     \
+                const sn_v##S a = *(const sn_v##S*)(base + s * GW);                                     \
+                const sn_v##S b = *(const sn_v##S*)(base + s * GW + L);                                 \
+                _Pragma("GCC unroll 8")                                                                 \
+                for (int i = 0; i < KH; i++) {                                                          \
+                    const int r = s - (KH - 1) + i;                                                     \
+                    if (r >= 0 && r < RB) {                                                             \
+                        acc0[r] += wv[i] * a;                                                           \
+                        acc1[r] += wv[i] * b;                                                           \
+                    }                                                                                   \
+                }                                                                                       \
+            }                                                                                           \
+            if (++j == kw) {                                                                            \
+                j = 0;                                                                                  \
+                f++;                                                                                    \
+            }                                                                                           \
+        } while (f < F);                                                                                \
+        for (int r = 0; r < RB; r++) {                                                                  \
+            if (r < rows) sn_s1_store_##S(dx + (y0 + r) * W + x0, acc0[r], acc1[r], width);             \
+        }                                                                                               \
+    }                                                                                                   \
+    /* the tiles above with rb = SN_S1_ROWS or SN_S1_ROWS - 1 rows (the one that wastes fewer on the     \
+       image's height: 7 for the course's 28 and 14 rows), kernel heights 3 and 5 on their own tiles */  \
     SN_FUSED static void sn_s1_input_##S(const T* restrict gp, const T* restrict w, T* restrict dx,  \
             Py_ssize_t F, Py_ssize_t wstride, Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw, \
             Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, \
             Py_ssize_t W, int rb) {                                                                     \
-        if (rb == SN_S1_ROWS)                                                                           \
+        const int full = rb == SN_S1_ROWS;                                                              \
+        if (kh == 5 && full)                                                                            \
+            sn_s1_input_kh_##S(gp, w, dx, F, wstride, GH, GW, kw, pt, pl, y0, rows, x0, width, W,       \
+                               SN_S1_ROWS, 5);                                                          \
+        else if (kh == 5)                                                                               \
+            sn_s1_input_kh_##S(gp, w, dx, F, wstride, GH, GW, kw, pt, pl, y0, rows, x0, width, W,       \
+                               SN_S1_ROWS - 1, 5);                                                      \
+        else if (kh == 3 && full)                                                                       \
+            sn_s1_input_kh_##S(gp, w, dx, F, wstride, GH, GW, kw, pt, pl, y0, rows, x0, width, W,       \
+                               SN_S1_ROWS, 3);                                                          \
+        else if (kh == 3)                                                                               \
+            sn_s1_input_kh_##S(gp, w, dx, F, wstride, GH, GW, kw, pt, pl, y0, rows, x0, width, W,       \
+                               SN_S1_ROWS - 1, 3);                                                      \
+        else if (full)                                                                                  \
             sn_s1_input_rows_##S(gp, w, dx, F, wstride, GH, GW, kh, kw, pt, pl, y0, rows, x0, width, W, \
                                  SN_S1_ROWS);                                                           \
         else                                                                                            \
