@@ -120,7 +120,17 @@ def test_bad_arguments_are_refused(kernels):
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 2e-6), (np.float64, 1e-12)])
-@pytest.mark.parametrize("shape", [(3, 1, 32, 5, 28, 2), (2, 3, 17, 3, 33, 1), (2, 2, 9, 7, 13, 0)])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (3, 1, 32, 5, 28, 2),
+        (2, 3, 17, 3, 33, 1),
+        (2, 2, 9, 7, 13, 0),
+        (2, 1, 8, 3, 16, 1),  # dx tiles of 8 rows (16 = 2 x 8) with the 3-row kernel's own tile
+        (2, 2, 5, 5, 16, 2),  # ... and the 5-row kernel's
+        (1, 1, 4, 3, 14, 1),  # 7-row tiles (14 = 2 x 7), 3-row kernel
+    ],
+)
 def test_stride_one_tiles_on_layer_shapes(shape, dtype, tol):
     """The stride-1 register tiles on whole layers: the course's first layer (28 columns: a partial
     vector), more columns than a tile, filters and rows that leave partial blocks, 'valid' padding."""
