@@ -7,15 +7,16 @@ wrappers validate with the twin's helpers (``scratchnet/ops/arguments.py``) befo
 size, padding and stride is then below ``INDEX_LIMIT``, and for each tap only the output positions that
 read real pixels are visited (``_first_real`` / ``_end_real``), so every pointer stays inside its array.
 
-Stride 1 (the usual case, and all of the course's layers) runs on register tiles over zero-padded copies,
-so no loop tests a bound: the image padded once per call, the upstream gradients of one image at a time
-into a per-thread buffer. The tile's accumulators stay in vector registers while the sums over taps
+Stride 1 (the usual case, and all of the course's layers) runs on register tiles. Forward and dW read a
+zero-padded copy of the image, so no loop tests a bound; dx reads the upstream gradients in place, each
+vector as a masked load of the lanes inside its row (rows past the edge read a zero row). The tile's accumulators stay in vector registers while the sums over taps
 (or images) run, written as GCC vector extensions (one register of T, 64 bytes with AVX-512), the sums as
 fused multiply-adds. With AVX-512 and float32 (half the filters or rows on narrower registers):
 
 * ``conv_forward``: 8 filters x 32 output columns of one output row, summed over channels and taps;
-* ``conv_backward_input``: 8 rows x 32 columns of dx, summed over filters and taps (a gather: each dx
-  element is written once);
+* ``conv_backward_input``: 8 (or 7) rows x 32 columns of dx, summed over filters and taps (a gather:
+  each dx element is written once); for kernels of 3 or 5 rows each loaded row of gradients serves every
+  tap that reads it;
 * ``conv_backward_weights`` / ``conv_backward_params``: 3 filters x 5 taps of dW and the 3 filters' db,
   one vector of output columns at a time, summed over one image's rows and columns in the vector's lanes,
   then added into float64 sums (so float32 sums never run over the whole batch: dW and db are more
@@ -106,6 +107,11 @@ cdef extern from *:
     #define SN_S1_WFILTERS 2
     #endif
     #define SN_S1_TAPS 5
+    /* the lanes [lo, hi) of an L-lane vector at column c of a row of OW columns: those inside the row */
+    static inline void sn_s1_span_bounds(Py_ssize_t c, Py_ssize_t OW, int L, int* lo, int* hi) {
+        *lo = c < 0 ? (int)(-c < L ? -c : L) : 0;
+        *hi = OW - c < L ? (int)(OW - c > *lo ? OW - c : *lo) : L;
+    }
     #if defined(__AVX512F__)
     #include <immintrin.h>
     #define SN_S1_MASKED 1
@@ -135,13 +141,6 @@ cdef extern from *:
         }                                                                                               \
         SN_S1_TAIL_##S                                                                                  \
     }                                                                                                   \
-    /* dst[:n] = src[:n] in vectors (short rows: a call of memcpy per row cost more than the copy) */     \
-    static inline void sn_s1_copy_##S(T* restrict dst, const T* restrict src, Py_ssize_t n) {             \
-        enum { L = sn_lanes_##S };                                                                        \
-        Py_ssize_t t = 0;                                                                                 \
-        for (; t + L <= n; t += L) *(sn_v##S*)(dst + t) = *(const sn_v##S*)(src + t);                     \
-        if (t < n) sn_s1_store_##S(dst + t, sn_s1_head_##S(src + t, n - t), (sn_v##S){0}, n - t);         \
-    }                                                                                                     \
     /* max(0, v) lane by lane as np.maximum(v, 0): v where v > 0 or v is NaN, else +0 */                \
     static inline sn_v##S sn_s1_rectify_##S(sn_v##S v) {                                                \
         const sn_v##S zero = {0};                                                                       \
@@ -198,14 +197,20 @@ cdef extern from *:
                                        kh, kw, oy, ox0, OW - ox0 < CHUNK ? OW - ox0 : CHUNK,            \
                                        F - f0 < FB ? F - f0 : FB, plane, OW, relu);                     \
     }                                                                                                   \
+    /* lanes [lo, hi) of the vector at src, the others 0 and not read (so src may point outside its      \
+       row: the lanes read are inside it) */                                                            \
+    static inline sn_v##S sn_s1_span_##S(const T* src, int lo, int hi) {                                \
+        SN_S1_SPAN_##S                                                                                  \
+    }                                                                                                   \
     /* dx[y0 + r, x0 + t] of one input plane for r < rows, t < width (2 vectors of columns) from the    \
-       padded upstream gradients gp (F, GH, GW) of its image, gp[f, q + kh-1, p + kw-1] = g[f, q, p], and \
-       w = &W[0, c, 0, 0] (filters wstride apart): dx[y, x] = sum of W[f,c,i,j] g[f, y+pt-i, x+pl-j]; \
-       RB rows a tile (a constant where inlined) */                                                     \
+       upstream gradients g (F, OH, OW) of its image, read in place (rows above or below them read as the \
+       zero row, columns outside them as zero lanes), and w = &W[0, c, 0, 0] (filters wstride apart):   \
+       dx[y, x] = sum of W[f,c,i,j] g[f, y+pt-i, x+pl-j]; RB rows a tile (a constant where inlined) */  \
     SN_FUSED static inline __attribute__((always_inline)) void sn_s1_input_rows_##S(                  \
-            const T* restrict gp, const T* restrict w, T* restrict dx, Py_ssize_t F, Py_ssize_t wstride, \
-            Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pt, Py_ssize_t pl,    \
-            Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, Py_ssize_t W, const int RB) { \
+            const T* restrict g, const T* restrict zero, const T* restrict w, T* restrict dx,          \
+            Py_ssize_t F, Py_ssize_t wstride, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw, \
+            Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, \
+            Py_ssize_t W, const int RB) {                                                               \
         enum { L = sn_lanes_##S };                                                                      \
         sn_v##S acc0[SN_S1_ROWS], acc1[SN_S1_ROWS];                                                     \
         for (int r = 0; r < RB; r++) { acc0[r] = (sn_v##S){0}; acc1[r] = acc0[r]; }                     \
@@ -214,10 +219,15 @@ cdef extern from *:
             Py_ssize_t j = 0;                                                                           \
             do {                                                                                        \
                 const T wv = w[f * wstride + i * kw + j];                                               \
-                const T* base = gp + (f * GH + y0 + pt - i + kh - 1) * GW + x0 + pl - j + kw - 1;       \
+                const Py_ssize_t c = x0 + pl - j;                                                       \
+                int lo0, hi0, lo1, hi1;                                                                 \
+                sn_s1_span_bounds(c, OW, L, &lo0, &hi0);                                                \
+                sn_s1_span_bounds(c + L, OW, L, &lo1, &hi1);                                            \
                 for (int r = 0; r < RB; r++) {                                                          \
-                    acc0[r] += wv * *(const sn_v##S*)(base + r * GW);                                   \
-                    acc1[r] += wv * *(const sn_v##S*)(base + r * GW + L);                               \
+                    const Py_ssize_t q = y0 + r + pt - i;                                               \
+                    const T* row = (q >= 0 && q < OH ? g + (f * OH + q) * OW : zero) + c;               \
+                    acc0[r] += wv * sn_s1_span_##S(row, lo0, hi0);                                      \
+                    acc1[r] += wv * sn_s1_span_##S(row + L, lo1, hi1);                                  \
                 }                                                                                       \
             } while (++j < kw);                                                                         \
             if (++i == kh) {                                                                            \
@@ -230,24 +240,33 @@ cdef extern from *:
         }                                                                                               \
     }                                                                                                   \
     /* the same tile for a kernel height KH known when compiled (3 and 5): a loaded row of gradients     \
-       gp[f, y0 + pt + s, ...] is read by every (row r, tap i) with r - i + KH - 1 = s, so it is loaded once \
-       for up to KH multiply-adds (RB + KH - 1 row loads per filter and tap column, not RB * KH) */     \
+       g[f, y0 + pt - (KH-1) + s, ...] is read by every (row r, tap i) with r - i + KH - 1 = s, so it is \
+       loaded once for up to KH multiply-adds (RB + KH - 1 row loads per filter and tap column, not     \
+       RB * KH) */                                                                                      \
     SN_FUSED static inline __attribute__((always_inline)) void sn_s1_input_kh_##S(                    \
-            const T* restrict gp, const T* restrict w, T* restrict dx, Py_ssize_t F, Py_ssize_t wstride, \
-            Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t y0,   \
-            Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, Py_ssize_t W, const int RB, const int KH) { \
+            const T* restrict g, const T* restrict zero, const T* restrict w, T* restrict dx,          \
+            Py_ssize_t F, Py_ssize_t wstride, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kw, Py_ssize_t pt, \
+            Py_ssize_t pl, Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, Py_ssize_t W, \
+            const int RB, const int KH) {                                                               \
         enum { L = sn_lanes_##S };                                                                      \
         sn_v##S acc0[SN_S1_ROWS], acc1[SN_S1_ROWS];                                                     \
         for (int r = 0; r < RB; r++) { acc0[r] = (sn_v##S){0}; acc1[r] = acc0[r]; }                     \
+        const Py_ssize_t q0 = y0 + pt - (KH - 1);  /* the gradient row of s = 0 */                      \
         Py_ssize_t f = 0, j = 0;  /* do-while (F, kw >= 1), as in forward */                            \
         do {                                                                                            \
             T wv[5];                                                                                    \
             for (int i = 0; i < KH; i++) wv[i] = w[f * wstride + i * kw + j];                           \
-            const T* base = gp + (f * GH + y0 + pt) * GW + x0 + pl - j + kw - 1;                        \
+            const Py_ssize_t c = x0 + pl - j;                                                           \
+            int lo0, hi0, lo1, hi1;                                                                     \
+            sn_s1_span_bounds(c, OW, L, &lo0, &hi0);                                                    \
+            sn_s1_span_bounds(c + L, OW, L, &lo1, &hi1);                                                \
+            const T* gf = g + f * OH * OW;                                                              \
             _Pragma("GCC unroll 16")  /* whole, so that every acc index is a constant */                \
             for (int s = 0; s < RB + KH - 1; s++) {                                                     \
-                const sn_v##S a = *(const sn_v##S*)(base + s * GW);                                     \
-                const sn_v##S b = *(const sn_v##S*)(base + s * GW + L);                                 \
+                const Py_ssize_t q = q0 + s;                                                            \
+                const T* row = (q >= 0 && q < OH ? gf + q * OW : zero) + c;                             \
+                const sn_v##S a = sn_s1_span_##S(row, lo0, hi0);                                        \
+                const sn_v##S b = sn_s1_span_##S(row + L, lo1, hi1);                                    \
                 _Pragma("GCC unroll 8")                                                                 \
                 for (int i = 0; i < KH; i++) {                                                          \
                     const int r = s - (KH - 1) + i;                                                     \
@@ -268,29 +287,29 @@ cdef extern from *:
     }                                                                                                   \
     /* the tiles above with rb = SN_S1_ROWS or SN_S1_ROWS - 1 rows (the one that wastes fewer on the     \
        image's height: 7 for the course's 28 and 14 rows), kernel heights 3 and 5 on their own tiles */  \
-    SN_FUSED static void sn_s1_input_##S(const T* restrict gp, const T* restrict w, T* restrict dx,  \
-            Py_ssize_t F, Py_ssize_t wstride, Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw, \
-            Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, \
-            Py_ssize_t W, int rb) {                                                                     \
+    SN_FUSED static void sn_s1_input_##S(const T* restrict g, const T* restrict zero,                \
+            const T* restrict w, T* restrict dx, Py_ssize_t F, Py_ssize_t wstride, Py_ssize_t OH,       \
+            Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t y0,   \
+            Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, Py_ssize_t W, int rb) {                   \
         const int full = rb == SN_S1_ROWS;                                                              \
         if (kh == 5 && full)                                                                            \
-            sn_s1_input_kh_##S(gp, w, dx, F, wstride, GH, GW, kw, pt, pl, y0, rows, x0, width, W,       \
+            sn_s1_input_kh_##S(g, zero, w, dx, F, wstride, OH, OW, kw, pt, pl, y0, rows, x0, width, W,  \
                                SN_S1_ROWS, 5);                                                          \
         else if (kh == 5)                                                                               \
-            sn_s1_input_kh_##S(gp, w, dx, F, wstride, GH, GW, kw, pt, pl, y0, rows, x0, width, W,       \
+            sn_s1_input_kh_##S(g, zero, w, dx, F, wstride, OH, OW, kw, pt, pl, y0, rows, x0, width, W,  \
                                SN_S1_ROWS - 1, 5);                                                      \
         else if (kh == 3 && full)                                                                       \
-            sn_s1_input_kh_##S(gp, w, dx, F, wstride, GH, GW, kw, pt, pl, y0, rows, x0, width, W,       \
+            sn_s1_input_kh_##S(g, zero, w, dx, F, wstride, OH, OW, kw, pt, pl, y0, rows, x0, width, W,  \
                                SN_S1_ROWS, 3);                                                          \
         else if (kh == 3)                                                                               \
-            sn_s1_input_kh_##S(gp, w, dx, F, wstride, GH, GW, kw, pt, pl, y0, rows, x0, width, W,       \
+            sn_s1_input_kh_##S(g, zero, w, dx, F, wstride, OH, OW, kw, pt, pl, y0, rows, x0, width, W,  \
                                SN_S1_ROWS - 1, 3);                                                      \
         else if (full)                                                                                  \
-            sn_s1_input_rows_##S(gp, w, dx, F, wstride, GH, GW, kh, kw, pt, pl, y0, rows, x0, width, W, \
-                                 SN_S1_ROWS);                                                           \
+            sn_s1_input_rows_##S(g, zero, w, dx, F, wstride, OH, OW, kh, kw, pt, pl, y0, rows, x0,      \
+                                 width, W, SN_S1_ROWS);                                                 \
         else                                                                                            \
-            sn_s1_input_rows_##S(gp, w, dx, F, wstride, GH, GW, kh, kw, pt, pl, y0, rows, x0, width, W, \
-                                 SN_S1_ROWS - 1);                                                       \
+            sn_s1_input_rows_##S(g, zero, w, dx, F, wstride, OH, OW, kh, kw, pt, pl, y0, rows, x0,      \
+                                 width, W, SN_S1_ROWS - 1);                                             \
     }                                                                                                   \
     /* out[f, t] = dW[f0 + f, c, tap t] for f < WFILTERS, t < TAPS, and out[f, TAPS] = db[f0 + f]: the sums \
        over images, rows and columns of g[n, f0+f, oy, ox] * xpad[n, c, oy + i, ox + j] (tap t at offset \
@@ -351,6 +370,8 @@ cdef extern from *:
     #define SN_S1_HEAD_d return (sn_vd)_mm512_maskz_loadu_pd((__mmask8)((1u << n) - 1), src);
     /* (1u << n) - 1 for n = 16 is 0xffff: a whole vector */
     #define SN_S1_TAIL_f _mm512_mask_storeu_ps(dst, (__mmask16)((1u << width) - 1), (__m512)a);
+    #define SN_S1_SPAN_f return (sn_vf)_mm512_maskz_loadu_ps((__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1)), src);
+    #define SN_S1_SPAN_d return (sn_vd)_mm512_maskz_loadu_pd((__mmask8)(((1u << hi) - 1) & ~((1u << lo) - 1)), src);
     #define SN_S1_TAIL_d _mm512_mask_storeu_pd(dst, (__mmask8)((1u << width) - 1), (__m512d)a);
     #else
     #define SN_S1_HEAD_GENERIC(S, T) if (n == sn_lanes_##S) return *(const sn_v##S*)src;                \
@@ -358,6 +379,11 @@ cdef extern from *:
                                      return *(const sn_v##S*)part;
     #define SN_S1_TAIL_GENERIC(S, T) T part[sn_lanes_##S]; *(sn_v##S*)part = a;                         \
                                      memcpy(dst, part, width * sizeof(T));
+    #define SN_S1_SPAN_GENERIC(S, T) T part[sn_lanes_##S] = {0};                                        \
+                                     if (hi > lo) memcpy(part + lo, src + lo, (hi - lo) * sizeof(T));   \
+                                     return *(const sn_v##S*)part;
+    #define SN_S1_SPAN_f SN_S1_SPAN_GENERIC(f, float)
+    #define SN_S1_SPAN_d SN_S1_SPAN_GENERIC(d, double)
     #define SN_S1_HEAD_f SN_S1_HEAD_GENERIC(f, float)
     #define SN_S1_HEAD_d SN_S1_HEAD_GENERIC(d, double)
     #define SN_S1_TAIL_f SN_S1_TAIL_GENERIC(f, float)
@@ -386,14 +412,12 @@ cdef extern from *:
     void sn_s1_forward_d(const double* xp, const double* wp, const double* bias, double* y, Py_ssize_t C,
                          Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t oy,
                          Py_ssize_t F, Py_ssize_t plane, Py_ssize_t OW, int relu) noexcept nogil
-    void sn_s1_copy_f(float* dst, const float* src, Py_ssize_t n) noexcept nogil
-    void sn_s1_copy_d(double* dst, const double* src, Py_ssize_t n) noexcept nogil
-    void sn_s1_input_f(const float* gp, const float* w, float* dx, Py_ssize_t F, Py_ssize_t wstride,
-                       Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pt, Py_ssize_t pl,
+    void sn_s1_input_f(const float* g, const float* zero, const float* w, float* dx, Py_ssize_t F, Py_ssize_t wstride,
+                       Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pt, Py_ssize_t pl,
                        Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, Py_ssize_t W,
                        int rb) noexcept nogil
-    void sn_s1_input_d(const double* gp, const double* w, double* dx, Py_ssize_t F, Py_ssize_t wstride,
-                       Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pt, Py_ssize_t pl,
+    void sn_s1_input_d(const double* g, const double* zero, const double* w, double* dx, Py_ssize_t F, Py_ssize_t wstride,
+                       Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t pt, Py_ssize_t pl,
                        Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0, Py_ssize_t width, Py_ssize_t W,
                        int rb) noexcept nogil
     void sn_s1_weights_f(const float* xpad, const float* g, double* out, const Py_ssize_t* offsets, Py_ssize_t N,
@@ -429,14 +453,14 @@ cdef inline void _s1_forward_row(const floating* xp, const floating* wp, const f
         sn_s1_forward_d(xp, wp, bias, y, C, PH, PW, kh, kw, oy, F, plane, OW, relu)
 
 
-cdef inline void _s1_input_tile(const floating* gp, const floating* w, floating* dx, Py_ssize_t F,
-                                Py_ssize_t wstride, Py_ssize_t GH, Py_ssize_t GW, Py_ssize_t kh, Py_ssize_t kw,
-                                Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t y0, Py_ssize_t rows, Py_ssize_t x0,
-                                Py_ssize_t width, Py_ssize_t W, int rb) noexcept nogil:
+cdef inline void _s1_input_tile(const floating* g, const floating* zero, const floating* w, floating* dx,
+                                Py_ssize_t F, Py_ssize_t wstride, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kh,
+                                Py_ssize_t kw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t y0, Py_ssize_t rows,
+                                Py_ssize_t x0, Py_ssize_t width, Py_ssize_t W, int rb) noexcept nogil:
     if floating is float:
-        sn_s1_input_f(gp, w, dx, F, wstride, GH, GW, kh, kw, pt, pl, y0, rows, x0, width, W, rb)
+        sn_s1_input_f(g, zero, w, dx, F, wstride, OH, OW, kh, kw, pt, pl, y0, rows, x0, width, W, rb)
     else:
-        sn_s1_input_d(gp, w, dx, F, wstride, GH, GW, kh, kw, pt, pl, y0, rows, x0, width, W, rb)
+        sn_s1_input_d(g, zero, w, dx, F, wstride, OH, OW, kh, kw, pt, pl, y0, rows, x0, width, W, rb)
 
 
 cdef inline void _s1_weights_tile(const floating* xpad, const floating* g, double* out,
@@ -447,13 +471,6 @@ cdef inline void _s1_weights_tile(const floating* xpad, const floating* g, doubl
         sn_s1_weights_f(xpad, g, out, offsets, N, C, c, F, f0, nf, PH, PW, OH, OW)
     else:
         sn_s1_weights_d(xpad, g, out, offsets, N, C, c, F, f0, nf, PH, PW, OH, OW)
-
-
-cdef inline void _s1_copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        sn_s1_copy_f(dst, src, n)
-    else:
-        sn_s1_copy_d(dst, src, n)
 
 
 cdef inline Py_ssize_t _span_size(Py_ssize_t kw, Py_ssize_t W) noexcept nogil:
@@ -681,37 +698,30 @@ def _s1_weights_into(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::
                     F, offsets.shape[0], OH, OW, threads)
 
 
-cdef void _s1_input(const floating* g, const floating* w, floating* dx, floating* scratch, Py_ssize_t N,
+cdef void _s1_input(const floating* g, const floating* zero, const floating* w, floating* dx, Py_ssize_t N,
                     Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t F, Py_ssize_t kh, Py_ssize_t kw,
-                    Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t GH, Py_ssize_t GW,
-                    int rb, int threads) noexcept nogil:
-    cdef Py_ssize_t n, f, oy, c, y0, x0, chunk = 2 * SN_S1_BYTES // sizeof(floating)
-    cdef Py_ssize_t rows = min(OH, GH - kh + 1), cols = min(OW, GW - kw + 1)
-    cdef floating* gp
-    for n in prange(N, schedule="static", num_threads=threads):
-        # this thread's padded copy of image n's gradients (the borders stay zero from the wrapper)
-        gp = scratch + threadid() * F * GH * GW
-        for f in range(F):
-            for oy in range(rows):
-                _s1_copy(gp + (f * GH + oy + kh - 1) * GW + kw - 1, g + ((n * F + f) * OH + oy) * OW, cols)
-        for c in range(C):
-            y0 = 0
-            while y0 < H:
-                x0 = 0
-                while x0 < W:
-                    _s1_input_tile(gp, w + c * kh * kw, dx + (n * C + c) * H * W, F, C * kh * kw, GH, GW, kh, kw,
-                                   pt, pl, y0, min(<Py_ssize_t>rb, H - y0), x0, min(chunk, W - x0), W, rb)
-                    x0 = x0 + chunk
-                y0 = y0 + rb
+                    Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t OH, Py_ssize_t OW, int rb, int threads) noexcept nogil:
+    cdef Py_ssize_t task, n, c, blk, y0, x0, chunk = 2 * SN_S1_BYTES // sizeof(floating)
+    cdef Py_ssize_t blocks = (H + rb - 1) // rb
+    for task in prange(N * C * blocks, schedule="static", num_threads=threads):
+        n = task // (C * blocks)
+        c = (task // blocks) % C
+        y0 = (task % blocks) * rb
+        x0 = 0
+        while x0 < W:
+            _s1_input_tile(g + n * F * OH * OW, zero, w + c * kh * kw, dx + (n * C + c) * H * W, F, C * kh * kw, OH,
+                           OW, kh, kw, pt, pl, y0, min(<Py_ssize_t>rb, H - y0), x0, min(chunk, W - x0), W, rb)
+            x0 = x0 + chunk
 
 
-def _s1_input_into(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] w, floating[:, :, :, ::1] dx,
-                   floating[::1] scratch, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t GH, Py_ssize_t GW, int rb,
-                   int threads):
+def _s1_input_into(const floating[:, :, :, ::1] dout, const floating[::1] zero, const floating[:, :, :, ::1] w,
+                   floating[:, :, :, ::1] dx, Py_ssize_t pt, Py_ssize_t pl, int rb):
+    cdef int threads = sn_threads_for(dx.shape[0] * dx.shape[1] * dx.shape[2] * dx.shape[3] * w.shape[0] * w.shape[2]
+                                      * w.shape[3])
     with nogil:
-        _s1_input(&dout[0, 0, 0, 0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0], &scratch[0], dx.shape[0], dx.shape[1],
+        _s1_input(&dout[0, 0, 0, 0], &zero[0], &w[0, 0, 0, 0], &dx[0, 0, 0, 0], dx.shape[0], dx.shape[1],
                   dx.shape[2], dx.shape[3], w.shape[0], w.shape[2], w.shape[3], pt, pl, dout.shape[2],
-                  dout.shape[3], GH, GW, rb, threads)
+                  dout.shape[3], rb, threads)
 
 
 def _s1_chunk(dtype) -> int:
@@ -762,18 +772,12 @@ def _s1_conv_backward_params(x, dout, kh, kw, pt, pl):
 
 
 def _s1_conv_backward_input(dout, w, x_shape, pt, pl):
-    n, c, h, wd = x_shape
-    f, _, kh, kw = w.shape
-    chunk = _s1_chunk(dout.dtype)
+    h = x_shape[2]
     # rows per tile: SN_S1_ROWS or one fewer, whichever computes fewer rows past the image
     rows = SN_S1_ROWS if -(-h // SN_S1_ROWS) * SN_S1_ROWS <= -(-h // (SN_S1_ROWS - 1)) * (SN_S1_ROWS - 1) else SN_S1_ROWS - 1
-    gh = -(-h // rows) * rows + pt + kh - 1
-    gw = -(-wd // chunk) * chunk + pl + kw - 1
-    threads = sn_threads_for(n * f * c * kh * kw * h * wd)
-    threads = min(threads, n)
     dx = np.empty(x_shape, dtype=dout.dtype)
-    scratch = np.zeros(threads * f * gh * gw, dtype=dout.dtype)  # per-thread padded gradients, borders zero
-    _s1_input_into(dout, w, dx, scratch, pt, pl, gh, gw, rows, threads)
+    zero = np.zeros(dout.shape[3], dtype=dout.dtype)  # what rows above and below the gradients read
+    _s1_input_into(dout, zero, w, dx, pt, pl, rows)
     return dx
 
 
