@@ -154,6 +154,28 @@ class FirstLayerAlgorithm:
         self.layer.backward_params(self.g)
 
 
+class ConvReLUForward:
+    """Conv2D -> ReLU forward on the course's first two layers: fused in ``Sequential``'s fast forward (the
+    conv writes max(0, y), ``scratchnet/ops/fusion.py``) vs the two layers called one after the other."""
+
+    params = (["conv1_1to32_5x5_28", "conv2_32to64_5x5_14"], ["fused", "one_by_one"])
+    param_names = ["shape", "mode"]
+
+    def setup(self, name, mode):
+        from scratchnet.layers.activations import ReLU
+        from scratchnet.model import Sequential
+
+        layer, self.x, _ = _conv(name)
+        self.model = Sequential([layer, ReLU()])
+
+    def time_forward(self, name, mode):
+        if mode == "fused":
+            self.model.forward(self.x)
+        else:
+            conv, relu = self.model.layers
+            relu.forward(conv.forward(self.x))
+
+
 class ReLUKernel:
     """ReLU forward + backward on the course CNN's first activation (100x32x28x28): compiled vs NumPy twin."""
 

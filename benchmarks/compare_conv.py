@@ -124,15 +124,21 @@ def bench_conv(case, repeats: int, torch) -> dict:
 
         fns["torch"] = tstep
     fns["gemms"] = gemms_alone(layer, x, dout)
+    fns["twin"] = twin_step(layer, x, dout)
     row.update(interleaved_medians(fns, repeats))
-    row["twin"] = twin_time(layer, x, dout, repeats)
     return row
 
 
-def twin_time(layer, x: np.ndarray, dout: np.ndarray, repeats: int) -> float:
-    """The layer on tier 1: its reference code with the kernels' NumPy twins."""
-    with backend.reference():
-        return median_time(scratch_step(layer, x, dout), max(3, repeats // 3), warmup=1)
+def twin_step(layer, x: np.ndarray, dout: np.ndarray) -> Callable[[], object]:
+    """The layer on tier 1 (its reference code with the kernels' NumPy twins), timed in the same interleaved
+    blocks as the fast path, so that the reference/fast ratio sees the same drift in the machine's speed."""
+    step = scratch_step(layer, x, dout)
+
+    def run():
+        with backend.reference():
+            return step()
+
+    return run
 
 
 def bench_pool(case, repeats: int, torch) -> dict:
@@ -152,8 +158,8 @@ def bench_pool(case, repeats: int, torch) -> dict:
             torch.nn.functional.max_pool2d(tx, 2).backward(tg)
 
         fns["torch"] = tstep
+    fns["twin"] = twin_step(layer, x, dout)
     row.update(interleaved_medians(fns, repeats))
-    row["twin"] = twin_time(layer, x, dout, repeats)
     return row
 
 

@@ -20,7 +20,7 @@ from cython.parallel cimport prange
 from libc.string cimport memset
 from cython cimport floating
 
-from kernel_helpers cimport sn_threads_for
+from kernel_helpers cimport sn_pick_d, sn_pick_f, sn_threads_for
 
 from scratchnet.ops.arguments import (
     prepare_input_transform,
@@ -179,6 +179,15 @@ cdef void _input_tf(const floating* x, const floating* bt, floating* v, Py_ssize
         _input_channel(x, bt, v, C, H, W, m, alpha, pt, pl, th, tw, P, c)
 
 
+cdef inline floating _rectified(floating v) noexcept nogil:
+    """max(0, v) as np.maximum(v, 0) (v when v > 0 or NaN, else +0), as a select: a branch on the sign of
+    real outputs is a coin flip"""
+    if floating is float:
+        return sn_pick_f((v > 0) | (v != v), v, 0)
+    else:
+        return sn_pick_d((v > 0) | (v != v), v, 0)
+
+
 cdef inline void _output_filter(const floating* mm, const floating* at, floating bias, floating* y,
                                 Py_ssize_t F, Py_ssize_t m, Py_ssize_t alpha, Py_ssize_t th,
                                 Py_ssize_t tw, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t P,
@@ -187,7 +196,6 @@ cdef inline void _output_filter(const floating* mm, const floating* at, floating
     cdef floating t1[TILE * BLOCK]
     cdef floating t2[TILE * BLOCK]
     cdef Py_ssize_t p0, nb, t, a, b, n, h0, w0, h, w, k
-    cdef floating v
     memset(&t0[0], 0, TILE * BLOCK * sizeof(floating))  # the lanes past a block's last tile
     # y[n, f, ty*m + a, tx*m + b] = (A^T M A)[a, b] + bias[f], M[xi, nu] = mm[xi nu, f, p]; then max(0, y)
     # when relu, as np.maximum(y, 0): y where y > 0 or y is NaN, else +0
@@ -199,6 +207,9 @@ cdef inline void _output_filter(const floating* mm, const floating* at, floating
                 t0[k * BLOCK + t] = mm[(k * F + f) * P + p0 + t]
         _left(at, t0, t1, m, alpha, alpha, nb)
         _right(t1, at, t2, m, m, alpha, nb)
+        if relu:  # on the whole block, one vectorised pass, before the scatter below
+            for k in range(m * m * BLOCK):
+                t2[k] = _rectified(t2[k] + bias)
         for t in range(nb):
             _tile_origin(p0 + t, th, tw, m, &n, &h0, &w0)
             for a in range(m):
@@ -209,10 +220,7 @@ cdef inline void _output_filter(const floating* mm, const floating* at, floating
                     w = w0 + b
                     if w >= OW:
                         break
-                    v = t2[(a * m + b) * BLOCK + t] + bias
-                    if relu and not (v > 0 or v != v):
-                        v = 0
-                    y[((n * F + f) * OH + h) * OW + w] = v
+                    y[((n * F + f) * OH + h) * OW + w] = t2[(a * m + b) * BLOCK + t] if relu else t2[(a * m + b) * BLOCK + t] + bias
         p0 += BLOCK
 
 
