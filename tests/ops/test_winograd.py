@@ -131,6 +131,31 @@ def test_compiled_transforms_equal_their_twins():
                 assert float(np.abs(got - ref).max()) <= tol * scale
 
 
+@pytest.mark.parametrize("m, r", VARIANTS)
+@pytest.mark.parametrize("n, oh, ow", [(70, 14, 14), (5, 30, 9), (3, 1, 61)])
+def test_compiled_output_adjoint_over_many_images_and_threads(m, r, n, oh, ow):
+    # the compiled output adjoint works on groups of images at a time (512 values per phase plane): batches
+    # of several groups and a short last one, tiles hanging over the edge, thread counts 1 and 2
+    compiled = pytest.importorskip("scratchnet._kernels.winograd")
+    from scratchnet import backend
+    from scratchnet.ops import winograd as twin
+
+    th, tw = -(-oh // m), -(-ow // m)
+    rng = np.random.default_rng(n + oh)
+    for dtype, tol in ((np.float32, 2e-6), (np.float64, 1e-14)):
+        dout = rng.standard_normal((n, 40, oh, ow)).astype(dtype)
+        ref = twin.output_transform_adjoint(dout, m, r, th, tw)
+        before, results = backend.num_threads(), []
+        try:
+            for threads in (1, 2):
+                backend.set_num_threads(threads)
+                results.append(compiled.output_transform_adjoint(dout, m, r, th, tw))
+        finally:
+            backend.set_num_threads(before)
+        assert results[0].tobytes() == results[1].tobytes()
+        assert float(np.abs(results[0] - ref).max()) <= tol * float(np.abs(ref).max())
+
+
 @pytest.mark.parametrize("module", ["compiled", "twin"])
 def test_transforms_refuse_bad_arguments(module):
     if module == "compiled":
