@@ -359,9 +359,9 @@ cdef inline void _output_adjoint_planes(const floating* dout, const floating* a_
 
 cdef void _output_adj(const floating* dout, const floating* at, floating* dmm, floating* scratch,
                       Py_ssize_t N, Py_ssize_t F, Py_ssize_t m, Py_ssize_t alpha, Py_ssize_t th,
-                      Py_ssize_t tw, Py_ssize_t OH, Py_ssize_t OW) noexcept nogil:
+                      Py_ssize_t tw, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t group,
+                      Py_ssize_t ls) noexcept nogil:
     cdef Py_ssize_t f, k, a, P = N * th * tw
-    cdef Py_ssize_t group = _group(N, th * tw), ls = _phase_stride(group, th * tw)
     cdef floating a_mat[TILE]
     for a in range(m):  # A = (A^T)^T, alpha x m
         for k in range(alpha):
@@ -456,12 +456,12 @@ def _output_into(const floating[:, :, ::1] mm, const floating[:, ::1] at, const 
 
 def _output_adjoint_into(const floating[:, :, :, ::1] dout, const floating[:, ::1] at,
                          floating[:, :, ::1] dmm, Py_ssize_t th, Py_ssize_t tw):
-    cdef Py_ssize_t m = at.shape[0], alpha = at.shape[1]
-    cdef Py_ssize_t ls = _phase_stride(_group(dout.shape[0], th * tw), th * tw)
+    cdef Py_ssize_t m = at.shape[0], alpha = at.shape[1], group = _group(dout.shape[0], th * tw)
+    cdef Py_ssize_t ls = _phase_stride(group, th * tw)
     cdef floating[::1] scratch = _scratch(sn_max_threads() * (m * m + alpha * m) * ls, np.asarray(dout).dtype)
     with nogil:
         _output_adj(&dout[0, 0, 0, 0], &at[0, 0], &dmm[0, 0, 0], &scratch[0], dout.shape[0], dout.shape[1],
-                    at.shape[0], at.shape[1], th, tw, dout.shape[2], dout.shape[3])
+                    m, alpha, th, tw, dout.shape[2], dout.shape[3], group, ls)
 
 
 def _input_adjoint_into(const floating[:, :, ::1] dv, const floating[:, ::1] bt, floating[:, :, :, ::1] dx,
