@@ -79,33 +79,29 @@ cdef extern from *:
        step of a transform applied to whole phase planes (see _output_adjoint_planes), the loop over f in
        blocks of SN_WINO_BLOCK with the accumulators in registers, the last block cut to len */
     #define SN_WINO_TAPS(NAME, T)                                                                        \
+    static inline __attribute__((always_inline)) void NAME##_block(                                    \
+            const T* restrict mat, Py_ssize_t q, const T* restrict src,                                 \
+            const Py_ssize_t* restrict offset, T* restrict d, Py_ssize_t n) {                           \
+        /* d[t] = sum_i mat[i] src[offset[i] + t] for t < n (n <= SN_WINO_BLOCK); inlined with the      \
+           constant n = SN_WINO_BLOCK for whole blocks, so those loops have a fixed trip count */      \
+        T acc[SN_WINO_BLOCK] = {0};                                                                   \
+        for (Py_ssize_t i = 0; i < q; i++) {                                                          \
+            const T c = mat[i];                                                                       \
+            if (c == 0) continue;                                                                     \
+            const T* restrict s = src + offset[i];                                                    \
+            for (Py_ssize_t t = 0; t < n; t++) acc[t] += c * s[t];                                    \
+        }                                                                                             \
+        for (Py_ssize_t t = 0; t < n; t++) d[t] = acc[t];                                             \
+    }                                                                                                 \
     static void NAME(const T* restrict mat, Py_ssize_t p, Py_ssize_t q, const T* restrict src,          \
                      const Py_ssize_t* restrict offset, T* restrict dst, Py_ssize_t dst_stride,         \
                      Py_ssize_t len) {                                                                  \
         for (Py_ssize_t a = 0; a < p; a++) {                                                          \
-            T* restrict d = dst + a * dst_stride;                                                     \
             Py_ssize_t f0 = 0;                                                                        \
-            for (; f0 + SN_WINO_BLOCK <= len; f0 += SN_WINO_BLOCK) {                                  \
-                T acc[SN_WINO_BLOCK] = {0};                                                           \
-                for (Py_ssize_t i = 0; i < q; i++) {                                                  \
-                    const T c = mat[a * q + i];                                               \
-                    if (c == 0) continue;                                                             \
-                    const T* restrict s = src + offset[i] + f0;                                       \
-                    for (int t = 0; t < SN_WINO_BLOCK; t++) acc[t] += c * s[t];                       \
-                }                                                                                     \
-                for (int t = 0; t < SN_WINO_BLOCK; t++) d[f0 + t] = acc[t];                           \
-            }                                                                                         \
-            if (f0 < len) {                                                                           \
-                const Py_ssize_t n = len - f0;                                                        \
-                T acc[SN_WINO_BLOCK] = {0};                                                           \
-                for (Py_ssize_t i = 0; i < q; i++) {                                                  \
-                    const T c = mat[a * q + i];                                               \
-                    if (c == 0) continue;                                                             \
-                    const T* restrict s = src + offset[i] + f0;                                       \
-                    for (Py_ssize_t t = 0; t < n; t++) acc[t] += c * s[t];                            \
-                }                                                                                     \
-                for (Py_ssize_t t = 0; t < n; t++) d[f0 + t] = acc[t];                                \
-            }                                                                                         \
+            for (; f0 + SN_WINO_BLOCK <= len; f0 += SN_WINO_BLOCK)                                    \
+                NAME##_block(mat + a * q, q, src + f0, offset, dst + a * dst_stride + f0, SN_WINO_BLOCK); \
+            if (f0 < len)                                                                             \
+                NAME##_block(mat + a * q, q, src + f0, offset, dst + a * dst_stride + f0, len - f0);  \
         }                                                                                             \
     }
     SN_WINO_TAPS(sn_wino_taps_f, float)
