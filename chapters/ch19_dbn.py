@@ -163,7 +163,8 @@ def finetune(args, rows: list, dbn: DBN, saturated: list[float], x_tr, y_tr, x_t
             pretrained=pretrained,
             weight_init=SIGMOID_GLOROT,
         )
-        trainer = Trainer(model, MeanSquaredError(), SGD(model.parameters(), lr=LR))
+        # the lab's classifier is trained with MSE on one-hot rows: accuracy is asked for by name
+        trainer = Trainer(model, MeanSquaredError(), SGD(model.parameters(), lr=LR), metrics=("accuracy",))
         train_acc, test_acc = [], []
         t0 = time.perf_counter()
         for epoch in range(epochs):

@@ -15,7 +15,13 @@ from scratchnet.layers.base import as_array, check_bool, check_float
 
 
 class Loss:
-    """Base class: validation helpers and the call shortcut."""
+    """Base class: validation helpers and the call shortcut.
+
+    ``classification`` says whether the loss scores class predictions (its targets are labels or class
+    probabilities): a ``Trainer`` reports accuracy by default only for such losses.
+    """
+
+    classification: bool = False
 
     def __init__(self) -> None:
         self._cache: Any = None
@@ -90,6 +96,8 @@ class BinaryCrossEntropy(Loss):
     :math:`\max(z, 0) - zt + \log(1 + e^{-|z|})` and :math:`\partial L/\partial z = (\sigma(z) - t)/n`.
     Targets are in [0, 1], same shape as the prediction ((N,) labels for an (N, 1) output are accepted).
     """
+
+    classification = True
 
     def __init__(self, from_logits: bool = False, eps: float = 1e-7) -> None:
         super().__init__()
@@ -191,6 +199,8 @@ class SoftmaxCrossEntropy(Loss):
     shift so large logits do not overflow; :math:`\partial L/\partial z = (\operatorname{softmax}(z) - t)/N` for rows of t summing to one.
     """
 
+    classification = True
+
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         xp = get_array_module(pred)
         pred = self._check_pred(pred)
@@ -227,6 +237,8 @@ class SequenceCrossEntropy(Loss):
     :math:`k`, so the fused gradient is :math:`\partial L/\partial z_{nt} = k_{nt}(\operatorname{softmax}(z_{nt})
     - \text{onehot}(y_{nt}))`. The log-sum-exp is shifted by the row maximum, so large logits do not overflow.
     """
+
+    classification = True
 
     def __init__(self, average_across_timesteps: bool = True, average_across_batch: bool = True) -> None:
         super().__init__()

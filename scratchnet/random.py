@@ -1,7 +1,7 @@
 """One seeded source of randomness for the whole library.
 
 ``seed(s)`` resets it; layers created afterwards draw their initial weights, and stochastic layers their
-private generators, from it, so the same seed gives a bit-identical run.
+private generators, from it, and a ``Trainer`` its batch order, so the same seed gives a bit-identical run.
 """
 
 from __future__ import annotations
@@ -25,3 +25,16 @@ def get_rng() -> np.random.Generator:
 def spawn_rng() -> np.random.Generator:
     """A new independent generator derived from the global one (for a layer's private stream)."""
     return np.random.default_rng(_global_rng.integers(0, 2**63 - 1))
+
+
+def child_rng() -> np.random.Generator:
+    """A new independent generator spawned from the global one's seed sequence, without drawing from it.
+
+    The k-th child since ``seed`` is the same in every run, and making one leaves the numbers the global
+    generator gives unchanged: a ``Trainer`` takes its batch order from here, so building one does not change
+    the initial weights of a model built after it.
+    """
+    try:
+        return _global_rng.spawn(1)[0]
+    except TypeError:  # a bit generator set up without a seed sequence cannot spawn: draw a seed instead
+        return spawn_rng()

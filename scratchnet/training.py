@@ -6,13 +6,17 @@ per epoch (loss, metrics, validation loss/metrics, learning rate, seconds) in a 
 
 Reproducibility: with ``seed`` given, the batch order and every stochastic layer's random stream are
 derived from it, so two runs from identical initial weights are bit-identical at a fixed BLAS thread count
-(OpenBLAS sums in a thread-count-dependent order; the compiled OpenMP kernels do not). A run resumed from a
+(OpenBLAS sums in a thread-count-dependent order; the compiled OpenMP kernels do not). Without it they all
+come from the library's global generator, so ``scratchnet.seed(s)`` before building the model and the
+trainer makes the whole run reproducible in the same way. A run resumed from a
 checkpoint continues exactly as if it had not been interrupted: the checkpoint holds the weights, the
 optimizer's and scheduler's state, the early-stopping progress, every random stream and the history.
 
 Failure safety: a checkpoint is written atomically and never holds non-finite values; a non-finite loss,
 metric, weight or optimizer state stops training and puts the trainer back at the end of the last good
-epoch; loading a checkpoint checks all of it before changing anything.
+epoch, and so does an exception raised during an epoch (then re-raised); a metric that cannot take the
+model's output is refused on the first batch, before any update; loading a checkpoint checks all of it
+before changing anything.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from scratchnet.model_io import (
     save_arrays,
     state_dict,
 )
+from scratchnet.random import child_rng
 
 CHECKPOINT_FORMAT = 2
 _CHECKPOINT_GROUPS = ("model/", "optim/", "early/", "carried/")
@@ -51,15 +56,54 @@ _CHECKPOINT_GROUPS = ("model/", "optim/", "early/", "carried/")
 def accuracy(pred: np.ndarray, target: np.ndarray, threshold: float = 0.5) -> float:
     """Fraction of correct predictions.
 
-    pred (N, C) with C > 1: arg-max class against integer labels (N,) or one-hot rows (N, C).
-    pred (N,) or (N, 1): ``pred > threshold`` against 0/1 targets.
+    pred (N, C) with C > 1: arg-max class against integer labels (N,) or (N, 1), or one-hot rows (N, C).
+    pred (N, T, C) with C > 1 (sequence logits): the same at every step, against labels (N, T) or one-hot
+    (N, T, C); every step counts once.
+    pred (N,) or (N, 1): ``pred > threshold`` against 0/1 targets (N,) or (N, 1).
+    Any other pair of shapes is a ValueError naming both.
     """
     xp = get_array_module(pred)
     target = xp.asarray(target)
-    if pred.ndim == 2 and pred.shape[1] > 1:
-        labels = target.argmax(axis=1) if target.ndim == 2 else target
-        return float((pred.argmax(axis=1) == labels.reshape(-1)).mean())
+    shape, target_shape = tuple(pred.shape), tuple(target.shape)
+    if pred.ndim in (2, 3) and shape[-1] > 1:  # class scores on the last axis
+        if target_shape == shape:
+            labels = target.argmax(axis=-1)
+        elif _without_unit_axis(target_shape) == shape[:-1]:
+            labels = target.reshape(shape[:-1])
+        else:
+            raise ValueError(
+                f"accuracy: targets {target_shape} do not fit class scores {shape}: expected labels "
+                f"{shape[:-1]} or one-hot targets {shape}"
+            )
+        return float((pred.argmax(axis=-1) == labels).mean())
+    if pred.ndim == 1 or (pred.ndim == 2 and shape[-1] == 1):  # one score per sample
+        if _without_unit_axis(target_shape) != shape[:1]:
+            raise ValueError(
+                f"accuracy: targets {target_shape} do not fit scores {shape}: expected 0/1 targets "
+                f"{shape[:1]} or {(*shape[:1], 1)}"
+            )
+        return binary_accuracy(pred, target, threshold)
+    raise ValueError(
+        f"accuracy: cannot score predictions {shape} against targets {target_shape}: it takes class scores "
+        "(N, C) or (N, T, C), or one score per sample (N,) or (N, 1)"
+    )
+
+
+def binary_accuracy(pred: np.ndarray, target: np.ndarray, threshold: float = 0.5) -> float:
+    """Fraction of elements with ``pred > threshold`` equal to ``target > 0.5``: one yes/no decision per
+    element, for any shape (a multi-label (N, K) output scores N * K decisions). Targets have the
+    prediction's shape ((N,) for an (N, 1) output is accepted); anything else is a ValueError naming both."""
+    xp = get_array_module(pred)
+    target = xp.asarray(target)
+    shape, target_shape = tuple(pred.shape), tuple(target.shape)
+    if _without_unit_axis(target_shape) != _without_unit_axis(shape):
+        raise ValueError(f"binary_accuracy: targets {target_shape} do not match predictions {shape}")
     return float(((pred.reshape(-1) > threshold) == (target.reshape(-1) > 0.5)).mean())
+
+
+def _without_unit_axis(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` without a trailing axis of length 1 ((N, 1) -> (N,)), which labels and scores may carry."""
+    return shape[:-1] if len(shape) > 1 and shape[-1] == 1 else shape
 
 
 class History:
@@ -199,9 +243,14 @@ class EarlyStopping:
 class Trainer:
     """Mini-batch training of ``model`` with ``loss`` and ``optimizer``.
 
-    ``metrics`` are names ("accuracy") or callables ``f(pred, target) -> float``; ``scheduler`` is stepped
-    once per epoch (a ReduceLROnPlateau receives the validation loss, or the training loss without
-    validation data).
+    ``metrics`` are names ("accuracy") or callables ``f(pred, target) -> float``; by default they follow the
+    loss: accuracy for a classification loss (``loss.classification``: the cross-entropies), none otherwise
+    (a regression or an autoencoder records its loss only). With a binary cross-entropy, "accuracy" scores
+    every output element as a yes/no decision (``binary_accuracy``). ``scheduler`` is stepped once per epoch
+    (a ReduceLROnPlateau receives the validation loss, or the training loss without validation data).
+
+    The batch order comes from ``rng``, spawned from the library's global generator (``scratchnet.seed``)
+    unless ``fit(seed=...)`` replaces it.
     """
 
     def __init__(
@@ -209,35 +258,68 @@ class Trainer:
         model: Layer,
         loss: Loss,
         optimizer: Any,
-        metrics: Sequence[str | Callable] = ("accuracy",),
+        metrics: Sequence[str | Callable] | None = None,
         scheduler: Any = None,
     ) -> None:
         self.model, self.loss, self.optimizer, self.scheduler = model, loss, optimizer, scheduler
+        if metrics is None:
+            # accuracy means something only where the loss scores classes: an autoencoder or a regression
+            # would get a number that looks like a score and is not one
+            metrics = ("accuracy",) if getattr(loss, "classification", False) else ()
         self.metrics: dict[str, Callable] = {}
         threshold = 0.0 if isinstance(loss, BinaryCrossEntropy) and loss.from_logits else 0.5
         for m in metrics:
             if m == "accuracy":
-                self.metrics["accuracy"] = lambda p, t: accuracy(p, t, threshold)
+                if isinstance(loss, BinaryCrossEntropy):  # independent yes/no outputs, not one class per row
+                    self.metrics["accuracy"] = lambda p, t: binary_accuracy(p, t, threshold)
+                else:
+                    self.metrics["accuracy"] = lambda p, t: accuracy(p, t, threshold)
             elif callable(m):
                 self.metrics[getattr(m, "__name__", f"metric{len(self.metrics)}")] = m
             else:
                 raise ValueError(f"Trainer: unknown metric {m!r} (use 'accuracy' or a callable)")
         self.history = History()
         self.epoch = 0
-        self.rng = np.random.default_rng()
+        # derived from scratchnet.seed without drawing from it, so that seeding the library reproduces the
+        # batch order too, and building a Trainer leaves the initial weights of later models as they were
+        self.rng = child_rng()
 
     # -- one step and evaluation ---------------------------------------------------------------------
     def train_step(self, xb: np.ndarray, yb: np.ndarray) -> tuple[float, np.ndarray]:
         """Forward, backward and one optimizer update on a batch; returns (loss, predictions).
 
         A non-finite loss is returned without updating, so the weights stay the last good ones."""
+        value, pred, _ = self._train_step(xb, yb, score=False)
+        return value, pred
+
+    def _train_step(
+        self, xb: np.ndarray, yb: np.ndarray, score: bool
+    ) -> tuple[float, np.ndarray, dict[str, float]]:
+        """``train_step`` that also returns the metrics of the predictions when ``score`` is set (else {})."""
         pred = self.model.forward(xb)
         value = self.loss.forward(pred, yb)
         if not math.isfinite(value):
-            return value, pred
+            return value, pred, {}
+        # scored before the update: a metric that cannot take the model's output is refused before it has
+        # changed the weights or the optimizer
+        scores = self._score(pred, yb) if score else {}
         self.model.backward_params(self.loss.backward())  # the input is data: no dx needed
         self.optimizer.step()
-        return value, pred
+        return value, pred, scores
+
+    def _score(self, pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
+        """Every metric of (pred, target); a metric that cannot take them is a ValueError naming it and both
+        shapes (the metric's own error, often a bare broadcasting message, is chained)."""
+        scores = {}
+        for name, fn in self.metrics.items():
+            try:
+                scores[name] = float(fn(pred, target))
+            except (TypeError, ValueError, IndexError) as exc:
+                raise ValueError(
+                    f"Trainer: metric {name!r} cannot take the model's output {_shape_of(pred)} with targets "
+                    f"{_shape_of(target)}: {exc}"
+                ) from exc
+        return scores
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 1024) -> dict[str, float]:
         """Mean loss and metrics over (x, y) in eval mode (weights batches by their size)."""
@@ -249,8 +331,7 @@ class Trainer:
             for i in range(0, len(x), batch_size):
                 xb, yb = x[i : i + batch_size], y[i : i + batch_size]
                 pred = self.model.forward(xb)
-                row = {"loss": self.loss.forward(pred, yb)}
-                row.update({name: fn(pred, yb) for name, fn in self.metrics.items()})
+                row = {"loss": self.loss.forward(pred, yb), **self._score(pred, yb)}
                 for k, v in row.items():
                     totals[k] = totals.get(k, 0.0) + v * len(xb)
         finally:
@@ -294,7 +375,10 @@ class Trainer:
         A non-finite loss, validation loss or metric, or non-finite weights or optimizer state after an
         epoch, stop training with a warning and ``history.stop_reason`` set: the model, optimizer, schedule,
         random streams and history are put back to the end of the last good epoch, and the last good
-        checkpoint is left as it was.
+        checkpoint is left as it was. An exception raised during an epoch (by the data, the loss, a metric,
+        the scheduler, or a KeyboardInterrupt) puts them back the same way and propagates; a metric that
+        cannot take the model's output raises a ValueError naming it and both shapes on the first batch,
+        before the first update.
         """
         _check_xy(x, y)
         if validation_data is not None:
@@ -332,85 +416,122 @@ class Trainer:
         self.history.stop_reason = None
         if ckpt is not None:
             remove_stale_temporaries(ckpt)
-        n = len(x)
-        n_batches = math.ceil(n / batch_size)
         self.model.train()
         last_good = self._capture(early_stopping)
-        while self.epoch < epochs:
-            start = time.perf_counter()
-            order = self.rng.permutation(n) if shuffle else np.arange(n)
-            totals: dict[str, float] = {}
-            bar = _progress(n_batches, f"epoch {self.epoch + 1}/{epochs}", progress)
-            problem = None
+        problem = None
+        try:
+            while self.epoch < epochs:
+                captured, stopping, problem = self._run_epoch(
+                    x, y, epochs, batch_size, validation_data, shuffle, progress, verbose, early_stopping
+                )
+                if problem is not None:
+                    self._prepare_checkpoint(last_good, early_stopping, "the last good state")()
+                    self.history.stop_reason = problem
+                    break
+                last_good = captured
+                if ckpt is not None and (
+                    self.epoch % checkpoint_every == 0 or self.epoch == epochs or stopping
+                ):
+                    save_arrays(ckpt, captured)
+                if stopping:
+                    break
+        except BaseException:
+            # anything raised in an epoch (by the data, the loss, a metric, the scheduler, Ctrl-C) leaves the
+            # trainer as at the end of the last good epoch, weights, optimizer, schedule, random streams and
+            # history together, as a resume from its checkpoint would; then it propagates. (A failed
+            # checkpoint write comes after its epoch was kept: that epoch is the last good one.)
+            self._prepare_checkpoint(last_good, early_stopping, "the last good state")()
+            raise
+        if problem is not None:  # warned outside the try: a warning turned into an error changes nothing more
+            warnings.warn(
+                f"training stopped: {problem}; the trainer is back at the end of epoch {self.epoch}"
+                + (f", last good checkpoint kept in {ckpt}" if ckpt else ""),
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return self.history
+
+    def _run_epoch(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        epochs: int,
+        batch_size: int,
+        validation_data: tuple[np.ndarray, np.ndarray] | None,
+        shuffle: bool,
+        progress: bool,
+        verbose: bool,
+        early_stopping: EarlyStopping | None,
+    ) -> tuple[dict[str, np.ndarray], bool, None] | tuple[None, bool, str]:
+        """One epoch of ``fit``: returns the state captured at its end (``_capture``: the new last good state),
+        whether early stopping ends the run, and None; or, after a non-finite value, (None, True, what was
+        non-finite where), and ``fit`` puts the trainer back at the end of the last good epoch."""
+        n = len(x)
+        n_batches = math.ceil(n / batch_size)
+        start = time.perf_counter()
+        order = self.rng.permutation(n) if shuffle else np.arange(n)
+        totals: dict[str, float] = {}
+        bar = _progress(n_batches, f"epoch {self.epoch + 1}/{epochs}", progress)
+        problem = None
+        try:
             for b in range(n_batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
-                value, pred = self.train_step(x[idx], y[idx])
+                yb = y[idx]
+                value, _, scores = self._train_step(x[idx], yb, score=True)
                 if not math.isfinite(value):
                     problem = f"non-finite loss in epoch {self.epoch + 1}, batch {b + 1}"
                     break
                 totals["loss"] = totals.get("loss", 0.0) + value * len(idx)
-                for name, fn in self.metrics.items():
-                    totals[name] = totals.get(name, 0.0) + fn(pred, y[idx]) * len(idx)
+                for name, score in scores.items():
+                    totals[name] = totals.get(name, 0.0) + score * len(idx)
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(
                         loss=f"{totals['loss'] / min(n, (b + 1) * batch_size):.4f}", refresh=False
                     )
+        finally:
             if bar is not None:
                 bar.close()
-            stopping = False
-            if problem is None:
-                record: dict[str, float] = {"epoch": self.epoch + 1}
-                record.update({k: float(v) / n for k, v in totals.items()})
-                if validation_data is not None:
-                    record.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
-                record["lr"] = float(self.optimizer.lr)
-                record["time"] = time.perf_counter() - start
-                bad = [k for k, v in record.items() if not math.isfinite(v)]
-                if bad:
-                    problem = f"non-finite {', '.join(bad)} in epoch {self.epoch + 1}"
-            if problem is None:
-                self.history.records.append(record)
-                self.epoch += 1
-                if verbose:
-                    print(
-                        " ".join(
-                            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
-                        )
+        stopping = False
+        if problem is None:
+            record: dict[str, float] = {"epoch": self.epoch + 1}
+            record.update({k: float(v) / n for k, v in totals.items()})
+            if validation_data is not None:
+                record.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
+            record["lr"] = float(self.optimizer.lr)
+            record["time"] = time.perf_counter() - start
+            bad = [k for k, v in record.items() if not math.isfinite(v)]
+            if bad:
+                problem = f"non-finite {', '.join(bad)} in epoch {self.epoch + 1}"
+        if problem is None:
+            self.history.records.append(record)
+            self.epoch += 1
+            if verbose:
+                print(
+                    " ".join(
+                        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
                     )
-                if self.scheduler is not None:
-                    if hasattr(self.scheduler, "patience"):
-                        self.scheduler.step(record.get("val_loss", record["loss"]))
-                    else:
-                        self.scheduler.step()
-                if early_stopping is not None and early_stopping.update(self.epoch, record, self.model):
-                    stopping = True
-                    self.history.stop_reason = (
-                        f"early stopping: {early_stopping.monitor} did not improve for "
-                        f"{early_stopping.patience} epochs"
-                    )
-                    if early_stopping.restore_best and early_stopping.best_state is not None:
-                        load_state_dict(self.model, early_stopping.best_state)
-                captured = self._capture(early_stopping)
-                bad_entry = _first_non_finite(captured)
-                if bad_entry is not None:
-                    problem = f"non-finite {_describe_entry(bad_entry)} after epoch {self.epoch}"
-            if problem is not None:
-                self._prepare_checkpoint(last_good, early_stopping, "the last good state")()
-                self.history.stop_reason = problem
-                warnings.warn(
-                    f"training stopped: {problem}; the trainer is back at the end of epoch {self.epoch}"
-                    + (f", last good checkpoint kept in {ckpt}" if ckpt else ""),
-                    RuntimeWarning,
-                    stacklevel=2,
                 )
-                break
-            last_good = captured
-            if ckpt is not None and (self.epoch % checkpoint_every == 0 or self.epoch == epochs or stopping):
-                save_arrays(ckpt, captured)
-            if stopping:
-                break
-        return self.history
+            if self.scheduler is not None:
+                if hasattr(self.scheduler, "patience"):
+                    self.scheduler.step(record.get("val_loss", record["loss"]))
+                else:
+                    self.scheduler.step()
+            if early_stopping is not None and early_stopping.update(self.epoch, record, self.model):
+                stopping = True
+                self.history.stop_reason = (
+                    f"early stopping: {early_stopping.monitor} did not improve for "
+                    f"{early_stopping.patience} epochs"
+                )
+                if early_stopping.restore_best and early_stopping.best_state is not None:
+                    load_state_dict(self.model, early_stopping.best_state)
+            captured = self._capture(early_stopping)
+            bad_entry = _first_non_finite(captured)
+            if bad_entry is not None:
+                problem = f"non-finite {_describe_entry(bad_entry)} after epoch {self.epoch}"
+        if problem is not None:
+            return None, True, problem
+        return captured, stopping, None
 
     def _check_monitored(self, early_stopping: EarlyStopping, validating: bool) -> None:
         names = ["loss", *self.metrics]
@@ -728,6 +849,12 @@ def _check_presence(current: Any, saved: Any, what: str, source: str) -> None:
         )
     if saved is None and current is not None:
         raise ValueError(f"{source} was written without {what}; resume without it or start a new run")
+
+
+def _shape_of(a: Any) -> tuple[int, ...] | str:
+    """``a``'s shape for a message (the type's name for something without one)."""
+    shape = getattr(a, "shape", None)
+    return tuple(shape) if shape is not None else type(a).__name__
 
 
 def _check_xy(x: Any, y: Any) -> None:
