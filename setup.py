@@ -74,7 +74,7 @@ setup(
     package_data={"scratchnet.datasets": ["data/*.npz", "data/*.txt", "data/*.md"]},
     install_requires=["numpy>=2", "matplotlib>=3.7", "tqdm>=4.60", "pooch>=1.7"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "torch==2.13.0"],
+        "test": ["pytest>=7", "hypothesis>=6", "torch==2.13.0", "threadpoolctl>=3"],
         "bench": ["asv>=0.6", "torch==2.13.0"],
         "gpu": ["cupy-cuda12x"],
     },

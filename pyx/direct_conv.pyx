@@ -37,7 +37,9 @@ from cython.parallel cimport prange, threadid
 from libc.string cimport memcpy, memset
 from cython cimport floating
 
-from kernel_helpers cimport _end_real, _first_real, sn_threads_for
+from kernel_helpers cimport _end_real, _first_real, sn_share_thread_setting, sn_threads_for
+
+sn_share_thread_setting()  # the process-wide thread count (kernel_helpers.pxd)
 
 from scratchnet._kernels.relu import relu_in_place
 from scratchnet.ops.arguments import (

@@ -22,7 +22,9 @@ from libc.string cimport memset
 cimport cython
 from cython cimport floating
 
-from kernel_helpers cimport _end_real, _first_real, sn_threads_for
+from kernel_helpers cimport _end_real, _first_real, sn_share_thread_setting, sn_threads_for
+
+sn_share_thread_setting()  # the process-wide thread count (kernel_helpers.pxd)
 
 from scratchnet.ops.arguments import prepare_col2im, prepare_im2col
 

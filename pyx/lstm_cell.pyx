@@ -16,9 +16,10 @@ at the course's sizes those passes were about a third of an LSTM layer's time. H
   OpenMP parallel region: per step, the product ``h W_h`` (or ``dA W_h^T``) shared out by panels of 64
   columns, each a register tile of 5 rows that reads ``W_h`` in place (OpenBLAS copied, "packed", all of
   ``W_h`` on every step: 13% of the layer's profile at H=650), then the rows of the step above, with a
-  spinning barrier between the two (the PASSIVE wait policy would put the team to sleep at every barrier,
-  and waking it each step cost what the product saves). Each output element is computed by one thread in
-  a fixed order, so results do not depend on the thread count; the products' sums run in their own order
+  barrier between the two that spins briefly and then sleeps (``sn_spin_wait``). Panels and rows are
+  handed out as threads ask for them, so a thread that shares its core with another process does less;
+  the team is never larger than the CPUs the process may use (``sn_lockstep_threads_for``). Each output
+  element is computed by one thread in a fixed order, so results do not depend on the thread count; the products' sums run in their own order
   (fused multiply-adds down k), so they equal the twin's NumPy products to rounding. The layer's
   whole-sequence products run on the same threads (``ops/recurrent.py``): OpenBLAS's pool, spinning after
   its own products, took half the cores from the spinning team.
@@ -31,9 +32,11 @@ import numpy as np
 
 from cython cimport floating
 
-from cython.parallel cimport parallel, threadid
+from cython.parallel cimport parallel
 
-from kernel_helpers cimport sn_pick_f, sn_team_size, sn_threads_for  # sn_pick_f: used by the C code below
+from kernel_helpers cimport sn_pick_f, sn_share_thread_setting, sn_team_size, sn_lockstep_threads_for  # sn_pick_f: used by the C code below
+
+sn_share_thread_setting()  # the process-wide thread count (kernel_helpers.pxd)
 
 from scratchnet.ops import lstm_cell as twin
 from scratchnet.ops.arguments import kernel_takes
@@ -185,18 +188,52 @@ cdef extern from *:
             memcpy(hw + m0 * G + j0, buffer, cols * sizeof(float));
         }
     }
-    /* a barrier that spins: the team stays awake between steps (the PASSIVE OpenMP policy would put it to
-       sleep at every barrier, and waking it each step cost what the product saves) */
-    typedef struct { int count; int phase; } sn_spin_barrier;
+    /* A barrier that spins briefly, then sleeps. Spinning keeps the team awake between steps (the PASSIVE
+       OpenMP policy would put it to sleep at every barrier, and waking it each step cost what the product
+       saves). But a spinning thread holds its core: with more threads than free cores (OMP_NUM_THREADS
+       above the CPU count, or another busy process) the thread everyone waits for may be the one kept off
+       the core, and a pure spin took 16x longer. So after SN_SPINS pauses (about 10-20 us) a waiter sleeps
+       on a futex, and the last thread in wakes the sleepers. Dekker-style ordering (both sides sequentially
+       consistent): either the releaser sees a sleeper and wakes it, or the sleeper's futex check sees the
+       new phase and does not sleep. */
+    #include <limits.h>
+    #ifdef __linux__
+    #include <linux/futex.h>
+    #include <sys/syscall.h>
+    #include <unistd.h>
+    #else
+    #include <sched.h>
+    #endif
+    #define SN_SPINS 200
+    typedef struct { int count; int phase; int sleepers; Py_ssize_t next; } sn_spin_barrier;
+    /* the next item of the current phase (panels or rows) for the calling thread: handed out in order as
+       threads ask, so a thread slowed by another process does less of the work instead of holding up the
+       barrier; each item is still computed whole by one thread, so results do not depend on who takes it */
+    static inline Py_ssize_t sn_claim(sn_spin_barrier* bar) { return __atomic_fetch_add(&bar->next, 1, __ATOMIC_RELAXED); }
     static inline void sn_spin_wait(sn_spin_barrier* bar, int* phase, int team) {
         const int mine = *phase;
         if (__atomic_add_fetch(&bar->count, 1, __ATOMIC_ACQ_REL) == team) {
             __atomic_store_n(&bar->count, 0, __ATOMIC_RELAXED);
-            __atomic_store_n(&bar->phase, mine + 1, __ATOMIC_RELEASE);
+            __atomic_store_n(&bar->next, 0, __ATOMIC_RELAXED);  /* every thread is here: no claim in flight */
+            __atomic_store_n(&bar->phase, mine + 1, __ATOMIC_SEQ_CST);
+    #ifdef __linux__
+            if (__atomic_load_n(&bar->sleepers, __ATOMIC_SEQ_CST) > 0)
+                syscall(SYS_futex, &bar->phase, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    #endif
         } else {
-            while (__atomic_load_n(&bar->phase, __ATOMIC_ACQUIRE) == mine) {
+            for (int spins = 0; __atomic_load_n(&bar->phase, __ATOMIC_ACQUIRE) == mine; spins++) {
+                if (spins < SN_SPINS) {
     #if defined(__x86_64__) || defined(__i386__)
-                __builtin_ia32_pause();
+                    __builtin_ia32_pause();
+    #endif
+                    continue;
+                }
+    #ifdef __linux__
+                __atomic_add_fetch(&bar->sleepers, 1, __ATOMIC_SEQ_CST);
+                syscall(SYS_futex, &bar->phase, FUTEX_WAIT_PRIVATE, mine, NULL, NULL, 0);
+                __atomic_sub_fetch(&bar->sleepers, 1, __ATOMIC_SEQ_CST);
+    #else
+                sched_yield();
     #endif
             }
         }
@@ -204,16 +241,16 @@ cdef extern from *:
     }
     /* one team member's share of the forward loop: per step, its panels of h_{s} W_h, a barrier, its rows
        of the cell update, a barrier */
-    static void sn_lstm_forward_sequence(int tid, int team, sn_spin_barrier* bar, float* a, const float* wh,
+    static void sn_lstm_forward_sequence(int team, sn_spin_barrier* bar, float* a, const float* wh,
                                          const float* tail, float* hs, float* cs, float* tc, float* hw,
                                          Py_ssize_t T, Py_ssize_t N, Py_ssize_t H) {
         const Py_ssize_t G = 4 * H, panels = (G + SN_SEQ_PANEL - 1) / SN_SEQ_PANEL;
         int phase = 0;
         for (Py_ssize_t s = 0; s < T; s++) {
             const float* h = hs + s * N * H;
-            for (Py_ssize_t p = tid; p < panels; p += team) sn_seq_panel(h, wh, tail, hw, p, N, H, G);
+            for (Py_ssize_t p = sn_claim(bar); p < panels; p = sn_claim(bar)) sn_seq_panel(h, wh, tail, hw, p, N, H, G);
             sn_spin_wait(bar, &phase, team);
-            for (Py_ssize_t r = tid; r < N; r += team)
+            for (Py_ssize_t r = sn_claim(bar); r < N; r = sn_claim(bar))
                 sn_lstm_forward_row(a + (s * N + r) * G, hw + r * G, cs + (s * N + r) * H, h + r * H,
                                     cs + ((s + 1) * N + r) * H, tc + (s * N + r) * H, hs + ((s + 1) * N + r) * H,
                                     H, 0, 1.0f);
@@ -222,14 +259,14 @@ cdef extern from *:
     }
     /* one team member's share of the backward loop, steps T-1 .. 0: its rows of dh += dhs[s] (if given) and
        of the cell's backward (da[s], dc), a barrier, its panels of dh = da[s] W_h^T, a barrier */
-    static void sn_lstm_backward_sequence(int tid, int team, sn_spin_barrier* bar, const float* act,
+    static void sn_lstm_backward_sequence(int team, sn_spin_barrier* bar, const float* act,
                                           const float* tc, const float* cs, const float* dhs, float* dh,
                                           float* dc, float* da, const float* wh_t, const float* tail,
                                           Py_ssize_t T, Py_ssize_t N, Py_ssize_t H) {
         const Py_ssize_t G = 4 * H, panels = (H + SN_SEQ_PANEL - 1) / SN_SEQ_PANEL;
         int phase = 0;
         for (Py_ssize_t s = T - 1; s >= 0; s--) {
-            for (Py_ssize_t r = tid; r < N; r += team) {
+            for (Py_ssize_t r = sn_claim(bar); r < N; r = sn_claim(bar)) {
                 if (dhs != NULL) {
                     float* restrict d = dh + r * H;
                     const float* restrict add = dhs + (s * N + r) * H;
@@ -239,7 +276,7 @@ cdef extern from *:
                                        dh + r * H, dc + r * H, da + (s * N + r) * G, H, 0, 1.0f);
             }
             sn_spin_wait(bar, &phase, team);
-            for (Py_ssize_t p = tid; p < panels; p += team) sn_seq_panel(da + s * N * G, wh_t, tail, dh, p, N, G, H);
+            for (Py_ssize_t p = sn_claim(bar); p < panels; p = sn_claim(bar)) sn_seq_panel(da + s * N * G, wh_t, tail, dh, p, N, G, H);
             sn_spin_wait(bar, &phase, team);
         }
     }
@@ -256,10 +293,12 @@ cdef extern from *:
     ctypedef struct sn_spin_barrier:
         int count
         int phase
-    void sn_lstm_forward_sequence(int tid, int team, sn_spin_barrier* bar, float* a, const float* wh,
+        int sleepers
+        Py_ssize_t next
+    void sn_lstm_forward_sequence(int team, sn_spin_barrier* bar, float* a, const float* wh,
                                   const float* tail, float* hs, float* cs, float* tc, float* hw, Py_ssize_t T,
                                   Py_ssize_t N, Py_ssize_t H) noexcept nogil
-    void sn_lstm_backward_sequence(int tid, int team, sn_spin_barrier* bar, const float* act, const float* tc,
+    void sn_lstm_backward_sequence(int team, sn_spin_barrier* bar, const float* act, const float* tc,
                                    const float* cs, const float* dhs, float* dh, float* dc, float* da,
                                    const float* wh_t, const float* tail, Py_ssize_t T, Py_ssize_t N,
                                    Py_ssize_t H) noexcept nogil
@@ -362,19 +401,20 @@ def forward_sequence(a, wh, hs, cs, tc):
             or tc.shape != (t, n, H) or t == 0 or n == 0 or H == 0):
         return twin.forward_sequence(a, wh, hs, cs, tc)
     hw = np.empty((n, g), dtype=np.float32)
-    _forward_sequence(a, wh, _last_panel(wh), hs, cs, tc, hw, sn_threads_for(n * g * H))
+    _forward_sequence(a, wh, _last_panel(wh), hs, cs, tc, hw, sn_lockstep_threads_for(n * g * H))
 
 
 def _forward_sequence(float[:, :, ::1] a, const float[:, ::1] wh, const float[:, ::1] tail, float[:, :, ::1] hs,
                       float[:, :, ::1] cs, float[:, :, ::1] tc, float[:, ::1] hw, int threads):
     cdef sn_spin_barrier bar
-    cdef int tid, team
+    cdef int team
     bar.count = 0
     bar.phase = 0
+    bar.sleepers = 0
+    bar.next = 0
     with nogil, parallel(num_threads=threads):
-        tid = threadid()
         team = sn_team_size()
-        sn_lstm_forward_sequence(tid, team, &bar, &a[0, 0, 0], &wh[0, 0], &tail[0, 0], &hs[0, 0, 0], &cs[0, 0, 0],
+        sn_lstm_forward_sequence(team, &bar, &a[0, 0, 0], &wh[0, 0], &tail[0, 0], &hs[0, 0, 0], &cs[0, 0, 0],
                                  &tc[0, 0, 0], &hw[0, 0], a.shape[0], a.shape[1], hs.shape[2])
 
 
@@ -389,14 +429,14 @@ def backward_sequence(act, tc, cs, dhs, dh, dc, da, wh_t):
             or dh.shape != (n, H) or dc.shape != (n, H) or da.shape != act.shape
             or (dhs is not None and dhs.shape != (t, n, H)) or t == 0 or n == 0 or H == 0):
         return twin.backward_sequence(act, tc, cs, dhs, dh, dc, da, wh_t)
-    _backward_sequence(act, tc, cs, dhs, dh, dc, da, wh_t, _last_panel(wh_t), sn_threads_for(n * g * H))
+    _backward_sequence(act, tc, cs, dhs, dh, dc, da, wh_t, _last_panel(wh_t), sn_lockstep_threads_for(n * g * H))
 
 
 def _backward_sequence(const float[:, :, ::1] act, const float[:, :, ::1] tc, const float[:, :, ::1] cs, dhs,
                        float[:, ::1] dh, float[:, ::1] dc, float[:, :, ::1] da, const float[:, ::1] wh_t,
                        const float[:, ::1] tail, int threads):
     cdef sn_spin_barrier bar
-    cdef int tid, team
+    cdef int team
     cdef const float[:, :, ::1] dhs_view
     cdef const float* dhs_ptr = NULL
     if dhs is not None:
@@ -404,9 +444,10 @@ def _backward_sequence(const float[:, :, ::1] act, const float[:, :, ::1] tc, co
         dhs_ptr = &dhs_view[0, 0, 0]
     bar.count = 0
     bar.phase = 0
+    bar.sleepers = 0
+    bar.next = 0
     with nogil, parallel(num_threads=threads):
-        tid = threadid()
         team = sn_team_size()
-        sn_lstm_backward_sequence(tid, team, &bar, &act[0, 0, 0], &tc[0, 0, 0], &cs[0, 0, 0], dhs_ptr, &dh[0, 0],
+        sn_lstm_backward_sequence(team, &bar, &act[0, 0, 0], &tc[0, 0, 0], &cs[0, 0, 0], dhs_ptr, &dh[0, 0],
                                   &dc[0, 0], &da[0, 0, 0], &wh_t[0, 0], &tail[0, 0], act.shape[0], act.shape[1],
                                   dh.shape[1])

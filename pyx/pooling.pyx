@@ -26,8 +26,11 @@ cimport cython
 from cython cimport floating
 
 from kernel_helpers cimport (
-    _end_real, _first_real, _window_end, _window_start, sn_pick_d, sn_pick_f, sn_pick_i, sn_threads_for,
+    _end_real, _first_real, _window_end, _window_start, sn_pick_d, sn_pick_f, sn_pick_i, sn_share_thread_setting,
+    sn_threads_for,
 )
+
+sn_share_thread_setting()  # the process-wide thread count (kernel_helpers.pxd)
 
 from scratchnet.ops.arguments import (
     pool_work,

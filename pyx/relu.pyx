@@ -13,7 +13,9 @@ import numpy as np
 from cython.parallel cimport prange
 from cython cimport floating
 
-from kernel_helpers cimport sn_threads_for
+from kernel_helpers cimport sn_share_thread_setting, sn_threads_for
+
+sn_share_thread_setting()  # the process-wide thread count (kernel_helpers.pxd)
 
 from scratchnet.ops import relu as twin
 from scratchnet.ops.arguments import kernel_takes

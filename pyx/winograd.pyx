@@ -24,7 +24,9 @@ from cython.parallel cimport prange, threadid
 from libc.string cimport memset
 from cython cimport floating
 
-from kernel_helpers cimport sn_max_threads, sn_pick_d, sn_pick_f, sn_threads_for
+from kernel_helpers cimport sn_pick_d, sn_pick_f, sn_share_thread_setting, sn_threads_for
+
+sn_share_thread_setting()  # the process-wide thread count (kernel_helpers.pxd)
 
 from scratchnet.ops.arguments import (
     prepare_input_transform,
@@ -356,13 +358,13 @@ cdef inline void _output_adjoint_planes(const floating* dout, const floating* a_
 cdef void _output_adj(const floating* dout, const floating* at, floating* dmm, floating* scratch,
                       Py_ssize_t N, Py_ssize_t F, Py_ssize_t m, Py_ssize_t alpha, Py_ssize_t th,
                       Py_ssize_t tw, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t group,
-                      Py_ssize_t ls) noexcept nogil:
-    cdef Py_ssize_t f, k, a, P = N * th * tw
+                      Py_ssize_t ls, int threads) noexcept nogil:
+    cdef Py_ssize_t f, k, a
     cdef floating a_mat[TILE]
     for a in range(m):  # A = (A^T)^T, alpha x m
         for k in range(alpha):
             a_mat[k * m + a] = at[a * alpha + k]
-    for f in prange(F, schedule="static", num_threads=sn_threads_for(alpha * alpha * F * P)):
+    for f in prange(F, schedule="static", num_threads=threads):  # threads: what sized the scratch
         _output_adjoint_planes(dout, a_mat, dmm, scratch + threadid() * (m * m + alpha * m) * ls, N, F, m,
                                alpha, th, tw, OH, OW, group, ls, f)
 
@@ -454,10 +456,12 @@ def _output_adjoint_into(const floating[:, :, :, ::1] dout, const floating[:, ::
                          floating[:, :, ::1] dmm, Py_ssize_t th, Py_ssize_t tw):
     cdef Py_ssize_t m = at.shape[0], alpha = at.shape[1], group = _group(dout.shape[0], th * tw)
     cdef Py_ssize_t ls = _phase_stride(group, th * tw)
-    cdef floating[::1] scratch = _scratch(sn_max_threads() * (m * m + alpha * m) * ls, np.asarray(dout).dtype)
+    # one read of the thread count sizes the per-thread scratch and the team (set_num_threads may run between)
+    cdef int threads = sn_threads_for(alpha * alpha * dout.shape[1] * dout.shape[0] * th * tw)
+    cdef floating[::1] scratch = _scratch(threads * (m * m + alpha * m) * ls, np.asarray(dout).dtype)
     with nogil:
         _output_adj(&dout[0, 0, 0, 0], &at[0, 0], &dmm[0, 0, 0], &scratch[0], dout.shape[0], dout.shape[1],
-                    m, alpha, th, tw, dout.shape[2], dout.shape[3], group, ls)
+                    m, alpha, th, tw, dout.shape[2], dout.shape[3], group, ls, threads)
 
 
 def _input_adjoint_into(const floating[:, :, ::1] dv, const floating[:, ::1] bt, floating[:, :, :, ::1] dx,

@@ -118,6 +118,18 @@ def kernel(name: str, xp: ModuleType = np) -> ModuleType:
     return importlib.import_module(f"scratchnet.ops.{name}")
 
 
+def fingerprint(a: Any) -> int:
+    """A fingerprint of ``a``'s contents (``scratchnet/ops/fingerprint.py``), by the compiled kernel where
+    there is one, in reference mode too: it checks arrays for the layer base class, it is not a layer's maths."""
+    module = None
+    if _use_compiled and isinstance(a, np.ndarray):
+        try:
+            module = importlib.import_module("scratchnet._kernels.fingerprint")
+        except ImportError:
+            pass
+    return (module or importlib.import_module("scratchnet.ops.fingerprint")).fingerprint(a)
+
+
 def compiled_kernels_available() -> bool:
     """True when the Cython extension modules were built and import."""
     try:

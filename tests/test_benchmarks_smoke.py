@@ -62,6 +62,18 @@ def test_comparison_script_quick():
     assert "| course CNN train step" in result.stdout
 
 
+def test_thread_comparison_script_quick():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "compare_threads.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line.strip().startswith("64 ")]
+    assert len(rows) == 1 and all(float(cell) > 0 for cell in rows[0][1:])
+
+
 def test_layer_profile_script_runs():
     result = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "profile_layers.py"), "--repeats", "1", "--batch", "4"],

@@ -30,6 +30,7 @@ import math
 import numbers
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -282,6 +283,91 @@ def _dispatching(method: Callable[..., Any], key: str) -> Callable[..., Any]:
     return dispatch
 
 
+# -- one forward, one backward, on the arrays the forward saw -----------------------------------------------
+# True while a layer's forward or backward runs: layers called from inside another (a model's children) leave
+# the arrays they pass between them to it, since the caller never sees them
+_inside_layer: ContextVar[bool] = ContextVar("scratchnet_inside_layer_call", default=False)
+
+
+def _fingerprints(*values: Any) -> list[tuple[Any, tuple, Any, int]]:
+    """(array, shape, dtype, fingerprint) of each array among ``values`` (and inside tuples and lists)."""
+    out = []
+    for v in values:
+        if isinstance(v, tuple | list):
+            out.extend(_fingerprints(*v))
+        elif hasattr(v, "dtype") and hasattr(v, "shape") and not isinstance(v, np.generic):
+            out.append((v, tuple(v.shape), v.dtype, backend.fingerprint(v)))
+    return out
+
+
+def _unchanged(recorded: list[tuple[Any, tuple, Any, int]]) -> bool:
+    return all(
+        tuple(a.shape) == shape and a.dtype == dtype and backend.fingerprint(a) == fp
+        for a, shape, dtype, fp in recorded
+    )
+
+
+def _guarded_forward(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` (a forward) that allows one backward after it and, when called by the user (not from
+    inside another layer), fingerprints the input it received and the output it returned."""
+
+    @functools.wraps(method)
+    def forward(self: Layer, x: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.__dict__.get("_in_guarded_forward"):  # a subclass's forward calling super().forward
+            return method(self, x, *args, **kwargs)
+        by_user = not _inside_layer.get()
+        token = _inside_layer.set(True)
+        self.__dict__["_in_guarded_forward"] = True
+        try:
+            y = method(self, x, *args, **kwargs)
+        finally:
+            self.__dict__["_in_guarded_forward"] = False
+            _inside_layer.reset(token)
+        self.__dict__["_forward_arrays"] = (_fingerprints(x), _fingerprints(y)) if by_user else None
+        self.__dict__["_backward_allowed"] = True
+        return y
+
+    return forward
+
+
+def _guarded_backward(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` (a backward) that runs once per forward and refuses to run on a forward's input or
+    output changed in place since (the layer may have kept either for its gradients)."""
+
+    @functools.wraps(method)
+    def backward(self: Layer, dout: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.__dict__.get("_in_guarded_backward"):  # backward_params calling backward, or super()
+            return method(self, dout, *args, **kwargs)
+        allowed = self.__dict__.get("_backward_allowed")
+        if allowed is None:
+            raise RuntimeError(f"{self!r}.backward called before forward")
+        if not allowed:
+            raise RuntimeError(
+                f"{self!r}.backward called a second time after one forward: each forward allows one backward "
+                "(as PyTorch without retain_graph); run forward again"
+            )
+        recorded = self.__dict__.get("_forward_arrays")
+        if recorded is not None:
+            for what, arrays in zip(("input", "output"), recorded):
+                if not _unchanged(arrays):
+                    raise RuntimeError(
+                        f"{self!r}.backward: the {what} of forward was changed in place since the forward, "
+                        f"so the gradients would be wrong; change a copy of it (a.copy()), or run forward again"
+                    )
+        token = _inside_layer.set(True)
+        self.__dict__["_in_guarded_backward"] = True
+        try:
+            dx = method(self, dout, *args, **kwargs)
+        finally:
+            self.__dict__["_in_guarded_backward"] = False
+            _inside_layer.reset(token)
+        self.__dict__["_backward_allowed"] = False
+        self.__dict__["_forward_arrays"] = None
+        return dx
+
+    return backward
+
+
 @dataclass(frozen=True)
 class ParamRef:
     """A handle on one trainable array: optimizers read ``value`` and ``grad`` through it every step,
@@ -328,6 +414,11 @@ class Layer:
             for name in ("backward", "backward_params"):  # the latter when it has a fast path of its own
                 if name in cls.__dict__:
                     setattr(cls, name, _checked_backward(cls.__dict__[name]))
+        if "forward" in cls.__dict__:
+            cls.forward = _guarded_forward(cls.forward)
+        for name in ("backward", "backward_params"):
+            if name in cls.__dict__:
+                setattr(cls, name, _guarded_backward(cls.__dict__[name]))
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}

@@ -1,0 +1,72 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The fingerprint of an array's contents on the kernels' OpenMP threads (see ``scratchnet/ops/fingerprint.py``
+for the definition and the twin). Fixed chunks of words, each summed by one thread, then the chunk sums
+added: a sum modulo 2^64 is the same in any order, so the result is the twin's at any thread count.
+Arrays that are not C-contiguous go to the twin (which copies them).
+"""
+
+import numpy as np
+
+from cython.parallel cimport prange
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+
+from kernel_helpers cimport sn_share_thread_setting, sn_threads_for
+
+sn_share_thread_setting()  # the process-wide thread count (kernel_helpers.pxd)
+
+from scratchnet.ops import fingerprint as twin
+
+__all__ = ["fingerprint"]
+
+cdef enum:
+    CHUNK = 65536  # words per task
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* words first .. first+n-1 of the array, each mixed with its index (the twin's formula) */
+    static uint64_t sn_fingerprint_words(const uint32_t* w, uint64_t first, Py_ssize_t n) {
+        uint64_t sum = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            uint64_t h = (uint64_t)w[i] | (((first + (uint64_t)i) & 0xFFFFFFFFu) << 32);
+            h ^= h >> 33;
+            h *= 0xFF51AFD7ED558CCDull;
+            h ^= h >> 33;
+            h *= 0xC4CEB9FE1A85EC53ull;
+            h ^= h >> 33;
+            sum += h;
+        }
+        return sum;
+    }
+    """
+    uint64_t sn_fingerprint_words(const uint32_t* w, uint64_t first, Py_ssize_t n) noexcept nogil
+
+
+cdef uint64_t _fingerprint(const uint8_t* data, Py_ssize_t nbytes) noexcept nogil:
+    cdef Py_ssize_t words = nbytes // 4, chunks = (words + CHUNK - 1) // CHUNK, c, lo, hi
+    cdef uint64_t total = 0
+    cdef uint32_t last = 0
+    for c in prange(chunks, schedule="static", num_threads=sn_threads_for(words)):
+        lo = c * CHUNK
+        hi = lo + CHUNK if lo + CHUNK < words else words
+        total += sn_fingerprint_words(<const uint32_t*>data + lo, lo, hi - lo)
+    if nbytes % 4:  # the tail, zero-padded to a word
+        memcpy(&last, data + words * 4, nbytes % 4)
+        total += sn_fingerprint_words(&last, words, 1)
+    return total
+
+
+def fingerprint(a):
+    """The fingerprint of ``a``'s contents (any dtype and layout; C order), as a Python int."""
+    if not isinstance(a, np.ndarray) or not a.flags.c_contiguous:
+        return twin.fingerprint(a)
+    cdef const uint8_t[::1] raw = a.reshape(-1).view(np.uint8)
+    cdef Py_ssize_t nbytes = raw.shape[0]
+    if nbytes == 0:
+        return 0
+    cdef uint64_t h
+    with nogil:
+        h = _fingerprint(&raw[0], nbytes)
+    return int(h)
