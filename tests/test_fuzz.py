@@ -515,3 +515,171 @@ def test_rbm_gives_a_clear_error_or_a_finite_result(n, features, dtype, values, 
     assert as_float is not None and ((as_float >= 0) & (as_float <= 1)).all(), f"{call} accepted {v}"
     assert np.isfinite(result).all()
     assert all(np.isfinite(value).all() for value in rbm.params.values())
+
+
+# ------------------------------------------------------------------------------ threads, fork, in-place changes
+def _kernel_layers():
+    """Layers whose fast paths run compiled kernels (every conv algorithm, pooling, products, the LSTM loop),
+    with an input shape: the concurrency and mutation cases below draw from these."""
+    from scratchnet.layers import Conv2D, MaxPool2D
+
+    return [
+        (lambda: Conv2D(1, 8, 5, padding="same", algorithm="direct"), (1, 12, 12)),
+        (lambda: Conv2D(3, 8, 3, padding=1, algorithm="im2col"), (3, 9, 10)),
+        (lambda: Conv2D(32, 32, 3, padding="same", algorithm="winograd"), (32, 8, 8)),
+        (lambda: MaxPool2D(2), (4, 8, 8)),
+        (lambda: Dense(40, 70), (40,)),
+        (ReLU, (300,)),
+        (lambda: LSTM(24, 70, return_sequences=True), (6, 24)),
+        (lambda: GRU(5, 6), (4, 5)),
+    ]
+
+
+KERNEL_LAYERS = _kernel_layers()
+
+
+def _step(layer, x, dout):
+    """Forward and backward once: the output, the input gradient and every parameter gradient, as bytes."""
+    y = layer.forward(x)
+    dx = layer.backward(dout)
+    return [y.tobytes(), dx.tobytes()] + [g.tobytes() for g in layer.grads.values()]
+
+
+@fuzz(25)
+@given(
+    index=st.integers(0, len(KERNEL_LAYERS) - 1),
+    callers=st.integers(2, 4),
+    kernel_threads=st.integers(1, 4),
+    batch=st.integers(1, 6),
+    seed=st.integers(0, 2**16),
+)
+def test_concurrent_python_threads_get_their_serial_results(index, callers, kernel_threads, batch, seed):
+    """Several Python threads run the same kind of layer on their own data at once: each gets, bit for bit,
+    what it gets alone (no shared scratch, no thread-count race), and OpenBLAS's thread count comes back."""
+    import copy
+    import threading
+
+    from scratchnet import backend
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas():
+        return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["internal_api"] == "openblas"]
+
+    factory, features = KERNEL_LAYERS[index]
+    rng = np.random.default_rng(seed)
+    base = factory()
+    jobs = []
+    for _ in range(callers):
+        x = rng.standard_normal((batch, *features)).astype(np.float32)
+        y_shape = copy.deepcopy(base).forward(x).shape
+        jobs.append((copy.deepcopy(base), x, rng.standard_normal(y_shape).astype(np.float32)))
+    before_threads, before_blas = backend.num_threads(), blas()
+    try:
+        backend.set_num_threads(kernel_threads)
+        alone = [_step(copy.deepcopy(layer), x, d) for layer, x, d in jobs]
+        together: list = [None] * callers
+
+        def run(i):
+            layer, x, d = jobs[i]
+            together[i] = [_step(layer, x, d) for _ in range(3)]
+
+        workers = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(callers)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=120)
+        assert not any(w.is_alive() for w in workers), "a thread hung"
+        for i in range(callers):
+            assert all(r == alone[i] for r in together[i]), f"caller {i} of {callers}: results differ"
+    finally:
+        backend.set_num_threads(before_threads)
+    assert blas() == before_blas
+
+
+def test_forked_children_compute_what_the_parent_does():
+    """After every kind of kernel ran on several threads, forked workers (multiprocessing's default on Linux)
+    run the same layers serially and get the parent's bits (bounded: a hang fails instead of stalling)."""
+    script = """
+import copy, multiprocessing as mp, pickle, sys
+import numpy as np
+from scratchnet import backend
+sys.path.insert(0, sys.argv[1])
+from test_fuzz import KERNEL_LAYERS, _step
+
+backend.set_num_threads(2)
+rng = np.random.default_rng(7)
+cases = []
+for factory, features in KERNEL_LAYERS:
+    layer = factory()
+    x = rng.standard_normal((3, *features)).astype(np.float32)
+    d = rng.standard_normal(copy.deepcopy(layer).forward(x).shape).astype(np.float32)
+    cases.append((layer, x, d))
+parent = [_step(copy.deepcopy(l), x, d) for l, x, d in cases]
+
+def child(i):
+    l, x, d = cases[i]
+    return _step(copy.deepcopy(l), x, d) == parent[i] and backend.num_threads() == 1
+
+with mp.get_context("fork").Pool(2) as pool:
+    ok = pool.map_async(child, range(len(cases))).get(timeout=90)
+assert all(ok), ok
+print("FORK-FUZZ-OK", len(ok))
+"""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(HERE)], capture_output=True, text=True, env=env, timeout=300
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("forked workers hung")
+    assert done.returncode == 0 and "FORK-FUZZ-OK" in done.stdout, done.stdout + done.stderr[-3000:]
+
+
+MUTATIONS = ["none", "same values", "one element", "scale", "slice", "swap"]
+
+
+@fuzz(120)
+@given(
+    index=st.integers(0, len(KERNEL_LAYERS) - 1),
+    which=st.sampled_from(["input", "output"]),
+    mutation=st.sampled_from(MUTATIONS),
+    reference=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_in_place_changes_before_backward_raise_or_change_nothing(index, which, mutation, reference, seed):
+    """Between forward and backward the caller changes the input or the output in place (or writes back the
+    same values): a real change makes backward raise; no change gives exactly the untouched gradients."""
+    import copy
+
+    from scratchnet import backend
+
+    factory, features = KERNEL_LAYERS[index]
+    rng = np.random.default_rng(seed)
+    layer = factory()
+    x = rng.standard_normal((3, *features)).astype(np.float32)
+    with backend.reference(reference):
+        clean = copy.deepcopy(layer)
+        y_clean = clean.forward(x.copy())
+        d = rng.standard_normal(y_clean.shape).astype(np.float32)
+        expected = [clean.backward(d).tobytes()] + [g.tobytes() for g in clean.grads.values()]
+        y = layer.forward(x)
+        target = (x if which == "input" else y).reshape(-1)
+        before = target.copy()
+        i, j = rng.integers(0, target.size, size=2)
+        if mutation == "same values":
+            target[...] = before
+        elif mutation == "one element":
+            target[i] += 1.0
+        elif mutation == "scale":
+            target *= 100
+        elif mutation == "slice":
+            target[: max(1, target.size // 3)] = 0.5
+        elif mutation == "swap" and target[i] != target[j]:
+            target[i], target[j] = before[j], before[i]
+        if np.array_equal(target, before) and target.tobytes() == before.tobytes():
+            got = [layer.backward(d).tobytes()] + [g.tobytes() for g in layer.grads.values()]
+            assert got == expected
+        else:
+            with pytest.raises(RuntimeError, match="changed in place"):
+                layer.backward(d)

@@ -320,6 +320,9 @@ def _guarded_forward(method: Callable[..., Any]) -> Callable[..., Any]:
         self.__dict__["_in_guarded_forward"] = True
         try:
             y = method(self, x, *args, **kwargs)
+        except BaseException:
+            self.__dict__["_backward_allowed"] = "failed"  # the cache may be half written
+            raise
         finally:
             self.__dict__["_in_guarded_forward"] = False
             _inside_layer.reset(token)
@@ -341,6 +344,8 @@ def _guarded_backward(method: Callable[..., Any]) -> Callable[..., Any]:
         allowed = self.__dict__.get("_backward_allowed")
         if allowed is None:
             raise RuntimeError(f"{self!r}.backward called before forward")
+        if allowed == "failed":
+            raise RuntimeError(f"{self!r}.backward: the last forward raised an exception; run forward again")
         if not allowed:
             raise RuntimeError(
                 f"{self!r}.backward called a second time after one forward: each forward allows one backward "

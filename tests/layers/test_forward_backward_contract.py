@@ -76,6 +76,15 @@ def test_backward_before_any_forward_is_refused(kernels):
         Dense(3, 2).backward(np.ones((4, 2), np.float32))
 
 
+def test_backward_after_a_failed_forward_is_refused(kernels):
+    dense = Dense(3, 2)
+    y = dense.forward(np.ones((4, 3), np.float32))
+    with pytest.raises(ValueError):
+        dense.forward(np.ones((4, 5), np.float32))
+    with pytest.raises(RuntimeError, match="last forward raised"):
+        dense.backward(np.ones_like(y))
+
+
 def test_the_fused_conv_relu_output_changed_in_place(kernels, rng):
     """The issue's case: y -= 10 gave an all-zero dx on the fast tier and the right one on the reference."""
     model = Sequential([Conv2D(1, 4, 3, padding=1), ReLU(), MaxPool2D(2)])
