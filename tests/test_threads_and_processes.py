@@ -46,9 +46,10 @@ def _blas_threads() -> list[int]:
     return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["internal_api"] == "openblas"]
 
 
-def _run(script: str, timeout: float = 120, env: dict | None = None) -> str:
-    """Runs ``script`` in a fresh interpreter (bounded: a hang fails the test instead of the run)."""
-    full_env = {**os.environ, **(env or {})}
+def _run(script: str, timeout: float = 120, env: dict | None = None, unset: tuple = ()) -> str:
+    """Runs ``script`` in a fresh interpreter (bounded: a hang fails the test instead of the run), with
+    ``env`` added to this process's environment and the variables in ``unset`` removed."""
+    full_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in unset}
     try:
         done = subprocess.run(
             [sys.executable, "-c", textwrap.dedent(script)],
@@ -198,22 +199,14 @@ def test_a_fork_pool_after_a_cnn_forward_runs_and_agrees():
 # -- 3. thread counts: the default, oversubscription --------------------------------------------------------
 @needs_openmp
 def test_the_default_thread_count_is_capped_at_the_usable_cpus():
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     script = """
         import os
         from scratchnet import backend
         from scratchnet._kernels import openmp_info
         print(backend.num_threads(), openmp_info.available_cpus(), len(os.sched_getaffinity(0)))
         """
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=120,
-    )
-    threads, usable, affinity = map(int, done.stdout.split())
+    done = _run(script, unset=("OMP_NUM_THREADS",))
+    threads, usable, affinity = map(int, done.split())
     assert 1 <= threads <= usable <= affinity
     # an explicit OMP_NUM_THREADS is kept, even above the CPU count
     out = _run("from scratchnet import backend; print(backend.num_threads())", env={"OMP_NUM_THREADS": "3"})
