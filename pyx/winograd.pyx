@@ -21,6 +21,7 @@ import threading
 import numpy as np
 
 from cython.parallel cimport prange, threadid
+from libc.math cimport INFINITY
 from libc.string cimport memset
 from cython cimport floating
 
@@ -34,9 +35,15 @@ from scratchnet.ops.arguments import (
     prepare_output_transform,
     prepare_output_transform_adjoint,
 )
-from scratchnet.ops.winograd import transforms
+from scratchnet.ops.winograd import contrast_geometry, prepare_tile_contrast, transforms
 
-__all__ = ["input_transform", "output_transform", "output_transform_adjoint", "input_transform_adjoint"]
+__all__ = [
+    "input_transform",
+    "output_transform",
+    "output_transform_adjoint",
+    "input_transform_adjoint",
+    "tile_contrast",
+]
 
 cdef enum:
     TILE = 64  # MAX_WINOGRAD_TILE ** 2
@@ -506,3 +513,207 @@ def input_transform_adjoint(dv, x_shape, m, r, pad_top, pad_left, th, tw):
     dx = np.empty(x_shape, dtype=dv.dtype)
     _input_adjoint_into(dv, _matrices(m, r, dv.dtype)[1], dx, m, pt, pl, th, tw)
     return dx
+
+
+# -- the accuracy guard's statistic (the twin, ``tile_contrast`` in scratchnet/ops/winograd.py, defines it) --
+cdef extern from *:
+    """
+    #include <float.h>
+    #include <stdint.h>
+    #include <string.h>
+    /* s[k] = sum over c of |z[c, k]|, mx[k] = max over c of |z[c, k]| for k < HW, in z's type: loops over
+       contiguous planes, which the compiler vectorises. A NaN reaches s (not mx); a sum that overflows is
+       +inf in s while mx stays finite (the caller treats both as "not certified"). */
+    #define SN_WINO_ABS_PLANES(NAME, T)                                                                  \
+    static void NAME(const T* restrict z, Py_ssize_t C, Py_ssize_t HW, T* restrict s, T* restrict mx) { \
+        for (Py_ssize_t k = 0; k < HW; k++) { s[k] = 0; mx[k] = 0; }                                  \
+        for (Py_ssize_t c = 0; c < C; c++) {                                                          \
+            const T* restrict src = z + c * HW;                                                       \
+            for (Py_ssize_t k = 0; k < HW; k++) {                                                     \
+                const T v = src[k] < 0 ? -src[k] : src[k];                                            \
+                s[k] += v;                                                                            \
+                mx[k] = v > mx[k] ? v : mx[k];                                                        \
+            }                                                                                         \
+        }                                                                                             \
+    }
+    SN_WINO_ABS_PLANES(sn_wino_abs_planes_f, float)
+    SN_WINO_ABS_PLANES(sn_wino_abs_planes_d, double)
+    /* For planes from the above: max of mx (non-negative, no NaN: its bit patterns as integers are in the
+       same order, and an integer max vectorises) into *top; returns 0, or 1 if s holds a NaN, else 2 if it
+       holds +inf (a sum that overflowed). */
+    typedef int32_t sn_wino_bits_f __attribute__((may_alias));
+    typedef int64_t sn_wino_bits_d __attribute__((may_alias));
+    #define SN_WINO_PLANE_FLAGS(NAME, T, BITS, MAXV)                                                     \
+    static int NAME(const T* restrict s, const T* restrict mx, Py_ssize_t HW, double* top) {            \
+        const BITS* restrict b = (const BITS*)mx;                                                       \
+        BITS best = 0;                                                                                  \
+        int bad = 0;                                                                                    \
+        for (Py_ssize_t k = 0; k < HW; k++) {                                                         \
+            best = b[k] > best ? b[k] : best;                                                         \
+            bad |= !(s[k] <= MAXV);                                                                   \
+        }                                                                                             \
+        T v;                                                                                          \
+        memcpy(&v, &best, sizeof v);                                                                  \
+        *top = v;                                                                                     \
+        if (!bad) return 0;                                                                           \
+        for (Py_ssize_t k = 0; k < HW; k++) if (s[k] != s[k]) return 1;                              \
+        return 2;                                                                                     \
+    }
+    SN_WINO_PLANE_FLAGS(sn_wino_plane_flags_f, float, sn_wino_bits_f, FLT_MAX)
+    SN_WINO_PLANE_FLAGS(sn_wino_plane_flags_d, double, sn_wino_bits_d, DBL_MAX)
+    /* The grid part of tile_contrast for nc images at once, image innermost: S and X (gh x gw x nc) hold
+       |z| summed and maximised over channels, padded coordinates minus g0. Every loop below runs along
+       the images (or along whole rows of the grid), so it vectorises without a reduction; with short rows
+       of a single image it did not, and this part cost more than the pass over z. rho[t] as in the twin:
+       over the nty x ntx tiles, the largest X over the tile's peak region times weight (C r^2) over the
+       smallest window sum (box, over [q, q + r) x [p, p + r)) at its origins inside [lo, hi). line and box
+       are scratch of the grid's size, peak and least of nc. */
+    static void sn_wino_contrast_grid(const double* restrict S, const double* restrict X,
+                                      double* restrict line, double* restrict box, Py_ssize_t gh,
+                                      Py_ssize_t gw, Py_ssize_t nc, Py_ssize_t r, Py_ssize_t m,
+                                      Py_ssize_t nty, Py_ssize_t ntx, double weight, Py_ssize_t max_off,
+                                      Py_ssize_t max_len, Py_ssize_t org_len, Py_ssize_t lo_h,
+                                      Py_ssize_t hi_h, Py_ssize_t lo_w, Py_ssize_t hi_w,
+                                      double* restrict rho, double* restrict peak, double* restrict least) {
+        const Py_ssize_t bh = gh - r + 1, bw = gw - r + 1, row = gw * nc, span = bw * nc;
+        for (Py_ssize_t i = 0; i < gh; i++) {  /* line[i, p] = sum of S[i, p .. p + r) */
+            double* restrict l = line + i * row;
+            const double* restrict g = S + i * row;
+            for (Py_ssize_t k = 0; k < span; k++) l[k] = g[k];
+            for (Py_ssize_t b = 1; b < r; b++)
+                for (Py_ssize_t k = 0; k < span; k++) l[k] += g[k + b * nc];
+        }
+        for (Py_ssize_t q = 0; q < bh; q++) {  /* box[q, p] = sum of line[q .. q + r, p] */
+            double* restrict o = box + q * row;
+            for (Py_ssize_t k = 0; k < span; k++) o[k] = line[q * row + k];
+            for (Py_ssize_t a = 1; a < r; a++) {
+                const double* restrict l = line + (q + a) * row;
+                for (Py_ssize_t k = 0; k < span; k++) o[k] += l[k];
+            }
+        }
+        for (Py_ssize_t t = 0; t < nc; t++) rho[t] = 0;
+        const double inf = __builtin_inf();
+        #define SN_CLAMP(v, lo, hi) ((v) < (lo) ? (lo) : (v) > (hi) ? (hi) : (v))
+        for (Py_ssize_t ty = 0; ty < nty; ty++)
+            for (Py_ssize_t tx = 0; tx < ntx; tx++) {
+                const Py_ssize_t a0 = SN_CLAMP(ty * m + max_off, 0, gh), a1 = SN_CLAMP(ty * m + max_off + max_len, 0, gh);
+                const Py_ssize_t b0 = SN_CLAMP(tx * m + max_off, 0, gw), b1 = SN_CLAMP(tx * m + max_off + max_len, 0, gw);
+                Py_ssize_t q0 = ty * m > lo_h ? ty * m : lo_h, q1 = ty * m + org_len < hi_h ? ty * m + org_len : hi_h;
+                Py_ssize_t p0 = tx * m > lo_w ? tx * m : lo_w, p1 = tx * m + org_len < hi_w ? tx * m + org_len : hi_w;
+                q0 = SN_CLAMP(q0, 0, bh); q1 = SN_CLAMP(q1, 0, bh);
+                p0 = SN_CLAMP(p0, 0, bw); p1 = SN_CLAMP(p1, 0, bw);
+                if (q0 >= q1 || p0 >= p1) continue;  /* no window inside: nothing to compare */
+                for (Py_ssize_t t = 0; t < nc; t++) { peak[t] = 0; least[t] = inf; }
+                for (Py_ssize_t a = a0; a < a1; a++)
+                    for (Py_ssize_t b = b0; b < b1; b++) {
+                        const double* restrict x = X + (a * gw + b) * nc;
+                        for (Py_ssize_t t = 0; t < nc; t++) peak[t] = x[t] > peak[t] ? x[t] : peak[t];
+                    }
+                for (Py_ssize_t q = q0; q < q1; q++)
+                    for (Py_ssize_t p = p0; p < p1; p++) {
+                        const double* restrict w = box + (q * gw + p) * nc;
+                        for (Py_ssize_t t = 0; t < nc; t++) least[t] = w[t] < least[t] ? w[t] : least[t];
+                    }
+                for (Py_ssize_t t = 0; t < nc; t++) {
+                    const double v = peak[t] > 0 ? (least[t] > 0 ? peak[t] * weight / least[t] : inf) : 0;
+                    rho[t] = v > rho[t] ? v : rho[t];
+                }
+            }
+        #undef SN_CLAMP
+    }
+    """
+    void sn_wino_abs_planes_f(const float* z, Py_ssize_t C, Py_ssize_t HW, float* s, float* mx) noexcept nogil
+    void sn_wino_abs_planes_d(const double* z, Py_ssize_t C, Py_ssize_t HW, double* s, double* mx) noexcept nogil
+    int sn_wino_plane_flags_f(const float* s, const float* mx, Py_ssize_t HW, double* top) noexcept nogil
+    int sn_wino_plane_flags_d(const double* s, const double* mx, Py_ssize_t HW, double* top) noexcept nogil
+    void sn_wino_contrast_grid(const double* S, const double* X, double* line, double* box, Py_ssize_t gh,
+                               Py_ssize_t gw, Py_ssize_t nc, Py_ssize_t r, Py_ssize_t m, Py_ssize_t nty,
+                               Py_ssize_t ntx, double weight, Py_ssize_t max_off, Py_ssize_t max_len,
+                               Py_ssize_t org_len, Py_ssize_t lo_h, Py_ssize_t hi_h, Py_ssize_t lo_w,
+                               Py_ssize_t hi_w, double* rho, double* peak, double* least) noexcept nogil
+
+
+cdef void _contrast_chunk(const floating* z, Py_ssize_t nb, Py_ssize_t nc, Py_ssize_t C, Py_ssize_t H,
+                          Py_ssize_t W, Py_ssize_t r, Py_ssize_t m, Py_ssize_t nty, Py_ssize_t ntx,
+                          Py_ssize_t gh, Py_ssize_t gw, Py_ssize_t top, Py_ssize_t left, Py_ssize_t max_off,
+                          Py_ssize_t max_len, Py_ssize_t org_len, Py_ssize_t lo_h, Py_ssize_t hi_h,
+                          Py_ssize_t lo_w, Py_ssize_t hi_w, double* scratch, double* result) noexcept nogil:
+    """Images 0 <= t < nb (<= nc) from z: result[3 t ..] = (rho, max|z|, 1 if a NaN else 0), rho = inf when
+    a channel sum overflows z's type. Each image's channels are reduced to two H x W planes, which are laid
+    on the grid as lane t; the grid part then runs for all lanes at once. scratch: 4 grids (gh x gw x nc),
+    3 lanes (nc) and 2 planes (H x W, of z's type) at the end."""
+    cdef Py_ssize_t grid = gh * gw * nc, t, i, k, i0, i1, k0, k1
+    cdef double* S = scratch
+    cdef double* X = S + grid
+    cdef double* line = X + grid
+    cdef double* box = line + grid
+    cdef double* rho = box + grid
+    cdef floating* plane_s = <floating*>(rho + 3 * nc)
+    cdef floating* plane_m = plane_s + H * W
+    cdef Py_ssize_t row = gw * nc
+    i0, i1 = max(0, -top), min(H, gh - top)
+    k0, k1 = max(0, -left), min(W, gw - left)
+    # S and X are zero where no image lands: the padding around the planes, and the lanes past nb
+    if i0 >= i1 or k0 >= k1 or nb < nc:
+        memset(S, 0, 2 * grid * sizeof(double))
+    else:
+        for i in range(2):
+            memset(S + i * grid, 0, (top + i0) * row * sizeof(double))
+            memset(S + i * grid + (top + i1) * row, 0, (gh - top - i1) * row * sizeof(double))
+            for k in range(top + i0, top + i1):
+                memset(S + i * grid + k * row, 0, (left + k0) * nc * sizeof(double))
+                memset(S + i * grid + k * row + (left + k1) * nc, 0, (gw - left - k1) * nc * sizeof(double))
+    for t in range(nb):
+        if floating is float:
+            sn_wino_abs_planes_f(z + t * C * H * W, C, H * W, plane_s, plane_m)
+            result[3 * t + 2] = sn_wino_plane_flags_f(plane_s, plane_m, H * W, &result[3 * t + 1])
+        else:
+            sn_wino_abs_planes_d(z + t * C * H * W, C, H * W, plane_s, plane_m)
+            result[3 * t + 2] = sn_wino_plane_flags_d(plane_s, plane_m, H * W, &result[3 * t + 1])
+        for i in range(i0, i1):
+            for k in range(k0, k1):
+                S[((top + i) * gw + left + k) * nc + t] = plane_s[i * W + k]
+                X[((top + i) * gw + left + k) * nc + t] = plane_m[i * W + k]
+    sn_wino_contrast_grid(S, X, line, box, gh, gw, nc, r, m, nty, ntx, <double>(C * r * r), max_off, max_len,
+                          org_len, lo_h, hi_h, lo_w, hi_w, rho, rho + nc, rho + 2 * nc)
+    for t in range(nb):
+        result[3 * t] = INFINITY if result[3 * t + 2] != 0 or result[3 * t + 1] == INFINITY else rho[t]
+        result[3 * t + 2] = result[3 * t + 2] == 1  # 2 (an overflowing sum) is not a NaN
+
+
+def _contrast_into(const floating[:, :, :, ::1] z, double[:, ::1] result, Py_ssize_t r, Py_ssize_t m,
+                   Py_ssize_t nty, Py_ssize_t ntx, Py_ssize_t gh, Py_ssize_t gw, Py_ssize_t top,
+                   Py_ssize_t left, Py_ssize_t max_off, Py_ssize_t max_len, Py_ssize_t org_len,
+                   Py_ssize_t lo_h, Py_ssize_t hi_h, Py_ssize_t lo_w, Py_ssize_t hi_w):
+    cdef Py_ssize_t N = z.shape[0], C = z.shape[1], H = z.shape[2], W = z.shape[3], chunk
+    # images per chunk: 16 (two AVX-512 vectors of doubles per grid point) while a grid stays near 128 KB
+    cdef Py_ssize_t nc = max(1, min(16, N, 16384 // (gh * gw)))
+    cdef Py_ssize_t chunks = (N + nc - 1) // nc, each = 4 * gh * gw * nc + 3 * nc + 2 * H * W
+    cdef int threads = sn_threads_for(N * C * H * W)  # sizes the per-thread scratch and the team
+    cdef double[::1] scratch = _scratch(threads * each, np.float64)
+    with nogil:
+        for chunk in prange(chunks, schedule="static", num_threads=threads):
+            _contrast_chunk(&z[chunk * nc, 0, 0, 0], min(nc, N - chunk * nc), nc, C, H, W, r, m, nty, ntx, gh,
+                            gw, top, left, max_off, max_len, org_len, lo_h, hi_h, lo_w, hi_w,
+                            &scratch[0] + threadid() * each, &result[chunk * nc, 0])
+
+
+def tile_contrast(z, m, r, pad_top, pad_left, size_h, size_w, adjoint=False):
+    """``(rho, max|z|)``: the tile contrast of x for F(m x m, r x r) (of dout when ``adjoint``), one pass over
+    z, chunks of images in parallel."""
+    z, m, r, alpha, pt, pl, sh, sw = prepare_tile_contrast(z, m, r, pad_top, pad_left, size_h, size_w)
+    adjoint = bool(adjoint)
+    (ty0, ty1, gy0, gh), (tx0, tx1, gx0, gw) = contrast_geometry(z.shape, m, r, pt, pl, sh, sw, adjoint)
+    if adjoint:  # dout at (r - 1, r - 1); tile maxima over its m x m outputs; origins: the input pixels
+        top, left, max_off, max_len, org_len = r - 1, r - 1, r - 1, m, alpha
+        lo, hi = (pt - gy0, pl - gx0), (pt + sh - gy0, pl + sw - gx0)
+    else:  # x at (pad_top, pad_left); tile maxima over its alpha x alpha inputs; origins: the outputs
+        top, left, max_off, max_len, org_len = pt, pl, 0, alpha, m
+        lo, hi = (-gy0, -gx0), (sh - gy0, sw - gx0)
+    result = np.zeros((z.shape[0], 3))
+    # no tile meets the image (a padding wider than the output): rho is 0, max|z| still read
+    _contrast_into(z, result, r, m, ty1 - ty0, tx1 - tx0, max(gh, 1), max(gw, 1), top - gy0, left - gx0,
+                   max_off, max_len, org_len, lo[0], hi[0], lo[1], hi[1])
+    if result[:, 2].any():
+        return float("inf"), float("nan")
+    return float(result[:, 0].max()), float(result[:, 1].max())

@@ -683,3 +683,92 @@ def test_in_place_changes_before_backward_raise_or_change_nothing(index, which, 
         else:
             with pytest.raises(RuntimeError, match="changed in place"):
                 layer.backward(d)
+
+
+# ------------------------------------------------------------------------------ Conv2D on scaled inputs
+def _scaled_field(rng, shape, exponents, zero_quadrant, dtype):
+    """Standard normal values whose four quadrants (split at a random row and column) are scaled by 10**e, one
+    quadrant possibly all zeros (a ReLU'd region)."""
+    z = rng.standard_normal(shape)
+    h, w = shape[2:]
+    cut_h, cut_w = int(rng.integers(0, h + 1)), int(rng.integers(0, w + 1))
+    quadrants = [
+        (slice(0, cut_h), slice(0, cut_w)),
+        (slice(0, cut_h), slice(cut_w, w)),
+        (slice(cut_h, h), slice(0, cut_w)),
+        (slice(cut_h, h), slice(cut_w, w)),
+    ]
+    for q, ((rows, cols), e) in enumerate(zip(quadrants, exponents)):
+        z[:, :, rows, cols] *= 0.0 if q == zero_quadrant else 10.0**e
+    return z.astype(dtype)
+
+
+@fuzz(40)
+@given(
+    k=st.sampled_from([3, 5]),
+    channels=st.sampled_from([(32, 32), (32, 40), (40, 32)]),
+    hw=st.tuples(st.integers(3, 12), st.integers(3, 12)),
+    padding=st.sampled_from(["same", 0, 1, (0, 2, 1, 0)]),
+    dtype=st.sampled_from(["float32", "float64"]),
+    exponents=st.lists(st.integers(-30, 30), min_size=4, max_size=4),
+    grad_exponents=st.lists(st.integers(-30, 30), min_size=4, max_size=4),
+    zero_quadrant=st.sampled_from([None, 0, 3]),
+    special=st.sampled_from([None, None, "nan", "inf", "huge"]),
+    seed=st.integers(0, 2**16),
+)
+def test_conv2d_auto_is_accurate_on_scaled_inputs(
+    k, channels, hw, padding, dtype, exponents, grad_exponents, zero_quadrant, special, seed
+):
+    """What Conv2D(algorithm="auto") runs (Winograd for these layers, when its guard certifies the call) keeps
+    every output within 1e-4 of its own sum |w||x| + |b| and every input gradient within 1e-4 of its sum
+    |w||dout|, whatever the scales meeting in the image, and is finite wherever im2col is (issue #25, item 8).
+    The weight gradient is checked for finiteness only (scratchnet/ops/winograd.py, "Accuracy")."""
+    from scratchnet.layers import Conv2D
+    from scratchnet.ops.im2col import col2im, im2col
+
+    c, f = channels
+    rng = np.random.default_rng(seed)
+    auto = Conv2D(c, f, k, padding=padding, dtype=dtype, rng=np.random.default_rng(seed))
+    auto.params["b"][...] = rng.standard_normal(f)
+    plain = Conv2D(c, f, k, padding=padding, dtype=dtype, algorithm="im2col")
+    plain.params["W"][...], plain.params["b"][...] = auto.params["W"], auto.params["b"]
+    x = _scaled_field(rng, (2, c, *hw), exponents, zero_quadrant, dtype)
+    if special is not None:
+        value = {"nan": np.nan, "inf": np.inf, "huge": 3e36}[special]
+        x[rng.integers(2), rng.integers(c), rng.integers(hw[0]), rng.integers(hw[1])] = value
+    y = clear_error_or(lambda: auto.forward(x))
+    if y is None:  # a geometry with no output
+        return
+    with np.errstate(all="ignore"):
+        y_plain = plain.forward(x)
+        dout = _scaled_field(rng, y.shape, grad_exponents, None, dtype)
+        dx, dx_plain = auto.backward(dout), plain.backward(dout)
+        w, b = auto.params["W"].astype(np.float64), auto.params["b"].astype(np.float64)
+        pad = auto.pad_for(*hw)
+        cols = im2col(x.astype(np.float64), k, k, 1, pad)
+        g = dout.astype(np.float64).transpose(1, 0, 2, 3).reshape(f, -1)
+        n, _, oh, ow = y.shape
+        as_image = lambda a: a.reshape(f, n, oh, ow).transpose(1, 0, 2, 3)  # noqa: E731
+        checks = [
+            (
+                "y",
+                y,
+                y_plain,
+                as_image(w.reshape(f, -1) @ cols + b[:, None]),
+                as_image(np.abs(w).reshape(f, -1) @ np.abs(cols) + np.abs(b)[:, None]),
+            ),
+            (
+                "dx",
+                dx,
+                dx_plain,
+                col2im(w.reshape(f, -1).T @ g, x.shape, k, k, 1, pad),
+                col2im(np.abs(w).reshape(f, -1).T @ np.abs(g), x.shape, k, k, 1, pad),
+            ),
+        ]
+        for name, got, got_plain, want, scale in checks:
+            finite = np.isfinite(got_plain)
+            assert np.isfinite(got)[finite].all(), f"{name}: non-finite where im2col's is finite"
+            err = np.abs(got.astype(np.float64) - want)
+            bad = finite & np.isfinite(want) & (err > 1e-4 * scale)
+            assert not bad.any(), f"{name}: error {err[bad].max():.3g} > 1e-4 x {scale[bad].max():.3g}"
+        assert np.isfinite(auto.grads["W"])[np.isfinite(plain.grads["W"])].all()

@@ -321,7 +321,8 @@ def _guarded_forward(method: Callable[..., Any]) -> Callable[..., Any]:
         try:
             y = method(self, x, *args, **kwargs)
         except BaseException:
-            self.__dict__["_backward_allowed"] = "failed"  # the cache may be half written
+            if self.__dict__.get("_backward_allowed") is not None:
+                self.__dict__["_backward_allowed"] = "failed"  # the last good forward's cache may be half rewritten
             raise
         finally:
             self.__dict__["_in_guarded_forward"] = False

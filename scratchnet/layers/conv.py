@@ -103,11 +103,15 @@ class Conv2D(Layer):
     W) of the layer's dtype; output (N, out_channels, OH, OW).
 
     ``algorithm`` picks how the fast path computes the same convolution: ``"im2col"`` (exact to rounding),
-    ``"winograd"`` (fewer multiplications, for stride-1 3x3 and 5x5 kernels; float32 results within about
-    1e-5 of the largest output, see ``scratchnet/ops/winograd.py``), ``"direct"`` (taps summed straight
-    from the image, for few input channels, see ``scratchnet/ops/direct_conv.py``) or ``"auto"`` (the one
-    measured fastest: direct for layers with at most 3 input channels, Winograd for stride-1 3x3 and 5x5
-    layers with at least 32 channels in and out, else im2col; see ``scratchnet/ops/conv.py``).
+    ``"winograd"`` (fewer multiplications, for stride-1 3x3 and 5x5 kernels; its rounding is relative to
+    the largest value of each input tile, not to each output's own window: see "Accuracy" in
+    ``scratchnet/ops/winograd.py``), ``"direct"`` (taps summed straight from the image, for few input
+    channels, see ``scratchnet/ops/direct_conv.py``) or ``"auto"`` (the one measured fastest: direct for
+    layers with at most 3 input channels, Winograd for stride-1 3x3 and 5x5 layers with at least 32 channels
+    in and out, else im2col; see ``scratchnet/ops/conv.py``). ``"auto"`` keeps every output within
+    ``1e-4 (sum |w| |x| + |b|)`` and every input gradient within ``1e-4 sum |w| |dout|`` of the exact
+    value, and finite wherever im2col's are: a call whose input (or dout) Winograd cannot hold to that runs
+    by im2col, checked in one pass per call.
     The reference (``backend.use_reference``) always runs the im2col maths below.
     """
 

@@ -31,11 +31,15 @@ from scratchnet.ops.fusion import rectify_output
 from scratchnet.ops.winograd import WinogradConv
 
 # F(m x m, r x r) per kernel size: 4x4 output tiles (alpha = 6 for 3x3, 8 for 5x5), whose float32 error
-# stays near 1e-5 of the largest output on the course's layers (tests/ops/test_winograd.py)
+# stays near 1e-5 of the largest output on the course's layers (tests/ops/test_winograd.py). Its rounding is
+# relative to the largest value of each tile, so "auto" checks every call (WinogradConv.certify and
+# certify_backward, scratchnet/ops/winograd.py "Accuracy") and runs that forward or backward by im2col when
+# an output or input gradient could be off by more than 1e-4 of its own sum of |w| |x|
 WINOGRAD_TILES = {3: 4, 5: 4}
-# "auto" runs stride-1 3x3 and 5x5 layers with at least this many channels in and out by Winograd, where it
-# measured faster than im2col in settled blocks (2 cores, float32, forward + backward: conv 32->64 5x5 31 vs
-# 67 ms, 64->128 3x3 83 vs 168 ms; a one-channel first layer stays faster by im2col). It needs the batched
+# "auto" runs stride-1 3x3 and 5x5 layers with at least this many channels in and out by Winograd (when the
+# check above certifies the call), where it measured faster than im2col in settled blocks (2 cores, float32,
+# forward + backward: conv 32->64 5x5 31 vs 67 ms, 64->128 3x3 83 vs 168 ms; a one-channel first layer stays
+# faster by im2col). It needs the batched
 # products on the kernels' own threads (pyx/batched_gemm.pyx): with NumPy's matmul, OpenBLAS's threads kept
 # spinning after every product and halved the cores left to the transforms, and Winograd lost everywhere.
 AUTO_WINOGRAD_CHANNELS = 32
@@ -142,15 +146,28 @@ def uses_winograd(layer: Any, xp: Any) -> bool:
     )
 
 
-def _winograd_forward(layer: Any, x: np.ndarray, relu: bool) -> np.ndarray:
+def _winograd_forward(layer: Any, x: np.ndarray, relu: bool) -> np.ndarray | None:
+    """The forward by Winograd; None when "auto" finds this x beyond Winograd's accuracy (run im2col)."""
     r = layer.kernel_size[0]
     conv = getattr(layer, "_winograd", None)
     if conv is None or conv.r != r:
         conv = layer._winograd = WinogradConv(WINOGRAD_TILES[r], r)
     pad = layer.pad_for(*x.shape[2:])
-    y = conv.forward(x, layer.params["W"], layer.params.get("b"), pad, relu)
+    W, b = layer.params["W"], layer.params.get("b")
+    if layer.algorithm == "auto" and not conv.certify(x, W, b, pad):
+        return None
+    y = conv.forward(x, W, b, pad, relu)
     layer._cache = (x.shape, pad, conv)
     return y
+
+
+def _im2col(layer: Any, x: np.ndarray, pad: tuple[int, int, int, int]) -> np.ndarray:
+    """im2col of x into the layer's reusable workspace."""
+    xp = get_array_module(x)
+    n, _, oh, ow = layer.output_shape(x.shape)
+    kh, kw = layer.kernel_size
+    workspace = _cols_buffer(layer, xp, (x.shape[1] * kh * kw, n * oh * ow), x.dtype)
+    return backend.kernel("im2col", xp).im2col(x, kh, kw, layer.stride, pad, out=workspace)
 
 
 def conv2d_forward(layer: Any, x: np.ndarray) -> np.ndarray:
@@ -162,14 +179,12 @@ def conv2d_forward(layer: Any, x: np.ndarray) -> np.ndarray:
     if uses_direct(layer, xp):
         return _direct_forward(layer, x, relu)
     if uses_winograd(layer, xp):
-        return _winograd_forward(layer, x, relu)
+        y = _winograd_forward(layer, x, relu)
+        if y is not None:
+            return y
     n, f, oh, ow = layer.output_shape(x.shape)
-    c = x.shape[1]
-    kh, kw = layer.kernel_size
     pad = layer.pad_for(*x.shape[2:])
-    xp = get_array_module(x)
-    workspace = _cols_buffer(layer, xp, (c * kh * kw, n * oh * ow), x.dtype)
-    cols = backend.kernel("im2col", xp).im2col(x, kh, kw, layer.stride, pad, out=workspace)
+    cols = _im2col(layer, x, pad)
     w2 = layer.params["W"].reshape(f, -1)
     gemm = numpy_batched_gemm.threaded(xp)
     if gemm is not None:
@@ -231,11 +246,14 @@ def _backward(layer: Any, dout: np.ndarray, input_grad: bool) -> np.ndarray | No
     if isinstance(cols, DirectInput):
         return _direct_backward(layer, dout, input_grad)
     if isinstance(cols, WinogradConv):
-        dx, layer.grads["W"], db = cols.backward(dout, input_grad)
-        if layer.use_bias:
-            layer.grads["b"] = db
-        layer._cache = None
-        return dx
+        if layer.algorithm != "auto" or cols.certify_backward(dout, input_grad):
+            dx, layer.grads["W"], db = cols.backward(dout, input_grad)
+            if layer.use_bias:
+                layer.grads["b"] = db
+            layer._cache = None
+            return dx
+        # "auto", and this dout is beyond Winograd's accuracy: im2col's backward, from the forward's input
+        cols = _im2col(layer, cols.release(), pad)
     n, f, oh, ow = dout.shape
     kh, kw = layer.kernel_size
     xp = get_array_module(cols)

@@ -42,12 +42,75 @@ points 0, 1, -1, 2, -2, ... and infinity, multiply, interpolate (:func:`transfor
 the paper's matrices above up to signs that cancel: the first rows of :math:`B^\top` and :math:`G` are both
 negated, and so are the last row of :math:`B^\top` and the last column of :math:`A^\top`.
 
-Winograd is not exact: the transforms add and subtract values of different sizes, so float32 rounding
-grows with :math:`\alpha`. Measured against a float64 direct convolution on the course's layer shapes
-(``tests/ops/test_winograd.py``; He-initialised weights, unit-variance input), the largest float32 error
-relative to the largest output, gradient or weight gradient is 8e-7 for F(2x2, 3x3), 9e-6 for
-F(4x4, 3x3) and 1.6e-5 for F(2x2, 5x5) and F(4x4, 5x5) (im2col: 6e-7); the tests hold every variant
-within :data:`ERROR_BOUND`.
+Accuracy
+--------
+Winograd is not exact, and its rounding is not local: the transforms add and subtract the values of a whole
+input tile, so each output's error is relative to the largest value of its *tile*, not to the values its own
+window reads. On the course's layer shapes (He-initialised weights, unit-variance input) the largest float32
+error relative to the largest output, gradient or weight gradient is 8e-7 for F(2x2, 3x3), 9e-6 for
+F(4x4, 3x3) and 1.6e-5 for F(2x2, 5x5) and F(4x4, 5x5) (im2col: 6e-7); ``tests/ops/test_winograd.py`` holds
+every variant within :data:`ERROR_BOUND`.
+
+*The tile bound* (explicit ``algorithm="winograd"``; ``tests/ops/test_winograd_accuracy.py``). An output of
+filter f whose alpha x alpha input tile holds values of at most M in absolute value (over all channels), or
+an input gradient of channel c whose output tiles hold |dout| of at most M, is within
+
+.. math::  |\text{error}| \le E\, u\, M\, \|w\|_1
+
+with u the unit roundoff (2**-24 in float32, 2**-53 in float64) and :math:`\|w\|_1` the sum of |w| of
+filter f (of input channel c over all filters). :data:`TILE_ERROR` gives E (outputs / input gradients) for
+layers with at least 32 channels in and out: F(2x2, 3x3) 6 / 4, F(4x4, 3x3) 36 / 24, F(2x2, 5x5) 16 / 12,
+F(4x4, 5x5) 36 / 24, each 1.5 times the largest ratio measured (normal, ReLU'd, +-1, uniform, sparse,
+half-scaled by 1e4 / 1e-4, per-channel-scaled, spiky and block-scaled inputs, both dtypes: at most 24, 16
+for F(4x4, .)). With fewer channels the ratios are up to 4x larger (89 at one channel, F(4x4, 3x3)). The
+constants are measured, not proved: a worst-case analysis multiplies u by the growth
+:math:`\max_{i,k} \sum_{l,j} |A^\top_{ij}| |G_{jk}| |B^\top_{jl}|` squared (860 for F(4x4, 3x3), 1565 for
+F(4x4, 5x5)) and by the number of rounding steps, more than 1e-4 / u = 1678 before any data is seen; real
+rounding errors add up like random ones. F(2x2, r x r) is local: the points 0 and infinity tie the first and
+last input of a tile to the first and last output only, so each output's error depends on its own window
+alone (M may be read as the largest value of the window).
+
+So an output's error relative to its own sum of |w| |x| is E u times how much larger the largest value of its
+tile is than its window's mean: 1e4 next to 1e-4 (issue #25) made F(4x4, 5x5) 45x its true value wrong.
+
+*What "auto" guarantees.* ``Conv2D(algorithm="auto")`` runs a call by Winograd only when every output is
+within :data:`AUTO_ACCURACY` (1e-4) of its own sum of |w| |x| plus |b|, every input gradient within 1e-4 of its
+own sum of |w| |dout|, and all of them finite wherever im2col's are; otherwise that forward (or backward) runs
+by im2col. :meth:`WinogradConv.certify` and :meth:`WinogradConv.certify_backward` check, with one compiled pass
+over x (dout), :func:`tile_contrast`:
+
+1. x, W, b (dout) finite, and no step able to overflow: bounds from the largest |x|, |w| and |dout| and the
+   matrices' row and column sums (``_growth``), each below a quarter of the dtype's largest value;
+2. the tile contrast rho -- the largest ratio, over all tiles, of a tile's largest |x| to the smallest mean |x|
+   (over all channels and the r x r taps, padding as zeros) of the windows of its outputs; for dout, of an
+   output tile's largest |dout| to the smallest mean |dout| in the windows of the input pixels it adds onto --
+   at most :func:`contrast_limit` = AUTO_ACCURACY / (E u): 47 (outputs) and 70 (input gradients) for
+   F(4x4, .) in float32, 2.5e10 and 3.8e10 in float64.
+
+Since M <= rho times the window's mean |x|, the tile bound gives ``|error| <= E u rho ||w||_1 mean|x| <= 1e-4
+||w||_1 mean|x|``, and ``||w||_1 mean|x|`` is the window's sum of |w| |x| when the window's |x| (or the filter's
+|w|) is spread over the taps: the assumption under the guarantee. A window whose values sit on the taps where
+its filter is nearly zero can be off by more than 1e-4 of its exact sum (never by more than 1e-4 of
+``||w||_1 mean|x|``); the tests check the exact sums, with He-initialised weights. Corner cases:
+
+* A window that reads only zeros next to nonzero values in its tile (rho = inf) has the exact output b, which
+  only im2col reproduces: images with empty regions (ReLU'd backgrounds) run by im2col. The course CNN's second
+  conv on real MNIST digits falls back on every batch (its background windows are zero, or relu(b), next to
+  the strokes: a training step 49 ms instead of 39 ms forced Winograd on the project's VM), while on the
+  benchmark's random images it keeps Winograd (rho about 16, dout about 48). Padding alone never empties a
+  window.
+* The weight gradient is not certified on its own: it sums over every tile, and measured within 2e-6 of its
+  sum of |dout| |x| on the course's layer shapes (normal, ReLU'd and +-1 data). An image whose contrast lines
+  up with the edge taps -- 1e4 left of a column and 1e-4 right of it with 'same' padding, so that one tap
+  only ever reads the dark side, next to the bright side in the same tiles -- can leave that tap's gradient
+  off by more than its own sum; im2col mixes nothing.
+* The bounds are relative: products below the dtype's smallest normal number lose precision in every
+  algorithm.
+
+Explicit ``algorithm="winograd"`` always runs Winograd: its outputs and gradients are within the tile bound
+(relative to the tile's largest value), a NaN or inf spreads over whole tiles, and values near the top of the
+range can overflow in the transforms (F(4x4, 5x5)'s input transform grows a tile's largest value up to
+225-fold).
 """
 
 from __future__ import annotations
@@ -61,6 +124,10 @@ from scratchnet import backend
 from scratchnet.backend import get_array_module
 from scratchnet.ops import batched_gemm as numpy_batched_gemm
 from scratchnet.ops.arguments import (
+    MAX_WINOGRAD_TILE,
+    _check_counts,
+    check_array,
+    check_image_shape,
     prepare_input_transform,
     prepare_input_transform_adjoint,
     prepare_output_transform,
@@ -75,6 +142,8 @@ __all__ = [
     "output_transform",
     "output_transform_adjoint",
     "input_transform_adjoint",
+    "tile_contrast",
+    "contrast_limit",
     "WinogradConv",
 ]
 
@@ -85,6 +154,18 @@ ERROR_BOUND = {
     (2, 5): {np.float32: 2e-4, np.float64: 1e-12},
     (4, 5): {np.float32: 2e-4, np.float64: 1e-12},
 }
+
+#: the accuracy ``Conv2D(algorithm="auto")`` holds Winograd to, entry by entry: the error of each output
+#: (input gradient) at most AUTO_ACCURACY times the sum of |w| |x| (|w| |dout|) that the entry adds up
+AUTO_ACCURACY = 1e-4
+
+#: E in the tile bound  |error| <= E u M ||w||_1  of F(m x m, r x r), as (forward output, input gradient),
+#: in units of the dtype's unit roundoff u (2**-24 float32, 2**-53 float64): M is the largest |x| (over all
+#: channels) in the output's input tile, or for an input gradient the largest |dout| in the output tiles it
+#: is built from; ||w||_1 is the sum of |w| of the output's filter (of the pixel's input channel). Measured
+#: for layers with at least 32 channels in and out, the ones "auto" considers: 1.5 times the largest ratio
+#: seen (module docstring; tests/ops/test_winograd.py holds every variant to it)
+TILE_ERROR = {(2, 3): (6.0, 4.0), (4, 3): (36.0, 24.0), (2, 5): (16.0, 12.0), (4, 5): (36.0, 24.0)}
 
 _POINTS = (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5)
 
@@ -250,6 +331,144 @@ def input_transform_adjoint(
     return _scatter_tiles(dd, x_shape, m, pt, pl)
 
 
+# -- the accuracy guard of "auto" -----------------------------------------------------------------------
+def contrast_limit(m: int, r: int, dtype: Any, adjoint: bool = False) -> float:
+    """The largest tile contrast (:func:`tile_contrast`) at which F(m x m, r x r) keeps every output (every
+    input gradient when ``adjoint``) within AUTO_ACCURACY of its sum of |w| |x|: with the tile bound
+    ``|error| <= E u M ||w||_1`` (TILE_ERROR) and ``M <= rho * ||window||_1 / (C r^2)``, the error is at most
+    ``E u rho`` times ``||w||_1 ||window||_1 / (C r^2)``, so rho may reach ``AUTO_ACCURACY / (E u)``:
+    about 47 (forward) and 70 (input gradient) in float32 for the F(4x4, .) variants."""
+    u = float(np.finfo(dtype).eps) / 2
+    return AUTO_ACCURACY / (TILE_ERROR[(m, r)][1 if adjoint else 0] * u)
+
+
+def prepare_tile_contrast(z: Any, m: Any, r: Any, pad_top: Any, pad_left: Any, size_h: Any, size_w: Any):
+    """Validated arguments of :func:`tile_contrast`: (z, m, r, alpha, pad_top, pad_left, size_h, size_w)."""
+    who = "tile_contrast"
+    z = check_array(z, 4, "z", who)
+    check_image_shape(z.shape, who, "z")
+    m, r, pt, pl, sh, sw = _check_counts(
+        who, m=m, r=r, pad_top=pad_top, pad_left=pad_left, size_h=size_h, size_w=size_w
+    )
+    alpha = m + r - 1
+    if alpha > MAX_WINOGRAD_TILE:
+        raise ValueError(f"{who}: m + r - 1 must be at most {MAX_WINOGRAD_TILE}, got m={m}, r={r}")
+    return z, m, r, alpha, pt, pl, sh, sw
+
+
+def contrast_geometry(
+    shape: tuple[int, int, int, int], m: int, r: int, pt: int, pl: int, sh: int, sw: int, adjoint: bool
+) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+    """The tiles :func:`tile_contrast` visits and the grid it works on, per axis (rows, then columns):
+    ``(t0, t1, g0, size)``: tiles t0 <= t < t1 (the others read only padding), the grid covering padded
+    coordinates g0 .. g0 + size. Shared by the compiled kernel and the twin."""
+    oh, ow = (shape[2], shape[3]) if adjoint else (sh, sw)
+    extent = (sh, sw) if adjoint else (shape[2], shape[3])  # the input plane: x's, or dx's for the adjoint
+    alpha = m + r - 1
+    out = []
+    for o, pad, size in ((oh, pt, extent[0]), (ow, pl, extent[1])):
+        # tile t spans padded rows [t m, t m + alpha); it matters when that meets the input's [pad, pad + size)
+        t0 = max(0, -(-(pad - alpha + 1) // m))
+        t1 = max(t0, min(-(-o // m), (pad + size - 1) // m + 1))
+        # peak regions end by (t1 - 1) m + alpha, windows by (t1 - 1) m + alpha + r - 1 (adjoint origins)
+        out.append((t0, t1, t0 * m, (t1 - t0 - 1) * m + alpha + r - 1 if t1 > t0 else 0))
+    return out[0], out[1]
+
+
+def tile_contrast(
+    z: np.ndarray,
+    m: int,
+    r: int,
+    pad_top: int,
+    pad_left: int,
+    size_h: int,
+    size_w: int,
+    adjoint: bool = False,
+) -> tuple[float, float]:
+    r"""``(rho, max|z|)``: how far F(m x m, r x r)'s rounding, which is relative to the largest value of a
+    tile, can exceed the sum each output (input gradient) adds up. ``max|z|`` is NaN when z holds a NaN
+    (and rho is then inf).
+
+    Forward (``z`` = x (N, C, H, W), ``size`` = the output's (OH, OW)): for every tile, its largest |x| over
+    all channels of its alpha x alpha input tile, times C r^2, over the smallest sum of |x| over all channels
+    of the r x r window of any of its m x m outputs. Adjoint (``z`` = dout (N, F, OH, OW), ``size`` = the
+    input's (H, W)): for every output tile, its largest |dout|, times F r^2, over the smallest sum of |dout|
+    in the r x r window (of the transposed convolution) of any input pixel it adds onto. Padding counts as
+    zeros; rho is the largest ratio over all tiles (0 for a tile of zeros, inf for a window of zeros in a
+    tile that is not). A window's sum is C r^2 times its mean |z|, so rho bounds max / mean."""
+    z, m, r, alpha, pt, pl, sh, sw = prepare_tile_contrast(z, m, r, pad_top, pad_left, size_h, size_w)
+    xp = get_array_module(z)
+    n, c, h, w = z.shape
+    a = xp.abs(z.astype(xp.float64))
+    z_max = float(a.max())
+    if not np.isfinite(z_max):
+        return float("inf"), z_max
+    channel_sums = a.sum(axis=1)
+    if float(channel_sums.max()) > float(np.finfo(z.dtype).max):
+        return float("inf"), z_max  # sums beyond z's type (the compiled kernel adds in it): no certificate
+    (ty0, ty1, gy0, gh), (tx0, tx1, gx0, gw) = contrast_geometry(z.shape, m, r, pt, pl, sh, sw, adjoint)
+    if ty0 >= ty1 or tx0 >= tx1:
+        return 0.0, z_max
+    # |z| summed and maximised over channels, on the grid (padded coordinates minus g0)
+    top, left = (r - 1, r - 1) if adjoint else (pt, pl)
+    sums, maxes = xp.zeros((n, gh, gw)), xp.zeros((n, gh, gw))
+    rows = slice(max(0, top - gy0), max(0, min(gh, top - gy0 + h)))
+    cols = slice(max(0, left - gx0), max(0, min(gw, left - gx0 + w)))
+    src_rows = slice(rows.start - (top - gy0), rows.stop - (top - gy0))
+    src_cols = slice(cols.start - (left - gx0), cols.stop - (left - gx0))
+    sums[:, rows, cols] = channel_sums[:, src_rows, src_cols]
+    maxes[:, rows, cols] = a[:, :, src_rows, src_cols].max(axis=1)
+    # window sums: box[q, p] = sum over [q, q + r) x [p, p + r), for every origin the grid holds whole
+    line = sum(sums[:, :, j : gw - r + 1 + j] for j in range(r))
+    box = sum(line[:, i : gh - r + 1 + i] for i in range(r))
+    # origins outside the outputs (inputs, for the adjoint) have no window: +inf never is the minimum
+    if adjoint:  # the input pixels: (size_h, size_w) at (pad_top, pad_left)
+        lo, hi = (pt - gy0, pl - gx0), (pt + sh - gy0, pl + sw - gx0)
+    else:  # the outputs: (size_h, size_w) at 0
+        lo, hi = (-gy0, -gx0), (sh - gy0, sw - gx0)
+    q = xp.arange(box.shape[1])[:, None]
+    p = xp.arange(box.shape[2])[None, :]
+    box = xp.where((q >= lo[0]) & (q < hi[0]) & (p >= lo[1]) & (p < hi[1]), box, xp.inf)
+    max_off, max_len = (r - 1, m) if adjoint else (0, alpha)
+    org_len = alpha if adjoint else m
+    rho = 0.0
+    for ty in range(ty1 - ty0):
+        for tx in range(tx1 - tx0):
+            y0, x0 = ty * m, tx * m
+            peak = maxes[:, y0 + max_off : y0 + max_off + max_len, x0 + max_off : x0 + max_off + max_len]
+            peak = peak.max(axis=(1, 2))
+            least = box[:, y0 : y0 + org_len, x0 : x0 + org_len].min(axis=(1, 2))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = xp.where(peak > 0, peak * (c * r * r) / least, 0.0)
+            rho = max(rho, float(ratio.max()))
+    return rho, z_max
+
+
+@functools.cache
+def _growth(m: int, r: int) -> tuple[float, ...]:
+    """How much each step of F(m x m, r x r) can grow the largest magnitude it is given (sums of |.| over
+    the rows or columns of the 1-D matrices, squared for 2-D): (V/x, U/w, Y/M, dM/dY, dW/dU, dx/dV), the
+    last with the number of tiles that add onto one input pixel. Every intermediate of a separable step is
+    within its step's bound (each factor is at least 1)."""
+    AT, G, BT = transforms(m, r)
+
+    def rows(t: np.ndarray) -> float:
+        return float(np.abs(t).sum(axis=1).max()) ** 2
+
+    def cols(t: np.ndarray) -> float:
+        return float(np.abs(t).sum(axis=0).max()) ** 2
+
+    overlap = (-(-(m + r - 1) // m)) ** 2
+    return rows(BT), rows(G), rows(AT), cols(AT), cols(G), cols(BT) * overlap
+
+
+def _within_range(dtype: Any, *bounds: float) -> bool:
+    """Every bound (finite, or inf/NaN when the bound itself overflowed) below a quarter of the dtype's
+    largest value: no step can overflow, with room for the rounding of every sum."""
+    limit = float(np.finfo(dtype).max) / 4
+    return all(b <= limit for b in bounds)
+
+
 def _batched_gemm(xp: Any) -> Any:
     """The batched products' module: the compiled one (OpenMP threads, no handover to OpenBLAS's pool)
     when it runs for ``xp``, else NumPy's matmul."""
@@ -261,12 +480,76 @@ class WinogradConv:
     intermediates live in buffers reused from call to call (fresh arrays of this size cost more in page
     faults than the products themselves), so each forward allows one backward. The four transforms are the
     compiled kernels when built (``backend.kernel("winograd")``), which fuse each transform with the
-    rearrangement between tiles and image."""
+    rearrangement between tiles and image.
+
+    ``certify`` / ``certify_backward`` are the accuracy guard of ``Conv2D(algorithm="auto")``: whether this
+    call by Winograd keeps every entry within AUTO_ACCURACY of its sum of |w| |x| and finite wherever
+    im2col's is (module docstring). ``forward`` keeps a reference to its input (no copy) so that a backward
+    the guard refuses can run by im2col instead (``release``)."""
 
     def __init__(self, m: int, r: int) -> None:
         self.m, self.r, self.alpha = m, r, m + r - 1
         self.cache: tuple | None = None
         self._buffers: dict[str, np.ndarray] = {}
+        self._scales: tuple[float, float] | None = None  # (max|x|, max|w|) of a certified forward
+
+    def certify(
+        self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, pad: tuple[int, int, int, int]
+    ) -> bool:
+        """Whether the forward of x by this algorithm is within AUTO_ACCURACY on every output and finite
+        wherever im2col's is: x, w and b finite, no step able to overflow (``_growth``), and x's tile
+        contrast at most :func:`contrast_limit`. One pass over x (``tile_contrast``) and one over w."""
+        xp = get_array_module(x)
+        m, r = self.m, self.r
+        n, c, h, wd = x.shape
+        pt, pb, pl, pr = pad
+        self._scales = None
+        w_max = float(xp.abs(w).max())
+        b_max = 0.0 if b is None else float(xp.abs(b).max())
+        if not (np.isfinite(w_max) and np.isfinite(b_max)):
+            return False
+        oh, ow = h + pt + pb - r + 1, wd + pl + pr - r + 1
+        rho, x_max = backend.kernel("winograd", xp).tile_contrast(x, m, r, pt, pl, oh, ow)
+        if not np.isfinite(x_max) or rho > contrast_limit(m, r, x.dtype):
+            return False
+        g_v, g_u, g_y = _growth(m, r)[:3]
+        v_max, u_max = g_v * x_max, g_u * w_max
+        if not _within_range(x.dtype, v_max, u_max, c * u_max * v_max, g_y * c * u_max * v_max + b_max):
+            return False
+        self._scales = (x_max, w_max)
+        return True
+
+    def certify_backward(self, dout: np.ndarray, input_grad: bool = True) -> bool:
+        """Whether the backward of the last (certified) forward for ``dout`` is within AUTO_ACCURACY on every
+        input gradient (when ``input_grad``) and finite wherever im2col's is: dout finite, no step able to
+        overflow, and dout's tile contrast (``tile_contrast(..., adjoint=True)``) at most
+        ``contrast_limit(..., adjoint=True)``. The weight gradient's accuracy is not checked on its own (it
+        sums over every tile; see the module docstring, "Accuracy"), only that it cannot overflow."""
+        if self.cache is None or self.cache[-1] is None:
+            return False
+        xp = get_array_module(dout)
+        m, r = self.m, self.r
+        x, (pt, _, pl, _), u, _, (th, tw), (x_max, w_max) = self.cache
+        n, c, h, wd = x.shape
+        f = u.shape[1]
+        rho, d_max = backend.kernel("winograd", xp).tile_contrast(dout, m, r, pt, pl, h, wd, adjoint=True)
+        if not np.isfinite(d_max) or (input_grad and rho > contrast_limit(m, r, dout.dtype, adjoint=True)):
+            return False
+        g_v, g_u, _, g_dm, g_dw, g_dx = _growth(m, r)
+        dm_max, v_max, u_max = g_dm * d_max, g_v * x_max, g_u * w_max
+        du_max = n * th * tw * dm_max * v_max
+        bounds = [dm_max, du_max, g_dw * du_max]
+        if input_grad:
+            bounds += [f * u_max * dm_max, g_dx * f * u_max * dm_max]
+        return _within_range(dout.dtype, *bounds)
+
+    def release(self) -> np.ndarray:
+        """Drops what the last forward kept, and returns its input: for a backward run another way."""
+        if self.cache is None:
+            raise RuntimeError("WinogradConv.release called without a matching forward")
+        x = self.cache[0]
+        self.cache = None
+        return x
 
     def _buffer(self, xp: Any, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         buf = self._buffers.get(name)
@@ -298,7 +581,8 @@ class WinogradConv:
         k_g = xp.asarray(_kron(m, r, x.dtype)[1])[None]
         u = gemm.matmul(k_g, w.reshape(1, f * c, r * r), transpose_b=True).reshape(a2, f, c)  # U = G g G^T
         mm = gemm.matmul(u, v, out=self._buffer(xp, "mm", (a2, f, p), x.dtype))  # the alpha^2 products
-        self.cache = (x.shape, pad, u, v, (th, tw))
+        scales, self._scales = self._scales, None  # certify's, for this call only
+        self.cache = (x, pad, u, v, (th, tw), scales)
         return kernels.output_transform(mm, m, r, n, th, tw, oh, ow, b, relu)
 
     def backward(
@@ -310,7 +594,8 @@ class WinogradConv:
         xp = get_array_module(dout)
         kernels = backend.kernel("winograd", xp)
         m, r, a2 = self.m, self.r, self.alpha**2
-        x_shape, (pt, _, pl, _), u, v, (th, tw) = self.cache
+        x, (pt, _, pl, _), u, v, (th, tw), _ = self.cache
+        x_shape = x.shape
         f, c = u.shape[1], u.shape[2]
         dmm = kernels.output_transform_adjoint(dout, m, r, th, tw, out=self._buffers["mm"])  # A dY A^T
         gemm = _batched_gemm(xp)
