@@ -1,26 +1,19 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""The fingerprint of an array's contents on the kernels' OpenMP threads (see ``scratchnet/ops/fingerprint.py``
-for the definition and the twin). Fixed chunks of words, each summed by one thread, then the chunk sums
-added: a sum modulo 2^64 is the same in any order, so the result is the twin's at any thread count.
-Arrays that are not C-contiguous go to the twin (which copies them).
+"""The fingerprint of an array's contents in one pass (see ``scratchnet/ops/fingerprint.py`` for the
+definition and the twin). A sum modulo 2^64 is the same in any order, so it equals the twin's bit for bit.
+It runs on the calling thread only: it is memory-bound, and an OpenMP team woken here keeps spinning for
+milliseconds after it, taking a core from the OpenBLAS products the next layer runs (a GRU's per-step products
+ran 20-300% slower behind it). Arrays that are not C-contiguous go to the twin (which copies them).
 """
 
 import numpy as np
 
-from cython.parallel cimport prange
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
-
-from kernel_helpers cimport sn_share_thread_setting, sn_threads_for
-
-sn_share_thread_setting()  # the process-wide thread count (kernel_helpers.pxd)
 
 from scratchnet.ops import fingerprint as twin
 
 __all__ = ["fingerprint"]
-
-cdef enum:
-    CHUNK = 65536  # words per task
 
 cdef extern from *:
     """
@@ -45,13 +38,9 @@ cdef extern from *:
 
 
 cdef uint64_t _fingerprint(const uint8_t* data, Py_ssize_t nbytes) noexcept nogil:
-    cdef Py_ssize_t words = nbytes // 4, chunks = (words + CHUNK - 1) // CHUNK, c, lo, hi
-    cdef uint64_t total = 0
+    cdef Py_ssize_t words = nbytes // 4
+    cdef uint64_t total = sn_fingerprint_words(<const uint32_t*>data, 0, words)
     cdef uint32_t last = 0
-    for c in prange(chunks, schedule="static", num_threads=sn_threads_for(words)):
-        lo = c * CHUNK
-        hi = lo + CHUNK if lo + CHUNK < words else words
-        total += sn_fingerprint_words(<const uint32_t*>data + lo, lo, hi - lo)
     if nbytes % 4:  # the tail, zero-padded to a word
         memcpy(&last, data + words * 4, nbytes % 4)
         total += sn_fingerprint_words(&last, words, 1)

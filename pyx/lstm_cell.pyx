@@ -192,7 +192,7 @@ cdef extern from *:
        OpenMP policy would put it to sleep at every barrier, and waking it each step cost what the product
        saves). But a spinning thread holds its core: with more threads than free cores (OMP_NUM_THREADS
        above the CPU count, or another busy process) the thread everyone waits for may be the one kept off
-       the core, and a pure spin took 16x longer. So after SN_SPINS pauses (about 10-20 us) a waiter sleeps
+       the core, and a pure spin took 16x longer. So after SN_SPINS pauses (tens of microseconds) a waiter sleeps
        on a futex, and the last thread in wakes the sleepers. Dekker-style ordering (both sides sequentially
        consistent): either the releaser sees a sleeper and wakes it, or the sleeper's futex check sees the
        new phase and does not sleep. */
@@ -204,7 +204,7 @@ cdef extern from *:
     #else
     #include <sched.h>
     #endif
-    #define SN_SPINS 200
+    #define SN_SPINS 2000
     typedef struct { int count; int phase; int sleepers; Py_ssize_t next; } sn_spin_barrier;
     /* the next item of the current phase (panels or rows) for the calling thread: handed out in order as
        threads ask, so a thread slowed by another process does less of the work instead of holding up the

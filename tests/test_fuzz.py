@@ -649,7 +649,8 @@ MUTATIONS = ["none", "same values", "one element", "scale", "slice", "swap"]
 )
 def test_in_place_changes_before_backward_raise_or_change_nothing(index, which, mutation, reference, seed):
     """Between forward and backward the caller changes the input or the output in place (or writes back the
-    same values): a real change makes backward raise; no change gives exactly the untouched gradients."""
+    same values): a real change to an array the layer keeps (``saved_for_backward``) makes backward raise;
+    any other gives exactly the untouched gradients."""
     import copy
 
     from scratchnet import backend
@@ -677,12 +678,13 @@ def test_in_place_changes_before_backward_raise_or_change_nothing(index, which, 
             target[: max(1, target.size // 3)] = 0.5
         elif mutation == "swap" and target[i] != target[j]:
             target[i], target[j] = before[j], before[i]
-        if np.array_equal(target, before) and target.tobytes() == before.tobytes():
-            got = [layer.backward(d).tobytes()] + [g.tobytes() for g in layer.grads.values()]
-            assert got == expected
-        else:
+        changed = target.tobytes() != before.tobytes()
+        if changed and which in layer.saved_for_backward:
             with pytest.raises(RuntimeError, match="changed in place"):
                 layer.backward(d)
+        else:  # untouched, or not an array the backward reads: exactly the untouched gradients
+            got = [layer.backward(d).tobytes()] + [g.tobytes() for g in layer.grads.values()]
+            assert got == expected
 
 
 # ------------------------------------------------------------------------------ Conv2D on scaled inputs

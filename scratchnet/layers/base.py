@@ -322,12 +322,21 @@ def _guarded_forward(method: Callable[..., Any]) -> Callable[..., Any]:
             y = method(self, x, *args, **kwargs)
         except BaseException:
             if self.__dict__.get("_backward_allowed") is not None:
-                self.__dict__["_backward_allowed"] = "failed"  # the last good forward's cache may be half rewritten
+                self.__dict__["_backward_allowed"] = (
+                    "failed"  # the last good forward's cache may be half rewritten
+                )
             raise
         finally:
             self.__dict__["_in_guarded_forward"] = False
             _inside_layer.reset(token)
-        self.__dict__["_forward_arrays"] = (_fingerprints(x), _fingerprints(y)) if by_user else None
+        if by_user:  # only what backward reads: a change to anything else cannot change the gradients
+            saved = self.saved_for_backward
+            self.__dict__["_forward_arrays"] = (
+                _fingerprints(x) if "input" in saved else [],
+                _fingerprints(y) if "output" in saved else [],
+            )
+        else:
+            self.__dict__["_forward_arrays"] = None
         self.__dict__["_backward_allowed"] = True
         return y
 
@@ -398,6 +407,9 @@ class Layer:
 
     #: what ``forward`` accepts; None: the layer checks its input itself
     input_spec: InputSpec | None = None
+    #: which of the caller's arrays ("input", "output") backward may read, on either tier; the base class
+    #: refuses a backward after the caller changed one of them in place
+    saved_for_backward: tuple[str, ...] = ("input", "output")
     _fast_tier = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

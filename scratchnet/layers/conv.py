@@ -116,6 +116,7 @@ class Conv2D(Layer):
     """
 
     input_spec = InputSpec("(N, C, H, W)", ndim=4, channels="in_channels")
+    saved_for_backward = ("input",)  # the direct and Winograd paths keep x
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ class Dense(Layer):
     """
 
     input_spec = InputSpec("(N, {in_features})", min_ndim=2, last_dim="in_features")
+    saved_for_backward = ("input",)
 
     def __init__(
         self,

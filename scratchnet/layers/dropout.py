@@ -21,6 +21,7 @@ class Dropout(Layer):
     """
 
     input_spec = InputSpec()
+    saved_for_backward = ()  # its own mask
 
     def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None) -> None:
         super().__init__()

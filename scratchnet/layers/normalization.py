@@ -30,6 +30,7 @@ class _BatchNorm(Layer):
     axes: tuple[int, ...] = (0,)
     ndim: int = 2
     input_spec = InputSpec("(N, D)", ndim=2, channels="num_features")
+    saved_for_backward = ()  # its own normalised copy
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, dtype: Any = np.float32):
         super().__init__()

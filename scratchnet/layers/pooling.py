@@ -46,6 +46,7 @@ def _result_dtype(dtype: np.dtype) -> np.dtype:
 
 class _Pool2D(Layer):
     input_spec = InputSpec("(N, C, H, W)", ndim=4)
+    saved_for_backward = ()  # the window indices or the shape only
 
     def __init__(self, kernel_size: int | tuple[int, int], stride: Any = None, padding: Any = 0) -> None:
         super().__init__()
@@ -140,6 +141,7 @@ class GlobalAvgPool2D(Layer):
     """
 
     input_spec = InputSpec("(N, C, H, W)", ndim=4)
+    saved_for_backward = ()  # the shape only
 
     def __init__(self) -> None:
         super().__init__()

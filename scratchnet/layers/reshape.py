@@ -13,6 +13,7 @@ class Flatten(Layer):
     """(N, d1, d2, ...) -> (N, d1*d2*...); backward reshapes the gradient back."""
 
     input_spec = InputSpec("(N, ...)", min_ndim=2)
+    saved_for_backward = ()  # the shape only
 
     def __init__(self) -> None:
         super().__init__()
