@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from layer_checks import argument_ids, assert_refused_clearly
+from layer_checks import argument_ids, assert_accepted, assert_refused_clearly
 
 from scratchnet.autoencoder import Autoencoder, Corruption, TiedAutoencoder
 from scratchnet.dbn import DBN
@@ -81,7 +81,7 @@ def test_bad_constructor_argument_is_refused_with_a_clear_message(construct, err
     ],
 )
 def test_valid_arguments_of_every_numeric_type_are_accepted(construct):
-    construct()
+    assert_accepted(construct())
 
 
 # -- empty batches ---------------------------------------------------------------------------------------------

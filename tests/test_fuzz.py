@@ -358,11 +358,12 @@ def test_cifar_reader_refuses_bad_batches_clearly(
     raw = _mutate(_cifar_tarball(rng, labels, pixels_dtype, duplicate), rng, how)
     path = tmp_path_factory.mktemp("cifar") / "cifar-10-python.tar.gz"
     path.write_bytes(raw)
+    good = how == "none" and not duplicate and pixels_dtype == "uint8" and all(0 <= v <= 9 for v in labels)
     try:
         result = read_cifar10_tarball(path)
-    except DatasetFormatError:
+    except DatasetFormatError as err:
+        assert not good, f"refused a good CIFAR tarball ({labels}): {err}"
         return
-    good = how == "none" and not duplicate and pixels_dtype == "uint8" and all(0 <= v <= 9 for v in labels)
     assert good, f"accepted a bad CIFAR tarball ({how}, duplicate={duplicate}, {pixels_dtype}, {labels})"
     assert result is not None
 

@@ -4,13 +4,14 @@ tests/layers/test_catalog.py for every layer of the catalog)."""
 
 import numpy as np
 import pytest
+from layer_checks import import_torch
 
 import scratchnet as sn
 from scratchnet import optim
 from scratchnet.layers import Dense, Tanh
 from scratchnet.losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
 
-torch = pytest.importorskip("torch")
+torch = import_torch()
 torch.set_num_threads(2)
 F = torch.nn.functional
 RTOL, ATOL = 1e-5, 1e-6

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from layer_checks import import_torch
 
 import scratchnet as sn
 from scratchnet import init
@@ -29,7 +30,7 @@ from scratchnet.layers.conv import Conv2D
 from scratchnet.layers.pooling import MaxPool2D
 from scratchnet.losses import SoftmaxCrossEntropy
 
-torch = pytest.importorskip("torch")
+torch = import_torch()
 
 STEPS, BATCH, TOL = 30, 10, 1e-3
 DTYPE = np.float32

@@ -3,7 +3,15 @@ PyTorch parity (float32), errors."""
 
 import numpy as np
 import pytest
-from layer_checks import TOL, argument_ids, assert_refused_clearly, close_to_torch, import_torch, torch_tensor
+from layer_checks import (
+    TOL,
+    argument_ids,
+    assert_accepted,
+    assert_refused_clearly,
+    close_to_torch,
+    import_torch,
+    torch_tensor,
+)
 
 import scratchnet as sn
 from scratchnet.layers import ELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Softplus, Step, Tanh
@@ -98,7 +106,7 @@ def test_bad_constructor_argument_is_refused_with_a_clear_message(construct, err
     ],
 )
 def test_valid_arguments_of_every_numeric_type_are_accepted(construct):
-    construct()
+    assert_accepted(construct())
 
 
 def test_softmax_over_an_empty_or_missing_class_axis():

@@ -3,7 +3,7 @@ PyTorch parity (float32), errors."""
 
 import numpy as np
 import pytest
-from layer_checks import TOL, assert_close, rand
+from layer_checks import TOL, assert_close, import_torch, rand
 
 from scratchnet.gradcheck import gradcheck
 from scratchnet.layers.blocks import InceptionBlock, ResidualBlock
@@ -58,7 +58,7 @@ def test_identity_block_passes_gradient_through_shortcut():
 
 # -- PyTorch parity (float32) ----------------------------------------------------------------------------------
 def test_residual_block_matches_torch():
-    torch = pytest.importorskip("torch")
+    torch = import_torch()
     torch.set_num_threads(2)
     F = torch.nn.functional
     block = ResidualBlock(3, 4, stride=2, rng=np.random.default_rng(0))

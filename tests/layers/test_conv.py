@@ -3,7 +3,7 @@ PyTorch parity (float32), errors."""
 
 import numpy as np
 import pytest
-from layer_checks import TOL, assert_close, rand
+from layer_checks import TOL, assert_close, import_torch, rand
 
 from scratchnet import backend
 from scratchnet.gradcheck import gradcheck
@@ -65,7 +65,7 @@ def torch_conv(torch, x, w, b, stride, pad):
 
 @pytest.mark.parametrize("kw", CONV_VARIANTS)
 def test_conv2d_matches_torch(kw, kernels):
-    torch = pytest.importorskip("torch")
+    torch = import_torch()
     torch.set_num_threads(2)
     layer = Conv2D(3, 4, rng=np.random.default_rng(0), **kw)
     if "b" in layer.params:

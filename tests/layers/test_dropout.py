@@ -4,7 +4,7 @@ No PyTorch parity: the mask comes from the layer's own generator, which PyTorch 
 
 import numpy as np
 import pytest
-from layer_checks import TOL, argument_ids, assert_refused_clearly
+from layer_checks import TOL, argument_ids, assert_accepted, assert_refused_clearly
 
 import scratchnet as sn
 from scratchnet.layers import Dropout
@@ -56,4 +56,4 @@ def test_bad_constructor_argument_is_refused_with_a_clear_message(construct, err
     ],
 )
 def test_valid_arguments_of_every_numeric_type_are_accepted(construct):
-    construct()
+    assert_accepted(construct())

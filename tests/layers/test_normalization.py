@@ -3,7 +3,15 @@ eval mode, running statistics, PyTorch parity (float32), errors."""
 
 import numpy as np
 import pytest
-from layer_checks import TOL, argument_ids, assert_refused_clearly, close_to_torch, import_torch, torch_tensor
+from layer_checks import (
+    TOL,
+    argument_ids,
+    assert_accepted,
+    assert_refused_clearly,
+    close_to_torch,
+    import_torch,
+    torch_tensor,
+)
 
 import scratchnet as sn
 from scratchnet.layers import BatchNorm1D, BatchNorm2D
@@ -122,4 +130,4 @@ def test_bad_constructor_argument_is_refused_with_a_clear_message(construct, err
     ],
 )
 def test_valid_arguments_of_every_numeric_type_are_accepted(construct):
-    construct()
+    assert_accepted(construct())
