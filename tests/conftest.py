@@ -1,5 +1,4 @@
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,8 +7,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 # The harness (stand-in device, backends, layer catalog, shared checks) lives in tests/support; test modules
-# in every folder import it by module name.
-sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
+# in every folder import it by module name (pyproject.toml puts it on pytest's ``pythonpath``).
 
 
 def shared_datasets() -> Path | None:
