@@ -37,7 +37,7 @@ from _common import data_dir, notes, report, savefig, section, setup
 
 from scratchnet.datasets import DatasetNotFoundError, load_movielens_1m
 from scratchnet.plotting import new_figure
-from scratchnet.rbm import RatingsRBM
+from scratchnet.ratings_rbm import RatingsRBM
 
 COURSE_ERRORS = [
     0.059504203,

@@ -1,5 +1,5 @@
 r"""An RBM for collaborative filtering: ratings scaled to [0, 1] on mean-field visible units (the course's
-MovieLens recommender). Also importable as ``scratchnet.rbm.RatingsRBM``.
+MovieLens recommender).
 """
 
 from __future__ import annotations

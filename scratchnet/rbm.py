@@ -34,7 +34,7 @@ library generator, ``scratchnet.random.seed``); a unit is on when ``u < p`` with
 gradient. ``RBM`` takes ``train_step`` and ``fit`` (momentum buffers, epochs, mini-batches) from
 ``RBMTraining`` in ``scratchnet/rbm_training.py``, and the progress measures ``reconstruction_error``,
 ``pseudo_log_likelihood``, ``log_partition`` and ``log_likelihood`` from ``RBMMonitoring`` in
-``scratchnet/rbm_monitoring.py``. ``RatingsRBM`` is in ``scratchnet/ratings_rbm.py`` (importable from here too).
+``scratchnet/rbm_monitoring.py``. ``RatingsRBM`` is in ``scratchnet/ratings_rbm.py``.
 """
 
 from __future__ import annotations
@@ -303,8 +303,4 @@ def check_visible_batch(rbm: RBM, v: Any, what: str) -> np.ndarray:
     return v
 
 
-# Defined in its own module; re-exported so ``from scratchnet.rbm import RatingsRBM`` keeps working. Imported
-# last because ratings_rbm imports RBM from here.
-from scratchnet.ratings_rbm import RatingsRBM  # noqa: E402
-
-__all__ = ["RBM", "RatingsRBM"]
+__all__ = ["RBM"]

@@ -20,7 +20,8 @@ from scratchnet.losses import (
     SequenceCrossEntropy,
     SoftmaxCrossEntropy,
 )
-from scratchnet.rbm import RBM, RatingsRBM
+from scratchnet.ratings_rbm import RatingsRBM
+from scratchnet.rbm import RBM
 
 NAN, INF = float("nan"), float("inf")
 
