@@ -15,25 +15,7 @@ from scratchnet.ops import fingerprint as twin
 
 __all__ = ["fingerprint"]
 
-cdef extern from *:
-    """
-    #include <stdint.h>
-    #include <string.h>
-    /* words first .. first+n-1 of the array, each mixed with its index (the twin's formula) */
-    static uint64_t sn_fingerprint_words(const uint32_t* w, uint64_t first, Py_ssize_t n) {
-        uint64_t sum = 0;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            uint64_t h = (uint64_t)w[i] | (((first + (uint64_t)i) & 0xFFFFFFFFu) << 32);
-            h ^= h >> 33;
-            h *= 0xFF51AFD7ED558CCDull;
-            h ^= h >> 33;
-            h *= 0xC4CEB9FE1A85EC53ull;
-            h ^= h >> 33;
-            sum += h;
-        }
-        return sum;
-    }
-    """
+cdef extern from "fingerprint.h":
     uint64_t sn_fingerprint_words(const uint32_t* w, uint64_t first, Py_ssize_t n) noexcept nogil
 
 

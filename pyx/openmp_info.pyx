@@ -19,27 +19,7 @@ from cpython.pycapsule cimport PyCapsule_New
 
 from kernel_helpers cimport sn_openmp_enabled, sn_own_thread_setting, sn_thread_setting
 
-cdef extern from *:
-    """
-    #ifndef SCRATCHNET_NATIVE
-    #define SCRATCHNET_NATIVE 0
-    #endif
-    static const int sn_native_build = SCRATCHNET_NATIVE;
-    #ifdef _OPENMP
-    static int sn_openmp_default(void) { return omp_get_max_threads(); }
-    #else
-    static int sn_openmp_default(void) { return 1; }
-    #endif
-    #include <pthread.h>
-    /* runs in the child of a fork, before anything else */
-    static void sn_after_fork_in_child(void) {
-        if (sn_own_thread_setting.pool_started) {
-            sn_own_thread_setting.forked = 1;
-            sn_own_thread_setting.threads = 1;
-        }
-    }
-    static int sn_register_fork_handler(void) { return pthread_atfork(NULL, NULL, sn_after_fork_in_child); }
-    """
+cdef extern from "openmp_info.h":
     const int sn_native_build
     int sn_openmp_default() noexcept nogil
     int sn_register_fork_handler() noexcept nogil
