@@ -6,20 +6,13 @@ import warnings
 
 import numpy as np
 import pytest
+from toy_data import blobs
 
 import scratchnet as sn
 from scratchnet import optim
 from scratchnet.layers import Dense, Dropout, ReLU
 from scratchnet.losses import MeanSquaredError, SoftmaxCrossEntropy
 from scratchnet.training import EarlyStopping, History, Trainer, accuracy
-
-
-def blobs(n=300, seed=0):
-    r = np.random.default_rng(seed)
-    centres = np.array([[2, 0], [-2, 1], [0, -2]], dtype=np.float32)
-    y = r.integers(0, 3, n)
-    x = (centres[y] + 0.6 * r.standard_normal((n, 2))).astype(np.float32)
-    return x, y
 
 
 def make_trainer(lr=0.05, seed=0):

@@ -4,20 +4,13 @@ epoch leaves the trainer as at the end of the last good epoch."""
 
 import numpy as np
 import pytest
+from toy_data import blobs
 
 import scratchnet as sn
 from scratchnet import optim
 from scratchnet.layers import LSTM, Dense, Dropout, Embedding, ReLU, Sigmoid, TimeDistributed
 from scratchnet.losses import BinaryCrossEntropy, MeanSquaredError, SequenceCrossEntropy, SoftmaxCrossEntropy
 from scratchnet.training import Trainer, accuracy, binary_accuracy
-
-
-def blobs(n=300, seed=0):
-    r = np.random.default_rng(seed)
-    centres = np.array([[2, 0], [-2, 1], [0, -2]], dtype=np.float32)
-    y = r.integers(0, 3, n)
-    x = (centres[y] + 0.6 * r.standard_normal((n, 2))).astype(np.float32)
-    return x, y
 
 
 def classifier(seed=0, **kwargs):
