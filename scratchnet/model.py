@@ -50,6 +50,10 @@ class Sequential(Layer):
 
     ``forward`` feeds each layer's output to the next; ``backward`` runs the layers in reverse, each
     receiving the gradient of the one after it (the chain rule, one layer at a time).
+
+    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/ops/fusion.py`` runs ``forward`` with
+    each Conv2D -> ReLU pair as one pass; ``with scratchnet.backend.reference():`` runs this file's own code
+    instead.
     """
 
     def __init__(self, layers: Iterable[Layer] = ()) -> None:

@@ -54,7 +54,11 @@ class Identity(Activation):
 
 
 class ReLU(Activation):
-    """y = max(0, x); dy/dx = 1 where x > 0, else 0."""
+    """y = max(0, x); dy/dx = 1 where x > 0, else 0.
+
+    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/ops/activations.py``, on all the kernels'
+    threads; ``with scratchnet.backend.reference():`` runs this file's own code instead.
+    """
 
     def _f(self, x):
         return np.maximum(x, 0)

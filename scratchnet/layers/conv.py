@@ -113,6 +113,10 @@ class Conv2D(Layer):
     value, and finite wherever im2col's are: a call whose input (or dout) Winograd cannot hold to that runs
     by im2col, checked in one pass per call.
     The reference (``backend.use_reference``) always runs the im2col maths below.
+
+    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/ops/conv.py`` runs ``forward``,
+    ``backward`` and ``backward_params`` by the algorithm above; ``with scratchnet.backend.reference():`` runs
+    this file's own code instead.
     """
 
     input_spec = InputSpec("(N, C, H, W)", ndim=4, channels="in_channels")

@@ -18,6 +18,10 @@ class Dense(Layer):
     Backward, with :math:`G = \partial L/\partial y` flattened to rows:
     :math:`\partial L/\partial W = x^\top G`, :math:`\partial L/\partial b = \sum_{rows} G`,
     :math:`\partial L/\partial x = G W^\top`.
+
+    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/ops/dense.py`` computes ``forward`` and
+    ``backward`` with the products on the kernels' own threads; ``with scratchnet.backend.reference():`` runs
+    this file's own code instead.
     """
 
     input_spec = InputSpec("(N, {in_features})", min_ndim=2, last_dim="in_features")

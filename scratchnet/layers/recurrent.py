@@ -221,6 +221,10 @@ class RNN(_Recurrent):
 
     Params: ``Wx`` (D, H), ``Wh`` (H, H), ``b`` (H,). Backward, with :math:`g` the gradient arriving at
     :math:`h_t`: :math:`da_t = g \odot (1 - h_t^2)`, :math:`dh_{t-1} = da_t W_h^\top`.
+
+    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/ops/recurrent.py`` runs the time loops
+    (``forward_loop``, ``backward_loop``); ``with scratchnet.backend.reference():`` runs this file's own code
+    instead.
     """
 
     n_gates = 1
@@ -248,6 +252,10 @@ class LSTM(_Recurrent):
     :math:`da_o = g^h_t \tanh(c_t)\, o(1-o)`, :math:`da_i = dc\, g\, i(1-i)`,
     :math:`da_f = dc\, c_{t-1} f(1-f)`, :math:`da_g = dc\, i (1-g^2)`; then
     :math:`g^c_{t-1} = dc \odot f` and :math:`g^h_{t-1} = da_t W_h^\top` (+ the output gradient at t-1).
+
+    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/ops/recurrent.py`` runs the time loops
+    and the whole-sequence products; ``with scratchnet.backend.reference():`` runs this file's own code
+    instead.
     """
 
     n_gates = 4
@@ -300,6 +308,10 @@ class GRU(_Recurrent):
     :math:`da_n = g (1-z)(1-n^2)`, :math:`da_z = g (h_{t-1} - n) z(1-z)`, :math:`da_r = da_n u\, r(1-r)`;
     the input path gets :math:`[da_r, da_z, da_n]`, the recurrent path :math:`[da_r, da_z, r\,da_n]`, and
     :math:`dh_{t-1} = g z + [da_r, da_z, r\,da_n] W_h^\top`.
+
+    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/ops/recurrent.py`` runs the time loops
+    (``forward_loop``, ``backward_loop``); ``with scratchnet.backend.reference():`` runs this file's own code
+    instead.
     """
 
     n_gates = 3
