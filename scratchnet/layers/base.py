@@ -307,28 +307,37 @@ def _unchanged(recorded: list[tuple[Any, tuple, Any, int]]) -> bool:
     )
 
 
+@contextmanager
+def _inside(layer: Layer, flag: str) -> Iterator[tuple[bool, bool]]:
+    """(outermost on ``layer``, called by the user) for a guarded call: the first is False for a subclass's
+    forward calling ``super().forward`` (see ``_outermost``), the second for a layer called from inside
+    another layer's forward or backward."""
+    by_user = not _inside_layer.get()
+    token = _inside_layer.set(True)
+    try:
+        with _outermost(layer, flag) as outermost:
+            yield outermost, by_user
+    finally:
+        _inside_layer.reset(token)
+
+
 def _guarded_forward(method: Callable[..., Any]) -> Callable[..., Any]:
     """``method`` (a forward) that allows one backward after it and, when called by the user (not from
     inside another layer), fingerprints the input it received and the output it returned."""
 
     @functools.wraps(method)
     def forward(self: Layer, x: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.__dict__.get("_in_guarded_forward"):  # a subclass's forward calling super().forward
-            return method(self, x, *args, **kwargs)
-        by_user = not _inside_layer.get()
-        token = _inside_layer.set(True)
-        self.__dict__["_in_guarded_forward"] = True
-        try:
-            y = method(self, x, *args, **kwargs)
-        except BaseException:
-            if self.__dict__.get("_backward_allowed") is not None:
-                self.__dict__["_backward_allowed"] = (
-                    "failed"  # the last good forward's cache may be half rewritten
-                )
-            raise
-        finally:
-            self.__dict__["_in_guarded_forward"] = False
-            _inside_layer.reset(token)
+        with _inside(self, "_in_guarded_forward") as (outermost, by_user):
+            if not outermost:
+                return method(self, x, *args, **kwargs)
+            try:
+                y = method(self, x, *args, **kwargs)
+            except BaseException:
+                if self.__dict__.get("_backward_allowed") is not None:
+                    self.__dict__["_backward_allowed"] = (
+                        "failed"  # the last good forward's cache may be half rewritten
+                    )
+                raise
         if by_user:  # only what backward reads: a change to anything else cannot change the gradients
             saved = self.saved_for_backward
             self.__dict__["_forward_arrays"] = (
@@ -349,33 +358,31 @@ def _guarded_backward(method: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(method)
     def backward(self: Layer, dout: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.__dict__.get("_in_guarded_backward"):  # backward_params calling backward, or super()
-            return method(self, dout, *args, **kwargs)
-        allowed = self.__dict__.get("_backward_allowed")
-        if allowed is None:
-            raise RuntimeError(f"{self!r}.backward called before forward")
-        if allowed == "failed":
-            raise RuntimeError(f"{self!r}.backward: the last forward raised an exception; run forward again")
-        if not allowed:
-            raise RuntimeError(
-                f"{self!r}.backward called a second time after one forward: each forward allows one backward "
-                "(as PyTorch without retain_graph); run forward again"
-            )
-        recorded = self.__dict__.get("_forward_arrays")
-        if recorded is not None:
-            for what, arrays in zip(("input", "output"), recorded):
-                if not _unchanged(arrays):
-                    raise RuntimeError(
-                        f"{self!r}.backward: the {what} of forward was changed in place since the forward, "
-                        f"so the gradients would be wrong; change a copy of it (a.copy()), or run forward again"
-                    )
-        token = _inside_layer.set(True)
-        self.__dict__["_in_guarded_backward"] = True
-        try:
+        with _inside(self, "_in_guarded_backward") as (outermost, _):
+            if not outermost:  # backward_params calling backward, or super()
+                return method(self, dout, *args, **kwargs)
+            allowed = self.__dict__.get("_backward_allowed")
+            if allowed is None:
+                raise RuntimeError(f"{self!r}.backward called before forward")
+            if allowed == "failed":
+                raise RuntimeError(
+                    f"{self!r}.backward: the last forward raised an exception; run forward again"
+                )
+            if not allowed:
+                raise RuntimeError(
+                    f"{self!r}.backward called a second time after one forward: each forward allows one "
+                    "backward (as PyTorch without retain_graph); run forward again"
+                )
+            recorded = self.__dict__.get("_forward_arrays")
+            if recorded is not None:
+                for what, arrays in zip(("input", "output"), recorded):
+                    if not _unchanged(arrays):
+                        raise RuntimeError(
+                            f"{self!r}.backward: the {what} of forward was changed in place since the forward, "
+                            f"so the gradients would be wrong; change a copy of it (a.copy()), or run forward "
+                            "again"
+                        )
             dx = method(self, dout, *args, **kwargs)
-        finally:
-            self.__dict__["_in_guarded_backward"] = False
-            _inside_layer.reset(token)
         self.__dict__["_backward_allowed"] = False
         self.__dict__["_forward_arrays"] = None
         return dx
