@@ -26,17 +26,17 @@ class ConvLayer:
     def setup(self, name, kernels):
         backend.use_compiled(kernels == "compiled")
         self.layer, self.x, self.g = _conv(name)
-        self.layer.forward(self.x)
+        self.layer(self.x)
 
     def teardown(self, name, kernels):
         backend.use_compiled(True)
 
     def time_forward(self, name, kernels):
-        self.layer.forward(self.x)
+        self.layer(self.x)
 
     def time_forward_backward(self, name, kernels):
-        self.layer.forward(self.x)
-        self.layer.backward(self.g)
+        self.layer(self.x)
+        self.layer.backprop(self.g)
 
 
 class ConvPeakMemory:
@@ -49,8 +49,8 @@ class ConvPeakMemory:
         self.layer, self.x, self.g = _conv(name)
 
     def peakmem_forward_backward(self, name):
-        self.layer.forward(self.x)
-        self.layer.backward(self.g)
+        self.layer(self.x)
+        self.layer.backprop(self.g)
 
 
 class MaxPool:
@@ -68,8 +68,8 @@ class MaxPool:
         backend.use_compiled(True)
 
     def time_forward_backward(self, name, kernels):
-        self.layer.forward(self.x)
-        self.layer.backward(self.g)
+        self.layer(self.x)
+        self.layer.backprop(self.g)
 
 
 class Im2colKernels:
@@ -78,7 +78,7 @@ class Im2colKernels:
 
     def setup(self, name, kernels):
         n, c, f, k, h = CONV_SHAPES[name]
-        mod = "scratchnet._kernels.im2col" if kernels == "compiled" else "scratchnet.ops.im2col"
+        mod = "scratchnet._kernels.im2col" if kernels == "compiled" else "scratchnet.maths.im2col"
         self.mod = __import__(mod, fromlist=["im2col"])
         self.k, self.pad = k, (k - 1) // 2
         self.x = randn((n, c, h, h))
@@ -108,12 +108,12 @@ class ThreadScaling:
         backend.set_num_threads(2)
 
     def time_conv_forward_backward(self, threads):
-        self.layer.forward(self.x)
-        self.layer.backward(self.g)
+        self.layer(self.x)
+        self.layer.backprop(self.g)
 
     def time_maxpool_forward_backward(self, threads):
-        self.pool.forward(self.px)
-        self.pool.backward(self.pg)
+        self.pool(self.px)
+        self.pool.backprop(self.pg)
 
 
 class ConvAlgorithm:
@@ -128,11 +128,11 @@ class ConvAlgorithm:
         self.layer = Conv2D(c, f, k, padding="same", rng=np.random.default_rng(0), algorithm=algorithm)
         self.x = randn((n, c, h, h))
         self.g = randn((n, f, h, h), seed=1)
-        self.layer.forward(self.x)
+        self.layer(self.x)
 
     def time_forward_backward(self, name, algorithm):
-        self.layer.forward(self.x)
-        self.layer.backward(self.g)
+        self.layer(self.x)
+        self.layer.backprop(self.g)
 
 
 class FirstLayerAlgorithm:
@@ -147,16 +147,16 @@ class FirstLayerAlgorithm:
         self.layer = Conv2D(c, f, k, padding="same", rng=np.random.default_rng(0), algorithm=algorithm)
         self.x = randn((n, c, h, h))
         self.g = randn((n, f, h, h), seed=1)
-        self.layer.forward(self.x)
+        self.layer(self.x)
 
     def time_forward_backward_params(self, algorithm):
-        self.layer.forward(self.x)
-        self.layer.backward_params(self.g)
+        self.layer(self.x)
+        self.layer.backprop(self.g, params_only=True)
 
 
 class ConvReLUForward:
     """Conv2D -> ReLU forward on the course's first two layers: fused in ``Sequential``'s fast forward (the
-    conv writes max(0, y), ``scratchnet/ops/fusion.py``) vs the two layers called one after the other."""
+    conv writes max(0, y), ``scratchnet/fast/fusion.py``) vs the two layers called one after the other."""
 
     params = (["conv1_1to32_5x5_28", "conv2_32to64_5x5_14"], ["fused", "one_by_one"])
     param_names = ["shape", "mode"]
@@ -170,10 +170,10 @@ class ConvReLUForward:
 
     def time_forward(self, name, mode):
         if mode == "fused":
-            self.model.forward(self.x)
+            self.model(self.x)
         else:
             conv, relu = self.model.layers
-            relu.forward(conv.forward(self.x))
+            relu(conv(self.x))
 
 
 class ReLUKernel:
@@ -183,7 +183,7 @@ class ReLUKernel:
     param_names = ["kernels"]
 
     def setup(self, kernels):
-        from scratchnet.ops import relu as twin
+        from scratchnet.fast import relu as twin
 
         self.k = backend.kernel("relu") if kernels == "compiled" else twin
         self.x, self.g = randn((100, 32, 28, 28)), randn((100, 32, 28, 28), seed=1)
@@ -200,7 +200,7 @@ class WinogradTransforms:
     param_names = ["kernels"]
 
     def setup(self, kernels):
-        from scratchnet.ops import winograd as twin
+        from scratchnet.fast import winograd as twin
 
         backend.use_compiled(kernels == "compiled")
         self.k = backend.kernel("winograd") if kernels == "compiled" else twin

@@ -19,11 +19,11 @@ class DenseLayer:
         self.g = rng.standard_normal((n, d_out)).astype(np.float32)
 
     def time_forward(self, shape):
-        self.layer.forward(self.x)
+        self.layer(self.x)
 
     def time_forward_backward(self, shape):
-        self.layer.forward(self.x)
-        self.layer.backward(self.g)
+        self.layer(self.x)
+        self.layer.backprop(self.g)
 
 
 class MLPTrainingStep:

@@ -3,7 +3,7 @@
 import numpy as np
 
 from scratchnet.layers.recurrent import GRU, LSTM
-from scratchnet.rbm import RBM
+from scratchnet.unsupervised.rbm import RBM
 
 from .common import LSTM_SHAPES, randn
 
@@ -20,11 +20,11 @@ class Recurrent:
         self.g = randn((n, t, h), seed=1)
 
     def time_forward(self, name, cell):
-        self.layer.forward(self.x)
+        self.layer(self.x)
 
     def time_forward_backward(self, name, cell):
-        self.layer.forward(self.x)
-        self.layer.backward(self.g)
+        self.layer(self.x)
+        self.layer.backprop(self.g)
 
 
 class LSTMStepKernel:
@@ -35,7 +35,7 @@ class LSTMStepKernel:
 
     def setup(self, kernels):
         from scratchnet import backend
-        from scratchnet.ops import lstm_cell as twin
+        from scratchnet.fast import lstm_cell as twin
 
         self.k = backend.kernel("lstm_cell") if kernels == "compiled" else twin
         n, h = 20, 650

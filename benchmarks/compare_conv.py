@@ -58,8 +58,8 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: int = 2) -> floa
 def compiled_step(layer, x: np.ndarray, dout: np.ndarray) -> Callable[[], object]:
     def step():
         backend.use_compiled(True)
-        layer.forward(x)
-        return layer.backward(dout)
+        layer(x)
+        return layer.backprop(dout)
 
     return step
 
@@ -97,8 +97,8 @@ def gemms_alone(layer, x: np.ndarray, dout: np.ndarray) -> Callable[[], object]:
 
 def scratch_step(layer, x: np.ndarray, dout: np.ndarray) -> Callable[[], object]:
     def step():
-        layer.forward(x)
-        return layer.backward(dout)
+        layer(x)
+        return layer.backprop(dout)
 
     return step
 
@@ -155,7 +155,7 @@ def bench_pool(case, repeats: int, torch) -> dict:
 
         def tstep():
             tx.grad = None
-            torch.nn.functional.max_pool2d(tx, 2).backward(tg)
+            torch.nn.functional.max_pool2d(tx, 2).backprop(tg)
 
         fns["torch"] = tstep
     fns["twin"] = twin_step(layer, x, dout)
@@ -166,7 +166,7 @@ def bench_pool(case, repeats: int, torch) -> dict:
 def bench_kernels(case, repeats: int) -> dict:
     """im2col + col2im alone (no GEMM): where the compiled kernels and the NumPy twin differ."""
     name, n, c, _, k, h = case
-    from scratchnet.ops import im2col as twin
+    from scratchnet.maths import im2col as twin
 
     compiled = backend.kernel("im2col")
     x = np.random.default_rng(2).standard_normal((n, c, h, h), dtype=np.float32)

@@ -69,8 +69,8 @@ def lstm_steps(device: str, x: np.ndarray, dout: np.ndarray) -> Callable[[], obj
     xb, gb = backend.to_device(x, device), backend.to_device(dout, device)
 
     def step():
-        layer.forward(xb)
-        return layer.backward(gb)
+        layer(xb)
+        return layer.backprop(gb)
 
     return step
 

@@ -42,8 +42,8 @@ def bench(kind: str, n: int, t: int, d: int, h: int, repeats: int) -> tuple[np.n
     dt = torch.from_numpy(dout)
 
     def run_ours() -> None:
-        ours.forward(x)
-        ours.backward(dout)
+        ours(x)
+        ours.backprop(dout)
 
     def run_torch() -> None:
         theirs.zero_grad(set_to_none=True)

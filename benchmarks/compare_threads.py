@@ -38,8 +38,8 @@ def lstm_step(hidden: int, n: int = 20, t: int = 35):
     dout = rng.standard_normal((n, t, hidden)).astype(np.float32)
 
     def run() -> None:
-        layer.forward(x)
-        layer.backward(dout)
+        layer(x)
+        layer.backprop(dout)
 
     return run
 

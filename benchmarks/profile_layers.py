@@ -31,12 +31,12 @@ def profile(model, x: np.ndarray, repeats: int) -> list[tuple[str, float, float]
         h = x
         for i, layer in enumerate(layers):
             start = time.perf_counter()
-            h = layer.forward(h)
+            h = layer(h)
             times[("f", i)].append(time.perf_counter() - start)
         d = np.full_like(h, 1.0 / h.size)
         for i in reversed(range(len(layers))):
             start = time.perf_counter()
-            d = layers[i].backward(d) if i else layers[i].backward_params(d)
+            d = layers[i].backprop(d) if i else layers[i].backprop(d, params_only=True)
             times[("b", i)].append(time.perf_counter() - start)
     return [
         (

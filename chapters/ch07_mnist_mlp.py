@@ -39,16 +39,12 @@ import numpy as np
 from _common import Digits, load_course_mnist, notes, report, section, setup, write_results
 
 import scratchnet
-from scratchnet import init
+from scratchnet import Sequential, Trainer, init
 from scratchnet.datasets import DataLoader
-from scratchnet.layers.activations import ReLU, Sigmoid
-from scratchnet.layers.dense import Dense
-from scratchnet.layers.dropout import Dropout
+from scratchnet.layers import Dense, Dropout, ReLU, Sigmoid
 from scratchnet.losses import SoftmaxCrossEntropy
-from scratchnet.model import Sequential
 from scratchnet.optim import Adam
 from scratchnet.plotting import new_figure, plot_confusion_matrix, plot_image_grid, save
-from scratchnet.training import Trainer
 
 NORMAL1 = init.get("normal", std=1.0)  # tf.random_normal: the labs' default for weights and biases
 GORNER_W = init.get("truncated_normal", std=0.1)  # the tutorial's weights
@@ -292,12 +288,13 @@ def save_summary(lab: Lab) -> None:
 
 
 # -- the chapter -------------------------------------------------------------------------------------------
-def main() -> None:
-    def options(parser) -> None:
-        parser.add_argument(
-            "--epochs", type=int, default=None, help="epochs for every model (default: each recipe's)"
-        )
+def options(parser) -> None:
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="epochs for every model (default: each recipe's)"
+    )
 
+
+def main() -> None:
     args = setup("ch07_mnist_mlp", __doc__, options=options)
     data = load_course_mnist(flatten=True, seed=args.seed)
     if args.quick:

@@ -38,20 +38,12 @@ import numpy as np
 from _common import Digits, load_course_mnist, notes, report, savefig, section, setup, write_results
 
 import scratchnet
-from scratchnet import init
+from scratchnet import Sequential, Trainer, init
 from scratchnet.datasets import DataLoader
-from scratchnet.layers.activations import ReLU
-from scratchnet.layers.conv import Conv2D
-from scratchnet.layers.dense import Dense
-from scratchnet.layers.dropout import Dropout
-from scratchnet.layers.pooling import MaxPool2D
-from scratchnet.layers.reshape import Flatten
+from scratchnet.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
 from scratchnet.losses import SoftmaxCrossEntropy
-from scratchnet.model import Sequential
 from scratchnet.optim import Adam
-from scratchnet.plotting import new_figure, plot_history
-from scratchnet.tiles import tile_raster_images
-from scratchnet.training import Trainer
+from scratchnet.plotting import new_figure, plot_history, tile_raster_images
 
 SMALL_KERNELS = init.get("normal", std=0.01)  # tf.random_normal(stddev=0.01), lab-11's kernels
 NORMAL1 = init.get("normal", std=1.0)  # tf.random_normal, lab-11's dense biases
@@ -119,8 +111,9 @@ def train(make, data: Digits, epochs: int, init_seed: int, batch_seed: int, name
     ``batch_seed`` gives (the same for every ensemble member, as in the course), tests it."""
     scratchnet.seed(init_seed)  # the weights and the model's private dropout streams
     model = make()
-    trainer = Trainer(model, SoftmaxCrossEntropy(), Adam(model.parameters(), lr=1e-3))
-    trainer.rng = np.random.default_rng(batch_seed)
+    # the batch order from batch_seed alone (the constructor's seed; fit(seed=...) would also reseed the
+    # dropout streams, which must stay each member's own)
+    trainer = Trainer(model, SoftmaxCrossEntropy(), Adam(model.parameters(), lr=1e-3), seed=batch_seed)
     print(
         f"  {name}: {model.num_parameters():,} parameters, {epochs} epoch(s) of {len(data.x_tr) // 100} batches"
     )
@@ -169,7 +162,7 @@ def tutorial(data: Digits, steps: int, seed: int, rows: list) -> dict[str, Any]:
         xb, yb = loader.next_batch()
         if step % 100 == 0:  # as the tutorial: the accuracy of the batch about to be trained on, dropout off
             model.eval()
-            batch_acc[step] = float((model.forward(xb).argmax(1) == yb).mean())
+            batch_acc[step] = float((model(xb).argmax(1) == yb).mean())
             model.train()
             print(f"  step {step}, training accuracy {batch_acc[step]:g}")
         trainer.train_step(xb, yb)
@@ -236,7 +229,7 @@ def filters_figure(model: Sequential, title: str):
 
 def feature_maps_figure(model: Sequential, digit: np.ndarray, label: int):
     model.eval()
-    maps = model[1].forward(model[0].forward(digit[None]))[0]  # conv1 + ReLU: (32, 28, 28)
+    maps = model[1](model[0](digit[None]))[0]  # conv1 + ReLU: (32, 28, 28)
     fig = new_figure(10, 6)
     ax = fig.add_subplot(5, 7, 1)
     ax.imshow(digit[0], cmap="gray")

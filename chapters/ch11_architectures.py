@@ -1,27 +1,28 @@
 """Chapter 11: classic CNN architectures, counted layer by layer, and two small ones trained.
 
-Two numbers describe every layer of a CNN, and both follow from a few integers:
+What the course claims (the case studies of the ML&DL and Korean decks, after Stanford's CS231n; figures
+and counts, no training):
 
-* the output size of a convolution or pooling window: ``(n + pad_before + pad_after - k) // stride + 1``
-  along each axis (TensorFlow's 'same' padding instead gives ``ceil(n / stride)``). AlexNet's first layer,
-  96 filters of 11x11 at stride 4 on a 227x227x3 image, gives (227 - 11) / 4 + 1 = 55: a 55x55x96 volume;
-* the parameter count: a conv layer has ``out * in * kh * kw`` weights plus ``out`` biases, whatever the
-  image size (weight sharing); AlexNet's conv1 has 11*11*3*96 = 34,848 weights. Pooling and local
-  response normalisation have none, a dense layer has ``in * out + out``, batch norm two per channel.
+* LeNet-5 (LeCun 1998): 5x5 convolutions at stride 1 and 2x2 subsampling at stride 2, CONV-POOL-CONV-POOL-
+  CONV-FC: 32x32 -> 28x28x6 -> 14x14x6 -> 10x10x16 -> 5x5x16 -> 120;
+* AlexNet on 227x227x3: CONV1, 96 filters of 11x11 at stride 4, gives 55x55x96 with (11*11*3)*96 = 35K
+  parameters; POOL1, 3x3 at stride 2, gives 27x27x96 and has no parameters; the full (simplified) listing
+  runs 55x55x96, 27x27x96, 27x27x256, 13x13x256, 13x13x384, 13x13x384, 13x13x256, 6x6x256 into FC 4096,
+  4096, 1000 (one copy gives CONV2 pad 1, the other pad 2);
+* VGG (19 layers in the slide), GoogLeNet's inception module (parallel 1x1, 3x3, 5x5 and pool branches),
+  ResNet's residual blocks: 1.8 x 10^9 FLOPs for ResNet-18 and 3.6 x 10^9 for ResNet-34;
+* the AlphaGo policy network: a 19x19x48 input, layer 1 pads to 23x23 and applies k 5x5 filters, layers 2-12
+  pad to 21x21 and apply k 3x3 filters, a 1x1 conv with a bias per position ends it; k = 192.
 
-The calculator below walks a list of layer specifications through these formulas (the same
-``output_size`` / ``resolve_padding`` functions ``Conv2D.output_shape`` uses) and prints the shape,
-the parameters and the multiply-adds of each layer, for LeNet-5, AlexNet, VGG-16, GoogLeNet (inception
-modules: four parallel branches concatenated on the channel axis, with 1x1 convolutions shrinking the
-channels before the expensive 3x3 and 5x5 ones), ResNet-18/34 (pairs of 3x3 convs bridged by an
-identity shortcut, so each block learns a correction to its input) and the AlphaGo policy network (a
-19x19 board with 48 feature planes, thirteen conv layers, no pooling: every board point keeps its own
-output). Where scratchnet has the layers, the count is checked against a real model.
-
-Then a LeNet-5 (with ReLU and max pooling, as used today) and a small ResNet built from
-``ResidualBlock`` are trained on real data: full MNIST (60,000/10,000) when it can be found, else the
-5,000-digit subset shipped with scratchnet (said in the output and the table), and a Fashion-MNIST subset
-when its files are there. ``<out>/results.md`` keeps the final table with the command and the wall time.
+Why count: a window's output size is ``(n + pads - k) // stride + 1`` (TensorFlow's 'same': ceil(n /
+stride)); a conv layer has ``out * in * kh * kw`` weights plus ``out`` biases whatever the image size, a dense
+layer ``in * out + out``, batch norm two per channel, pooling none. A calculator walks each architecture
+through these formulas (the functions ``Conv2D.output_shape`` uses), printing shape, parameters and
+multiply-adds per layer, checked against real scratchnet models where the layers exist. Then a LeNet-5
+(ReLU, max pooling) and a small ResNet of ``ResidualBlock``s are trained on full MNIST (60,000/10,000) when
+it can be found, else the 5,000-digit subset shipped with scratchnet (said in the output and the table),
+and on a Fashion-MNIST subset when its files are there. ``<out>/results.md`` keeps the final table with the
+command and the wall time.
 """
 
 from __future__ import annotations
@@ -34,20 +35,25 @@ import numpy as np
 from _common import data_dir, load_course_mnist, notes, report, savefig, section, setup, write_results
 
 import scratchnet
+from scratchnet import Sequential, Trainer
+from scratchnet.arguments import resolve_padding
 from scratchnet.datasets import DatasetNotFoundError, load_fashion_mnist
-from scratchnet.layers.activations import ReLU
-from scratchnet.layers.blocks import ResidualBlock
-from scratchnet.layers.conv import Conv2D, resolve_padding
-from scratchnet.layers.dense import Dense
-from scratchnet.layers.normalization import BatchNorm2D
-from scratchnet.layers.pooling import GlobalAvgPool2D, MaxPool2D
-from scratchnet.layers.reshape import Flatten
+from scratchnet.layers import (
+    BatchNorm2D,
+    Conv2D,
+    Dense,
+    Flatten,
+    GlobalAvgPool2D,
+    MaxPool2D,
+    ReLU,
+    ResidualBlock,
+)
 from scratchnet.losses import SoftmaxCrossEntropy
-from scratchnet.model import Sequential
-from scratchnet.ops.im2col import output_size
+from scratchnet.maths.im2col import output_size
 from scratchnet.optim import Adam
 from scratchnet.plotting import new_figure, plot_history
-from scratchnet.training import Trainer
+
+CALCULATOR = "our calculator"
 
 
 # -- the calculator ----------------------------------------------------------------------------------------
@@ -59,75 +65,61 @@ class Calc:
         self.shape: tuple[int, ...] = (c, h, w)
         self.rows: list[dict[str, Any]] = [{"layer": "input", "shape": self.shape, "params": 0, "macs": 0}]
 
-    def _add(self, layer: str, shape: tuple[int, ...], params: int = 0, macs: int = 0) -> Calc:
+    def add(self, layer: str, shape: tuple[int, ...], params: int = 0, macs: int = 0) -> Calc:
         self.shape = shape
         self.rows.append({"layer": layer, "shape": shape, "params": int(params), "macs": int(macs)})
         return self
 
-    def _window(self, k: int, stride: int, pad: Any) -> tuple[int, int]:
+    def window(self, k: int, stride: int, pad: Any) -> tuple[int, int]:
         _, h, w = self.shape
         p = resolve_padding(pad, h, w, k, k, (stride, stride))
         return output_size(h, w, k, k, stride, p)
 
     def conv(self, layer: str, out: int, k: int, stride: int = 1, pad: Any = 0, bias: bool = True) -> Calc:
-        c = self.shape[0]
-        oh, ow = self._window(k, stride, pad)
-        weights = out * c * k * k
-        return self._add(layer, (out, oh, ow), weights + (out if bias else 0), weights * oh * ow)
+        oh, ow = self.window(k, stride, pad)
+        weights = out * self.shape[0] * k * k
+        return self.add(layer, (out, oh, ow), weights + (out if bias else 0), weights * oh * ow)
 
     def pool(self, layer: str, k: int, stride: int, pad: Any = 0) -> Calc:
-        oh, ow = self._window(k, stride, pad)
-        return self._add(layer, (self.shape[0], oh, ow))
+        oh, ow = self.window(k, stride, pad)
+        return self.add(layer, (self.shape[0], oh, ow))
 
     def same(self, layer: str, params: int = 0) -> Calc:  # LRN, ReLU, dropout: shape unchanged
-        return self._add(layer, self.shape, params)
+        return self.add(layer, self.shape, params)
 
     def bn(self, layer: str) -> Calc:
         return self.same(layer, 2 * self.shape[0])  # gamma and beta per channel
 
     def gap(self, layer: str = "global avg pool") -> Calc:
-        return self._add(layer, (self.shape[0],))
+        return self.add(layer, (self.shape[0],))
 
     def fc(self, layer: str, out: int, bias: bool = True) -> Calc:
         n_in = math.prod(self.shape)
-        return self._add(layer, (out,), n_in * out + (out if bias else 0), n_in * out)
+        return self.add(layer, (out,), n_in * out + (out if bias else 0), n_in * out)
 
     def inception(self, layer: str, c1: int, c3r: int, c3: int, c5r: int, c5: int, pp: int) -> Calc:
         """GoogLeNet module, bias-free weights as the paper counts them."""
         cin, h, w = self.shape
         weights = cin * c1 + cin * c3r + c3r * 9 * c3 + cin * c5r + c5r * 25 * c5 + cin * pp
-        return self._add(layer, (c1 + c3 + c5 + pp, h, w), weights, weights * h * w)
+        return self.add(layer, (c1 + c3 + c5 + pp, h, w), weights, weights * h * w)
 
     def basic_block(self, layer: str, out: int, stride: int = 1) -> Calc:
         """ResNet basic block: two 3x3 convs (no bias) each with BN, plus a 1x1 projection + BN if needed."""
-        cin, _, _ = self.shape
-        oh, ow = self._window(3, stride, 1)
-        params = out * cin * 9 + 2 * out + out * out * 9 + 2 * out
-        macs = (out * cin * 9 + out * out * 9) * oh * ow
-        if stride != 1 or cin != out:
-            params += out * cin + 2 * out
-            macs += out * cin * oh * ow
-        return self._add(layer, (out, oh, ow), params, macs)
+        cin, (oh, ow) = self.shape[0], self.window(3, stride, 1)
+        projection = stride != 1 or cin != out  # a 1x1 conv + BN on the shortcut
+        weights = out * cin * 9 + out * out * 9 + (out * cin if projection else 0)
+        bn = 2 * out * (3 if projection else 2)
+        return self.add(layer, (out, oh, ow), weights + bn, weights * oh * ow)
 
-    @property
-    def total_params(self) -> int:
-        return sum(r["params"] for r in self.rows)
+    total_params = property(lambda self: sum(r["params"] for r in self.rows))
+    total_macs = property(lambda self: sum(r["macs"] for r in self.rows))
 
-    @property
-    def total_macs(self) -> int:
-        return sum(r["macs"] for r in self.rows)
-
-    def print(self, limit: int | None = None) -> None:
+    def print(self) -> None:
         print(f"  {self.name}")
         print(f"  {'layer':<34} {'output':>16} {'params':>13} {'mult-adds':>15}")
-        rows = self.rows if limit is None or len(self.rows) <= limit else self.rows[:limit]
-        for r in rows:
-            shape = "x".join(
-                str(s) for s in (r["shape"][1:] + r["shape"][:1] if len(r["shape"]) == 3 else r["shape"])
-            )
+        for r in self.rows:
+            shape = "x".join(str(s) for s in (r["shape"][1:] + r["shape"][:1] if len(r["shape"]) == 3 else r["shape"]))  # fmt: skip
             print(f"  {r['layer']:<34} {shape:>16} {r['params']:>13,} {r['macs']:>15,}")
-        if len(rows) < len(self.rows):
-            print(f"  ... ({len(self.rows) - len(rows)} more rows)")
         print(f"  {'total':<34} {'':>16} {self.total_params:>13,} {self.total_macs:>15,}")
 
 
@@ -140,9 +132,11 @@ def row(calc: Calc, layer: str) -> dict[str, Any]:
     return next(r for r in calc.rows if r["layer"] == layer)
 
 
-def lenet5() -> Calc:
-    c = Calc("LeNet-5 (LeCun et al. 1998), C3 fully connected to S2", 1, 32, 32)
-    c.conv("C1 conv 5x5, 6", 6, 5).pool("S2 pool 2x2/2", 2, 2)
+def lenet5(size: int = 32) -> Calc:
+    """The original on 32x32 (C3 counted fully connected to S2), or on ``size`` x ``size`` with C1 padded."""
+    original = "LeNet-5 (LeCun et al. 1998), C3 fully connected to S2"
+    c = Calc(original if size == 32 else f"LeNet-5 for {size}x{size}", 1, size, size)
+    c.conv("C1 conv 5x5, 6", 6, 5, 1, (32 - size) // 2).pool("S2 pool 2x2/2", 2, 2)
     c.conv("C3 conv 5x5, 16", 16, 5).pool("S4 pool 2x2/2", 2, 2)
     c.conv("C5 conv 5x5, 120", 120, 5).fc("F6 dense 84", 84).fc("output dense 10", 10)
     return c
@@ -168,18 +162,11 @@ def vgg16() -> Calc:
 
 
 GOOGLENET_MODULES = [  # name, c1, c3 reduce, c3, c5 reduce, c5, pool proj (Szegedy et al. 2014, Table 1)
-    ("3a", 64, 96, 128, 16, 32, 32),
-    ("3b", 128, 128, 192, 32, 96, 64),
-    ("pool", 0, 0, 0, 0, 0, 0),
-    ("4a", 192, 96, 208, 16, 48, 64),
-    ("4b", 160, 112, 224, 24, 64, 64),
-    ("4c", 128, 128, 256, 24, 64, 64),
-    ("4d", 112, 144, 288, 32, 64, 64),
-    ("4e", 256, 160, 320, 32, 128, 128),
-    ("pool", 0, 0, 0, 0, 0, 0),
-    ("5a", 256, 160, 320, 32, 128, 128),
-    ("5b", 384, 192, 384, 48, 128, 128),
-]
+    ("3a", 64, 96, 128, 16, 32, 32), ("3b", 128, 128, 192, 32, 96, 64), ("pool",),
+    ("4a", 192, 96, 208, 16, 48, 64), ("4b", 160, 112, 224, 24, 64, 64), ("4c", 128, 128, 256, 24, 64, 64),
+    ("4d", 112, 144, 288, 32, 64, 64), ("4e", 256, 160, 320, 32, 128, 128), ("pool",),
+    ("5a", 256, 160, 320, 32, 128, 128), ("5b", 384, 192, 384, 48, 128, 128),
+]  # fmt: skip
 
 
 def googlenet() -> Calc:
@@ -188,10 +175,7 @@ def googlenet() -> Calc:
     c.conv("conv 1x1, 64 (reduce)", 64, 1, bias=False).conv("conv 3x3, 192", 192, 3, 1, "same", bias=False)
     c.pool("max pool 3x3/2", 3, 2, "same")
     for name, *cfg in GOOGLENET_MODULES:
-        if name == "pool":
-            c.pool("max pool 3x3/2", 3, 2, "same")
-        else:
-            c.inception(f"inception {name}", *cfg)
+        c.pool("max pool 3x3/2", 3, 2, "same") if name == "pool" else c.inception(f"inception {name}", *cfg)
     c.pool("avg pool 7x7", 7, 1).same("dropout 40%")
     return c.fc("linear 1000", 1000, bias=False)
 
@@ -218,27 +202,15 @@ def alphago_policy(k: int = 192) -> Calc:
 # -- real scratchnet models (to check the calculator, and to train) -----------------------------------------
 def lenet5_model() -> Sequential:
     """LeNet-5 for 28x28 inputs: C1 pads by 2, which gives it the 32x32 field the original had."""
-    act = ReLU
-    return Sequential(
-        [
-            Conv2D(1, 6, 5, padding=2), act(), MaxPool2D(2),
-            Conv2D(6, 16, 5), act(), MaxPool2D(2),
-            Conv2D(16, 120, 5), act(), Flatten(),
-            Dense(120, 84), act(), Dense(84, 10),
-        ]
-    )  # fmt: skip
+    return Sequential([Conv2D(1, 6, 5, padding=2), ReLU(), MaxPool2D(2), Conv2D(6, 16, 5), ReLU(), MaxPool2D(2),
+                       Conv2D(16, 120, 5), ReLU(), Flatten(), Dense(120, 84), ReLU(), Dense(84, 10)])  # fmt: skip
 
 
 def small_resnet(width: int = 16) -> Sequential:
     """A stem conv, three residual stages (28 -> 14 -> 7), global average pooling and a dense layer."""
-    return Sequential(
-        [
-            Conv2D(1, width, 3, padding=1, bias=False), BatchNorm2D(width), ReLU(),
-            ResidualBlock(width, width), ResidualBlock(width, 2 * width, stride=2),
-            ResidualBlock(2 * width, 4 * width, stride=2),
-            GlobalAvgPool2D(), Dense(4 * width, 10),
-        ]
-    )  # fmt: skip
+    return Sequential([Conv2D(1, width, 3, padding=1, bias=False), BatchNorm2D(width), ReLU(),
+                       ResidualBlock(width, width), ResidualBlock(width, 2 * width, stride=2),
+                       ResidualBlock(2 * width, 4 * width, stride=2), GlobalAvgPool2D(), Dense(4 * width, 10)])  # fmt: skip
 
 
 def resnet18_model() -> Sequential:
@@ -258,36 +230,26 @@ def calc_small_resnet(width: int = 16) -> Calc:
     return c.gap().fc("dense 10", 10)
 
 
-def calc_lenet28() -> Calc:
-    c = Calc("LeNet-5 for 28x28 (C1 padded by 2)", 1, 28, 28)
-    c.conv("C1", 6, 5, 1, 2).pool("S2", 2, 2).conv("C3", 16, 5).pool("S4", 2, 2).conv("C5", 120, 5)
-    return c.fc("F6", 84).fc("out", 10)
-
-
 # -- data and training -------------------------------------------------------------------------------------
 def datasets(quick: bool, seed: int) -> list[tuple[str, tuple[np.ndarray, ...]]]:
-    directory = data_dir()
+    """(label, (x_tr, y_tr, x_te, y_te)): MNIST (quick: a subset), then a Fashion-MNIST subset if found."""
     mnist = load_course_mnist(flatten=False, seed=seed, tf_split=False)
-    out = []
-    if quick:
-        mnist = mnist.subset(400, 200, seed)
-        out.append((mnist.label, (mnist.x_tr, mnist.y_tr, mnist.x_te, mnist.y_te)))
-        return [(label, tuple(prep(a) for a in arrays)) for label, arrays in out]
-    out.append((mnist.label, (mnist.x_tr, mnist.y_tr, mnist.x_te, mnist.y_te)))
-    try:
-        ftr = load_fashion_mnist("train", normalize=True, data_dir=directory, download=False)
-        fte = load_fashion_mnist("test", normalize=True, data_dir=directory, download=False)
-        rng = np.random.default_rng(seed)
-        idx = np.sort(rng.permutation(len(ftr.x))[:12000])
-        out.append(("Fashion-MNIST, subset 12000/10000", (ftr.x[idx], ftr.y[idx], fte.x, fte.y)))
-        print(f"data: fashion-mnist from {ftr.path}")
-    except DatasetNotFoundError as err:
-        print(f"Fashion-MNIST not found ({err}); skipping it")
+    mnist = mnist.subset(400, 200, seed) if quick else mnist
+    out = [(mnist.label, (mnist.x_tr, mnist.y_tr, mnist.x_te, mnist.y_te))]
+    if not quick:
+        try:
+            ftr = load_fashion_mnist("train", normalize=True, data_dir=data_dir(), download=False)
+            fte = load_fashion_mnist("test", normalize=True, data_dir=data_dir(), download=False)
+            idx = np.sort(np.random.default_rng(seed).permutation(len(ftr.x))[:12000])
+            out.append(("Fashion-MNIST, subset 12000/10000", (ftr.x[idx], ftr.y[idx], fte.x, fte.y)))
+            print(f"data: fashion-mnist from {ftr.path}")
+        except DatasetNotFoundError as err:
+            print(f"Fashion-MNIST not found ({err}); skipping it")
+
+    def prep(a: np.ndarray) -> np.ndarray:  # images as (N, 1, 28, 28) float32, labels as int64
+        return a.reshape(-1, 1, 28, 28).astype(np.float32) if a.ndim >= 3 else a.astype(np.int64)
+
     return [(label, tuple(prep(a) for a in arrays)) for label, arrays in out]
-
-
-def prep(a: np.ndarray) -> np.ndarray:
-    return a.reshape(-1, 1, 28, 28).astype(np.float32) if a.ndim >= 3 else a.astype(np.int64)
 
 
 def fit(make, data: tuple[np.ndarray, ...], epochs: int, seed: int, name: str) -> dict[str, Any]:
@@ -299,33 +261,41 @@ def fit(make, data: tuple[np.ndarray, ...], epochs: int, seed: int, name: str) -
     history = trainer.fit(x_tr, y_tr, epochs=epochs, batch_size=100, seed=seed, progress=False)
     seconds = time.perf_counter() - start
     acc = trainer.evaluate(x_te, y_te, batch_size=500)["accuracy"]
-    print(
-        f"  {name}: {epochs} epoch(s), train loss {history.records[-1]['loss']:.4f}, test acc {acc:.4f} [{seconds:.0f} s]"
-    )
+    print(f"  {name}: {epochs} epoch(s), train loss {history.records[-1]['loss']:.4f}, test acc {acc:.4f} [{seconds:.0f} s]")  # fmt: skip
     return {"acc": acc, "history": history, "seconds": seconds}
 
 
+# -- figures -----------------------------------------------------------------------------------------------
 def params_figure(calcs: list[Calc]):
     fig = new_figure(7.5, 3.6)
-    ax = fig.add_subplot(1, 2, 1)
     names = [c.name.split(" (")[0].split(",")[0] for c in calcs]
-    ax.barh(names, [c.total_params / 1e6 for c in calcs], color="tab:blue")
-    ax.set_xscale("log")
-    ax.set_xlabel("parameters (millions)")
-    ax = fig.add_subplot(1, 2, 2)
-    ax.barh(names, [c.total_macs / 1e9 for c in calcs], color="tab:orange")
-    ax.set_xscale("log")
-    ax.set_xlabel("multiply-adds per image (billions)")
-    ax.set_yticks([])
+    bars = [([c.total_params / 1e6 for c in calcs], "tab:blue", "parameters (millions)"),
+            ([c.total_macs / 1e9 for c in calcs], "tab:orange", "multiply-adds per image (billions)")]  # fmt: skip
+    for i, (values, color, label) in enumerate(bars):
+        ax = fig.add_subplot(1, 2, i + 1)
+        ax.barh(names, values, color=color)
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        if i:
+            ax.set_yticks([])
     fig.suptitle("size and cost of the classic architectures (our calculator)")
     fig.tight_layout()
     return fig
 
 
-def main() -> None:
-    args = setup("ch11_architectures", __doc__)
-    rows: list[tuple[Any, ...]] = []
+def training_figure(label: str, runs: dict[str, dict[str, Any]]):
+    fig = new_figure(8, 3.2)
+    for i, (name, run) in enumerate(runs.items()):
+        ax = fig.add_subplot(1, 2, i + 1)
+        ax.plot([r["loss"] for r in run["history"].records], marker="o")
+        ax.set_title(f"{name}: training loss ({label})", fontsize=8)
+        ax.set_xlabel("epoch")
+    fig.tight_layout()
+    return fig
 
+
+# -- the sections ------------------------------------------------------------------------------------------
+def alexnet_conv1(rows: list) -> None:
     section("AlexNet conv1 by formula and by a real Conv2D layer")
     conv1 = Conv2D(3, 96, 11, stride=4, padding="valid")
     _, c_out, oh, ow = conv1.output_shape((1, 3, 227, 227))
@@ -333,110 +303,90 @@ def main() -> None:
     pool1 = MaxPool2D(3, stride=2).output_shape((1, 96, oh, ow))
     print(f"  (227 - 11) / 4 + 1 = {(227 - 11) // 4 + 1}; Conv2D.output_shape -> {oh}x{ow}x{c_out}")
     print(f"  weights 11*11*3*96 = {weights:,} (+ {conv1.params['b'].size} biases = {weights + 96:,})")
-    print(
-        f"  POOL1 3x3/2 -> {pool1[2]}x{pool1[3]}x{pool1[1]}, parameters {sum(p.value.size for p in MaxPool2D(3, 2).parameters())}"
-    )
-    rows.append(("AlexNet CONV1 output", "55x55x96", f"{oh}x{ow}x{c_out}", "227x227x3 input"))
-    rows.append(("AlexNet CONV1 weights", "(11*11*3)*96 = 35K", f"{weights:,}", "+96 biases"))
-    rows.append(
-        (
-            "AlexNet POOL1 output / params",
-            "27x27x96, 0",
-            f"{pool1[2]}x{pool1[3]}x{pool1[1]}, 0",
-            "3x3 stride 2",
-        )
-    )
+    print(f"  POOL1 3x3/2 -> {pool1[2]}x{pool1[3]}x{pool1[1]}, parameters {sum(p.value.size for p in MaxPool2D(3, 2).parameters())}")  # fmt: skip
+    rows.extend([
+        ("AlexNet CONV1 output", "55x55x96", f"{oh}x{ow}x{c_out}", "227x227x3 input", "Conv2D(3, 96, 11, stride=4).output_shape"),
+        ("AlexNet CONV1 weights", "(11*11*3)*96 = 35K", f"{weights:,}", "227x227x3 input", "Conv2D's W (+96 biases)"),
+        ("AlexNet POOL1 output / params", "27x27x96, 0", f"{pool1[2]}x{pool1[3]}x{pool1[1]}, 0", "55x55x96", "MaxPool2D(3, stride=2)"),
+    ])  # fmt: skip
 
+
+def case_studies(rows: list) -> list[Calc]:
+    """Every architecture through the calculator; the rows compare its shapes and counts with the course's."""
     calcs = {}
     for make in (lenet5, alexnet, vgg16, googlenet, lambda: resnet(18), lambda: resnet(34), alphago_policy):
         c = make()
         section(c.name)
         c.print()
         calcs[c.name.split(" ")[0]] = c
-
     le, ax, vg = calcs["LeNet-5"], calcs["AlexNet"], calcs["VGG-16"]
     gn, r18, r34, ag = calcs["GoogLeNet"], calcs["ResNet-18"], calcs["ResNet-34"], calcs["AlphaGo"]
-    rows.append(("LeNet-5 C1 / S2 / C3 / S4 / C5", "28x28x6 / 14x14x6 / 10x10x16 / 5x5x16 / 120",
-                 " / ".join(fmt_shape(r["shape"]) for r in le.rows[1:6]), "32x32 input"))  # fmt: skip
-    rows.append(("LeNet-5 parameters", "(paper: C1 156, C5 48,120, F6 10,164)",
-                 f"C1 {le.rows[1]['params']:,}, C5 {le.rows[5]['params']:,}, F6 {le.rows[6]['params']:,}; total {le.total_params:,}", "C3 dense"))  # fmt: skip
-    alex_shapes = [fmt_shape(r["shape"]) for r in ax.rows if r["layer"].startswith(("CONV", "POOL"))]
-    rows.append(("AlexNet CONV/POOL volumes", "55x55x96 27x27x96 27x27x256 13x13x256 13x13x384 13x13x384 13x13x256 6x6x256",
-                 " ".join(alex_shapes), "227x227x3"))  # fmt: skip
-    rows.append(
-        ("AlexNet total parameters", "(not printed; paper ~60M)", f"{ax.total_params:,}", "one tower")
-    )
-    rows.append(
-        ("VGG-16 total parameters", "(19 layers shown; paper 138M)", f"{vg.total_params:,}", "224x224x3")
-    )
-    gn_last = row(gn, "inception 5b")
-    rows.append(("GoogLeNet inception 3a / 5b output", "(module diagram only)",
-                 f"{fmt_shape(row(gn, 'inception 3a')['shape'])} / {fmt_shape(gn_last['shape'])}", "224x224x3"))  # fmt: skip
-    rows.append(
-        ("GoogLeNet total weights", "(not printed; paper table ~6.8M)", f"{gn.total_params:,}", "no biases")
-    )
-    rows.append(("ResNet-18 / 34 output sizes", "112, 56, 28, 14, 7, 1",
-                 ", ".join(str(r18.rows[i]["shape"][1]) for i in (1, 3, 6, 8, 10)) + ", 1", "224x224x3"))  # fmt: skip
-    rows.append(
-        ("ResNet-18 mult-adds", "1.8 x 10^9 FLOPs", f"{r18.total_macs / 1e9:.2f} x 10^9", "224x224x3")
-    )
-    rows.append(
-        ("ResNet-34 mult-adds", "3.6 x 10^9 FLOPs", f"{r34.total_macs / 1e9:.2f} x 10^9", "224x224x3")
-    )
-    rows.append(("ResNet-18 / 34 parameters", "(not printed; 11.7M / 21.8M)",
-                 f"{r18.total_params:,} / {r34.total_params:,}", "with BN"))  # fmt: skip
-    rows.append(("AlphaGo policy: output, parameters", "19x19 (pad 23x23 / 21x21), k=192",
-                 f"{fmt_shape(ag.rows[-2]['shape'])}, {ag.total_params:,}", "19x19x48 input"))  # fmt: skip
+    alex_shapes = " ".join(fmt_shape(r["shape"]) for r in ax.rows if r["layer"].startswith(("CONV", "POOL")))
+    gn_3a, gn_5b = fmt_shape(row(gn, "inception 3a")["shape"]), fmt_shape(row(gn, "inception 5b")["shape"])
+    rows.extend([
+        ("LeNet-5 C1 / S2 / C3 / S4 / C5", "28x28x6 / 14x14x6 / 10x10x16 / 5x5x16 / 120",
+         " / ".join(fmt_shape(r["shape"]) for r in le.rows[1:6]), "32x32 input", CALCULATOR),
+        ("LeNet-5 parameters", "(paper: C1 156, C5 48,120, F6 10,164)",
+         f"C1 {le.rows[1]['params']:,}, C5 {le.rows[5]['params']:,}, F6 {le.rows[6]['params']:,}; total {le.total_params:,}",
+         "32x32 input", f"{CALCULATOR}, C3 dense"),
+        ("AlexNet CONV/POOL volumes", "55x55x96 27x27x96 27x27x256 13x13x256 13x13x384 13x13x384 13x13x256 6x6x256",
+         alex_shapes, "227x227x3", CALCULATOR),
+        ("AlexNet total parameters", "(not printed; paper ~60M)", f"{ax.total_params:,}", "227x227x3", f"{CALCULATOR}, one tower"),
+        ("VGG-16 total parameters", "(19 layers shown; paper 138M)", f"{vg.total_params:,}", "224x224x3", CALCULATOR),
+        ("GoogLeNet inception 3a / 5b output", "(module diagram only)", f"{gn_3a} / {gn_5b}", "224x224x3", CALCULATOR),
+        ("GoogLeNet total weights", "(not printed; paper table ~6.8M)", f"{gn.total_params:,}", "224x224x3", f"{CALCULATOR}, no biases"),
+        ("ResNet-18 / 34 output sizes", "112, 56, 28, 14, 7, 1",
+         ", ".join(str(r18.rows[i]["shape"][1]) for i in (1, 3, 6, 8, 10)) + ", 1", "224x224x3", CALCULATOR),
+        ("ResNet-18 mult-adds", "1.8 x 10^9 FLOPs", f"{r18.total_macs / 1e9:.2f} x 10^9", "224x224x3", CALCULATOR),
+        ("ResNet-34 mult-adds", "3.6 x 10^9 FLOPs", f"{r34.total_macs / 1e9:.2f} x 10^9", "224x224x3", CALCULATOR),
+        ("ResNet-18 / 34 parameters", "(not printed; 11.7M / 21.8M)", f"{r18.total_params:,} / {r34.total_params:,}",
+         "224x224x3", f"{CALCULATOR}, with BN"),
+        ("AlphaGo policy: output, parameters", "19x19 (pad 23x23 / 21x21), k=192",
+         f"{fmt_shape(ag.rows[-2]['shape'])}, {ag.total_params:,}", "19x19x48 input", CALCULATOR),
+    ])  # fmt: skip
+    return [le, ax, vg, gn, r18, r34, ag]
 
+
+def check_calculator(args, rows: list) -> None:
     section("checking the calculator against real scratchnet models (Sequential.summary)")
-    checks = [("LeNet-5 (28x28)", lenet5_model, calc_lenet28(), (1, 28, 28)), ("small ResNet", small_resnet, calc_small_resnet(), (1, 28, 28))]  # fmt: skip
+    checks = [("LeNet-5 (28x28)", lenet5_model, lenet5(28), (1, 28, 28)), ("small ResNet", small_resnet, calc_small_resnet(), (1, 28, 28))]  # fmt: skip
     if not args.quick:  # 11.7M parameters: a second or two to build; the input size does not change the count
         checks.append(("ResNet-18", resnet18_model, resnet(18), (3, 64, 64)))
     for name, make, calc, shape in checks:
         scratchnet.seed(args.seed)
-        model = make()
-        summary = model.summary(shape, print_fn=lambda *_: None)
+        summary = make().summary(shape, print_fn=lambda *_: None)
         real = sum(r[2] for r in summary)
         print(f"  {name}: calculator {calc.total_params:,}, real model {real:,}, output {summary[-1][1]}")
-        rows.append(
-            (
-                f"{name} parameters: calculator vs model",
-                "(equal)",
-                f"{calc.total_params:,} vs {real:,}",
-                "summary()",
-            )
-        )
+        rows.append((f"{name} parameters: calculator vs model", "(equal)", f"{calc.total_params:,} vs {real:,}",
+                     f"{shape} input", "Sequential.summary()"))  # fmt: skip
 
-    savefig(params_figure([le, ax, vg, gn, r18, r34, ag]), args, "architectures.png")
 
+def train_small_nets(args, rows: list) -> None:
     section("training LeNet-5 and a small ResNet (Adam 1e-3, batch 100)")
-    epochs = {"lenet": 1 if args.quick else 10, "resnet": 1 if args.quick else 4}
     results = []
     for label, data in datasets(args.quick, args.seed):
-        is_fashion = label.startswith("Fashion")
-        e_le = epochs["lenet"] if not is_fashion else 3
-        e_rn = epochs["resnet"] if not is_fashion else 2
-        le_run = fit(lenet5_model, data, e_le, args.seed, f"LeNet-5 on {label}")
-        rn_run = fit(small_resnet, data, e_rn, args.seed, f"small ResNet on {label}")
-        rows.append(("LeNet-5 test accuracy", "(no run in course)", le_run["acc"], f"{label}, {e_le} ep"))
-        rows.append(
-            ("small ResNet test accuracy", "(no run in course)", rn_run["acc"], f"{label}, {e_rn} ep")
-        )
-        results.append((label, le_run, rn_run))
-    label, le_run, rn_run = results[-1]
-    fig = new_figure(8, 3.2)
-    for i, (name, run) in enumerate((("LeNet-5", le_run), ("small ResNet", rn_run))):
-        a = fig.add_subplot(1, 2, i + 1)
-        a.plot([r["loss"] for r in run["history"].records], marker="o")
-        a.set_title(f"{name}: training loss ({label})", fontsize=8)
-        a.set_xlabel("epoch")
-    fig.tight_layout()
-    savefig(fig, args, "training.png")
-    savefig(
-        plot_history(results[0][2]["history"], title=f"small ResNet on {results[0][0]}"),
-        args,
-        "curves_resnet.png",
-    )
+        fashion = label.startswith("Fashion")
+        e_le, e_rn = (3, 2) if fashion else (1, 1) if args.quick else (10, 4)
+        runs = {
+            "LeNet-5": fit(lenet5_model, data, e_le, args.seed, f"LeNet-5 on {label}"),
+            "small ResNet": fit(small_resnet, data, e_rn, args.seed, f"small ResNet on {label}"),
+        }
+        for (name, run), epochs in zip(runs.items(), (e_le, e_rn)):
+            rows.append((f"{name} test accuracy", "(no run in course)", run["acc"], label, f"Adam 1e-3, batch 100, {epochs} ep"))  # fmt: skip
+        results.append((label, runs))
+    savefig(training_figure(*results[-1]), args, "training.png")
+    label, runs = results[0]
+    savefig(plot_history(runs["small ResNet"]["history"], title=f"small ResNet on {label}"), args, "curves_resnet.png")  # fmt: skip
+
+
+def main() -> None:
+    args = setup("ch11_architectures", __doc__)
+    rows: list[tuple[Any, ...]] = []
+    alexnet_conv1(rows)
+    calcs = case_studies(rows)
+    check_calculator(args, rows)
+    savefig(params_figure(calcs), args, "architectures.png")
+    train_small_nets(args, rows)
 
     table = report(rows)
     remarks = notes(

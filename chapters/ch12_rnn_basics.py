@@ -1,35 +1,47 @@
 """Chapter 12: recurrent networks, from one unrolled cell to a stacked LSTM that memorises a sentence.
 
+What the course claims (lab-12, TensorFlow 1.x; every lab feeds one-hot characters, full batch):
+
+* lab-12-0, RNN basics: a cell of 2 units fed the one-hot letters of "hello" (a 4-letter alphabet) gives
+  one 2-vector per letter, output shape (1, 5, 2); a batch of three words ("hello", "eolll", "lleel")
+  gives (3, 5, 2). The printed values come from a random start, so only the shapes compare;
+* lab-12-1, "hihell" -> "ihello": a 5-unit BasicLSTMCell whose outputs serve directly as the scores of
+  the 5 characters (no softmax layer), sequence loss, Adam at 0.1, 2000 steps: loss 1.55474 at step 0,
+  0.752973 at step 1999, and the prediction reads "ihello";
+* lab-12-2, " if you want you": the same set-up over the phrase's 10 distinct characters (10 units),
+  3000 steps: loss 2.29895 at step 0; the prediction is the phrase from step 1418 on (loss 1.37331 at
+  step 1419, the last line it shows);
+* lab-12-4, the long "build a ship" sentence (180 characters, 25 distinct) cut into 170 windows of 10:
+  two stacked LSTMs and a softmax (dense) layer on their outputs, Adam 0.1, 500 steps: loss 3.23111 at
+  step 0, 0.229306 at step 499; reading the windows back rebuilds the sentence but for its first
+  letter ("g you want to build a ship, ...");
+* the decks name vanishing (and exploding) gradients as the plain RNN's weakness and the LSTM as the
+  cure, without a number.
+
 A recurrent layer reads a sequence one step at a time and carries a hidden state from step to step:
 ``h_t = tanh(x_t Wx + h_{t-1} Wh + b)`` for the vanilla cell. Unrolled in time it is just a deep network
 whose layers all share the same weights, so training it is ordinary backpropagation run backwards
-through the steps (BPTT). We first feed the one-hot letters of "hello" to a 2-unit cell and check the
-layer against the same recurrence written out by hand, then reproduce the course's character labs:
+through the steps (BPTT). Why LSTMs: in a vanilla RNN the gradient reaching step t from a loss at the
+last step is multiplied at every step by ``Wh^T`` and the tanh slope (below 1), so it shrinks
+geometrically with the distance. The LSTM's cell state is updated additively (``c_t = f * c_{t-1} + i *
+g``) and, with the forget gate open, passes the gradient back nearly unchanged.
 
-* "hihell" -> "ihello": a 5-unit LSTM whose outputs are used directly as the 5 class scores, trained
-  with Adam (lr 0.1) for 2000 full-batch steps on a single sequence;
-* " if you want you": the same idea with the 10 distinct characters of the phrase;
-* the long "build a ship" sentence cut into 170 windows of 10 characters, learnt by two stacked LSTMs
-  followed by a softmax (Dense) layer: the course reaches a loss of ~0.23 after 500 steps.
-
-Finally, why LSTMs: in a vanilla RNN the gradient reaching step t from a loss at the last step is
-multiplied at every step by ``Wh^T`` and the tanh slope (below 1), so it shrinks geometrically with the
-distance. The LSTM's cell state is updated additively (``c_t = f * c_{t-1} + i * g``) and, with the forget
-gate open, passes the gradient back nearly unchanged. The figure shows the norm of dL/dx_t for each t.
+The script checks the layer against the recurrence written out by hand on "hello", runs the three
+character labs on their own strings with the course's steps (fewer with ``--quick``), counts how many
+seeds solve hi-hello, and plots the norm of dL/dx_t for each t (vanilla RNN vs LSTM, random inputs).
+The final table gives the course's figure, ours, the data and the recipe; ``<out>/results.md`` keeps it.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from _common import fmt, gd_loop, notes, report, savefig, section, setup
+from _common import fmt, gd_loop, notes, report, savefig, section, setup, write_results
 
 import scratchnet
+from scratchnet import Sequential
 from scratchnet.datasets import Vocabulary, one_hot
-from scratchnet.layers.dense import Dense
-from scratchnet.layers.recurrent import LSTM, RNN
-from scratchnet.layers.time_distributed import TimeDistributed
+from scratchnet.layers import LSTM, RNN, Dense, TimeDistributed
 from scratchnet.losses import SequenceCrossEntropy
-from scratchnet.model import Sequential
 from scratchnet.optim import Adam
 from scratchnet.plotting import new_figure
 
@@ -59,7 +71,7 @@ def train_chars(model, x, y, steps: int, lr: float, vocab: Vocabulary, label: st
     log: list[tuple[int, float, str]] = []
 
     def on_log(step, value, _):
-        pred = decode(vocab, model.forward(x)[0])
+        pred = decode(vocab, model(x)[0])
         log.append((step, value, pred))
         print(f"  {label} step {step:5d}  loss {value:.5f}  prediction {pred!r}")
 
@@ -67,35 +79,37 @@ def train_chars(model, x, y, steps: int, lr: float, vocab: Vocabulary, label: st
     return log
 
 
-def unrolled_hello(rows: list) -> None:
+# -- the labs ----------------------------------------------------------------------------------------------
+def rnn_basics(rows: list) -> None:
+    """lab-12-0: one-hot "hello" through a 2-unit cell, checked against the recurrence unrolled by hand."""
     section('one-hot "hello" through a 2-unit RNN cell, unrolled by hand')
     vocab = Vocabulary(list("helo"))
     ids = vocab.encode("hello")[None, :]
     x = onehot_seq(ids, 4).astype(np.float64)
     cell = RNN(4, 2, dtype=np.float64)
     print(f"  x shape {x.shape} (batch, steps, one-hot size); cell {cell!r}")
-    out = cell.forward(x[:, :1])
+    out = cell(x[:, :1])
     print(f"  one step 'h' -> output shape {out.shape}: {fmt(out[0, 0])}")
-    out = cell.forward(x)
+    out = cell(x)
     wx, wh, b = cell.params["Wx"], cell.params["Wh"], cell.params["b"]
     h = np.zeros((1, 2))
     manual = []
     for t in range(x.shape[1]):
         h = np.tanh(x[:, t] @ wx + h @ wh + b)  # the recurrence, one step at a time
         manual.append(h)
-    manual = np.stack(manual, axis=1)
-    err = float(np.abs(out - manual).max())
+    err = float(np.abs(out - np.stack(manual, axis=1)).max())
     for t, ch in enumerate("hello"):
         print(f"  t={t} {ch!r}: h_t = {fmt(out[0, t])}")
     batch = onehot_seq(np.stack([vocab.encode(w) for w in ("hello", "eolll", "lleel")]), 4)
-    print(f"  batch of 3 words: output shape {cell.forward(batch).shape}")
-    rows.append(('"hello" unrolled: output shape', "(1, 5, 2)", str(out.shape), "one-hot h,e,l,o"))
+    print(f"  batch of 3 words: output shape {cell(batch).shape}")
     rows.append(
-        ("layer vs hand-unrolled tanh recurrence", "(not in course)", f"max diff {err:.1e}", "float64")
+        ('"hello" unrolled: output shape', "(1, 5, 2)", str(out.shape), "one-hot h,e,l,o", "RNN(4, 2)")
     )
+    rows.append(("layer vs hand-unrolled tanh recurrence", "(not in course)", f"max diff {err:.1e}", "float64", "RNN(4, 2)"))  # fmt: skip
 
 
-def hihello(rows: list, quick: bool) -> None:
+def hello_rnn(rows: list, quick: bool) -> list:
+    """lab-12-1: "hihell" -> "ihello" with the LSTM's outputs as class scores; then 10 seeds (full run)."""
     section('"hihell" -> "ihello": LSTM(5, 5) outputs as class scores, Adam 0.1, 2000 steps')
     vocab = Vocabulary(list("hielo"))  # the course's index order: h=0, i=1, e=2, l=3, o=4
     x = onehot_seq(vocab.encode("hihell")[None, :], 5)
@@ -103,24 +117,28 @@ def hihello(rows: list, quick: bool) -> None:
     model = Sequential([tf_lstm(5, 5)])
     steps = 2000
     log = train_chars(model, x, y, steps, 0.1, vocab, "hihello", 100 if quick else 250)
-    final = decode(vocab, model.forward(x)[0])
+    final = decode(vocab, model(x)[0])
     print(f"  final prediction: {final}")
-    rows.append(("hi-hello: first loss", "1.55474", log[0][1], "hihell"))
-    rows.append((f"hi-hello: loss at step {log[-1][0]}", "0.752973 (step 1999)", log[-1][1], "hihell"))
-    rows.append(("hi-hello: prediction", "ihello", final, "hihell"))
+    recipe = f"LSTM(5, 5), Adam 0.1, {steps} steps"
+    rows.append(("hi-hello: first loss", "1.55474", log[0][1], "hihell", recipe))
+    rows.append(
+        (f"hi-hello: loss at step {log[-1][0]}", "0.752973 (step 1999)", log[-1][1], "hihell", recipe)
+    )
+    rows.append(("hi-hello: prediction", "ihello", final, "hihell", recipe))
     if not quick:  # a 5-unit LSTM with bounded logits can settle in a wrong local minimum: count how often
         solved = 0
         for seed in range(10):
             scratchnet.seed(seed)
             m = Sequential([tf_lstm(5, 5)])
             gd_loop(m, SequenceCrossEntropy(), Adam(m.parameters(), lr=0.1), x, y, steps)
-            solved += decode(vocab, m.forward(x)[0]) == "ihello"
+            solved += decode(vocab, m(x)[0]) == "ihello"
         print(f"  seeds 0-9 reaching 'ihello' after {steps} steps: {solved}/10")
-        rows.append(("hi-hello: seeds 0-9 that reach ihello", "(one run)", f"{solved}/10", "hihell"))
+        rows.append(("hi-hello: seeds 0-9 that reach ihello", "(one run)", f"{solved}/10", "hihell", recipe))
     return log
 
 
-def if_you_want(rows: list, quick: bool) -> None:
+def char_seq(rows: list, quick: bool) -> list:
+    """lab-12-2: " if you want you", one character ahead, 10 distinct characters."""
     section('" if you want you": LSTM(10, 10), Adam 0.1')
     sample = " if you want you"
     vocab = Vocabulary.from_tokens(sample)
@@ -132,18 +150,18 @@ def if_you_want(rows: list, quick: bool) -> None:
     steps = 400 if quick else 3000
     log = train_chars(model, x, y, steps, 0.1, vocab, "if-you", 100 if quick else 500)
     first_right = next((s for s, _, p in log if p == sample[1:]), None)
-    final = decode(vocab, model.forward(x)[0])
+    final = decode(vocab, model(x)[0])
     print(f"  {k} distinct characters; ln({k}) = {np.log(k):.5f}; final prediction {final!r}")
-    rows.append(("if-you: first loss (ln 10 = 2.3026)", "2.29895", log[0][1], "' if you want you'"))
-    rows.append(
-        (f"if-you: loss at step {log[-1][0]}", "1.37331 (step 1419)", log[-1][1], "' if you want you'")
-    )
-    rows.append(("if-you: prediction", "if you want you", final, "logged"))
-    rows.append(("if-you: first logged step that is right", "<= 1418", str(first_right), "logged steps"))
+    data, recipe = "' if you want you'", f"LSTM({k}, {k}), Adam 0.1, {steps} steps"
+    rows.append(("if-you: first loss (ln 10 = 2.3026)", "2.29895", log[0][1], data, recipe))
+    rows.append((f"if-you: loss at step {log[-1][0]}", "1.37331 (step 1419)", log[-1][1], data, recipe))
+    rows.append(("if-you: prediction", "if you want you", final, "logged", recipe))
+    rows.append(("if-you: first logged step that is right", "<= 1418", str(first_right), "logged steps", recipe))  # fmt: skip
     return log
 
 
-def long_sentence(rows: list, quick: bool) -> None:
+def long_char(rows: list, quick: bool) -> list:
+    """lab-12-4: the "build a ship" sentence in 10-character windows, 2 stacked LSTMs + a softmax layer."""
     section('"build a ship": 2 stacked LSTMs + softmax layer, 10-char windows, Adam 0.1, 500 steps')
     text = SHIP[:60] if quick else SHIP
     vocab = Vocabulary.from_tokens(text)
@@ -157,39 +175,35 @@ def long_sentence(rows: list, quick: bool) -> None:
     model = Sequential([tf_lstm(k, k), tf_lstm(k, k), TimeDistributed(Dense(k, k))])
     steps = 150 if quick else 500
     log = train_chars(model, x, y, steps, 0.1, vocab, "ship", 50 if quick else 100)
-    logits = model.forward(x)
-    pred = np.argmax(logits, axis=-1)
+    pred = np.argmax(model(x), axis=-1)
     rebuilt = vocab.decode(pred[0]) + vocab.decode(pred[1:, -1])
     print(f"  rebuilt sentence:\n  {rebuilt}")
-    char_acc = float((pred == y).mean())
-    rows.append(("ship: first loss (ln 25 = 3.219)", "3.23111", log[0][1], f"{len(windows)} windows"))
-    rows.append(
-        (f"ship: loss at step {log[-1][0]}", "0.229306 (step 499)", log[-1][1], f"{len(windows)} windows")
-    )
-    rows.append(("ship: next-char accuracy", "(not printed)", char_acc, "training windows"))
-    rows.append(("ship: rebuilt sentence", "g you want to build a ship, ...", rebuilt[:30] + "...", "greedy"))
+    data, recipe = f"{len(windows)} windows", f"2 x LSTM({k}) + Dense, Adam 0.1, {steps} steps"
+    rows.append(("ship: first loss (ln 25 = 3.219)", "3.23111", log[0][1], data, recipe))
+    rows.append((f"ship: loss at step {log[-1][0]}", "0.229306 (step 499)", log[-1][1], data, recipe))
+    rows.append(("ship: next-char accuracy", "(not printed)", float((pred == y).mean()), "training windows", recipe))  # fmt: skip
+    rows.append(("ship: rebuilt sentence", "g you want to build a ship, ...", rebuilt[:30] + "...", "greedy", recipe))  # fmt: skip
     return log
 
 
 def step_gradients(layer, x: np.ndarray) -> np.ndarray:
     """||dL/dx_t|| for each t when the loss is the sum of the last step's hidden state."""
-    out = layer.forward(x)
+    out = layer(x)
     dout = np.zeros_like(out)
     dout[:, -1] = 1.0
-    dx = layer.backward(dout)
+    dx = layer.backprop(dout)
     return np.linalg.norm(dx, axis=(0, 2))
 
 
 def vanishing(rows: list, args) -> None:
+    """Why LSTMs: the gradient a loss at the last step sends back to each earlier step, at initialisation."""
     section("vanishing gradients: ||dL/dx_t|| for a loss at the last step, vanilla RNN vs LSTM")
     t = 50 if args.quick else 100
     scratchnet.seed(args.seed)
     rng = np.random.default_rng(args.seed)
     x = rng.standard_normal((16, t, 8))
-    rnn = RNN(8, 64, dtype=np.float64)
-    lstm = LSTM(8, 64, forget_bias=1.0, dtype=np.float64)  # TensorFlow's BasicLSTMCell default
-    g_rnn = step_gradients(rnn, x)
-    g_lstm = step_gradients(lstm, x)
+    g_rnn = step_gradients(RNN(8, 64, dtype=np.float64), x)
+    g_lstm = step_gradients(LSTM(8, 64, forget_bias=1.0, dtype=np.float64), x)  # BasicLSTMCell's default
     rel_rnn, rel_lstm = g_rnn / g_rnn[-1], g_lstm / g_lstm[-1]
     for back in (1, 5, 10, 20, 50, t - 1):
         if back < t:
@@ -206,12 +220,9 @@ def vanishing(rows: list, args) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     savefig(fig, args, "vanishing_gradients.png")
-    rows.append(
-        ("RNN: gradient 20 steps back / at last step", "vanishes", f"{rel_rnn[t - 21]:.2e}", "random x")
-    )
-    rows.append(
-        ("LSTM: gradient 20 steps back / at last step", "kept longer", f"{rel_lstm[t - 21]:.2e}", "random x")
-    )
+    recipe = f"H=64, T={t}, batch 16, untrained"
+    rows.append(("RNN: gradient 20 steps back / at last step", "vanishes", f"{rel_rnn[t - 21]:.2e}", "random x", recipe))  # fmt: skip
+    rows.append(("LSTM: gradient 20 steps back / at last step", "kept longer", f"{rel_lstm[t - 21]:.2e}", "random x", recipe))  # fmt: skip
 
 
 def plot_losses(logs: dict, args) -> None:
@@ -229,26 +240,29 @@ def plot_losses(logs: dict, args) -> None:
 def main() -> None:
     args = setup("ch12_rnn_basics", __doc__)
     rows: list = []
-    unrolled_hello(rows)
+    rnn_basics(rows)
     logs = {}
     scratchnet.seed(args.seed)
-    logs["hi-hello"] = hihello(rows, args.quick)
+    logs["hi-hello"] = hello_rnn(rows, args.quick)
     scratchnet.seed(args.seed)
-    logs["if you want you"] = if_you_want(rows, args.quick)
+    logs["if you want you"] = char_seq(rows, args.quick)
     scratchnet.seed(args.seed)
-    logs["build a ship (2 LSTMs + softmax)"] = long_sentence(rows, args.quick)
+    logs["build a ship (2 LSTMs + softmax)"] = long_char(rows, args.quick)
     plot_losses(logs, args)
     vanishing(rows, args)
-    report(rows)
-    notes(
+
+    table = report(rows)
+    remarks = notes(
         "The course builds its character index with list(set(...)), whose order changes between runs; we "
         "number characters by frequency (ties alphabetically), except for hi-hello where the course fixes "
         "h, i, e, l, o.",
         "hi-hello and if-you use the LSTM's outputs (in [-1, 1]) directly as logits, as the course does, so "
         "the loss cannot approach 0: the best logits are +1 for the right class and -1 elsewhere.",
         "Losses are logged before that step's update (the value the course prints with the training op).",
+        "The vanishing-gradient rows are ours: the course states the effect without a figure.",
         "quick mode: fewer steps, and only the first 60 characters of the ship sentence.",
     )
+    write_results(args, table, remarks)
 
 
 if __name__ == "__main__":

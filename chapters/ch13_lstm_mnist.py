@@ -20,23 +20,24 @@ logged. A lab run takes about a minute here, so the whole recipe runs; ``--repea
 seeds to show how much a single batch's accuracy moves.
 
 Nothing convolutional is involved: whatever the network knows about strokes it has to carry in its
-state from row to row.
+state from row to row. The chapter runs on full MNIST when it can be found (TensorFlow's 55,000-image
+training split, all 10,000 test digits) and on the labelled 5,000-digit subset otherwise. The final table
+gives the course's figure, ours, the data and the recipe; ``<out>/results.md`` keeps it with the recipe line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
-from _common import load_course_mnist, notes, report, savefig, section, setup, write_results
+from _common import Digits, load_course_mnist, notes, report, savefig, section, setup, write_results
 
 import scratchnet
-from scratchnet import init
+from scratchnet import Sequential, init
 from scratchnet.datasets import DataLoader
-from scratchnet.layers.dense import Dense
-from scratchnet.layers.recurrent import LSTM
+from scratchnet.layers import LSTM, Dense
 from scratchnet.losses import SoftmaxCrossEntropy
-from scratchnet.model import Sequential
 from scratchnet.optim import Adam
 from scratchnet.plotting import new_figure, plot_image_grid
 from scratchnet.training import Trainer, accuracy
@@ -97,8 +98,8 @@ def train(x, y, steps: int, seed: int, label: str, verbose: bool = True):
         xb, yb = batches.next_batch(BATCH)
         trainer.train_step(xb, yb)
         if step % LOG_EVERY == 0:
-            pred = model.forward(xb)
-            log.append((step * BATCH, SoftmaxCrossEntropy().forward(pred, yb), accuracy(pred, yb)))
+            pred = model(xb)
+            log.append((step * BATCH, SoftmaxCrossEntropy()(pred, yb), accuracy(pred, yb)))
             seen, loss, acc = log[-1]
             if verbose and (seen in COURSE_LOG or seen % 10_000 == 0):
                 course = (
@@ -116,65 +117,39 @@ def course_window(log) -> tuple[float, float]:
     return float(np.mean([s[0] for s in sel])), float(np.mean([s[1] for s in sel]))
 
 
-def lab_run(args, rows: list, x_tr, y_tr, x_te, y_te, data: str) -> tuple:
-    steps = 40 if args.quick else COURSE_STEPS
+def lstm_mnist(args, rows: list, data: Digits, steps: int) -> None:
+    """The lab: the course's recipe once, with its log lines next to ours, tested on held-out digits."""
     section(
         f"MNIST rows as a sequence: LSTM(28 -> 128) + Dense(128 -> 10), Adam 1e-3, {steps} batches of 100"
     )
-    model, trainer, log, secs = train(x_tr, y_tr, steps, args.seed, "lstm")
+    model, trainer, log, secs = train(data.x_tr, data.y_tr, steps, args.seed, "lstm")
     model.summary((28, 28))
-    test128 = trainer.evaluate(x_te[:128], y_te[:128])["accuracy"]
-    n_test = 1000 if args.quick else len(x_te)
-    test_all = trainer.evaluate(x_te[:n_test], y_te[:n_test])["accuracy"]
+    test128 = trainer.evaluate(data.x_te[:128], data.y_te[:128])["accuracy"]
+    n_test = 1000 if args.quick else len(data.x_te)
+    test_all = trainer.evaluate(data.x_te[:n_test], data.y_te[:n_test])["accuracy"]
     print(
         f"  {steps} updates in {secs:.1f} s; test accuracy {test128:.4f} on the first 128 test images, "
         f"{test_all:.4f} on {n_test:,}"
     )
-    batch = f"{data}, train batch"
-    recipe = f"lab, {steps} steps"
+    batch, test, recipe = f"{data.label}, train batch", f"{data.label}, test", f"lab, {steps} steps"
     for seen in (1000, 5000, 10000, 20000, 24000):
         ours = [(loss, acc) for s, loss, acc in log if s == seen]
         if ours:
             course_loss, course_acc = COURSE_LOG[seen]
-            rows.append(
-                (
-                    f"batch at example {seen}: accuracy / loss",
-                    f"{course_acc:.2f} / {course_loss:.3f}",
-                    f"{ours[0][1]:.2f} / {ours[0][0]:.3f}",
-                    batch,
-                    recipe,
-                )
-            )
+            rows.append((f"batch at example {seen}: accuracy / loss", f"{course_acc:.2f} / {course_loss:.3f}", f"{ours[0][1]:.2f} / {ours[0][0]:.3f}", batch, recipe))  # fmt: skip
     if log[-1][0] >= max(COURSE_LOG):
         loss_m, acc_m = course_window(log)
         c_loss = float(np.mean([v[0] for v in COURSE_LOG.values()]))
         c_acc = float(np.mean([v[1] for v in COURSE_LOG.values()]))
-        rows.append(
-            (
-                "mean of the 24 logged batches 1000-24000: acc / loss",
-                f"{c_acc:.3f} / {c_loss:.3f}",
-                f"{acc_m:.3f} / {loss_m:.3f}",
-                batch,
-                recipe,
-            )
-        )
+        rows.append(("mean of the 24 logged batches 1000-24000: acc / loss", f"{c_acc:.3f} / {c_loss:.3f}", f"{acc_m:.3f} / {loss_m:.3f}", batch, recipe))  # fmt: skip
     last = log[-10:]
-    rows.append(
-        (
-            f"mean of the last 10 logged batches (to {last[-1][0]:,})",
-            "(log not shown past 24000)",
-            float(np.mean([a for _, _, a in last])),
-            batch,
-            recipe,
-        )
-    )
-    rows.append(
-        ("test accuracy, first 128 test images", "(run, value not shown)", test128, f"{data}, test", recipe)
-    )
-    rows.append(
-        (f"test accuracy, {n_test:,} test images", "(not in course)", test_all, f"{data}, test", recipe)
-    )
+    rows.append((f"mean of the last 10 logged batches (to {last[-1][0]:,})", "(log not shown past 24000)", float(np.mean([a for _, _, a in last])), batch, recipe))  # fmt: skip
+    rows.append(("test accuracy, first 128 test images", "(run, value not shown)", test128, test, recipe))
+    rows.append((f"test accuracy, {n_test:,} test images", "(not in course)", test_all, test, recipe))
+    figures(log, trainer, data, args)
 
+
+def figures(log, trainer: Trainer, data: Digits, args) -> None:
     fig = new_figure(7, 4)
     ax = fig.add_subplot(1, 1, 1)
     ax.plot([s for s, _, _ in log], [a for _, _, a in log], lw=0.8, label="scratchnet, batch accuracy")
@@ -182,71 +157,56 @@ def lab_run(args, rows: list, x_tr, y_tr, x_te, y_te, data: str) -> tuple:
     ax.set_xlabel("training examples seen")
     ax.set_ylabel("accuracy of the batch just trained on")
     ax.set_ylim(0, 1.02)
-    ax.set_title(f"LSTM reading digit rows ({data})")
+    ax.set_title(f"LSTM reading digit rows ({data.label})")
     ax.grid(alpha=0.3)
     ax.legend()
     savefig(fig, args, "mnist_lstm_curve.png")
-    pred = trainer.predict(x_te[:32]).argmax(axis=1)
-    grid = plot_image_grid(x_te[:32], true=y_te[:32], pred=pred, ncols=8, title="LSTM predictions (test)")
+    pred = trainer.predict(data.x_te[:32]).argmax(axis=1)
+    grid = plot_image_grid(data.x_te[:32], true=data.y_te[:32], pred=pred, ncols=8, title="LSTM predictions (test)")  # fmt: skip
     savefig(grid, args, "mnist_lstm_predictions.png")
-    return log, secs
 
 
-def repeats(args, rows: list, x_tr, y_tr, x_te, y_te, data: str) -> None:
+def other_seeds(args, rows: list, data: Digits, steps: int) -> None:
     """The course shows one run; other seeds show how far single-batch accuracies move."""
     seeds = [args.seed + i for i in range(1, args.repeats)]
     if not seeds:
         return
-    steps = 40 if args.quick else COURSE_STEPS
     section(f"the same recipe with seeds {seeds} (initial weights and batch order)")
     accs, tests = [], []
     for seed in seeds:
-        _, trainer, log, secs = train(x_tr, y_tr, steps, seed, f"seed {seed}", verbose=False)
+        _, trainer, log, secs = train(data.x_tr, data.y_tr, steps, seed, f"seed {seed}", verbose=False)
         window = course_window(log)[1] if log[-1][0] >= max(COURSE_LOG) else float("nan")
-        test = trainer.evaluate(x_te, y_te)["accuracy"]
+        test = trainer.evaluate(data.x_te, data.y_te)["accuracy"]
         accs.append(window)
         tests.append(test)
         print(
             f"  seed {seed}: mean batch accuracy 1000-24000 {window:.3f}; test accuracy {test:.4f} ({secs:.0f} s)"
         )
-    rows.append(
-        (
-            f"seeds {seeds[0]}-{seeds[-1]}: mean batch acc 1000-24000",
-            "(one run)",
-            " / ".join(f"{a:.3f}" for a in accs),
-            f"{data}, train batch",
-            f"lab, {steps} steps",
-        )
-    )
-    rows.append(
-        (
-            f"seeds {seeds[0]}-{seeds[-1]}: test accuracy",
-            "(not in course)",
-            " / ".join(f"{a:.4f}" for a in tests),
-            f"{data}, test",
-            f"lab, {steps} steps",
-        )
+    which, recipe = f"seeds {seeds[0]}-{seeds[-1]}", f"lab, {steps} steps"
+    rows.append((f"{which}: mean batch acc 1000-24000", "(one run)", " / ".join(f"{a:.3f}" for a in accs), f"{data.label}, train batch", recipe))  # fmt: skip
+    rows.append((f"{which}: test accuracy", "(not in course)", " / ".join(f"{a:.4f}" for a in tests), f"{data.label}, test", recipe))  # fmt: skip
+
+
+def options(parser) -> None:
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="runs of the lab recipe with seeds seed.. (default 3; quick 1)",
     )
 
 
 def main() -> None:
-    args = setup(
-        "ch13_lstm_mnist",
-        __doc__,
-        options=lambda p: p.add_argument(
-            "--repeats",
-            type=int,
-            default=None,
-            help="runs of the lab recipe with seeds seed.. (default 3; quick 1)",
-        ),
-    )
+    args = setup("ch13_lstm_mnist", __doc__, options=options)
     args.repeats = (1 if args.quick else 3) if args.repeats is None else max(1, args.repeats)
-    rows: list = []
-    digits = load_course_mnist(flatten=False, seed=args.seed)
-    x_tr, x_te = digits.x_tr.reshape(-1, 28, 28), digits.x_te.reshape(-1, 28, 28)  # 28 rows of 28 pixels
-    lab_run(args, rows, x_tr, digits.y_tr, x_te, digits.y_te, digits.label)
-    repeats(args, rows, x_tr, digits.y_tr, x_te, digits.y_te, digits.label)
     steps = 40 if args.quick else COURSE_STEPS
+    digits = load_course_mnist(flatten=False, seed=args.seed)
+    rows_of_pixels = {"x_tr": digits.x_tr.reshape(-1, 28, 28), "x_te": digits.x_te.reshape(-1, 28, 28)}
+    data = dataclasses.replace(digits, **rows_of_pixels)  # 28 rows of 28 pixels
+    rows: list = []
+    lstm_mnist(args, rows, data, steps)
+    other_seeds(args, rows, data, steps)
+
     recipe = (
         f"recipe: {RECIPE}, {steps} updates (the lab's {COURSE_STEPS}) from the next_batch stream, seed "
         f"{args.seed}" + (f" and {args.repeats - 1} more seeds" if args.repeats > 1 else "")
@@ -254,7 +214,7 @@ def main() -> None:
     print(f"\n{recipe}")
     table = report(rows)
     remarks = notes(
-        f"Data: {digits.label}. The course's accuracies are training-batch figures (the batch just used for an "
+        f"Data: {data.label}. The course's accuracies are training-batch figures (the batch just used for an "
         "update, measured after it); the test rows are ours on held-out images.",
         "Single 100-image batches move by several points from one log line to the next; the mean over the "
         "24 lines the course shows, and the other seeds, are the fair comparison.",

@@ -1,25 +1,34 @@
 """Chapter 14: a word-level language model on the Penn Treebank, trained with truncated BPTT.
 
+What the course claims (Deep Learning with TensorFlow, the PTB lab, adapted from TensorFlow's PTBModel):
+
+* the set-up: a 10,000-word vocabulary, 200-dimensional embeddings, two stacked LSTMs of 256 and 128 units
+  (no dropout: keep_prob 1), windows of 20 unrolled steps, batches of 60 parallel streams, a uniform
+  initialiser of scale 0.1, plain SGD at 1.0 with the global gradient norm clipped to 5, 15 epochs;
+  the rate is multiplied by 0.5 ** max(i - 4, 0) in epoch i + 1, so it stays 1.0 for epochs 1-5 and then
+  halves every epoch (the setting is named max_epoch_decay_lr = 4);
+* the data: ptb.train has 929,589 words, so an epoch is 774 batches of 60 x 20;
+* the untrained network: its per-position losses on the first batch are all about 9.2 (9.199 to 9.224,
+  i.e. ln 10,000, a uniform guess), and that batch's cost prints as 184.2 (20 steps x 9.21);
+* training, epoch 1 at learning rate 1.000: perplexity 4146.5 at iteration 10 of 774 and 1259.0 at
+  iteration 87, at 203-208 words per second; the notebook's log stops there (no end-of-epoch, validation
+  or test perplexity is shown).
+
 A language model gives the probability of the next word given the words so far. Ours looks each word up
-in a 200-dimensional embedding table, runs two stacked LSTMs (256 then 128 units) and scores all
-10,000 vocabulary words with a softmax layer. The course's configuration: 20 unrolled steps, batches of
-60 parallel text streams, plain SGD with learning rate 1.0 (halved every epoch after the 4th), and the
-gradients' global norm clipped to 5, which keeps one bad batch from throwing the weights far away.
-
-How the text is fed: the corpus is cut into 60 equal streams (rows); batch k holds words
-``[20k, 20k+20)`` of every stream and the targets are the same windows shifted by one word. The LSTMs are
-*stateful*: the state at the end of batch k is the starting state of batch k+1, so the model can use
-context from earlier batches, but the gradient stops at the batch boundary (truncated BPTT).
-
-The loss per batch is the cross-entropy summed over the 20 steps and averaged over the 60 streams; the
-perplexity is ``exp(total loss / total steps)``, the effective number of words the model hesitates
-between. An untrained model spreads its probability evenly, so its loss per word is ln(10000) = 9.21
-(perplexity 10,000), which we check before training.
+in the embedding table, runs the two LSTMs and scores all 10,000 vocabulary words with a softmax layer.
+The corpus is cut into 60 equal streams (rows); batch k holds words ``[20k, 20k+20)`` of every stream and
+the targets are the same windows shifted by one word. The LSTMs are *stateful*: the state at the end of
+batch k is the starting state of batch k+1, so the model can use context from earlier batches, but the
+gradient stops at the batch boundary (truncated BPTT). Clipping keeps one bad batch from throwing the
+weights far away. The loss per batch is the cross-entropy summed over the 20 steps and averaged over the
+60 streams; the perplexity ``exp(total loss / total steps)`` is the effective number of words the model
+hesitates between, 10,000 for an untrained model (loss per word ln(10000) = 9.21), which we check first.
 
 Data: only ``ptb.valid.txt`` (73,760 words) and ``ptb.test.txt`` (82,430) are available offline, not the
-929k-word training file. So we train on the validation text and report perplexity on the test text. The
-vocabulary is built from valid + test (7,596 distinct words); the model keeps the course's 10,000 output
-classes, the unused ids standing for the PTB words that only occur in the training file.
+929k-word training file. So we train on the validation text for 10 epochs and report perplexity on the
+test text. The vocabulary is built from valid + test (7,596 distinct words); the model keeps the course's
+10,000 output classes, the unused ids standing for the PTB words that only occur in the training file.
+The final table gives the course's figure, ours, the data and the recipe; ``<out>/results.md`` keeps it.
 """
 
 from __future__ import annotations
@@ -28,23 +37,21 @@ import math
 import time
 
 import numpy as np
-from _common import data_dir, notes, report, savefig, section, setup
+from _common import data_dir, notes, report, savefig, section, setup, write_results
 
 import scratchnet
-from scratchnet.datasets import load_ptb
-from scratchnet.datasets._fetch import fetch
+from scratchnet import Sequential
+from scratchnet.datasets import Vocabulary, fetch, load_ptb
 from scratchnet.datasets.ptb import build_vocab, tokenize
 from scratchnet.datasets.text import read_text_file
-from scratchnet.layers.dense import Dense
-from scratchnet.layers.embedding import Embedding
-from scratchnet.layers.recurrent import LSTM
-from scratchnet.layers.time_distributed import TimeDistributed
+from scratchnet.layers import LSTM, Dense, Embedding, TimeDistributed
 from scratchnet.losses import SequenceCrossEntropy
-from scratchnet.model import Sequential
 from scratchnet.optim import SGD, LambdaLR
 from scratchnet.plotting import new_figure
 
 VOCAB_SIZE, EMBED, H1, H2 = 10000, 200, 256, 128
+RECIPE = "SGD 1.0 (halved each epoch after the 5th), clip 5"
+DATA = "train ptb.valid / test ptb.test"
 
 
 def batches(ids: np.ndarray, batch_size: int, num_steps: int):
@@ -91,9 +98,9 @@ def run_epoch(model, loss, ids, batch_size, num_steps, optimizer=None, label="",
     for step, (x, y) in enumerate(batches(ids, batch_size, num_steps)):
         if step >= total:
             break
-        cost = loss.forward(model.forward(x), y)
+        cost = loss(model(x), y)
         if optimizer is not None:
-            model.backward(loss.backward())
+            model.backprop(loss.backward())
             optimizer.step()  # clips the global gradient norm to 5 first
         costs += cost
         iters += num_steps
@@ -107,57 +114,46 @@ def run_epoch(model, loss, ids, batch_size, num_steps, optimizer=None, label="",
     return math.exp(costs / iters), wps
 
 
-def main() -> None:
-    args = setup("ch14_ptb_language_model", __doc__)
-    rows: list = []
+# -- the lab's sections ------------------------------------------------------------------------------------
+def ptb_data(args):
+    """The PTB text at hand (valid and test) with one vocabulary over both."""
+    section("data: train on ptb.valid, evaluate on ptb.test (ptb.train is not available offline)")
     where = data_dir()
     kw = {"data_dir": where} if where is not None else {}
-
-    section("data: train on ptb.valid, evaluate on ptb.test (ptb.train is not available offline)")
     words = tokenize(read_text_file(fetch("ptb/ptb.valid.txt", **kw).path)) + tokenize(
         read_text_file(fetch("ptb/ptb.test.txt", **kw).path)
     )
-    vocab = build_vocab(words)
+    vocab: Vocabulary = build_vocab(words)
     train = load_ptb("valid", vocab=vocab, **kw)
     test = load_ptb("test", vocab=vocab, **kw)
     print(
         f"  vocabulary {len(vocab)} words (valid + test); train {len(train.ids)} words, test {len(test.ids)}"
     )
     print(f"  first words: {vocab.decode(train.ids[:12], sep=' ')}")
+    return train, test
 
-    batch_size, num_steps = (20, 20) if args.quick else (60, 20)
-    epochs = 1 if args.quick else 10
-    max_batches = 6 if args.quick else None
-    scratchnet.seed(args.seed)
-    model = language_model()
-    model.summary((num_steps,), input_dtype=np.int64)
-    reset(model)  # the summary's dummy batch of two left a carried state behind
-    # per-sequence loss summed over the 20 steps, averaged over the batch (the course's cost)
-    loss = SequenceCrossEntropy(average_across_timesteps=False, average_across_batch=True)
 
+def untrained_loss(model, loss, ids: np.ndarray, plan: dict, rows: list) -> None:
+    """Before training every word is equally likely: the loss per word is ln(10000)."""
     section("untrained model: loss per word should be ln(10000)")
-    x0, y0 = next(batches(train.ids, batch_size, num_steps))
-    untrained = loss.forward(model.forward(x0), y0) / num_steps
+    x0, y0 = next(batches(ids, plan["batch_size"], plan["num_steps"]))
+    untrained = loss(model(x0), y0) / plan["num_steps"]
     reset(model)
     print(f"  untrained loss per word {untrained:.4f}; ln({VOCAB_SIZE}) = {math.log(VOCAB_SIZE):.4f}")
-    rows.append(
-        (
-            "untrained loss per word",
-            f"ln(10000) = {math.log(VOCAB_SIZE):.4f}",
-            f"{untrained:.4f}",
-            "valid batch 1",
-        )
-    )
+    course = f"9.199-9.224 (ln 10000 = {math.log(VOCAB_SIZE):.4f})"
+    rows.append(("untrained loss per word", course, f"{untrained:.4f}", "valid batch 1", "no training"))
 
+
+def training(model, loss, train, test, plan: dict, rows: list, args) -> None:
+    """The course's epoch loop: SGD 1.0 with clipping, the rate halved every epoch after the 5th."""
+    batch_size, num_steps, max_batches = plan["batch_size"], plan["num_steps"], plan["max_batches"]
     opt = SGD(model.parameters(), lr=1.0, clip_norm=5.0)
     sched = LambdaLR(opt, lambda e: 0.5 ** max(e - 4, 0))  # epochs 1-5 at 1.0, then halved each epoch
     history = []
-    for epoch in range(1, epochs + 1):
+    for epoch in range(1, plan["epochs"] + 1):
         section(f"epoch {epoch}: learning rate {opt.lr:.3f}")
         t0 = time.perf_counter()
-        train_ppl, wps = run_epoch(
-            model, loss, train.ids, batch_size, num_steps, opt, f"epoch {epoch}", max_batches
-        )
+        train_ppl, wps = run_epoch(model, loss, train.ids, batch_size, num_steps, opt, f"epoch {epoch}", max_batches)  # fmt: skip
         test_ppl, _ = run_epoch(model, loss, test.ids, batch_size, num_steps, max_batches=max_batches)
         secs = time.perf_counter() - t0
         history.append({"epoch": epoch, "lr": opt.lr, "train": train_ppl, "test": test_ppl, "wps": wps})
@@ -166,8 +162,19 @@ def main() -> None:
             f"{wps:.0f} words/s training  ({secs:.0f} s with evaluation)"
         )
         sched.step()
+    perplexity_figure(history, args)
 
+    recipe = f"{RECIPE}, batch {batch_size} x {num_steps}"
     best = min(history, key=lambda r: r["test"])
+    rows.append(("perplexity early in epoch 1", "4146.5 (itr 10), 1259.0 (itr 87)", "see log", DATA, recipe))
+    for r in history:
+        rows.append((f"epoch {r['epoch']} (lr {r['lr']:.3g}): train / test perplexity", "(not shown)", f"{r['train']:.1f} / {r['test']:.1f}", DATA, recipe))  # fmt: skip
+    rows.append(("best test perplexity", "(not shown)", f"{best['test']:.1f} (epoch {best['epoch']})", "ptb.test", recipe))  # fmt: skip
+    rows.append(("training speed, words/second", "203-208 wps", f"{np.mean([r['wps'] for r in history]):.0f}", "this machine", recipe))  # fmt: skip
+    rows.append(("epochs", "15 (max_epoch)", plan["epochs"], "reduced to fit ~10 min" if not args.quick else "quick", recipe))  # fmt: skip
+
+
+def perplexity_figure(history: list, args) -> None:
     fig = new_figure(7, 4)
     ax = fig.add_subplot(1, 1, 1)
     ax.semilogy([r["epoch"] for r in history], [r["train"] for r in history], "o-", label="train (ptb.valid)")
@@ -179,40 +186,39 @@ def main() -> None:
     ax.legend()
     savefig(fig, args, "perplexity.png")
 
-    data = "train ptb.valid / test ptb.test"
-    rows.append(("perplexity early in epoch 1", "4146.5 (itr 10), 1259.0 (itr 87)", "see log", data))
-    for r in history:
-        rows.append(
-            (
-                f"epoch {r['epoch']} (lr {r['lr']:.3g}): train / test perplexity",
-                "(not shown)",
-                f"{r['train']:.1f} / {r['test']:.1f}",
-                data,
-            )
-        )
-    rows.append(
-        ("best test perplexity", "(not shown)", f"{best['test']:.1f} (epoch {best['epoch']})", "ptb.test")
-    )
-    rows.append(
-        (
-            "training speed, words/second",
-            "203-208 wps",
-            f"{np.mean([r['wps'] for r in history]):.0f}",
-            "this machine",
-        )
-    )
-    rows.append(("epochs", "15 (max_epoch)", epochs, "reduced to fit ~10 min" if not args.quick else "quick"))
-    report(rows)
-    notes(
+
+def main() -> None:
+    args = setup("ch14_ptb_language_model", __doc__)
+    train, test = ptb_data(args)
+    plan = {
+        "batch_size": 20 if args.quick else 60,
+        "num_steps": 20,
+        "epochs": 1 if args.quick else 10,
+        "max_batches": 6 if args.quick else None,
+    }
+    scratchnet.seed(args.seed)
+    model = language_model()
+    model.summary((plan["num_steps"],), input_dtype=np.int64)
+    reset(model)  # the summary's dummy batch of two left a carried state behind
+    # per-sequence loss summed over the 20 steps, averaged over the batch (the course's cost)
+    loss = SequenceCrossEntropy(average_across_timesteps=False, average_across_batch=True)
+    rows: list = []
+    untrained_loss(model, loss, train.ids, plan, rows)
+    training(model, loss, train, test, plan, rows, args)
+
+    table = report(rows)
+    remarks = notes(
         "ptb.train.txt (929k words) is not available offline: we train on ptb.valid (73,760 words, 61 batches "
         "of 60 x 20 per epoch instead of the course's 774) and test on ptb.test; the vocabulary is built from "
         "valid + test, so no test word is forced to <unk>. With 1/13 of the course's training text the "
-        "model runs out of new material early: watch the gap between training and test perplexity widen once the learning rate starts halving.",
+        "model runs out of new material early: watch the gap between training and test perplexity widen "
+        "once the learning rate starts halving.",
         "The course prints perplexity inside the first epoch only; perplexities after training on the real "
         "train file are not comparable to ours.",
         "The course's speed (~205 words/s) was on its notebook machine; ours is a 2-core shared CPU.",
         "quick mode: batch 20, 6 batches of training and of test, one epoch.",
     )
+    write_results(args, table, remarks)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ has sigmoid units everywhere (the output too), squared error against one-hot lab
 (a momentum optimizer with momentum 0), lr 1.0, batches of 100 in order (549 a pass), 10 epochs; its
 random weights are uniform in +-4 sqrt(6 / (fan_in + fan_out)) with zero biases, and the three hidden
 layers are overwritten by the RBMs' W and hb. We fine-tune that network and, for comparison, the same one
-left at its random start. The whole lab takes a few minutes here, so it runs as written.
+left at its random start. The whole lab takes a few minutes here, so it runs as written, on full MNIST when
+it can be found (the 5,000-digit subset otherwise, said in every row); ``<out>/results.md`` keeps the final
+table of the course's figures and ours.
 """
 
 from __future__ import annotations
@@ -35,13 +37,11 @@ from _common import load_course_mnist, notes, report, savefig, section, setup, w
 
 from scratchnet import init
 from scratchnet.datasets import one_hot
-from scratchnet.dbn import DBN
 from scratchnet.losses import MeanSquaredError
 from scratchnet.optim import SGD
-from scratchnet.plotting import new_figure
-from scratchnet.rbm import RBM
-from scratchnet.tiles import tile_filters
+from scratchnet.plotting import new_figure, tile_filters
 from scratchnet.training import Trainer
+from scratchnet.unsupervised import DBN, RBM
 
 SIZES = [784, 500, 200, 50]
 COURSE_ERRORS = ["0.0600874", "0.053762", "0.0466000"]  # RBM 784-500 after passes 1-3, as printed

@@ -28,7 +28,8 @@ Beyond the lab, on the same data: a **tied** autoencoder (the decoder reuses the
 transposed, half the parameters), a **denoising** one (trained on inputs with 30% of the pixels zeroed,
 scored against the clean picture), and a **2-D code** 784-256-64-2 next to PCA's best 2-D projection,
 scored by how well the classes separate (5-nearest-neighbour accuracy in the plane) and how well each
-rebuilds the digits.
+rebuilds the digits. Everything runs on full MNIST when it can be found (the 5,000-digit subset otherwise,
+said in every row); ``<out>/results.md`` keeps the final table of the course's figures and ours.
 """
 
 from __future__ import annotations
@@ -40,37 +41,18 @@ from _common import load_course_mnist, notes, report, savefig, section, setup, w
 
 import scratchnet
 from scratchnet import init
-from scratchnet.autoencoder import Autoencoder, DenoisingAutoencoder, TiedAutoencoder
 from scratchnet.backend import get_array_module
 from scratchnet.datasets import DataLoader
 from scratchnet.losses import BinaryCrossEntropy, MeanSquaredError
 from scratchnet.optim import Adam, RMSProp
-from scratchnet.pca import PCA
 from scratchnet.plotting import new_figure
 from scratchnet.training import Trainer
+from scratchnet.unsupervised import PCA, Autoencoder, DenoisingAutoencoder, TiedAutoencoder
 
-COURSE_COST = [
-    "0.218729958",
-    "0.181405053",
-    "0.171680182",
-    "0.157407790",
-    "0.150844395",
-    "0.151500776",
-    "0.146380241",
-    "0.139467284",
-    "0.136919573",
-    "0.138647676",
-    "0.132326111",
-    "0.130863369",
-    "0.129828766",
-    "0.130005032",
-    "0.129694894",
-    "0.124201685",
-    "0.124395795",
-    "0.123281069",
-    "0.124811962",
-    "0.122014269",
-]
+# the lab's printed cost after each of its 20 epochs (text, to keep every printed digit)
+COURSE_COST = """0.218729958 0.181405053 0.171680182 0.157407790 0.150844395 0.151500776 0.146380241 0.139467284
+0.136919573 0.138647676 0.132326111 0.130863369 0.129828766 0.130005032 0.129694894 0.124201685 0.124395795
+0.123281069 0.124811962 0.122014269""".split()
 EPOCHS, BATCH, LR = 20, 256, 0.01
 NORMAL1 = init.get("normal", std=1.0)  # tf.random_normal, the lab's weights and biases
 RECIPE = "AE 784-256-128-256-784 sigmoid, N(0,1) weights and biases, MSE, Adam 0.01, batch 256 (next_batch)"
@@ -78,9 +60,7 @@ RECIPE = "AE 784-256-128-256-784 sigmoid, N(0,1) weights and biases, MSE, Adam 0
 
 def fit(model, x: np.ndarray, passes: int, batch: int, lr: float, seed: int, loss=None) -> float:
     """Adam on (x, x) for ``passes`` shuffled passes (the extra models, not the lab); returns seconds."""
-    trainer = Trainer(
-        model, MeanSquaredError() if loss is None else loss, Adam(model.parameters(), lr=lr), metrics=()
-    )
+    trainer = Trainer(model, loss or MeanSquaredError(), Adam(model.parameters(), lr=lr), metrics=())
     t0 = time.perf_counter()
     trainer.fit(x, x, passes, batch, seed=seed, progress=False)
     return time.perf_counter() - t0
@@ -124,11 +104,16 @@ class TFRMSProp(RMSProp):
     and epsilon sits inside the root. With gradients far below 1 the first steps are about lr * g, where
     scratchnet's ``RMSProp`` (which starts at 0, as PyTorch's does) steps by about lr * sign(g)."""
 
-    def _update(self, p, g, state):
-        s = self._buffer(state, "mean_sq", p, fill=1.0)
+    def update_step(self, p, g, state):
+        s = self.state_buffer(state, "mean_sq", p, fill=1.0)
         s *= p.dtype.type(self.alpha)
         s += p.dtype.type(1 - self.alpha) * g * g
         p -= p.dtype.type(self.lr) * g / get_array_module(p).sqrt(s + p.dtype.type(self.eps))
+
+
+def tf_rmsprop(params) -> TFRMSProp:
+    """The optimiser of the TensorFlow example the lab adapts: RMSPropOptimizer(0.01), decay 0.9."""
+    return TFRMSProp(params, lr=LR, alpha=0.9, eps=1e-10)
 
 
 def train_lab_autoencoder(x_tr, make_optimizer, epochs: int, seed: int, label: str):
@@ -154,36 +139,42 @@ def cost_rows(rows: list, costs: list[float], per_epoch: int, epochs: int, data:
     """Course cost vs ours at the end of chosen epochs, and the mean of the epoch 16-20 values."""
     for e in sorted({1, 2, 3, 5, 10, 15, 20} & set(range(1, epochs + 1))):
         cell = f"{costs[e * per_epoch - 1]:.9f}"
-        rows.append(
-            (
-                f"AE cost{tag}, epoch {e} (its last batch)",
-                COURSE_COST[e - 1],
-                cell,
-                f"{data}, train batch",
-                recipe,
-            )
-        )
+        rows.append((f"AE cost{tag}, epoch {e} (its last batch)", COURSE_COST[e - 1], cell, f"{data}, train batch", recipe))  # fmt: skip
     if epochs == EPOCHS:  # single batches are noisy: compare the five printed last-batch costs as a whole
         ours5 = np.mean([costs[e * per_epoch - 1] for e in range(16, 21)])
         course5 = np.mean([float(c) for c in COURSE_COST[15:]])
-        rows.append(
-            (
-                f"mean of the epoch 16-20 costs{tag}",
-                f"{course5:.4f}",
-                f"{ours5:.4f}",
-                f"{data}, train batch",
-                recipe,
-            )
-        )
+        rows.append((f"mean of the epoch 16-20 costs{tag}", f"{course5:.4f}", f"{ours5:.4f}", f"{data}, train batch", recipe))  # fmt: skip
+
+
+def cost_figure(args, runs: dict[str, list[float]], per_epoch: int, mean_image: float, data: str) -> None:
+    """Every batch's cost of each run, the last batch of each epoch marked (the value the lab prints), and
+    the course's printed costs."""
+    first = next(iter(runs.values()))  # the Adam run: the lab's own code
+    epochs = len(first) // per_epoch
+    fig = new_figure(6.5, 4)
+    ax = fig.add_subplot(1, 1, 1)
+    steps = np.arange(1, len(first) + 1) / per_epoch
+    marks = range(1, epochs + 1)
+    for name, series in runs.items():
+        line = ax.plot(steps, series, lw=0.5, alpha=0.5)[0]
+        last = [series[e * per_epoch - 1] for e in marks]
+        ax.plot(marks, last, "o", ms=4, color=line.get_color(), label=f"ours, {name}")
+    ax.plot(range(1, EPOCHS + 1), [float(c) for c in COURSE_COST], "k^--", ms=4, label="course (printed)")
+    ax.axhline(mean_image, color="gray", lw=0.8, ls=":", label="output the mean image")
+    ax.set_xlabel(f"epoch ({per_epoch} updates of batch {BATCH}); dots: the last batch, as printed")
+    ax.set_ylabel("MSE cost")
+    ax.set_ylim(0, max(0.3, min(1.0, max(first[:5]) * 1.05)))
+    ax.set_title(f"784-256-128-256-784 sigmoid autoencoder on {data}")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    savefig(fig, args, "ae_cost_curve.png")
 
 
 def course_autoencoder(args, rows: list, x_tr, x_te, data: str) -> str:
     """The lab with Adam (its code) and with TensorFlow's RMSProp; returns a remark comparing the two."""
     epochs = 3 if args.quick else EPOCHS
     per_epoch = len(x_tr) // BATCH
-    section(
-        f"the lab's autoencoder, Adam 0.01: {epochs} epochs x {per_epoch} batches of {BATCH} (next_batch)"
-    )
+    section(f"the lab's autoencoder, Adam 0.01: {epochs} epochs x {per_epoch} batches of {BATCH} (next_batch)")  # fmt: skip
     ae, costs = train_lab_autoencoder(x_tr, lambda p: Adam(p, lr=LR), epochs, args.seed, "Adam")
     test_mse = mse(ae, x_te)
     mean_image = float(((x_te - x_tr.mean(axis=0)) ** 2).mean())
@@ -194,42 +185,15 @@ def course_autoencoder(args, rows: list, x_tr, x_te, data: str) -> str:
     recipe = f"lab (Adam), {epochs} epochs x {per_epoch}"
     cost_rows(rows, costs, per_epoch, epochs, data, recipe, "")
     rows.append(("AE test MSE (mean over pixels)", "(not in course)", test_mse, f"{data}, test", recipe))
-    rows.append(
-        ("baseline: always output the mean image", "(not in course)", mean_image, f"{data}, test", "-")
-    )
+    rows.append(("baseline: always output the mean image", "(not in course)", mean_image, f"{data}, test", "-"))  # fmt: skip
 
-    section(
-        "the same, with TensorFlow's RMSProp (lr 0.01, decay 0.9): the optimiser of the example the lab adapts"
-    )
-    _, rms_costs = train_lab_autoencoder(
-        x_tr, lambda p: TFRMSProp(p, lr=LR, alpha=0.9, eps=1e-10), epochs, args.seed, "RMSProp"
-    )
+    section("the same, with TensorFlow's RMSProp (lr 0.01, decay 0.9): the optimiser of the example the lab adapts")  # fmt: skip
+    _, rms_costs = train_lab_autoencoder(x_tr, tf_rmsprop, epochs, args.seed, "RMSProp")
     rms_recipe = f"lab with TF RMSProp, {epochs} epochs x {per_epoch}"
     cost_rows(rows, rms_costs, per_epoch, epochs, data, rms_recipe, " (RMSProp)")
 
-    fig = new_figure(6.5, 4)
-    ax = fig.add_subplot(1, 1, 1)
-    steps = np.arange(1, len(costs) + 1) / per_epoch
-    marks = range(1, epochs + 1)
-    for name, series in (("Adam 0.01 (the lab's code)", costs), ("TF RMSProp 0.01", rms_costs)):
-        line = ax.plot(steps, series, lw=0.5, alpha=0.5)[0]
-        ax.plot(
-            marks,
-            [series[e * per_epoch - 1] for e in marks],
-            "o",
-            ms=4,
-            color=line.get_color(),
-            label=f"ours, {name}",
-        )
-    ax.plot(range(1, EPOCHS + 1), [float(c) for c in COURSE_COST], "k^--", ms=4, label="course (printed)")
-    ax.axhline(mean_image, color="gray", lw=0.8, ls=":", label="output the mean image")
-    ax.set_xlabel(f"epoch ({per_epoch} updates of batch {BATCH}); dots: the last batch, as printed")
-    ax.set_ylabel("MSE cost")
-    ax.set_ylim(0, max(0.3, min(1.0, max(costs[:5]) * 1.05)))
-    ax.set_title(f"784-256-128-256-784 sigmoid autoencoder on {data}")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    savefig(fig, args, "ae_cost_curve.png")
+    runs = {"Adam 0.01 (the lab's code)": costs, "TF RMSProp 0.01": rms_costs}
+    cost_figure(args, runs, per_epoch, mean_image, data)
     image_rows(
         [x_te[:10], ae.reconstruct(x_te[:10])],
         ["original", "rebuilt"],
@@ -269,42 +233,13 @@ def tied_and_denoising(args, rows: list, x_tr, x_te, data: str) -> None:
         )
     recipe = f"Xavier, Adam 1e-3, b256, {passes} passes"
     test = f"{data}, test"
+    untied, tied, dae = results["untied"], results["tied"], results["denoising"]
     rows.append(
-        (
-            "test MSE untied / tied",
-            "(not in course)",
-            f"{results['untied'][0]:.4f} / {results['tied'][0]:.4f}",
-            test,
-            recipe,
-        )
+        ("test MSE untied / tied", "(not in course)", f"{untied[0]:.4f} / {tied[0]:.4f}", test, recipe)
     )
-    rows.append(
-        (
-            "parameters untied / tied",
-            "(not in course)",
-            f"{results['untied'][2]} / {results['tied'][2]}",
-            "-",
-            "-",
-        )
-    )
-    rows.append(
-        (
-            "30%-masked test input -> clean: plain / denoising",
-            "(not in course)",
-            f"{results['untied'][1]:.4f} / {results['denoising'][1]:.4f}",
-            test,
-            recipe,
-        )
-    )
-    rows.append(
-        (
-            "clean test input: plain / denoising",
-            "(not in course)",
-            f"{results['untied'][0]:.4f} / {results['denoising'][0]:.4f}",
-            test,
-            recipe,
-        )
-    )
+    rows.append(("parameters untied / tied", "(not in course)", f"{untied[2]} / {tied[2]}", "-", "-"))
+    rows.append(("30%-masked test input -> clean: plain / denoising", "(not in course)", f"{untied[1]:.4f} / {dae[1]:.4f}", test, recipe))  # fmt: skip
+    rows.append(("clean test input: plain / denoising", "(not in course)", f"{untied[0]:.4f} / {dae[0]:.4f}", test, recipe))  # fmt: skip
     image_rows(
         [
             x_te[:10],
@@ -340,24 +275,8 @@ def code_2d(args, rows: list, x_tr, y_tr, x_te, y_te, data: str) -> None:
         f"  ({secs:.1f} s; PCA's 2 components explain {pca.explained_variance_ratio_.sum():.1%} of the variance)"
     )
     recipe = f"AE: Xavier, BCE, Adam 1e-3, b128, {passes} passes"
-    rows.append(
-        (
-            "2-D code, 5-NN test accuracy: AE / PCA",
-            "AE separates better (figure)",
-            f"{knn['autoencoder']:.3f} / {knn['PCA']:.3f}",
-            f"{data}, test",
-            recipe,
-        )
-    )
-    rows.append(
-        (
-            "2-D code, reconstruction MSE: AE / PCA",
-            "(not in course)",
-            f"{rec_mse['autoencoder']:.4f} / {rec_mse['PCA']:.4f}",
-            f"{data}, test",
-            recipe,
-        )
-    )
+    rows.append(("2-D code, 5-NN test accuracy: AE / PCA", "AE separates better (figure)", f"{knn['autoencoder']:.3f} / {knn['PCA']:.3f}", f"{data}, test", recipe))  # fmt: skip
+    rows.append(("2-D code, reconstruction MSE: AE / PCA", "(not in course)", f"{rec_mse['autoencoder']:.4f} / {rec_mse['PCA']:.4f}", f"{data}, test", recipe))  # fmt: skip
     fig = new_figure(12, 5.2)
     show = slice(0, 5000)  # 5,000 test digits keep the scatter readable
     for i, (name, (_, z)) in enumerate(codes.items()):

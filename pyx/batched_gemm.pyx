@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Batched matrix products run by the kernels' own OpenMP threads (see ``scratchnet/ops/batched_gemm.py``
+"""Batched matrix products run by the kernels' own OpenMP threads (see ``scratchnet/fast/batched_gemm.py``
 for the twin, NumPy's ``matmul``).
 
 NumPy's matmul hands each product to OpenBLAS's thread pool, whose threads keep spinning for about 0.2 s
@@ -108,7 +108,7 @@ def blas_serial_depth():
 
 
 def available():
-    """True when OpenBLAS's ILP64 ``gemm`` was found (else use ``scratchnet.ops.batched_gemm``)."""
+    """True when OpenBLAS's ILP64 ``gemm`` was found (else use ``scratchnet.fast.batched_gemm``)."""
     return _LIBRARY is not None
 
 
@@ -182,7 +182,7 @@ def matmul_split(a, b, out=None, transpose_a=False, transpose_b=False):
     ``out`` (whole columns or whole rows), one single-threaded product per piece on the OpenMP threads.
     The pieces depend on the shape only (``_pieces``), so ``out`` is bit-identical at every thread count."""
     if _LIBRARY is None:
-        raise RuntimeError("batched_gemm: OpenBLAS's gemm was not found; use scratchnet.ops.batched_gemm")
+        raise RuntimeError("batched_gemm: OpenBLAS's gemm was not found; use scratchnet.fast.batched_gemm")
     if a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         raise ValueError(f"batched_gemm: need 2-D float32/float64 matrices of one dtype, got {a.shape} {a.dtype}, {b.shape} {b.dtype}")
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
@@ -209,7 +209,7 @@ def matmul(a, b, out=None, transpose_a=False, transpose_b=False):
     """``out[i] = op(a[i]) @ op(b[i])`` for stacks a (B, M, K) and b (B, K, N) (or their transposes when
     ``transpose_a`` / ``transpose_b``: a (B, K, M), b (B, N, K)), all C-contiguous float32 or float64."""
     if _LIBRARY is None:
-        raise RuntimeError("batched_gemm: OpenBLAS's gemm was not found; use scratchnet.ops.batched_gemm")
+        raise RuntimeError("batched_gemm: OpenBLAS's gemm was not found; use scratchnet.fast.batched_gemm")
     if a.ndim != 3 or b.ndim != 3 or a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         raise ValueError(f"batched_gemm: need 3-D float32/float64 stacks of one dtype, got {a.shape} {a.dtype}, {b.shape} {b.dtype}")
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)

@@ -6,7 +6,7 @@
  * filters); sn_s1_* (direct_conv_s1.h, stamped out for float and double below) are the stride-1 register
  * tiles: forward (SN_S1_FILTERS filters x 2 vectors of output columns), dx (SN_S1_ROWS rows x 2 vectors)
  * and dW / db (SN_S1_WFILTERS filters x SN_S1_TAPS taps, float32 lanes summed per image into doubles).
- * NumPy twin: scratchnet/ops/direct_conv.py (same results to rounding: the sums run in another order and,
+ * NumPy twin: scratchnet/fast/direct_conv.py (same results to rounding: the sums run in another order and,
  * in the stride-1 tiles, as fused multiply-adds).
  * Data layout: C-contiguous NCHW. x (N, C, H, W), w (F, C, kh, kw), b (F,), y and dout (N, F, OH, OW),
  * dx (N, C, H, W). The stride-1 forward and dW read a zero-padded copy xp (C, PH, PW) per image, PW wide

@@ -1,9 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Compiled direct convolution for few input channels (see ``scratchnet/ops/direct_conv.py`` for the maths
+"""Compiled direct convolution for few input channels (see ``scratchnet/fast/direct_conv.py`` for the maths
 and the readable twin).
 
 Same functions, arguments and results as the twin, to rounding (the sums run in another order). The
-wrappers validate with the twin's helpers (``scratchnet/ops/arguments.py``) before any ``nogil`` code: every
+wrappers validate with the twin's helpers (``scratchnet/arguments.py``) before any ``nogil`` code: every
 size, padding and stride is then below ``INDEX_LIMIT``, and for each tap only the output positions that
 read real pixels are visited (``_first_real`` / ``_end_real``), so every pointer stays inside its array.
 
@@ -42,7 +42,7 @@ from kernel_helpers cimport _end_real, _first_real, sn_share_thread_setting, sn_
 sn_share_thread_setting()  # the process-wide thread count (kernel_helpers.pxd)
 
 from scratchnet._kernels.relu import relu_in_place
-from scratchnet.ops.arguments import (
+from scratchnet.arguments import (
     prepare_direct_backward_input,
     prepare_direct_backward_weights,
     prepare_direct_forward,

@@ -1,7 +1,7 @@
 /* direct_conv_s1.h: the stride-1 register-tile kernels of the direct convolution, written once for a type
  * and included twice by direct_conv.h (so no include guard): with SN_S1_TYPE float / SN_S1_SUFFIX f, then
  * double / d. What each computes and the data layout: direct_conv.h and the comments below; NumPy twin:
- * scratchnet/ops/direct_conv.py.
+ * scratchnet/fast/direct_conv.py.
  *
  * In here T is the element type, SN_V one vector register of T (sn_vf / sn_vd), SN_LANES its lanes
  * (sn_lanes_f / sn_lanes_d), SN_S1_FN(name) the function sn_s1_<name>_<suffix> (SN_S1_FN(forward) is

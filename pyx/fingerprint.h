@@ -2,7 +2,7 @@
  *
  * What it computes: the sum modulo 2^64 of a 64-bit mix (murmur3's finaliser) of each 32-bit word with
  * its index: the same in any order, so bit for bit the twin's.
- * NumPy twin: scratchnet/ops/fingerprint.py.
+ * NumPy twin: scratchnet/fast/fingerprint.py.
  * Data layout: the array's bytes in C order read as uint32 words (native byte order), the tail
  * zero-padded to a word by the caller. */
 #ifndef SN_FINGERPRINT_H

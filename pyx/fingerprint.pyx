@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""The fingerprint of an array's contents in one pass (see ``scratchnet/ops/fingerprint.py`` for the
+"""The fingerprint of an array's contents in one pass (see ``scratchnet/fast/fingerprint.py`` for the
 definition and the twin). A sum modulo 2^64 is the same in any order, so it equals the twin's bit for bit.
 It runs on the calling thread only: it is memory-bound, and an OpenMP team woken here keeps spinning for
 milliseconds after it, taking a core from the OpenBLAS products the next layer runs (a GRU's per-step products
@@ -11,7 +11,7 @@ import numpy as np
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
-from scratchnet.ops import fingerprint as twin
+from scratchnet.fast import fingerprint as twin
 
 __all__ = ["fingerprint"]
 

@@ -1,8 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Compiled im2col / col2im (see ``scratchnet/ops/im2col.py`` for the maths and the readable twin).
+"""Compiled im2col / col2im (see ``scratchnet/maths/im2col.py`` for the maths and the readable twin).
 
 Same functions, arguments and results as the twin. The Python wrappers validate everything with the
-twin's helpers (``scratchnet/ops/arguments.py``) before any ``nogil`` code runs: every size, padding and
+twin's helpers (``scratchnet/arguments.py``) before any ``nogil`` code runs: every size, padding and
 stride is then below ``INDEX_LIMIT`` (a quarter of the ``Py_ssize_t`` range), so the ``Py_ssize_t`` sums
 and differences below cannot overflow, and every product is an offset inside an array that exists. The
 loops then trust their indices, and they only form pointers to pixels that are inside ``x`` / ``dx``.
@@ -26,7 +26,7 @@ from kernel_helpers cimport _end_real, _first_real, sn_share_thread_setting, sn_
 
 sn_share_thread_setting()  # the process-wide thread count (kernel_helpers.pxd)
 
-from scratchnet.ops.arguments import prepare_col2im, prepare_im2col
+from scratchnet.arguments import prepare_col2im, prepare_im2col
 
 __all__ = ["im2col", "col2im"]
 

@@ -7,7 +7,7 @@ process-wide setting owned by ``openmp_info`` (which exposes it to Python); each
 with ``sn_share_thread_setting()`` at import.
 
 Index arithmetic is ``Py_ssize_t`` throughout; the Python wrappers have checked every size, padding and
-stride against ``INDEX_LIMIT`` (``scratchnet/ops/arguments.py``) before these run, so the sums and
+stride against ``INDEX_LIMIT`` (``scratchnet/arguments.py``) before these run, so the sums and
 differences cannot overflow. ``_first_real`` / ``_end_real`` are the twins' ``real_range``.
 """
 

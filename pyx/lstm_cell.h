@@ -7,7 +7,7 @@
  * and sn_lstm_forward_sequence / sn_lstm_backward_sequence: one team member's share of the whole time
  * loop, the product h W_h (or dA W_h^T) by register-tile panels (sn_seq_*), a spin-then-sleep barrier
  * (sn_spin_wait), then the rows.
- * NumPy twin: scratchnet/ops/lstm_cell.py (forward_step, backward_step, forward_sequence,
+ * NumPy twin: scratchnet/fast/lstm_cell.py (forward_step, backward_step, forward_sequence,
  * backward_sequence).
  * Data layout: C-contiguous rows. Gates g4 / act (N, 4H) as [i | f | g | o] blocks of H columns; c, h,
  * tanh(c) and their gradients (N, H); sequences stack T steps: hs and cs (T + 1, N, H), act and da

@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""One LSTM step's element-wise work in one pass per row (see ``scratchnet/ops/lstm_cell.py`` for the
+"""One LSTM step's element-wise work in one pass per row (see ``scratchnet/fast/lstm_cell.py`` for the
 equations and the twin).
 
 The twin makes about a dozen NumPy passes over the step's (N, 4H) and (N, H) arrays, each a separate call;
@@ -21,7 +21,7 @@ at the course's sizes those passes were about a third of an LSTM layer's time. H
   the team is never larger than the CPUs the process may use (``sn_lockstep_threads_for``). Each output
   element is computed by one thread in a fixed order, so results do not depend on the thread count; the products' sums run in their own order
   (fused multiply-adds down k), so they equal the twin's NumPy products to rounding. The layer's
-  whole-sequence products run on the same threads (``ops/recurrent.py``): OpenBLAS's pool, spinning after
+  whole-sequence products run on the same threads (``fast/recurrent.py``): OpenBLAS's pool, spinning after
   its own products, took half the cores from the spinning team.
 
 Arrays the kernels do not take (not C-contiguous, mixed dtypes) go to the twin. The single steps are
@@ -38,8 +38,8 @@ from kernel_helpers cimport sn_pick_f, sn_share_thread_setting, sn_team_size, sn
 
 sn_share_thread_setting()  # the process-wide thread count (kernel_helpers.pxd)
 
-from scratchnet.ops import lstm_cell as twin
-from scratchnet.ops.arguments import kernel_takes
+from scratchnet.fast import lstm_cell as twin
+from scratchnet.arguments import kernel_takes
 
 __all__ = ["forward_step", "backward_step", "forward_sequence", "backward_sequence", "tanh"]
 

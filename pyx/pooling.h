@@ -4,7 +4,7 @@
  * (plane index h*W + w) of each window, with the general loop's rule (the first maximum or the first NaN
  * wins), branch-free: as blends (sn_pick_*, kernel_helpers.h) the compiler vectorises, or with AVX-512
  * for float32 (sn_maxpool2_f).
- * NumPy twin: scratchnet/ops/pooling.py (maxpool_forward): bit-identical, argmax included.
+ * NumPy twin: scratchnet/maths/pooling.py (maxpool_forward): bit-identical, argmax included.
  * Data layout: x (N, C, H, W) C-contiguous; r0 points at input row 2*yo of a plane (row 2*yo + 1 is
  * r0 + W), out and arg at output row yo (OW entries, int32 plane indices). */
 #ifndef SN_POOLING_H

@@ -1,8 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Compiled max/average pooling (see ``scratchnet/ops/pooling.py`` for the maths and the readable twin).
+"""Compiled max/average pooling (see ``scratchnet/maths/pooling.py`` for the maths and the readable twin).
 
 Same functions, arguments and results as the twin; the wrappers validate with the twin's helpers
-(``scratchnet/ops/arguments.py``) before any ``nogil`` code runs: every size, padding and stride is then
+(``scratchnet/arguments.py``) before any ``nogil`` code runs: every size, padding and stride is then
 below ``INDEX_LIMIT`` (a quarter of the ``Py_ssize_t`` range), so the ``Py_ssize_t`` index sums below
 cannot overflow; every plane has at least one pixel and every window at least one real pixel; ``argmax``
 only holds indices inside its plane.
@@ -32,14 +32,14 @@ from kernel_helpers cimport (
 
 sn_share_thread_setting()  # the process-wide thread count (kernel_helpers.pxd)
 
-from scratchnet.ops.arguments import (
+from scratchnet.arguments import (
     pool_work,
     prepare_avgpool_backward,
     prepare_avgpool_forward,
     prepare_maxpool_backward,
     prepare_maxpool_forward,
 )
-from scratchnet.ops.pooling import live_taps, window_counts
+from scratchnet.maths.pooling import live_taps, window_counts
 
 __all__ = ["maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward"]
 

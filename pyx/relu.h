@@ -2,7 +2,7 @@
  *
  * What it computes: y = max(0, x) as np.maximum(x, 0) (x when x > 0 or NaN, else +0), in place or not,
  * and dx = dout * (x > 0) with the mask as 1 or 0 (inf * 0 is NaN, as in NumPy).
- * NumPy twin: scratchnet/ops/relu.py: bit-identical.
+ * NumPy twin: scratchnet/fast/relu.py: bit-identical.
  * Data layout: flat C-contiguous arrays of n elements (the wrapper hands each thread a chunk). */
 #ifndef SN_RELU_H
 #define SN_RELU_H

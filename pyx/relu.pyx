@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""ReLU forward and backward on the kernels' OpenMP threads (see ``scratchnet/ops/relu.py`` for the maths
+"""ReLU forward and backward on the kernels' OpenMP threads (see ``scratchnet/fast/relu.py`` for the maths
 and the twin).
 
 NumPy's ``maximum`` and the masked product each run on one core; here the array is cut into fixed chunks
@@ -17,8 +17,8 @@ from kernel_helpers cimport sn_share_thread_setting, sn_threads_for
 
 sn_share_thread_setting()  # the process-wide thread count (kernel_helpers.pxd)
 
-from scratchnet.ops import relu as twin
-from scratchnet.ops.arguments import kernel_takes
+from scratchnet.fast import relu as twin
+from scratchnet.arguments import kernel_takes
 
 __all__ = ["relu", "relu_backward", "relu_in_place"]
 

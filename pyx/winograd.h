@@ -4,7 +4,7 @@
  * for a block of SN_WINO_BLOCK tiles at once: sn_wino_left_* (a matrix on the left of every tile),
  * sn_wino_taps_* (a matrix against tap offsets of whole rows) and sn_wino_gather_* (tiles copied from the
  * image, 0 outside it).
- * NumPy twin: scratchnet/ops/winograd.py (same results to rounding: the sums run in another order).
+ * NumPy twin: scratchnet/fast/winograd.py (same results to rounding: the sums run in another order).
  * Data layout: images C-contiguous NCHW; a block of tiles is stored tile-innermost,
  * d[(i*cols + j)*SN_WINO_BLOCK + t] for entry (i, j) of tile t, so every innermost loop runs over the
  * tiles with a fixed trip count; the transformed tiles are (alpha^2, C, N*th*tw). */

@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Compiled Winograd transforms (see ``scratchnet/ops/winograd.py`` for the maths and the readable twins).
+"""Compiled Winograd transforms (see ``scratchnet/fast/winograd.py`` for the maths and the readable twins).
 
 The twins cut the image into tiles, transform all tiles with one Kronecker-matrix product, and lay the
 result out again: three passes over memory. Here each transform works on blocks of 64 tiles copied to the
@@ -9,7 +9,7 @@ and reads and writes the image directly. The output adjoint, whose tiles do not 
 whole images by pixel phase and applies the matrices to whole phase planes (``_output_adjoint_planes``).
 Same functions, arguments and results as the twins, to float rounding (the sums run in another order:
 about 1e-7 of the largest value in float32, tested). The wrappers validate
-with the twins' helpers (``scratchnet/ops/arguments.py``) before any ``nogil`` code, so every index below
+with the twins' helpers (``scratchnet/arguments.py``) before any ``nogil`` code, so every index below
 stays inside its array.
 
 Each loop runs in parallel over (image, channel) planes and each plane's outputs are written by one
@@ -29,13 +29,13 @@ from kernel_helpers cimport sn_pick_d, sn_pick_f, sn_share_thread_setting, sn_th
 
 sn_share_thread_setting()  # the process-wide thread count (kernel_helpers.pxd)
 
-from scratchnet.ops.arguments import (
+from scratchnet.arguments import (
     prepare_input_transform,
     prepare_input_transform_adjoint,
     prepare_output_transform,
     prepare_output_transform_adjoint,
 )
-from scratchnet.ops.winograd import contrast_geometry, prepare_tile_contrast, transforms
+from scratchnet.fast.winograd import contrast_geometry, prepare_tile_contrast, transforms
 
 __all__ = [
     "input_transform",
@@ -430,7 +430,7 @@ def input_transform_adjoint(dv, x_shape, m, r, pad_top, pad_left, th, tw):
     return dx
 
 
-# -- the accuracy guard's statistic (the twin, ``tile_contrast`` in scratchnet/ops/winograd.py, defines it) --
+# -- the accuracy guard's statistic (the twin, ``tile_contrast`` in scratchnet/fast/winograd.py, defines it) --
 cdef extern from "winograd_contrast.h":
     void sn_wino_abs_planes_f(const float* z, Py_ssize_t C, Py_ssize_t HW, float* s, float* mx) noexcept nogil
     void sn_wino_abs_planes_d(const double* z, Py_ssize_t C, Py_ssize_t HW, double* s, double* mx) noexcept nogil

@@ -5,7 +5,7 @@
  * |x| to its windows' mean |x|, the largest |x|, and whether a NaN or an overflow was met
  * (sn_wino_abs_planes_*: sum and max of |z| over channels; sn_wino_plane_flags_*: max and NaN / inf
  * flags; sn_wino_contrast_grid: the grid part for several images at once).
- * NumPy twin: scratchnet/ops/winograd.py (tile_contrast).
+ * NumPy twin: scratchnet/fast/winograd.py (tile_contrast).
  * Data layout: z (N, C, H, W) C-contiguous; per image two planes s and mx (H x W, of z's type); the grid
  * sums S and X (gh x gw x nc, image innermost) in double; results 3 doubles per image
  * (rho, max|z|, NaN flag). */

@@ -1,11 +1,13 @@
 """scratchnet: a from-scratch deep-learning engine with hand-derived backprop.
 
-Readable NumPy layers (``scratchnet.layers``), losses, optimizers and a training loop; energy-based and
-unsupervised models (``rbm``, ``dbn``, ``autoencoder``); Cython/OpenMP kernels for the hot loops
-(``scratchnet.backend.info()`` says which are built); real data sets in ``scratchnet.datasets``.
+Readable NumPy layers (``scratchnet.layers``), losses, optimizers and a training loop
+(``scratchnet.training``); energy-based and unsupervised models (``scratchnet.unsupervised``: RBM, DBN,
+autoencoders, PCA); Cython/OpenMP kernels for the hot loops (``scratchnet.fast``; ``scratchnet.backend.info()``
+says which are built); real data sets in ``scratchnet.datasets``; figures in ``scratchnet.plotting``.
+The layout is described in ``scratchnet/README.md``.
 """
 
-from scratchnet import autoencoder, backend, dbn, init, layers, losses, optim, rbm
+from scratchnet import backend, init, layers, losses, optim, training, unsupervised
 from scratchnet.backend import use_device
 from scratchnet.gradcheck import gradcheck
 from scratchnet.model import Sequential
@@ -18,15 +20,14 @@ __all__ = [
     "History",
     "Sequential",
     "Trainer",
-    "autoencoder",
     "backend",
-    "dbn",
     "gradcheck",
     "init",
     "layers",
     "losses",
     "optim",
-    "rbm",
     "seed",
+    "training",
+    "unsupervised",
     "use_device",
 ]

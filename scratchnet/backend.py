@@ -2,14 +2,16 @@
 
 scratchnet has two tiers. Tier 1 is the reference: every layer's ``forward``/``backward`` written as its
 maths in plain NumPy, in ``scratchnet/layers/``. Tier 2 is what runs by default: compiled Cython kernels
-(``pyx/``, built into ``scratchnet._kernels``) and fused, in-place NumPy variants (``scratchnet/ops/``),
+(``pyx/``, built into ``scratchnet._kernels``) and fused, in-place NumPy variants (``scratchnet/fast/``),
 each held equal to its reference by the tests. This module decides, for every call, which tier runs:
 
 * ``kernel(name)``: the compiled module ``scratchnet._kernels.NAME`` when it was built and compiled code
-  is enabled (``use_compiled``; ``SCRATCHNET_PURE_NUMPY=1`` disables it), else its NumPy twin
-  ``scratchnet.ops.NAME``;
-* ``fast_path(key)``: the tier-2 function that replaces a layer method (the table ``FAST_PATHS``), or
-  None to run the layer's own code. The layer base class asks this on every call of a listed method;
+  is enabled (``use_compiled``; ``SCRATCHNET_PURE_NUMPY=1`` disables it), else its NumPy twin (the table
+  ``TWINS``: tier-1 maths in ``scratchnet/maths/`` for the kernels layers call, ``scratchnet/fast/`` for
+  the kernels only the fast paths call);
+* ``fast_path(layer, method)``: the tier-2 function that replaces a layer method (the table
+  ``FAST_PATHS``), or None to run the layer's own code. ``Layer.dispatch`` (``layers/base.py``) asks this
+  for every method it runs on the fast tier;
 * ``use_reference(True)`` (or ``with reference():``) makes every layer run its tier-1 code and every
   kernel its NumPy twin (``SCRATCHNET_REFERENCE=1`` sets it at import): the path to step through in a
   debugger. Results agree with the fast path to
@@ -47,24 +49,37 @@ _use_reference = os.environ.get("SCRATCHNET_REFERENCE", "0") == "1"
 # Layer methods with a tier-2 implementation: "module.Class.method" -> "module:function". The function
 # takes the layer as its first argument and the method's own arguments after it.
 FAST_PATHS = {
-    "scratchnet.model.Sequential.forward": "scratchnet.ops.fusion:sequential_forward",
-    "scratchnet.layers.dense.Dense.forward": "scratchnet.ops.dense:dense_forward",
-    "scratchnet.layers.dense.Dense.backward": "scratchnet.ops.dense:dense_backward",
-    "scratchnet.layers.activations.ReLU.forward": "scratchnet.ops.activations:relu_forward",
-    "scratchnet.layers.activations.ReLU.backward": "scratchnet.ops.activations:relu_backward",
-    "scratchnet.layers.conv.Conv2D.forward": "scratchnet.ops.conv:conv2d_forward",
-    "scratchnet.layers.conv.Conv2D.backward": "scratchnet.ops.conv:conv2d_backward",
-    "scratchnet.layers.conv.Conv2D.backward_params": "scratchnet.ops.conv:conv2d_backward_params",
-    "scratchnet.layers.recurrent.RNN.forward_loop": "scratchnet.ops.recurrent:rnn_forward_loop",
-    "scratchnet.layers.recurrent.RNN.backward_loop": "scratchnet.ops.recurrent:rnn_backward_loop",
-    "scratchnet.layers.recurrent.LSTM.forward_loop": "scratchnet.ops.recurrent:lstm_forward_loop",
-    "scratchnet.layers.recurrent.LSTM.backward_loop": "scratchnet.ops.recurrent:lstm_backward_loop",
-    "scratchnet.layers.recurrent.LSTM.forward_projection": "scratchnet.ops.recurrent:lstm_forward_projection",
-    "scratchnet.layers.recurrent.LSTM.backward_products": "scratchnet.ops.recurrent:lstm_backward_products",
-    "scratchnet.layers.recurrent.GRU.forward_loop": "scratchnet.ops.recurrent:gru_forward_loop",
-    "scratchnet.layers.recurrent.GRU.backward_loop": "scratchnet.ops.recurrent:gru_backward_loop",
+    "scratchnet.model.Sequential.forward": "scratchnet.fast.fusion:sequential_forward",
+    "scratchnet.layers.dense.Dense.forward": "scratchnet.fast.dense:dense_forward",
+    "scratchnet.layers.dense.Dense.backward": "scratchnet.fast.dense:dense_backward",
+    "scratchnet.layers.activations.ReLU.forward": "scratchnet.fast.activations:relu_forward",
+    "scratchnet.layers.activations.ReLU.backward": "scratchnet.fast.activations:relu_backward",
+    "scratchnet.layers.conv.Conv2D.forward": "scratchnet.fast.conv:conv2d_forward",
+    "scratchnet.layers.conv.Conv2D.backward": "scratchnet.fast.conv:conv2d_backward",
+    "scratchnet.layers.conv.Conv2D.backward_params": "scratchnet.fast.conv:conv2d_backward_params",
+    "scratchnet.layers.recurrent.RNN.forward_loop": "scratchnet.fast.recurrent:rnn_forward_loop",
+    "scratchnet.layers.recurrent.RNN.backward_loop": "scratchnet.fast.recurrent:rnn_backward_loop",
+    "scratchnet.layers.recurrent.LSTM.forward_loop": "scratchnet.fast.recurrent:lstm_forward_loop",
+    "scratchnet.layers.recurrent.LSTM.backward_loop": "scratchnet.fast.recurrent:lstm_backward_loop",
+    "scratchnet.layers.recurrent.LSTM.forward_projection": "scratchnet.fast.recurrent:lstm_forward_projection",
+    "scratchnet.layers.recurrent.LSTM.backward_products": "scratchnet.fast.recurrent:lstm_backward_products",
+    "scratchnet.layers.recurrent.GRU.forward_loop": "scratchnet.fast.recurrent:gru_forward_loop",
+    "scratchnet.layers.recurrent.GRU.backward_loop": "scratchnet.fast.recurrent:gru_backward_loop",
 }
 _resolved: dict[str, Callable[..., Any]] = {}
+_keys: dict[tuple[type, str], str] = {}
+
+# The NumPy twin of each compiled kernel ``scratchnet._kernels.NAME``.
+TWINS = {
+    "im2col": "scratchnet.maths.im2col",
+    "pooling": "scratchnet.maths.pooling",
+    "batched_gemm": "scratchnet.fast.batched_gemm",
+    "direct_conv": "scratchnet.fast.direct_conv",
+    "fingerprint": "scratchnet.fast.fingerprint",
+    "lstm_cell": "scratchnet.fast.lstm_cell",
+    "relu": "scratchnet.fast.relu",
+    "winograd": "scratchnet.fast.winograd",
+}
 
 
 def use_compiled(enabled: bool) -> None:
@@ -95,10 +110,25 @@ def reference(enabled: bool = True) -> Iterator[None]:
         use_reference(previous)
 
 
-def fast_path(key: str, *, ignore_reference: bool = False) -> Callable[..., Any] | None:
-    """The tier-2 function for layer method ``key`` ("module.Class.method"), or None when the reference
-    code is selected (unless ``ignore_reference``: a backward whose forward ran fast) or there is none."""
-    if (_use_reference and not ignore_reference) or key not in FAST_PATHS:
+def fast_path(layer: Any, method: str) -> Callable[..., Any] | None:
+    """The tier-2 function that replaces ``method`` of ``layer`` (the table ``FAST_PATHS``), or None.
+
+    The layer's classes are looked up in MRO order, up to the first that defines ``method`` itself: a
+    subclass of a listed class inherits its fast path, one that overrides the method runs its own code.
+    ``Layer.dispatch`` asks this on the fast tier only (reference mode is decided when the forward starts).
+    """
+    cls = type(layer)
+    key = _keys.get((cls, method))
+    if key is None:
+        key = ""
+        for c in cls.__mro__:
+            if f"{c.__module__}.{c.__qualname__}.{method}" in FAST_PATHS:
+                key = f"{c.__module__}.{c.__qualname__}.{method}"
+                break
+            if method in c.__dict__:
+                break
+        _keys[(cls, method)] = key
+    if key not in FAST_PATHS:
         return None
     if key not in _resolved:
         module, name = FAST_PATHS[key].split(":")
@@ -115,11 +145,11 @@ def kernel(name: str, xp: ModuleType = np) -> ModuleType:
             return importlib.import_module(f"scratchnet._kernels.{name}")
         except ImportError:
             pass
-    return importlib.import_module(f"scratchnet.ops.{name}")
+    return importlib.import_module(TWINS[name])
 
 
 def fingerprint(a: Any) -> int:
-    """A fingerprint of ``a``'s contents (``scratchnet/ops/fingerprint.py``), by the compiled kernel where
+    """A fingerprint of ``a``'s contents (``scratchnet/fast/fingerprint.py``), by the compiled kernel where
     there is one, in reference mode too: it checks arrays for the layer base class, it is not a layer's maths."""
     module = None
     if _use_compiled and isinstance(a, np.ndarray):
@@ -127,7 +157,7 @@ def fingerprint(a: Any) -> int:
             module = importlib.import_module("scratchnet._kernels.fingerprint")
         except ImportError:
             pass
-    return (module or importlib.import_module("scratchnet.ops.fingerprint")).fingerprint(a)
+    return (module or importlib.import_module(TWINS["fingerprint"])).fingerprint(a)
 
 
 def compiled_kernels_available() -> bool:

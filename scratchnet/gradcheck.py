@@ -100,7 +100,7 @@ def gradcheck(
 
         def run() -> np.ndarray:
             layer.set_rng_state(rng_state)
-            return layer.forward(x64)
+            return layer(x64)
 
         out = run()
         g = xp.asarray(rng.standard_normal(out.shape) if dout is None else dout).astype(np.float64)
@@ -108,7 +108,7 @@ def gradcheck(
         def scalar() -> float:
             return float(xp.sum(run() * g))
 
-        dx = layer.backward(g)
+        dx = layer.backprop(g)
         errors: dict[str, float] = {}
         if check_input:
             errors["x"] = _relative_error(dx, _numerical_gradient(scalar, x64, eps))

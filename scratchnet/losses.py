@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet.arguments import as_array, check_bool, check_float
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import as_array, check_bool, check_float
 
 
 class Loss:

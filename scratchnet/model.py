@@ -51,9 +51,9 @@ class Sequential(Layer):
     ``forward`` feeds each layer's output to the next; ``backward`` runs the layers in reverse, each
     receiving the gradient of the one after it (the chain rule, one layer at a time).
 
-    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/ops/fusion.py`` runs ``forward`` with
+    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/fast/fusion.py`` runs ``forward`` with
     each Conv2D -> ReLU pair as one pass; ``with scratchnet.backend.reference():`` runs this file's own code
-    instead.
+    instead (so does calling ``forward``/``backward`` directly).
     """
 
     def __init__(self, layers: Iterable[Layer] = ()) -> None:
@@ -83,27 +83,27 @@ class Sequential(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         for layer in self.layers:
-            x = layer.forward(x)
+            x = layer(x)
         return x
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+            dout = layer.backprop(dout)
         return dout
 
     def backward_params(self, dout: np.ndarray) -> None:
         """``backward`` without the gradient of the network's input (what a training step needs)."""
         for layer in reversed(self.layers[1:]):
-            dout = layer.backward(dout)
+            dout = layer.backprop(dout)
         if self.layers:
-            self.layers[0].backward_params(dout)
+            self.layers[0].backprop(dout, params_only=True)
 
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Forward in eval mode, in batches; restores the previous mode afterwards."""
         was_training = self.training
         self.eval()
         try:
-            outs = [self.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+            outs = [self(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         finally:
             self.train(was_training)
         xp = get_array_module(outs[0]) if outs else np
@@ -126,7 +126,7 @@ class Sequential(Layer):
         probe = copy.deepcopy(self).eval()  # leaves no cache, carried state or statistics behind in self
         rows = []
         for i, (layer, mine) in enumerate(zip(probe.layers, self.layers)):
-            x = layer.forward(x)
+            x = layer(x)
             count = sum(p.value.size for p in layer.parameters())
             rows.append((f"{i}: {mine!r}".split("\n")[0], (None, *x.shape[1:]), int(count)))
         width = max([len(r[0]) for r in rows] + [5])

@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet.arguments import check_float
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer, ParamRef, check_float
+from scratchnet.layers.base import Layer, ParamRef
 
 
 def _as_params(params: Any) -> list[ParamRef]:
@@ -80,7 +81,17 @@ def clip_grad_norm(params: Any, max_norm: float) -> float:
 
 
 class Optimizer:
-    """Shared mechanics: parameter list, weight decay, clipping, per-parameter state, checkpoints."""
+    """Shared mechanics: parameter list, weight decay, clipping, per-parameter state, checkpoints.
+
+    Extension point: a new update rule is a subclass that overrides ``update_step(p, g, state)`` (Keras's
+    name), which changes the parameter ``p`` in place from its gradient ``g`` (weight decay already added,
+    same dtype as ``p``); ``state`` is that parameter's own dict of arrays, saved in checkpoints, and
+    ``state_buffer(state, key, like, fill)`` makes one on first use::
+
+        class SignSGD(Optimizer):
+            def update_step(self, p, g, state):
+                p -= p.dtype.type(self.lr) * np.sign(g)
+    """
 
     def __init__(self, params: Any, lr: float, weight_decay: float = 0.0, clip_norm: float | None = None):
         me = type(self).__name__
@@ -113,12 +124,14 @@ class Optimizer:
                 )
             if self.weight_decay and p.ndim >= 2:
                 g = g + p.dtype.type(self.weight_decay) * p
-            self._update(p, g.astype(p.dtype, copy=False), self.state[r.name])
+            self.update_step(p, g.astype(p.dtype, copy=False), self.state[r.name])
 
-    def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+    def update_step(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        """Updates parameter ``p`` in place from its gradient ``g``; ``state`` holds its per-parameter arrays."""
         raise NotImplementedError
 
-    def _buffer(self, state: dict, key: str, like: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    def state_buffer(self, state: dict, key: str, like: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        """``state[key]``, created on first use as an array shaped like ``like`` filled with ``fill``."""
         if key not in state:
             state[key] = get_array_module(like).full_like(like, fill)
         return state[key]
@@ -265,11 +278,11 @@ class SGD(Optimizer):
         extra = f", momentum={self.momentum}" if self.momentum else ""
         return f"SGD(lr={self.lr}{extra}{', nesterov=True' if self.nesterov else ''})"
 
-    def _update(self, p, g, state):
+    def update_step(self, p, g, state):
         if self.momentum == 0.0:
             p -= p.dtype.type(self.lr) * g
             return
-        v = self._buffer(state, "velocity", p)
+        v = self.state_buffer(state, "velocity", p)
         v *= p.dtype.type(self.momentum)
         v += g
         step = g + p.dtype.type(self.momentum) * v if self.nesterov else v
@@ -297,9 +310,9 @@ class AdaGrad(Optimizer):
     def buffer_names(self) -> tuple[str, ...]:
         return ("sum_sq",)
 
-    def _update(self, p, g, state):
+    def update_step(self, p, g, state):
         xp = get_array_module(p)
-        s = self._buffer(state, "sum_sq", p, self.initial_accumulator_value)
+        s = self.state_buffer(state, "sum_sq", p, self.initial_accumulator_value)
         s += g * g
         p -= p.dtype.type(self.lr) * g / (xp.sqrt(s) + p.dtype.type(self.eps))
 
@@ -323,9 +336,9 @@ class RMSProp(Optimizer):
     def buffer_names(self) -> tuple[str, ...]:
         return ("mean_sq",)
 
-    def _update(self, p, g, state):
+    def update_step(self, p, g, state):
         xp = get_array_module(p)
-        s = self._buffer(state, "mean_sq", p)
+        s = self.state_buffer(state, "mean_sq", p)
         s *= p.dtype.type(self.alpha)
         s += p.dtype.type(1 - self.alpha) * g * g
         p -= p.dtype.type(self.lr) * g / (xp.sqrt(s) + p.dtype.type(self.eps))
@@ -352,12 +365,12 @@ class Adam(Optimizer):
     def buffer_names(self) -> tuple[str, ...]:
         return ("m", "v")
 
-    def _update(self, p, g, state):
+    def update_step(self, p, g, state):
         xp = get_array_module(p)
         b1, b2 = self.betas
         t = self.step_count
-        m = self._buffer(state, "m", p)
-        v = self._buffer(state, "v", p)
+        m = self.state_buffer(state, "m", p)
+        v = self.state_buffer(state, "v", p)
         m *= p.dtype.type(b1)
         m += p.dtype.type(1 - b1) * g
         v *= p.dtype.type(b2)
@@ -386,11 +399,11 @@ class AdaDelta(Optimizer):
     def buffer_names(self) -> tuple[str, ...]:
         return ("mean_sq_grad", "mean_sq_update")
 
-    def _update(self, p, g, state):
+    def update_step(self, p, g, state):
         xp = get_array_module(p)
         rho, eps = p.dtype.type(self.rho), p.dtype.type(self.eps)
-        s = self._buffer(state, "mean_sq_grad", p)
-        u = self._buffer(state, "mean_sq_update", p)
+        s = self.state_buffer(state, "mean_sq_grad", p)
+        u = self.state_buffer(state, "mean_sq_update", p)
         s *= rho
         s += (1 - rho) * g * g
         delta = xp.sqrt(u + eps) / xp.sqrt(s + eps) * g

@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 from layer_checks import argument_ids, assert_accepted, assert_refused_clearly
 
-from scratchnet.autoencoder import Autoencoder, Corruption, TiedAutoencoder
-from scratchnet.dbn import DBN
 from scratchnet.layers import Dense
 from scratchnet.losses import (
     BinaryCrossEntropy,
@@ -20,8 +18,10 @@ from scratchnet.losses import (
     SequenceCrossEntropy,
     SoftmaxCrossEntropy,
 )
-from scratchnet.ratings_rbm import RatingsRBM
-from scratchnet.rbm import RBM
+from scratchnet.unsupervised.autoencoder import Autoencoder, Corruption, TiedAutoencoder
+from scratchnet.unsupervised.dbn import DBN
+from scratchnet.unsupervised.ratings_rbm import RatingsRBM
+from scratchnet.unsupervised.rbm import RBM
 
 NAN, INF = float("nan"), float("inf")
 
@@ -213,7 +213,7 @@ def test_nan_predictions_propagate_into_the_loss(loss, pred, target):
 
 def test_rbm_reports_nan_visible_units():
     with pytest.raises(ValueError, match=r"RBM\(6, 3.*not be NaN"):
-        RBM(6, 3).forward(np.full((2, 6), np.nan))
+        RBM(6, 3)(np.full((2, 6), np.nan))
 
 
 # -- RBM / DBN training settings -------------------------------------------------------------------------------

@@ -17,9 +17,9 @@ from scratchnet import backend, optim
 from scratchnet.backend import to_host
 from scratchnet.layers import LSTM, BatchNorm1D, Dense, Embedding, ReLU
 from scratchnet.losses import BinaryCrossEntropy, MeanSquaredError, SequenceCrossEntropy, SoftmaxCrossEntropy
-from scratchnet.ops import im2col as twin_im2col
-from scratchnet.ops import pooling as twin_pool
-from scratchnet.rbm import RBM
+from scratchnet.maths import im2col as twin_im2col
+from scratchnet.maths import pooling as twin_pool
+from scratchnet.unsupervised.rbm import RBM
 
 BACKENDS = backend_params()
 DEVICE_BACKENDS = [p for p in BACKENDS if p.id != "numpy"]
@@ -56,13 +56,13 @@ def test_layer_float32_matches_numpy(be, make, shape):
         for layer in (host, device):
             getattr(layer, mode)()
         state = host.get_rng_state()
-        y_host = host.forward(x)
+        y_host = host(x)
         device.set_rng_state(state)  # dropout draws the same mask on both
-        y_dev = device.forward(be.array(x))
+        y_dev = device(be.array(x))
         assert be.holds(y_dev) and y_dev.dtype == np.float32
         close(y_dev, y_host)
         g = rng.standard_normal(y_host.shape).astype(np.float32)
-        dx_host, dx_dev = host.backward(g), device.backward(be.array(g))
+        dx_host, dx_dev = host.backprop(g), device.backprop(be.array(g))
         assert be.holds(dx_dev)
         close(dx_dev, dx_host)
         for (_, h_sub), (_, d_sub) in zip(host.named_layers(), device.named_layers()):
@@ -102,8 +102,8 @@ def test_loss_gradcheck_and_value(be, make, shape, kind):
     host, device = make(), make()
     p32 = pred.astype(np.float32)
     t = target.astype(np.float32) if target.dtype.kind == "f" else target
-    value = device.forward(be.array(p32), be.array(t))
-    np.testing.assert_allclose(value, host.forward(p32, t), rtol=1e-6)
+    value = device(be.array(p32), be.array(t))
+    np.testing.assert_allclose(value, host(p32, t), rtol=1e-6)
     grad = device.backward()
     assert be.holds(grad)
     close(grad, host.backward())
@@ -177,8 +177,8 @@ def test_training_steps_match_numpy(be, make_opt):
         opt, loss = make_opt(model.parameters()), SoftmaxCrossEntropy()
         values = []
         for _ in range(5):
-            values.append(loss.forward(model.forward(arr(x)), arr(y)))
-            model.backward(loss.backward())
+            values.append(loss(model(arr(x)), arr(y)))
+            model.backprop(loss.backward())
             optim.clip_grad_norm(model.parameters(), 1.0)
             opt.step()
         runs.append((values, model.state_dict()))
@@ -206,9 +206,9 @@ def test_rbm_and_sequence_model_match_numpy(be):
     host_lm = sn.Sequential([Embedding(7, 3), LSTM(3, 4)])
     device_lm = be.move(copy.deepcopy(host_lm))
     ids = np.random.default_rng(9).integers(0, 7, (2, 5))
-    out_host, out_dev = host_lm.forward(ids), device_lm.forward(be.array(ids))
+    out_host, out_dev = host_lm(ids), device_lm(be.array(ids))
     close(out_dev, out_host)
     g = np.ones(out_host.shape, dtype=np.float32)
-    host_lm.backward(g)
-    device_lm.backward(be.array(g))
+    host_lm.backprop(g)
+    device_lm.backprop(be.array(g))
     close(device_lm[0].grads["W"], host_lm[0].grads["W"], rtol=1e-4, atol=1e-6)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchnet.ops.winograd import ERROR_BOUND
+from scratchnet.fast.winograd import ERROR_BOUND
 
 REPO = Path(__file__).resolve().parent.parent
 CHAPTERS = REPO / "chapters"

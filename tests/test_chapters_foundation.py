@@ -1,5 +1,5 @@
-"""The foundation chapters (ch01-ch06) run end to end with --quick, write their figures and print the
-course's reference numbers."""
+"""The foundation chapters (ch01-ch06) run end to end with --quick, write their figures and results.md, and
+print the course's reference numbers."""
 
 from __future__ import annotations
 
@@ -43,7 +43,17 @@ def run_chapter(name: str, out: Path, use_data: bool = True) -> str:
         cwd=REPO,
     )
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert_results(out, name)
     return proc.stdout
+
+
+def assert_results(out: Path, name: str) -> None:
+    """The chapter saved its final table (with the course's figure, ours, the data and the recipe)."""
+    results = out / "results.md"
+    assert results.is_file(), f"{name} wrote no results.md"
+    text = results.read_text()
+    assert text.startswith(f"# {name}") and "--quick" in text
+    assert "| course reports" in text and "| recipe" in text and "notes:" in text
 
 
 def assert_pngs(out: Path, names: list[str]) -> None:
@@ -68,6 +78,8 @@ def test_ch01_tensors(tmp_path):
     assert row(out, "constant add 3 + 4")[2] == "7"
     assert row(out, "feed a=3, b=4.5")[2] == "7.5"
     assert row(out, "feed a=[1,3], b=[2,4]")[2] == "[3.,7.]"
+    assert row(out, "constant add [2] + [3]")[2] == "[5]"
+    assert row(out, "feed a=3.5 to a * 2")[2] == "7"
     assert row(out, "reduce_mean([1,2,3,4])")[2] == "2.5"
     assert row(out, "[[2,3],[3,4]] @ [[2,3],[3,4]]")[2] == "[[13,18],[18,25]]"
     assert row(out, "Variable counter")[2] == "0 1 2 3"

@@ -38,6 +38,9 @@ def run_chapter(name: str, out: Path) -> str:
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"{name} failed ({proc.returncode}):\n{text[-4000:]}"
     assert "course vs scratchnet" in text
+    # every chapter keeps its final table (with the recipe column) in results.md
+    results = (out / "results.md").read_text()
+    assert f"python chapters/{name}.py --quick" in results and "| recipe" in results
     return text
 
 

@@ -123,6 +123,7 @@ def test_ch18_rbm_recommender(tmp_path):
     share = first_float(table_row(out, "top-20 in planted favourite genre")[2])
     assert share > 0.5, "recommendations should follow the planted tastes (chance is ~0.17)"
     assert len(re.findall(r"^\s+\d+\. ", out, flags=re.M)) == 20  # the printed top-20 list
+    assert_results_md(tmp_path, "ch18_rbm_recommender", "error, first epoch")
 
 
 def test_ch19_dbn(tmp_path):

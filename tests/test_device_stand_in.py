@@ -38,9 +38,9 @@ def run_on_device(layer, shape, rng):
     x = asarray(rng.standard_normal(shape).astype(np.float32))
     for mode in ("train", "eval"):
         getattr(layer, mode)()
-        y = layer.forward(x)
+        y = layer(x)
         assert isinstance(y, DeviceArray), f"{layer!r} forward returned {type(y).__name__}"
-        dx = layer.backward(asarray(np.ones(y.shape, dtype=y.dtype)))
+        dx = layer.backprop(asarray(np.ones(y.shape, dtype=y.dtype)))
         assert isinstance(dx, DeviceArray), f"{layer!r} backward returned {type(dx).__name__}"
         for k, g in layer.grads.items():
             assert isinstance(g, DeviceArray), f"{layer!r} grad {k} is {type(g).__name__}"
@@ -58,25 +58,21 @@ def test_recurrent_lengths_and_embedding_stay_on_device(rng):
     from scratchnet.layers import Embedding
 
     emb = to_device(Embedding(7, 3))
-    out = emb.forward(asarray(rng.integers(0, 7, (2, 4))))
+    out = emb(asarray(rng.integers(0, 7, (2, 4))))
     assert isinstance(out, DeviceArray)
-    emb.backward(asarray(np.ones(out.shape, dtype=np.float32)))
+    emb.backprop(asarray(np.ones(out.shape, dtype=np.float32)))
     assert isinstance(emb.grads["W"], DeviceArray)
     lstm = to_device(LSTM(3, 4))
-    y = lstm.forward(
-        asarray(rng.standard_normal((2, 5, 3)).astype(np.float32)), lengths=asarray(np.array([5, 2]))
-    )
+    y = lstm(asarray(rng.standard_normal((2, 5, 3)).astype(np.float32)), lengths=asarray(np.array([5, 2])))
     assert isinstance(y, DeviceArray) and isinstance(lstm.h_last, DeviceArray)
-    assert isinstance(lstm.backward(asarray(np.ones(y.shape, dtype=np.float32))), DeviceArray)
+    assert isinstance(lstm.backprop(asarray(np.ones(y.shape, dtype=np.float32))), DeviceArray)
     loss = SequenceCrossEntropy()
-    loss.forward(
-        asarray(rng.standard_normal((2, 4, 5)).astype(np.float32)), asarray(rng.integers(0, 5, (2, 4)))
-    )
+    loss(asarray(rng.standard_normal((2, 4, 5)).astype(np.float32)), asarray(rng.integers(0, 5, (2, 4))))
     assert isinstance(loss.backward(), DeviceArray)
 
 
 def test_rbm_stays_on_device(rng):
-    from scratchnet.rbm import RBM
+    from scratchnet.unsupervised.rbm import RBM
 
     rbm = to_device(RBM(6, 3))
     v = asarray((rng.random((4, 6)) > 0.5).astype(np.float32))
@@ -104,7 +100,7 @@ def test_losses_stay_on_device(loss, pred, target, rng):
         "labels": rng.integers(0, pred[1], pred[0]),
         "onehot": np.eye(pred[1], dtype=np.float32)[rng.integers(0, pred[1], pred[0])],
     }[target]
-    value = loss.forward(asarray(p), asarray(t))
+    value = loss(asarray(p), asarray(t))
     assert np.isfinite(value)
     assert isinstance(loss.backward(), DeviceArray)
 
@@ -138,7 +134,7 @@ def test_optimizers_and_training_stay_on_device(make, rng):
 def test_host_input_to_device_layer_is_refused():
     layer = to_device(Dense(2, 2))
     with pytest.raises(TypeError, match="input is on cpu but the layer's parameters are on cuda"):
-        layer.forward(np.ones((1, 2), dtype=np.float32))
+        layer(np.ones((1, 2), dtype=np.float32))
 
 
 def test_save_goes_through_host(tmp_path, rng):

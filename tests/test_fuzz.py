@@ -29,7 +29,6 @@ from hypothesis import strategies as st
 
 import scratchnet as sn
 from scratchnet import losses
-from scratchnet.autoencoder import Autoencoder, DenoisingAutoencoder, TiedAutoencoder
 from scratchnet.datasets.cifar import read_cifar10_tarball
 from scratchnet.datasets.csv_sets import parse_sklearn_csv
 from scratchnet.datasets.errors import DatasetFormatError
@@ -59,6 +58,7 @@ from scratchnet.layers import (
     Tanh,
     TimeDistributed,
 )
+from scratchnet.unsupervised.autoencoder import Autoencoder, DenoisingAutoencoder, TiedAutoencoder
 
 HERE = Path(__file__).resolve().parent
 SCALE = float(os.environ.get("SCRATCHNET_FUZZ_SCALE", "1"))
@@ -174,7 +174,7 @@ def test_every_layer_gives_a_clear_error_or_a_finite_result(
     else:
         x = rng.uniform(-scale, scale, shape)
     x = x.astype(object) if x_dtype == "object" else x.astype(np.dtype(x_dtype))
-    y = clear_error_or(lambda: layer.forward(x))
+    y = clear_error_or(lambda: layer(x))
     if y is None:
         return
     assert y.shape[0] == n
@@ -186,9 +186,9 @@ def test_every_layer_gives_a_clear_error_or_a_finite_result(
     dout = dout.astype(object) if dout_dtype == "object" else dout.astype(np.dtype(dout_dtype))
     if dout.dtype.kind != "f":
         with pytest.raises(TypeError):
-            layer.backward(dout)
+            layer.backprop(dout)
         return
-    dx = clear_error_or(lambda: layer.backward(dout))
+    dx = clear_error_or(lambda: layer.backprop(dout))
     if dx is not None and kind == "float":
         assert dx.shape == x.shape
         if np.isfinite(x).all() and np.isfinite(dout).all() and scale < 1e4:
@@ -238,7 +238,7 @@ def test_every_loss_gives_a_clear_error_or_a_finite_value(index, n, classes, pre
         target = np.where(np.ones_like(target, bool), np.nan, target)
     elif target_kind == "wrong_shape":
         target = target[:-1] if n else np.zeros(2)
-    value = clear_error_or(lambda: loss.forward(pred, target))
+    value = clear_error_or(lambda: loss(pred, target))
     if value is None:
         return
     assert n > 0, f"{loss!r} returned {value} for an empty batch"
@@ -436,7 +436,7 @@ PROBES = sum(COMPILED_TARGETS.values()) + 250 + 150 + 200 + 200 + 40 + 120 + 120
     stride=st.sampled_from([1, 2, 0, -1, 2**31 + 1]),
 )
 def test_signal_functions_give_a_clear_error_or_a_finite_result(fn, x_shape, k_shape, mode, dtype, stride):
-    from scratchnet import signal
+    from scratchnet.maths import signal
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype(dtype)
@@ -482,7 +482,7 @@ def test_optimizers_refuse_bad_rates_and_keep_finite_weights(opt, lr, grad_kind)
     call=st.sampled_from(["train_step", "cd", "reconstruct", "free_energy", "pll", "transform", "error"]),
 )
 def test_rbm_gives_a_clear_error_or_a_finite_result(n, features, dtype, values, k, lr, call):
-    from scratchnet.rbm import RBM
+    from scratchnet.unsupervised.rbm import RBM
 
     rbm = RBM(6, 3, rng=np.random.default_rng(0))
     rng = np.random.default_rng(1)
@@ -541,8 +541,8 @@ KERNEL_LAYERS = _kernel_layers()
 
 def _step(layer, x, dout):
     """Forward and backward once: the output, the input gradient and every parameter gradient, as bytes."""
-    y = layer.forward(x)
-    dx = layer.backward(dout)
+    y = layer(x)
+    dx = layer.backprop(dout)
     return [y.tobytes(), dx.tobytes()] + [g.tobytes() for g in layer.grads.values()]
 
 
@@ -573,7 +573,7 @@ def test_concurrent_python_threads_get_their_serial_results(index, callers, kern
     jobs = []
     for _ in range(callers):
         x = rng.standard_normal((batch, *features)).astype(np.float32)
-        y_shape = copy.deepcopy(base).forward(x).shape
+        y_shape = copy.deepcopy(base)(x).shape
         jobs.append((copy.deepcopy(base), x, rng.standard_normal(y_shape).astype(np.float32)))
     before_threads, before_blas = backend.num_threads(), blas()
     try:
@@ -614,7 +614,7 @@ cases = []
 for factory, features in KERNEL_LAYERS:
     layer = factory()
     x = rng.standard_normal((3, *features)).astype(np.float32)
-    d = rng.standard_normal(copy.deepcopy(layer).forward(x).shape).astype(np.float32)
+    d = rng.standard_normal(copy.deepcopy(layer)(x).shape).astype(np.float32)
     cases.append((layer, x, d))
 parent = [_step(copy.deepcopy(l), x, d) for l, x, d in cases]
 
@@ -662,10 +662,10 @@ def test_in_place_changes_before_backward_raise_or_change_nothing(index, which, 
     x = rng.standard_normal((3, *features)).astype(np.float32)
     with backend.reference(reference):
         clean = copy.deepcopy(layer)
-        y_clean = clean.forward(x.copy())
+        y_clean = clean(x.copy())
         d = rng.standard_normal(y_clean.shape).astype(np.float32)
-        expected = [clean.backward(d).tobytes()] + [g.tobytes() for g in clean.grads.values()]
-        y = layer.forward(x)
+        expected = [clean.backprop(d).tobytes()] + [g.tobytes() for g in clean.grads.values()]
+        y = layer(x)
         target = (x if which == "input" else y).reshape(-1)
         before = target.copy()
         i, j = rng.integers(0, target.size, size=2)
@@ -682,9 +682,9 @@ def test_in_place_changes_before_backward_raise_or_change_nothing(index, which, 
         changed = target.tobytes() != before.tobytes()
         if changed and which in layer.saved_for_backward:
             with pytest.raises(RuntimeError, match="changed in place"):
-                layer.backward(d)
+                layer.backprop(d)
         else:  # untouched, or not an array the backward reads: exactly the untouched gradients
-            got = [layer.backward(d).tobytes()] + [g.tobytes() for g in layer.grads.values()]
+            got = [layer.backprop(d).tobytes()] + [g.tobytes() for g in layer.grads.values()]
             assert got == expected
 
 
@@ -725,9 +725,9 @@ def test_conv2d_auto_is_accurate_on_scaled_inputs(
     """What Conv2D(algorithm="auto") runs (Winograd for these layers, when its guard certifies the call) keeps
     every output within 1e-4 of its own sum |w||x| + |b| and every input gradient within 1e-4 of its sum
     |w||dout|, whatever the scales meeting in the image, and is finite wherever im2col is (issue #25, item 8).
-    The weight gradient is checked for finiteness only (scratchnet/ops/winograd.py, "Accuracy")."""
+    The weight gradient is checked for finiteness only (scratchnet/fast/winograd.py, "Accuracy")."""
     from scratchnet.layers import Conv2D
-    from scratchnet.ops.im2col import col2im, im2col
+    from scratchnet.maths.im2col import col2im, im2col
 
     c, f = channels
     rng = np.random.default_rng(seed)
@@ -739,13 +739,13 @@ def test_conv2d_auto_is_accurate_on_scaled_inputs(
     if special is not None:
         value = {"nan": np.nan, "inf": np.inf, "huge": 3e36}[special]
         x[rng.integers(2), rng.integers(c), rng.integers(hw[0]), rng.integers(hw[1])] = value
-    y = clear_error_or(lambda: auto.forward(x))
+    y = clear_error_or(lambda: auto(x))
     if y is None:  # a geometry with no output
         return
     with np.errstate(all="ignore"):
-        y_plain = plain.forward(x)
+        y_plain = plain(x)
         dout = _scaled_field(rng, y.shape, grad_exponents, None, dtype)
-        dx, dx_plain = auto.backward(dout), plain.backward(dout)
+        dx, dx_plain = auto.backprop(dout), plain.backprop(dout)
         w, b = auto.params["W"].astype(np.float64), auto.params["b"].astype(np.float64)
         pad = auto.pad_for(*hw)
         cols = im2col(x.astype(np.float64), k, k, 1, pad)

@@ -33,48 +33,48 @@ class FlatDense(Dense):
 
 def test_spec_reads_class_attributes_and_fills_the_layout():
     layer = Doubler()
-    assert layer.forward(np.ones((2, 3), np.float32)).shape == (2, 3)
+    assert layer(np.ones((2, 3), np.float32)).shape == (2, 3)
     with pytest.raises(ValueError, match=r"Doubler\(\): expected last dimension 3 \(\(N, 3\)\)"):
-        layer.forward(np.ones((2, 4), np.float32))
+        layer(np.ones((2, 4), np.float32))
 
 
 def test_backward_is_refused_before_forward_and_checked_against_the_output():
     layer = Doubler()
     with pytest.raises(RuntimeError, match="before forward"):
-        layer.backward(np.ones((2, 3)))
-    layer.forward(np.ones((2, 3), np.float32))
+        layer.backprop(np.ones((2, 3)))
+    layer(np.ones((2, 3), np.float32))
     with pytest.raises(ValueError, match=r"dout of shape \(2, 3\)"):
-        layer.backward(np.ones((3, 2)))
+        layer.backprop(np.ones((3, 2)))
     with pytest.raises(TypeError, match="floating-point dout"):
-        layer.backward(np.ones((2, 3), int))
+        layer.backprop(np.ones((2, 3), int))
 
 
 def test_a_subclass_calling_super_is_checked_once_against_its_own_output():
     layer = FlatDense(4, 3, rng=np.random.default_rng(0))
-    y = layer.forward(np.ones((2, 4), np.float32))
+    y = layer(np.ones((2, 4), np.float32))
     assert y.shape == (6,)
-    dx = layer.backward(np.ones(6, np.float32))  # the subclass's output shape is what dout must match
+    dx = layer.backprop(np.ones(6, np.float32))  # the subclass's output shape is what dout must match
     assert dx.shape == (2, 4)
-    layer.forward(np.ones((2, 4), np.float32))
+    layer(np.ones((2, 4), np.float32))
     with pytest.raises(ValueError, match=r"dout of shape \(6,\)"):
-        layer.backward(np.ones((2, 3), np.float32))
+        layer.backprop(np.ones((2, 3), np.float32))
 
 
 def test_host_dout_for_a_device_forward_is_refused_even_without_parameters():
     relu = ReLU()
-    y = relu.forward(asarray(np.ones((2, 3), np.float32)))
+    y = relu(asarray(np.ones((2, 3), np.float32)))
     assert isinstance(y, DeviceArray)
     with pytest.raises(
-        TypeError, match=r"ReLU\(\)\.backward: dout is on cpu but the forward output is on cuda"
+        TypeError, match=r"ReLU\(\)\.backprop: dout is on cpu but the forward output is on cuda"
     ):
-        relu.backward(np.ones((2, 3), np.float32))
-    assert isinstance(relu.backward(asarray(np.ones((2, 3), np.float32))), DeviceArray)
+        relu.backprop(np.ones((2, 3), np.float32))
+    assert isinstance(relu.backprop(asarray(np.ones((2, 3), np.float32))), DeviceArray)
 
 
 def test_a_failed_forward_leaves_the_layer_usable():
     layer = Doubler()
     with pytest.raises(ValueError):
-        layer.forward(np.ones((2, 5), np.float32))
+        layer(np.ones((2, 5), np.float32))
     with pytest.raises(RuntimeError, match="before forward"):  # nothing was recorded by the failed call
-        layer.backward(np.ones((2, 5)))
-    assert layer.forward(np.ones((1, 3), np.float32)).shape == (1, 3)
+        layer.backprop(np.ones((2, 5)))
+    assert layer(np.ones((1, 3), np.float32)).shape == (1, 3)

@@ -17,8 +17,8 @@ def test_sequential_chains_layers(rng):
     x = rng.standard_normal((5, 4)).astype(np.float32)
     manual = x
     for layer in model.layers:
-        manual = layer.forward(manual)
-    np.testing.assert_array_equal(model.forward(x), manual)
+        manual = layer(manual)
+    np.testing.assert_array_equal(model(x), manual)
 
 
 def test_sequential_gradcheck_whole_network(rng):
@@ -46,7 +46,7 @@ def test_summary_reports_shapes_and_counts():
 def test_save_load_roundtrip(tmp_path, rng):
     model = small_model()
     x = rng.standard_normal((16, 4)).astype(np.float32)
-    model.forward(x)  # moves the running statistics away from their initial values
+    model(x)  # moves the running statistics away from their initial values
     path = tmp_path / "model.npz"
     model.save(path)
     other = small_model()
@@ -56,7 +56,7 @@ def test_save_load_roundtrip(tmp_path, rng):
     other.load(path)
     model.eval()
     other.eval()
-    np.testing.assert_array_equal(model.forward(x), other.forward(x))
+    np.testing.assert_array_equal(model(x), other(x))
     with np.load(path, allow_pickle=False) as data:
         assert "1.running_mean" in data.files
 
@@ -107,11 +107,11 @@ def test_summary_leaves_no_state_behind(rng):
 
     model = sn.Sequential([LSTM(3, 4, stateful=True), Dense(4, 2)])
     model.summary((6, 3), print_fn=lambda *_: None)
-    assert model.forward(rng.standard_normal((5, 6, 3))).shape == (5, 6, 2)  # no carried batch of 2
+    assert model(rng.standard_normal((5, 6, 3))).shape == (5, 6, 2)  # no carried batch of 2
     dense = Dense(3, 2)
     sn.Sequential([dense]).summary((3,), print_fn=lambda *_: None)
     with pytest.raises(RuntimeError, match="before forward"):
-        dense.backward(np.ones((1, 2)))
+        dense.backprop(np.ones((1, 2)))
 
 
 def _entries_with(model, name, value):

@@ -96,3 +96,67 @@ def test_the_package_has_no_import_cycle():
 
 def test_the_cycle_finder_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def test_tier_one_never_imports_tier_two():
+    """The layers and the maths they use (tier 1) reach no fast path and no compiled kernel by import, even
+    indirectly: the fast paths are chosen at run time, in one place (``backend``, ``Layer.dispatch``), so
+    the walk stops at ``backend``, the module that chooses (and reports which kernels are built)."""
+    modules = _modules()
+    graph = {name: _imports(name, path, modules) for name, path in modules.items()}
+    graph["scratchnet.backend"] = set()
+    tier_one = [m for m in graph if m.startswith(("scratchnet.layers", "scratchnet.maths"))]
+    assert "scratchnet.layers.dense" in tier_one and "scratchnet.maths.im2col" in tier_one
+    for module in tier_one:
+        tier_two = sorted(
+            m for m in _reachable(graph, module) if m.startswith(("scratchnet.fast", "scratchnet._kernels"))
+        )
+        assert tier_two == [], f"{module} imports tier 2: {tier_two}"
+
+
+def test_the_tier_check_sees_an_indirect_import():
+    graph = {
+        "scratchnet.layers.a": {"scratchnet.b"},
+        "scratchnet.b": {"scratchnet.fast.c"},
+        "scratchnet.fast.c": set(),
+    }
+    assert "scratchnet.fast.c" in _reachable(graph, "scratchnet.layers.a")
+
+
+def test_layer_methods_are_the_code_their_files_define():
+    """No method rewriting: every forward/backward a layer class holds is the function its own class body
+    wrote (not a wrapper put there at class creation), so a breakpoint in the layer's file fires."""
+    import importlib
+    import inspect
+
+    from scratchnet.layers.base import Layer
+
+    for name in sorted(_modules()):
+        if name.startswith(("scratchnet.layers", "scratchnet.unsupervised", "scratchnet.model")):
+            importlib.import_module(name)
+    classes, todo = [], [Layer]
+    while todo:
+        cls = todo.pop()
+        classes.append(cls)
+        todo.extend(cls.__subclasses__())
+    checked = 0
+    for cls in classes:
+        if not cls.__module__.startswith("scratchnet"):
+            continue
+        for method in ("forward", "backward", "backward_params", "forward_loop", "backward_loop"):
+            fn = cls.__dict__.get(method)
+            if fn is None:
+                continue
+            assert inspect.isfunction(fn) and not hasattr(fn, "__wrapped__"), f"{cls.__qualname__}.{method}"
+            assert fn.__qualname__ == f"{cls.__qualname__}.{method}", f"{cls.__qualname__}.{method} is {fn}"
+            checked += 1
+    assert checked > 30

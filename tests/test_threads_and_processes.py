@@ -85,8 +85,8 @@ def test_concurrent_products_restore_the_blas_thread_count():
             model = Sequential([Dense(64, 256), ReLU(), Dense(256, 32)])
             x = rng.standard_normal((128, 64)).astype(np.float32)
             for _ in range(300):
-                y = model.forward(x)
-                model.backward(np.ones_like(y))
+                y = model(x)
+                model.backprop(np.ones_like(y))
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -169,13 +169,13 @@ def test_a_fork_pool_after_a_cnn_forward_runs_and_agrees():
         model = Sequential([Conv2D(1, 8, 5, padding="same"), ReLU(), MaxPool2D(2), Conv2D(8, 32, 3, padding="same"),
                             ReLU(), MaxPool2D(2), Flatten(), Dense(32 * 7 * 7, 10)])
         x = rng.standard_normal((16, 1, 28, 28)).astype(np.float32)
-        parent = model.forward(x)
-        model.backward(np.ones_like(parent))
+        parent = model(x)
+        model.backprop(np.ones_like(parent))
         grads = [g.copy() for _, layer in model.named_layers() for g in layer.grads.values()]
 
         def child(i):
-            y = model.forward(x)  # hung here: OpenMP's pool does not exist in a forked child
-            model.backward(np.ones_like(y))
+            y = model(x)  # hung here: OpenMP's pool does not exist in a forked child
+            model.backprop(np.ones_like(y))
             same = [np.array_equal(g, layer_g) for g, layer_g in
                     zip(grads, (g for _, layer in model.named_layers() for g in layer.grads.values()))]
             assert backend.num_threads() == 1
@@ -239,8 +239,8 @@ def test_an_oversubscribed_lstm_gives_the_same_bits(hidden, threads):
     results = []
     for n in (1, 8 * (os.cpu_count() or 1)):
         backend.set_num_threads(n)
-        y = layer.forward(x)
-        dx = layer.backward(np.ones_like(y))
+        y = layer(x)
+        dx = layer.backprop(np.ones_like(y))
         results.append([y, dx] + [g.copy() for g in layer.grads.values()])
     for a, b in zip(*results):
         assert a.tobytes() == b.tobytes()
@@ -295,10 +295,10 @@ def test_training_is_bit_identical_across_kernel_thread_counts(threads):
         for _ in range(4):
             x = rng.standard_normal((50, 1, 28, 28)).astype(np.float32)
             labels = rng.integers(0, 10, size=50)
-            y = model.forward(x)
-            loss.forward(y, labels)
+            y = model(x)
+            loss(y, labels)
             model.zero_grad()
-            model.backward(loss.backward())
+            model.backprop(loss.backward())
             opt.step()
         finals.append([p.tobytes() for _, layer in model.named_layers() for p in layer.params.values()])
     assert finals[0] == finals[1] == finals[2]

@@ -32,10 +32,10 @@ def test_softmax_cross_entropy_parity(rng):
     loss_t = F.cross_entropy(lt, torch.tensor(labels))
     loss_t.backward()
     loss = SoftmaxCrossEntropy()
-    assert loss.forward(logits, labels) == pytest.approx(loss_t.item(), rel=RTOL)
+    assert loss(logits, labels) == pytest.approx(loss_t.item(), rel=RTOL)
     close(loss.backward(), lt.grad)
     one_hot = np.eye(4, dtype=np.float32)[labels]
-    assert loss.forward(logits, one_hot) == pytest.approx(loss_t.item(), rel=RTOL)
+    assert loss(logits, one_hot) == pytest.approx(loss_t.item(), rel=RTOL)
     close(loss.backward(), lt.grad)
 
 
@@ -49,7 +49,7 @@ def test_binary_cross_entropy_parity(from_logits, rng):
     out = fn(pt, torch.tensor(target))
     out.backward()
     loss = BinaryCrossEntropy(from_logits=from_logits)
-    assert loss.forward(pred, target) == pytest.approx(out.item(), rel=RTOL)
+    assert loss(pred, target) == pytest.approx(out.item(), rel=RTOL)
     close(loss.backward(), pt.grad)
 
 
@@ -60,7 +60,7 @@ def test_mse_parity(rng):
     out = F.mse_loss(pt, torch.tensor(target))
     out.backward()
     loss = MeanSquaredError()
-    assert loss.forward(pred, target) == pytest.approx(out.item(), rel=RTOL)
+    assert loss(pred, target) == pytest.approx(out.item(), rel=RTOL)
     close(loss.backward(), pt.grad)
 
 
@@ -89,8 +89,8 @@ def test_optimizer_trajectory_parity(make_ours, make_theirs, rng):
     ours, theirs = make_ours(model.parameters()), make_theirs(tparams)
     loss = SoftmaxCrossEntropy()
     for _ in range(5):
-        loss.forward(model.forward(x), y)
-        model.backward(loss.backward())
+        loss(model(x), y)
+        model.backprop(loss.backward())
         ours.step()
         theirs.zero_grad()
         h = torch.tanh(F.linear(t(x, False), tparams[0], tparams[1]))

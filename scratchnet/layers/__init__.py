@@ -10,6 +10,7 @@ from scratchnet.layers.activations import (
     Softplus,
     Step,
     Tanh,
+    make_activation,
 )
 from scratchnet.layers.base import Layer, ParamRef
 from scratchnet.layers.blocks import InceptionBlock, ResidualBlock
@@ -53,4 +54,5 @@ __all__ = [
     "Step",
     "Tanh",
     "TimeDistributed",
+    "make_activation",
 ]

@@ -5,10 +5,14 @@ Each backward multiplies the upstream gradient by the local derivative, written 
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import numpy as np
 
+from scratchnet.arguments import check_float
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import InputSpec, Layer, check_float
+from scratchnet.layers.base import InputSpec, Layer
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -56,8 +60,9 @@ class Identity(Activation):
 class ReLU(Activation):
     """y = max(0, x); dy/dx = 1 where x > 0, else 0.
 
-    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/ops/activations.py``, on all the kernels'
-    threads; ``with scratchnet.backend.reference():`` runs this file's own code instead.
+    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/fast/activations.py``, on all the
+    kernels' threads; ``with scratchnet.backend.reference():`` runs this file's own code instead (so does
+    calling ``forward``/``backward`` directly).
     """
 
     def _f(self, x):
@@ -172,3 +177,36 @@ class Step(Activation):
 
     def _df(self, x, y, dout):
         return dout * 0
+
+
+_ACTIVATIONS = {
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "elu": ELU,
+    "softplus": Softplus,
+    "softmax": Softmax,
+    "identity": Identity,
+    "linear": Identity,
+}
+
+
+def make_activation(spec: Any) -> Layer:
+    """A fresh activation layer from a name ("sigmoid", "relu", "tanh", "identity"/"linear"/None, ...),
+    an activation class, or an instance (copied, so every use gets its own cache): how models that take an
+    ``activation=`` argument (the autoencoders, ``DBN.to_sequential``) build theirs."""
+    if spec is None:
+        return Identity()
+    if isinstance(spec, str):
+        try:
+            return _ACTIVATIONS[spec.lower()]()
+        except KeyError:
+            raise ValueError(
+                f"unknown activation {spec!r}; choose one of {sorted(_ACTIVATIONS)} or None"
+            ) from None
+    if isinstance(spec, type) and issubclass(spec, Layer):
+        return spec()
+    if isinstance(spec, Layer):
+        return copy.deepcopy(spec)
+    raise TypeError(f"activation must be a name, a Layer class or a Layer, got {type(spec).__name__}")

@@ -1,176 +1,41 @@
 """The base class every layer shares: parameter registry, train/eval mode, dtype, input validation, and
-the choice between a layer's own (reference) code and its fast path.
+the choice between a layer's own (reference) code and its fast path, all in ``Layer.__call__`` and
+``Layer.backprop``.
 
 Contract (all layers):
-    forward(x) -> y        caches what backward needs
-    backward(dout) -> dx   fills ``grads`` (same keys and shapes as ``params``)
-    params / grads         dict[str, ndarray]; buffers: non-trainable state such as running means
-    train() / eval()       switch the mode (dropout, batch norm)
+    y = layer(x)               the forward pass: checks x, runs the fast path or the layer's forward
+    dx = layer.backprop(dout)  the matching backward: fills ``grads`` (same keys and shapes as ``params``)
+    forward(x) / backward(dout)  the layer's own maths (tier 1), what a layer file writes; call them
+                               directly to run exactly that code, unchecked (as PyTorch's ``module.forward``)
+    params / grads             dict[str, ndarray]; buffers: non-trainable state such as running means
+    train() / eval()           switch the mode (dropout, batch norm)
 
 Validation lives here once. A layer declares what its ``forward`` accepts in ``input_spec`` (an
-:class:`InputSpec`); before the layer's code runs, the base class checks and casts the input (type, shape,
-dtype, device) and, before ``backward`` runs, checks that a forward happened and that ``dout`` has the
-forward output's shape, dtype and device. So a layer's ``forward``/``backward`` hold only its maths.
-The argument checkers (``check_size``, ``check_sizes``, ``check_float``, ``check_bool``, ``check_rng``,
-``init_array``, ``as_float_dtype``, ``as_array``) serve every layer, loss and model constructor, so a bad
-argument is refused when it is given, with a message naming the owner, the argument, what was expected
-and what was found.
+:class:`InputSpec`); ``layer(x)`` checks and casts the input (type, shape, dtype, device) before the layer's
+code runs and ``layer.backprop(dout)`` checks that a forward happened and that ``dout`` has the forward
+output's shape, dtype and device. So a layer's ``forward``/``backward`` hold only its maths. Constructor
+arguments are checked with the helpers of ``scratchnet.arguments``.
 
-Fast paths: when ``scratchnet.backend.FAST_PATHS`` names a method of a layer class (Conv2D's forward and
-backward, the recurrent layers' time loops), calls of that method run the tier-2 function from
-``scratchnet/ops/`` instead, unless ``backend.use_reference(True)`` is set. A backward always runs on the
-tier its forward ran on, so switching the mode between the two is safe.
+Dispatch, in ``Layer.dispatch``: a call runs on the fast tier unless ``backend.use_reference(True)`` is set;
+on the fast tier, a method that ``backend.FAST_PATHS`` lists for the layer's class runs the tier-2 function
+from ``scratchnet/fast/``, every other method the layer's own code. ``backprop`` runs on the tier its
+forward ran on, so switching the mode between the two is safe.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import math
-import numbers
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from scratchnet import backend, init
+from scratchnet import backend
+from scratchnet.arguments import as_array, as_float_dtype
 from scratchnet.backend import get_array_module
-
-FLOAT_DTYPES = (np.float32, np.float64)
-
-
-def as_float_dtype(dtype: Any, owner: str = "") -> np.dtype:
-    """Validates a layer dtype: float32 or float64 (``owner`` names the layer in the message)."""
-    where = f"{owner}: " if owner else ""
-    if dtype is None:  # np.dtype(None) is float64: a silent default is not a choice
-        raise TypeError(f"{where}dtype must be float32 or float64, got None")
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{where}dtype must be float32 or float64, got {dtype!r}") from None
-    if dt.type not in FLOAT_DTYPES:
-        raise TypeError(f"{where}dtype must be float32 or float64, got {dt}")
-    return dt
-
-
-def as_array(owner: str, what: str, a: Any) -> Any:
-    """``a`` itself if it is an array (NumPy or device), else ``np.asarray(a)``; a list NumPy cannot make
-    an array of (ragged rows) is a TypeError naming ``owner`` and ``what``."""
-    if hasattr(a, "dtype") and hasattr(a, "shape"):
-        return a
-    try:
-        return np.asarray(a)
-    except (ValueError, TypeError) as exc:
-        raise TypeError(f"{owner}: {what} must be an array, got {type(a).__name__} ({exc})") from None
-
-
-# -- constructor-argument validators shared by every layer, loss and model ---------------------------------
-def check_size(owner: str, name: str, value: Any, *, minimum: int = 1) -> int:
-    """A count (features, units, steps...): an int, not a bool or a float, at least ``minimum``.
-
-    Raises TypeError for a value of the wrong type and ValueError for one out of range, naming ``owner``
-    (the layer or model) and the argument; returns the value as a Python int.
-    """
-    wanted = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{owner}: {name} must be {wanted}, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{owner}: {name} must be {wanted}, got {value!r}")
-    return int(value)
-
-
-def check_sizes(owner: str, name: str, values: Any) -> list[int]:
-    """A sequence of counts (layer widths), each as ``check_size``; returns them as a list of ints."""
-    try:
-        sizes = list(values)
-    except TypeError:
-        raise TypeError(f"{owner}: {name} must be a sequence of positive ints, got {values!r}") from None
-    for s in sizes:
-        if isinstance(s, bool | np.bool_) or not isinstance(s, int | np.integer):
-            raise TypeError(f"{owner}: {name} must be positive ints, got {sizes} ({type(s).__name__} {s!r})")
-        if s < 1:
-            raise ValueError(f"{owner}: {name} must be positive ints, got {sizes}")
-    return [int(s) for s in sizes]
-
-
-def check_float(
-    owner: str,
-    name: str,
-    value: Any,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_inclusive: bool = True,
-    high_inclusive: bool = True,
-    what: str = "",
-) -> float:
-    """A finite real hyperparameter (not a bool or a string, not NaN or infinite) within optional bounds.
-
-    ``low``/``high`` bound the value (inclusive unless told otherwise); ``what`` says what the value
-    means, for the message. Raises TypeError for the wrong type and ValueError for NaN, infinity or a value
-    out of range, naming ``owner`` and the argument; returns the value as a Python float.
-    """
-    label = f"{name} ({what})" if what else name
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {label} must be a real number, got {value!r} ({type(value).__name__})")
-    try:
-        number = float(value)
-    except OverflowError:  # an int beyond float range
-        number = math.inf
-    lo = "" if low is None else ("[" if low_inclusive else "(") + f"{low:g}"
-    hi = "" if high is None else f"{high:g}" + ("]" if high_inclusive else ")")
-    if low is not None and high is not None:
-        wanted = f"a finite number in {lo}, {hi}"
-    elif low is not None:
-        wanted = f"a finite number {'>=' if low_inclusive else '>'} {low:g}"
-    elif high is not None:
-        wanted = f"a finite number {'<=' if high_inclusive else '<'} {high:g}"
-    else:
-        wanted = "a finite number"
-    below = low is not None and (number < low or (number == low and not low_inclusive))
-    above = high is not None and (number > high or (number == high and not high_inclusive))
-    if not math.isfinite(number) or below or above:
-        raise ValueError(f"{owner}: {label} must be {wanted}, got {value!r}")
-    return number
-
-
-def check_bool(owner: str, name: str, value: Any) -> bool:
-    """A flag: True or False (a string such as "False" would otherwise read as True)."""
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{owner}: {name} must be True or False, got {value!r} ({type(value).__name__})")
-    return bool(value)
-
-
-def check_rng(owner: str, rng: Any) -> np.random.Generator | None:
-    """A NumPy generator or None (the library's seeded one); an int seed would only fail at first use."""
-    if rng is not None and not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"{owner}: rng must be a numpy.random.Generator (np.random.default_rng(seed)) or None, "
-            f"got {rng!r} ({type(rng).__name__})"
-        )
-    return rng
-
-
-def init_array(
-    owner: str, name: str, initializer: Any, shape: tuple[int, ...], *, rng: Any, dtype: np.dtype
-) -> np.ndarray:
-    """Runs an initialiser (a name or a callable, see ``scratchnet.init.get``) for parameter ``name`` and
-    checks what a user-supplied one returns: a real array of ``shape``, which is cast to ``dtype``."""
-    try:
-        make = init.get(initializer)
-    except ValueError as exc:
-        raise ValueError(f"{owner}: {name}: {exc}") from None
-    value = make(shape, rng=rng, dtype=dtype)
-    kind = getattr(getattr(value, "dtype", None), "kind", None)
-    if kind not in ("f", "i", "u") or tuple(value.shape) != tuple(shape):
-        got = f"shape {tuple(value.shape)} dtype {value.dtype}" if kind else type(value).__name__
-        raise ValueError(
-            f"{owner}: the initialiser of {name} must return a real array of shape {shape}, got {got}"
-        )
-    return value.astype(dtype, copy=False)
 
 
 @dataclass(frozen=True)
@@ -180,7 +45,10 @@ class InputSpec:
     ``ndim``: the allowed numbers of axes (an int, a tuple of them, or the name of a layer attribute
     holding one); ``min_ndim``: the least number of axes; ``last_dim`` / ``channels``: the name of the
     layer attribute that the size of the last axis / of axis 1 must equal; ``layout``: the expected shape
-    for messages, with ``{attribute}`` fields filled from the layer (e.g. ``"(N, {in_features})"``).
+    for messages, with ``{attribute}`` fields filled from the layer (e.g. ``"(N, {in_features})"``);
+    ``ids_below``: the name of a layer attribute K for an input of integer ids in ``[0, K)`` (Embedding's
+    tokens), which is kept as integers, not cast; ``cast=False`` checks the shape only and leaves the dtype
+    to the layer (a wrapper whose inner layer casts).
     """
 
     layout: str = ""
@@ -188,6 +56,8 @@ class InputSpec:
     min_ndim: int | None = None
     last_dim: str | None = None
     channels: str | None = None
+    ids_below: str | None = None
+    cast: bool = True
 
     def check(self, layer: Layer, x: Any) -> np.ndarray:
         """``x`` validated and cast to ``layer``'s dtype (see ``Layer._check_input``)."""
@@ -195,6 +65,8 @@ class InputSpec:
         def attr(name: str | None) -> Any:
             return None if name is None else getattr(layer, name)
 
+        if self.ids_below is not None:
+            return layer._check_ids(x, self.ndim, attr(self.ids_below), self.layout)
         return layer._check_input(
             x,
             ndim=attr(self.ndim) if isinstance(self.ndim, str) else self.ndim,
@@ -202,6 +74,7 @@ class InputSpec:
             last_dim=attr(self.last_dim),
             channels=attr(self.channels),
             expected=self.layout.format_map(_Attributes(layer)),
+            cast=self.cast,
         )
 
 
@@ -216,77 +89,11 @@ class _Attributes(dict):
         return getattr(self.layer, name)
 
 
-@contextmanager
-def _outermost(layer: Layer, flag: str) -> Iterator[bool]:
-    """True for the outermost of nested checked calls on ``layer`` (a subclass's forward calling
-    ``super().forward``): only that one checks, and only its output shape counts."""
-    outermost = not layer.__dict__.get(flag, False)
-    layer.__dict__[flag] = True
-    try:
-        yield outermost
-    finally:
-        if outermost:
-            layer.__dict__[flag] = False
-
-
-def _checked_forward(method: Callable[..., Any]) -> Callable[..., Any]:
-    """``method`` (a forward) with its input checked first and its output's shape and device recorded."""
-
-    @functools.wraps(method)
-    def forward(self: Layer, x: Any, *args: Any, **kwargs: Any) -> Any:
-        with _outermost(self, "_in_checked_forward") as outermost:
-            if not outermost:
-                return method(self, x, *args, **kwargs)
-            y = method(self, self.input_spec.check(self, x), *args, **kwargs)
-            self._forward_output = (tuple(y.shape), backend.device_of(y))
-            return y
-
-    return forward
-
-
-def _checked_backward(method: Callable[..., Any]) -> Callable[..., Any]:
-    """``method`` (a backward) refusing to run before a forward and checking ``dout`` against the output."""
-
-    @functools.wraps(method)
-    def backward(self: Layer, dout: Any, *args: Any, **kwargs: Any) -> Any:
-        with _outermost(self, "_in_checked_backward") as outermost:
-            if not outermost:
-                return method(self, dout, *args, **kwargs)
-            output = self.__dict__.get("_forward_output")
-            self._require_forward(output)
-            shape, device = output
-            dout = self._check_dout(dout, shape)
-            if backend.device_of(dout) != device:
-                raise TypeError(
-                    f"{self!r}.backward: dout is on {backend.device_of(dout)} but the forward output is on "
-                    f"{device}; move it (scratchnet.backend.to_device)"
-                )
-            return method(self, dout, *args, **kwargs)
-
-    return backward
-
-
-def _dispatching(method: Callable[..., Any], key: str) -> Callable[..., Any]:
-    """``method`` that runs its tier-2 replacement ``backend.fast_path(key)`` when there is one. A forward
-    records the tier it ran on; the matching backward runs on the same tier (its cache is that tier's)."""
-    is_forward = method.__name__.startswith("forward")
-
-    @functools.wraps(method)
-    def dispatch(self: Layer, *args: Any, **kwargs: Any) -> Any:
-        if is_forward:
-            fast = backend.fast_path(key)
-            self._fast_tier = fast is not None
-        else:
-            fast = backend.fast_path(key, ignore_reference=True) if self._fast_tier else None
-        return method(self, *args, **kwargs) if fast is None else fast(self, *args, **kwargs)
-
-    return dispatch
-
-
 # -- one forward, one backward, on the arrays the forward saw -----------------------------------------------
-# True while a layer's forward or backward runs: layers called from inside another (a model's children) leave
-# the arrays they pass between them to it, since the caller never sees them
-_inside_layer: ContextVar[bool] = ContextVar("scratchnet_inside_layer_call", default=False)
+# The layer call (``layer(x)`` or ``layer.backprop(dout)``) now running in this thread or task, and whether it
+# runs on the fast tier. Layers called from inside another (a model's children) leave the arrays passed
+# between them to the caller's checks, since the user never sees them.
+_running: ContextVar[tuple[Layer, bool] | None] = ContextVar("scratchnet_running_layer_call", default=None)
 
 
 def _fingerprints(*values: Any) -> list[tuple[Any, tuple, Any, int]]:
@@ -305,89 +112,6 @@ def _unchanged(recorded: list[tuple[Any, tuple, Any, int]]) -> bool:
         tuple(a.shape) == shape and a.dtype == dtype and backend.fingerprint(a) == fp
         for a, shape, dtype, fp in recorded
     )
-
-
-@contextmanager
-def _inside(layer: Layer, flag: str) -> Iterator[tuple[bool, bool]]:
-    """(outermost on ``layer``, called by the user) for a guarded call: the first is False for a subclass's
-    forward calling ``super().forward`` (see ``_outermost``), the second for a layer called from inside
-    another layer's forward or backward."""
-    by_user = not _inside_layer.get()
-    token = _inside_layer.set(True)
-    try:
-        with _outermost(layer, flag) as outermost:
-            yield outermost, by_user
-    finally:
-        _inside_layer.reset(token)
-
-
-def _guarded_forward(method: Callable[..., Any]) -> Callable[..., Any]:
-    """``method`` (a forward) that allows one backward after it and, when called by the user (not from
-    inside another layer), fingerprints the input it received and the output it returned."""
-
-    @functools.wraps(method)
-    def forward(self: Layer, x: Any, *args: Any, **kwargs: Any) -> Any:
-        with _inside(self, "_in_guarded_forward") as (outermost, by_user):
-            if not outermost:
-                return method(self, x, *args, **kwargs)
-            try:
-                y = method(self, x, *args, **kwargs)
-            except BaseException:
-                if self.__dict__.get("_backward_allowed") is not None:
-                    self.__dict__["_backward_allowed"] = (
-                        "failed"  # the last good forward's cache may be half rewritten
-                    )
-                raise
-        if by_user:  # only what backward reads: a change to anything else cannot change the gradients
-            saved = self.saved_for_backward
-            self.__dict__["_forward_arrays"] = (
-                _fingerprints(x) if "input" in saved else [],
-                _fingerprints(y) if "output" in saved else [],
-            )
-        else:
-            self.__dict__["_forward_arrays"] = None
-        self.__dict__["_backward_allowed"] = True
-        return y
-
-    return forward
-
-
-def _guarded_backward(method: Callable[..., Any]) -> Callable[..., Any]:
-    """``method`` (a backward) that runs once per forward and refuses to run on a forward's input or
-    output changed in place since (the layer may have kept either for its gradients)."""
-
-    @functools.wraps(method)
-    def backward(self: Layer, dout: Any, *args: Any, **kwargs: Any) -> Any:
-        with _inside(self, "_in_guarded_backward") as (outermost, _):
-            if not outermost:  # backward_params calling backward, or super()
-                return method(self, dout, *args, **kwargs)
-            allowed = self.__dict__.get("_backward_allowed")
-            if allowed is None:
-                raise RuntimeError(f"{self!r}.backward called before forward")
-            if allowed == "failed":
-                raise RuntimeError(
-                    f"{self!r}.backward: the last forward raised an exception; run forward again"
-                )
-            if not allowed:
-                raise RuntimeError(
-                    f"{self!r}.backward called a second time after one forward: each forward allows one "
-                    "backward (as PyTorch without retain_graph); run forward again"
-                )
-            recorded = self.__dict__.get("_forward_arrays")
-            if recorded is not None:
-                for what, arrays in zip(("input", "output"), recorded):
-                    if not _unchanged(arrays):
-                        raise RuntimeError(
-                            f"{self!r}.backward: the {what} of forward was changed in place since the forward, "
-                            f"so the gradients would be wrong; change a copy of it (a.copy()), or run forward "
-                            "again"
-                        )
-            dx = method(self, dout, *args, **kwargs)
-        self.__dict__["_backward_allowed"] = False
-        self.__dict__["_forward_arrays"] = None
-        return dx
-
-    return backward
 
 
 @dataclass(frozen=True)
@@ -417,33 +141,6 @@ class Layer:
     #: which of the caller's arrays ("input", "output") backward may read, on either tier; the base class
     #: refuses a backward after the caller changed one of them in place
     saved_for_backward: tuple[str, ...] = ("input", "output")
-    _fast_tier = False
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        for name in (
-            "forward",
-            "backward",
-            "backward_params",
-            "forward_projection",
-            "forward_loop",
-            "backward_loop",
-            "backward_products",
-        ):
-            key = f"{cls.__module__}.{cls.__qualname__}.{name}"
-            if key in backend.FAST_PATHS and hasattr(cls, name):
-                setattr(cls, name, _dispatching(getattr(cls, name), key))
-        if cls.input_spec is not None:
-            if "forward" in cls.__dict__:
-                cls.forward = _checked_forward(cls.forward)
-            for name in ("backward", "backward_params"):  # the latter when it has a fast path of its own
-                if name in cls.__dict__:
-                    setattr(cls, name, _checked_backward(cls.__dict__[name]))
-        if "forward" in cls.__dict__:
-            cls.forward = _guarded_forward(cls.forward)
-        for name in ("backward", "backward_params"):
-            if name in cls.__dict__:
-                setattr(cls, name, _guarded_backward(cls.__dict__[name]))
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
@@ -561,21 +258,122 @@ class Layer:
         """Restores the generators saved by :meth:`get_rng_state`: all of them, or (ValueError) none."""
         self.prepare_rng_state(state)()
 
-    # -- the computation -----------------------------------------------------------------------------
+    # -- the layer's own code (tier 1): what a layer file writes ---------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """The layer's maths: ``x`` (already checked by ``__call__``) -> output; caches what backward needs."""
         raise NotImplementedError
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        """The layer's maths: the upstream gradient -> the input gradient; fills ``grads``."""
         raise NotImplementedError
 
     def backward_params(self, dout: np.ndarray) -> None:
         """The parameter gradients of ``backward``, without the input gradient: for a layer whose input is
         data (the first layer of a network, where nothing upstream needs dx). Same ``grads`` as
-        ``backward``; a fast path may skip the work that only dx needs (Conv2D does)."""
-        self.backward(dout)
+        ``backward``; a fast path may skip the work that only dx needs (Conv2D's does)."""
+        self.dispatch("backward")(dout)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.forward(x)
+    # -- running a layer: the one place that checks, chooses the tier and guards ------------------------
+    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        """The forward pass as models and users run it: ``y = layer(x)``.
+
+        Checks ``x`` against ``input_spec`` (``check_input``), runs ``forward`` through ``dispatch`` (the
+        fast path where there is one, unless the reference is selected), records the output's shape and
+        device for ``backprop``'s checks and, when called by the user rather than by another layer, a
+        fingerprint of the arrays that backward will read (``saved_for_backward``), so that a backward
+        after the caller changed them in place is refused. Extra arguments go to ``forward``.
+        """
+        by_user = _running.get() is None
+        fast = not backend.reference_mode()
+        token = _running.set((self, fast))
+        try:
+            y = self.dispatch("forward")(self.check_input(x), *args, **kwargs)
+        except BaseException:
+            if self.__dict__.get("_backward_allowed") is not None:
+                self.__dict__["_backward_allowed"] = (
+                    "failed"  # the last good forward's cache may be half rewritten
+                )
+            raise
+        finally:
+            _running.reset(token)
+        self.__dict__["_fast_tier"] = fast
+        self.__dict__["_forward_output"] = (tuple(y.shape), backend.device_of(y))
+        if by_user:  # only what backward reads: a change to anything else cannot change the gradients
+            saved = self.saved_for_backward
+            self.__dict__["_forward_arrays"] = (
+                _fingerprints(x) if "input" in saved else [],
+                _fingerprints(y) if "output" in saved else [],
+            )
+        else:
+            self.__dict__["_forward_arrays"] = None
+        self.__dict__["_backward_allowed"] = True
+        return y
+
+    def backprop(self, dout: Any, *args: Any, params_only: bool = False, **kwargs: Any) -> Any:
+        """The backward pass of the last ``layer(x)``: ``dx = layer.backprop(dout)``.
+
+        Runs once per forward, on the tier the forward ran on, after checking that ``dout`` is a float
+        array of the forward output's shape on its device (cast to the layer's dtype) and that the caller
+        did not change the forward's input or output in place. ``params_only=True`` runs
+        ``backward_params`` (the parameter gradients only; returns None). Extra arguments go to
+        ``backward``.
+        """
+        allowed = self.__dict__.get("_backward_allowed")
+        if allowed is None:
+            raise RuntimeError(f"{self!r}.backprop called before forward: call the layer on an input first")
+        if allowed == "failed":
+            raise RuntimeError(f"{self!r}.backprop: the last forward raised an exception; run forward again")
+        if not allowed:
+            raise RuntimeError(
+                f"{self!r}.backprop called a second time after one forward: each forward allows one "
+                "backward (as PyTorch without retain_graph); run forward again"
+            )
+        recorded = self.__dict__.get("_forward_arrays")
+        if recorded is not None:
+            for what, arrays in zip(("input", "output"), recorded):
+                if not _unchanged(arrays):
+                    raise RuntimeError(
+                        f"{self!r}.backprop: the {what} of forward was changed in place since the forward, "
+                        "so the gradients would be wrong; change a copy of it (a.copy()), or run forward again"
+                    )
+        shape, device = self.__dict__["_forward_output"]
+        dout = self._check_dout(dout, shape)
+        if backend.device_of(dout) != device:
+            raise TypeError(
+                f"{self!r}.backprop: dout is on {backend.device_of(dout)} but the forward output is on "
+                f"{device}; move it (scratchnet.backend.to_device)"
+            )
+        token = _running.set((self, self.__dict__["_fast_tier"]))
+        try:
+            if params_only:
+                self.dispatch("backward_params")(dout, *args, **kwargs)
+                dx = None
+            else:
+                dx = self.dispatch("backward")(dout, *args, **kwargs)
+        finally:
+            _running.reset(token)
+        self.__dict__["_backward_allowed"] = False
+        self.__dict__["_forward_arrays"] = None
+        return dx
+
+    def dispatch(self, method: str) -> Callable[..., Any]:
+        """The code that runs ``method`` of this layer now: inside a call of this layer on the fast tier,
+        the tier-2 function ``backend.fast_path`` names for it (bound to the layer), else the layer's own
+        method. ``__call__`` and ``backprop`` run ``forward`` and ``backward`` through it, and a layer whose
+        forward and backward are templates over smaller steps (the recurrent layers' time loops) runs
+        those steps through it."""
+        running = _running.get()
+        if running is not None and running[0] is self and running[1]:
+            fast = backend.fast_path(self, method)
+            if fast is not None:
+                return functools.partial(fast, self)
+        return getattr(self, method)
+
+    def check_input(self, x: Any) -> Any:
+        """``x`` as ``forward`` receives it: checked against ``input_spec`` and cast to the layer's dtype
+        (a layer without an ``input_spec``, such as ``Sequential``, receives ``x`` as given: its first
+        layer checks it)."""
+        return x if self.input_spec is None else self.input_spec.check(self, x)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -590,6 +388,7 @@ class Layer:
         last_dim: int | None = None,
         channels: int | None = None,
         expected: str = "",
+        cast: bool = True,
     ) -> np.ndarray:
         """Validates ``x`` and returns it as an array of the layer's dtype.
 
@@ -625,21 +424,36 @@ class Layer:
         target = self.dtype
         if target is None:
             target = x.dtype if kind == "f" else np.dtype(np.float32)
-        if x.dtype != target:
+        if cast and x.dtype != target:
             x = x.astype(target)
         self._check_device(x, "input")
         return xp.asarray(x)
 
+    def _check_ids(self, x: Any, ndim: tuple[int, ...], count: int, expected: str) -> Any:
+        """Validates integer ids in ``[0, count)`` with ``ndim`` axes; returns them on the layer's device."""
+        x = as_array(repr(self), "ids", x)
+        if x.dtype.kind not in "iu":
+            raise TypeError(f"{self!r}: expected integer ids, got dtype {x.dtype}")
+        if x.ndim not in ndim:
+            raise ValueError(f"{self!r}: expected ids of shape {expected}, got shape {tuple(x.shape)}")
+        if x.size and (int(x.min()) < 0 or int(x.max()) >= count):
+            raise ValueError(
+                f"{self!r}: ids must lie in [0, {count - 1}], got range [{int(x.min())}, {int(x.max())}]"
+            )
+        for p in self.params.values():
+            return get_array_module(p).asarray(x)
+        return x
+
     def _check_dout(self, dout: Any, shape: tuple[int, ...]) -> np.ndarray:
         """Validates the upstream gradient: a floating-point array of the cached forward output's shape, on
         the layer's device. Casts it to the layer's dtype so gradients always match their parameters."""
-        dout = as_array(f"{self!r}.backward", "dout", dout)
+        dout = as_array(f"{self!r}.backprop", "dout", dout)
         if dout.dtype.kind != "f":
             # an integer, boolean or complex "gradient" is a caller's mistake, not something to pass on
-            raise TypeError(f"{self!r}.backward: expected a floating-point dout, got dtype {dout.dtype}")
+            raise TypeError(f"{self!r}.backprop: expected a floating-point dout, got dtype {dout.dtype}")
         if tuple(dout.shape) != tuple(shape):
             raise ValueError(
-                f"{self!r}.backward: expected dout of shape {tuple(shape)}, got {tuple(dout.shape)}"
+                f"{self!r}.backprop: expected dout of shape {tuple(shape)}, got {tuple(dout.shape)}"
             )
         self._check_device(dout, "dout")
         target = self.dtype
@@ -656,7 +470,3 @@ class Layer:
                     f"{backend.device_of(p)}; move one of them (scratchnet.backend.to_device or layer.to)"
                 )
             break
-
-    def _require_forward(self, cache: Any) -> None:
-        if cache is None:
-            raise RuntimeError(f"{self!r}.backward called before forward")

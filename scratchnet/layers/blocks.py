@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet.arguments import check_image_shape, check_size
 from scratchnet.backend import get_array_module
 from scratchnet.layers.activations import ReLU
-from scratchnet.layers.base import InputSpec, Layer, check_size
+from scratchnet.layers.base import InputSpec, Layer
 from scratchnet.layers.conv import Conv2D
 from scratchnet.layers.normalization import BatchNorm2D
 from scratchnet.layers.pooling import MaxPool2D
-from scratchnet.ops.arguments import check_image_shape
 
 
 def _named(layer: Layer, name: str) -> Layer:
@@ -82,18 +82,18 @@ class ResidualBlock(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_image_shape(x.shape, repr(self))  # no empty images or batches, named after the block
-        h = self.relu1.forward(self.bn1.forward(self.conv1.forward(x)))
-        h = self.bn2.forward(self.conv2.forward(h))
-        shortcut = self.proj_bn.forward(self.proj.forward(x)) if self.projection else x
-        return self.relu_out.forward(h + shortcut)
+        h = self.relu1(self.bn1(self.conv1(x)))
+        h = self.bn2(self.conv2(h))
+        shortcut = self.proj_bn(self.proj(x)) if self.projection else x
+        return self.relu_out(h + shortcut)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        g = self.relu_out.backward(dout)  # the sum node passes g to both paths unchanged
-        dh = self.bn2.backward(g)
-        dh = self.conv2.backward(dh)
-        dh = self.bn1.backward(self.relu1.backward(dh))
-        dx = self.conv1.backward(dh)
-        return dx + (self.proj.backward(self.proj_bn.backward(g)) if self.projection else g)
+        g = self.relu_out.backprop(dout)  # the sum node passes g to both paths unchanged
+        dh = self.bn2.backprop(g)
+        dh = self.conv2.backprop(dh)
+        dh = self.bn1.backprop(self.relu1.backprop(dh))
+        dx = self.conv1.backprop(dh)
+        return dx + (self.proj.backprop(self.proj_bn.backprop(g)) if self.projection else g)
 
 
 class InceptionBlock(Layer):
@@ -158,7 +158,7 @@ class InceptionBlock(Layer):
         for branch in self.branches:
             h = x
             for layer in branch:
-                h = layer.forward(h)
+                h = layer(h)
             branch_outputs.append(h)
         return get_array_module(x).concatenate(branch_outputs, axis=1)
 
@@ -168,6 +168,6 @@ class InceptionBlock(Layer):
         for branch, g in zip(self.branches, xp.split(dout, self.splits, axis=1)):
             g = xp.ascontiguousarray(g)
             for layer in reversed(branch):
-                g = layer.backward(g)
+                g = layer.backprop(g)
             dx = g if dx is None else dx + g
         return dx

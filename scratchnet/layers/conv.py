@@ -15,8 +15,8 @@ Backward, with :math:`G` = ``dout`` rearranged to :math:`(F, P)`:
 
 ``im2col`` copies every receptive field into a column, so the whole batch is one matrix product; its
 adjoint ``col2im`` adds the column gradients back onto the pixels they came from (see
-``scratchnet/ops/im2col.py``). This file is the reference; the fast path that runs by default
-(``scratchnet/ops/conv.py``) computes the same products with compiled im2col/col2im and reused buffers.
+``scratchnet/maths/im2col.py``). This file is the reference; the fast path that runs by default
+(``scratchnet/fast/conv.py``) computes the same products with compiled im2col/col2im and reused buffers.
 """
 
 from __future__ import annotations
@@ -25,73 +25,20 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet.layers.base import InputSpec, Layer, as_float_dtype, check_size, init_array
-from scratchnet.ops.im2col import (
+from scratchnet.arguments import (
+    as_float_dtype,
+    check_algorithm,
     check_image_shape,
-    col2im,
-    im2col,
-    normalize_kernel,
-    normalize_pad,
+    check_kernel_size,
+    check_padding,
+    check_size,
+    init_array,
     normalize_stride,
     output_size,
-    same_padding,
+    resolve_padding,
 )
-
-
-def _pair(v: Any, what: str, who: str) -> tuple[int, int]:
-    if isinstance(v, int | np.integer) and not isinstance(v, bool):
-        v = (v, v)
-    if (
-        not isinstance(v, tuple | list)
-        or len(v) != 2
-        or not all(isinstance(e, int | np.integer) and not isinstance(e, bool) for e in v)
-        or min(v) < 1
-    ):
-        raise ValueError(f"{who}: {what} must be a positive int or a pair of them, got {v!r}")
-    return int(v[0]), int(v[1])
-
-
-def check_kernel_size(kernel_size: Any, who: str) -> tuple[int, int]:
-    """``kernel_size`` (an int or a pair) as ``(kh, kw)``, each in ``[1, INDEX_LIMIT]``."""
-    return normalize_kernel(*_pair(kernel_size, "kernel_size", who), who)
-
-
-def check_padding(padding: Any, who: str) -> Any:
-    """Validates a padding spec: 'valid', 'same', an int, (ph, pw) or (top, bottom, left, right)."""
-    if isinstance(padding, str):
-        if padding.lower() not in ("valid", "same"):
-            raise ValueError(f"{who}: padding must be 'valid', 'same' or ints, got {padding!r}")
-        return padding.lower()
-    return normalize_pad(padding, who)
-
-
-ALGORITHMS = ("auto", "im2col", "winograd", "direct")
-WINOGRAD_KERNELS = (3, 5)
-
-
-def check_algorithm(algorithm: Any, kernel_size: tuple[int, int], stride: tuple[int, int], who: str) -> str:
-    """One of ``ALGORITHMS``; ``"winograd"`` only for stride 1 and a square 3x3 or 5x5 kernel."""
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"{who}: algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    if algorithm == "winograd" and (
-        stride != (1, 1) or kernel_size[0] != kernel_size[1] or kernel_size[0] not in WINOGRAD_KERNELS
-    ):
-        raise ValueError(
-            f"{who}: algorithm='winograd' needs stride 1 and a square kernel of size {WINOGRAD_KERNELS}, "
-            f"got kernel_size={kernel_size}, stride={stride}"
-        )
-    return algorithm
-
-
-def resolve_padding(
-    padding: Any, h: int, w: int, kh: int, kw: int, stride: tuple[int, int]
-) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) for an input of size (h, w); 'same' follows TensorFlow."""
-    if padding == "valid":
-        return (0, 0, 0, 0)
-    if padding == "same":
-        return same_padding(h, w, kh, kw, stride)
-    return padding
+from scratchnet.layers.base import InputSpec, Layer
+from scratchnet.maths.im2col import col2im, im2col
 
 
 class Conv2D(Layer):
@@ -105,18 +52,18 @@ class Conv2D(Layer):
     ``algorithm`` picks how the fast path computes the same convolution: ``"im2col"`` (exact to rounding),
     ``"winograd"`` (fewer multiplications, for stride-1 3x3 and 5x5 kernels; its rounding is relative to
     the largest value of each input tile, not to each output's own window: see "Accuracy" in
-    ``scratchnet/ops/winograd.py``), ``"direct"`` (taps summed straight from the image, for few input
-    channels, see ``scratchnet/ops/direct_conv.py``) or ``"auto"`` (the one measured fastest: direct for
+    ``scratchnet/fast/winograd.py``), ``"direct"`` (taps summed straight from the image, for few input
+    channels, see ``scratchnet/fast/direct_conv.py``) or ``"auto"`` (the one measured fastest: direct for
     layers with at most 3 input channels, Winograd for stride-1 3x3 and 5x5 layers with at least 32 channels
-    in and out, else im2col; see ``scratchnet/ops/conv.py``). ``"auto"`` keeps every output within
+    in and out, else im2col; see ``scratchnet/fast/conv.py``). ``"auto"`` keeps every output within
     ``1e-4 (sum |w| |x| + |b|)`` and every input gradient within ``1e-4 sum |w| |dout|`` of the exact
     value, and finite wherever im2col's are: a call whose input (or dout) Winograd cannot hold to that runs
     by im2col, checked in one pass per call.
     The reference (``backend.use_reference``) always runs the im2col maths below.
 
-    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/ops/conv.py`` runs ``forward``,
+    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/fast/conv.py`` runs ``forward``,
     ``backward`` and ``backward_params`` by the algorithm above; ``with scratchnet.backend.reference():`` runs
-    this file's own code instead.
+    this file's own code instead (so does calling ``forward``/``backward`` directly).
     """
 
     input_spec = InputSpec("(N, C, H, W)", ndim=4, channels="in_channels")

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet.layers.base import InputSpec, Layer, as_float_dtype, check_rng, check_size, init_array
+from scratchnet.arguments import as_float_dtype, check_rng, check_size, init_array
+from scratchnet.layers.base import InputSpec, Layer
 from scratchnet.random import get_rng
 
 
@@ -19,9 +20,9 @@ class Dense(Layer):
     :math:`\partial L/\partial W = x^\top G`, :math:`\partial L/\partial b = \sum_{rows} G`,
     :math:`\partial L/\partial x = G W^\top`.
 
-    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/ops/dense.py`` computes ``forward`` and
+    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/fast/dense.py`` computes ``forward`` and
     ``backward`` with the products on the kernels' own threads; ``with scratchnet.backend.reference():`` runs
-    this file's own code instead.
+    this file's own code instead (so does calling ``forward``/``backward`` directly).
     """
 
     input_spec = InputSpec("(N, {in_features})", min_ndim=2, last_dim="in_features")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchnet.arguments import check_float, check_rng
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import InputSpec, Layer, check_float, check_rng
+from scratchnet.layers.base import InputSpec, Layer
 from scratchnet.random import spawn_rng
 
 

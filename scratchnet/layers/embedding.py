@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet.arguments import as_float_dtype, check_rng, check_size, init_array
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import Layer, as_array, as_float_dtype, check_rng, check_size, init_array
+from scratchnet.layers.base import InputSpec, Layer
 from scratchnet.random import get_rng
 
 
@@ -22,6 +23,9 @@ class Embedding(Layer):
     gets both contributions; unseen rows get zero). The ids are discrete, so there is no input gradient:
     ``backward`` returns ``None``, which makes Embedding the first layer of a model.
     """
+
+    input_spec = InputSpec("(N, T) or (N,)", ndim=(1, 2), ids_below="num_embeddings")
+    saved_for_backward = ("input",)
 
     def __init__(
         self,
@@ -43,25 +47,12 @@ class Embedding(Layer):
     def __repr__(self) -> str:
         return f"Embedding({self.num_embeddings}, {self.dim})"
 
-    def forward(self, x: Any) -> np.ndarray:
-        x = as_array(repr(self), "ids", x)
-        if x.dtype.kind not in "iu":
-            raise TypeError(f"{self!r}: expected integer token ids, got dtype {x.dtype}")
-        if x.ndim not in (1, 2):
-            raise ValueError(f"{self!r}: expected ids of shape (N, T) or (N,), got shape {tuple(x.shape)}")
-        if x.size and (int(x.min()) < 0 or int(x.max()) >= self.num_embeddings):
-            raise ValueError(
-                f"{self!r}: ids must lie in [0, {self.num_embeddings - 1}], "
-                f"got range [{int(x.min())}, {int(x.max())}]"
-            )
-        xp = get_array_module(self.params["W"])
-        self._ids = xp.asarray(x)
-        return self.params["W"][self._ids]
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._ids = x
+        return self.params["W"][x]
 
     def backward(self, dout: np.ndarray) -> None:
-        self._require_forward(self._ids)
         ids = self._ids
-        dout = self._check_dout(dout, ids.shape + (self.dim,))
         xp = get_array_module(dout)
         dw = xp.zeros_like(self.params["W"])
         # np.add.at, unlike dw[ids] += g, adds every repeated id instead of keeping only the last one

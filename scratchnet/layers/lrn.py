@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchnet.arguments import check_float, check_size
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import InputSpec, Layer, check_float, check_size
+from scratchnet.layers.base import InputSpec, Layer
 
 
 def _window_sum(a: np.ndarray, below: int, above: int) -> np.ndarray:

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet.arguments import as_float_dtype, check_float, check_size
 from scratchnet.backend import get_array_module
-from scratchnet.layers.base import InputSpec, Layer, as_float_dtype, check_float, check_size
+from scratchnet.layers.base import InputSpec, Layer
 
 
 class _BatchNorm(Layer):

@@ -9,7 +9,9 @@ upstream gradient to that one pixel (all other pixels of the window get zero):
 Average pooling divides the window sum by its size, so backward spreads :math:`g / |\Omega|` evenly.
 Global average pooling is the average over the whole (H, W) plane: (N, C, H, W) -> (N, C).
 
-The window loops live in the ``pooling`` kernel (compiled, or the NumPy twin in ``scratchnet.ops``).
+The window loops are ``scratchnet/maths/pooling.py`` (its module docstring derives them): that NumPy code is
+what the reference runs, and by default ``backend.kernel("pooling")`` runs its compiled twin
+(``pyx/pooling.pyx``, equal bit for bit).
 Like the other parameter-free layers the pools keep their input's dtype: the kernels run in float32 or
 float64 (native byte order), so float16 input is pooled in float32 and the result rounded back to float16
 (a max is exact either way), and big-endian input comes back in native byte order.
@@ -22,10 +24,16 @@ from typing import Any
 import numpy as np
 
 from scratchnet import backend
+from scratchnet.arguments import (
+    check_kernel_size,
+    check_padding,
+    check_pool_padding,
+    normalize_stride,
+    prepare_pool,
+    resolve_padding,
+)
 from scratchnet.backend import get_array_module
 from scratchnet.layers.base import InputSpec, Layer
-from scratchnet.layers.conv import check_kernel_size, check_padding, resolve_padding
-from scratchnet.ops.arguments import check_pool_padding, normalize_stride, prepare_pool
 
 
 def _kernel_dtype(dtype: np.dtype, who: str) -> np.dtype:

@@ -27,7 +27,7 @@ Options shared by all three layers:
   whose final state feeds something else.
 
 The sigmoid is computed as :math:`\sigma(a) = (1 + \tanh(a/2))/2`, which never overflows. This file is
-the reference; the time loops that run by default (``scratchnet/ops/recurrent.py``) compute the same
+the reference; the time loops that run by default (``scratchnet/fast/recurrent.py``) compute the same
 steps in place, in preallocated buffers.
 """
 
@@ -37,10 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet.backend import get_array_module
-from scratchnet.layers.base import (
-    InputSpec,
-    Layer,
+from scratchnet.arguments import (
     as_array,
     as_float_dtype,
     check_bool,
@@ -49,6 +46,8 @@ from scratchnet.layers.base import (
     check_size,
     init_array,
 )
+from scratchnet.backend import get_array_module
+from scratchnet.layers.base import InputSpec, Layer
 from scratchnet.random import get_rng
 
 
@@ -112,9 +111,6 @@ class _Recurrent(Layer):
             extra += ", return_sequences=False"
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra})"
 
-    def __call__(self, x: np.ndarray, h0: Any = None, c0: Any = None, lengths: Any = None) -> np.ndarray:
-        return self.forward(x, h0=h0, c0=c0, lengths=lengths)
-
     def reset_state(self) -> None:
         """Forgets the carried state of a stateful layer (the next call starts from zeros)."""
         self._state = None
@@ -129,8 +125,8 @@ class _Recurrent(Layer):
         mask = lengths_mask(self, lengths, n, t, xp)
         xt = xp.ascontiguousarray(x.transpose(1, 0, 2)).reshape(t * n, d)  # time-major rows
         gates = self.n_gates * self.hidden_size
-        a = self.forward_projection(xt).reshape(t, n, gates)  # a_t = x_t Wx + b, all t
-        hs, cs, steps = self.forward_loop(a, h, c, mask)
+        a = self.dispatch("forward_projection")(xt).reshape(t, n, gates)  # a_t = x_t Wx + b, all t
+        hs, cs, steps = self.dispatch("forward_loop")(a, h, c, mask)
         self._cache = (xt, hs, steps, mask)
         self.h_last, self.c_last = hs[t], None if cs is None else cs[t]
         if self.stateful:
@@ -157,9 +153,9 @@ class _Recurrent(Layer):
             if not self.has_cell:
                 raise ValueError(f"{self!r}: dc_last is only for LSTM layers")
             dc += check_state(self, dc_last, "dc_last", n, xp, kinds="f")
-        da, dah, self.dh0, self.dc0 = self.backward_loop(steps, dhs, dh, dc, mask)
+        da, dah, self.dh0, self.dc0 = self.dispatch("backward_loop")(steps, dhs, dh, dc, mask)
         da, dah = da.reshape(t * n, self.n_gates * H), dah.reshape(t * n, self.n_gates * H)
-        self.grads["Wx"], self.grads["Wh"], dx = self.backward_products(
+        self.grads["Wx"], self.grads["Wh"], dx = self.dispatch("backward_products")(
             xt, hs[:-1].reshape(t * n, H), da, dah
         )
         self.grads.update(self.bias_grads(da, dah))
@@ -222,9 +218,9 @@ class RNN(_Recurrent):
     Params: ``Wx`` (D, H), ``Wh`` (H, H), ``b`` (H,). Backward, with :math:`g` the gradient arriving at
     :math:`h_t`: :math:`da_t = g \odot (1 - h_t^2)`, :math:`dh_{t-1} = da_t W_h^\top`.
 
-    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/ops/recurrent.py`` runs the time loops
+    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/fast/recurrent.py`` runs the time loops
     (``forward_loop``, ``backward_loop``); ``with scratchnet.backend.reference():`` runs this file's own code
-    instead.
+    instead (so does calling ``forward``/``backward`` directly).
     """
 
     n_gates = 1
@@ -253,9 +249,9 @@ class LSTM(_Recurrent):
     :math:`da_f = dc\, c_{t-1} f(1-f)`, :math:`da_g = dc\, i (1-g^2)`; then
     :math:`g^c_{t-1} = dc \odot f` and :math:`g^h_{t-1} = da_t W_h^\top` (+ the output gradient at t-1).
 
-    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/ops/recurrent.py`` runs the time loops
+    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/fast/recurrent.py`` runs the time loops
     and the whole-sequence products; ``with scratchnet.backend.reference():`` runs this file's own code
-    instead.
+    instead (so does calling ``forward``/``backward`` directly).
     """
 
     n_gates = 4
@@ -309,9 +305,9 @@ class GRU(_Recurrent):
     the input path gets :math:`[da_r, da_z, da_n]`, the recurrent path :math:`[da_r, da_z, r\,da_n]`, and
     :math:`dh_{t-1} = g z + [da_r, da_z, r\,da_n] W_h^\top`.
 
-    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/ops/recurrent.py`` runs the time loops
+    Fast path (run by default, ``backend.FAST_PATHS``): ``scratchnet/fast/recurrent.py`` runs the time loops
     (``forward_loop``, ``backward_loop``); ``with scratchnet.backend.reference():`` runs this file's own code
-    instead.
+    instead (so does calling ``forward``/``backward`` directly).
     """
 
     n_gates = 3

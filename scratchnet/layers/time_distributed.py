@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchnet.layers.base import Layer, as_array
+from scratchnet.layers.base import InputSpec, Layer
 
 
 class TimeDistributed(Layer):
@@ -20,6 +20,8 @@ class TimeDistributed(Layer):
     Parameters appear under the wrapped layer's name: ``"0.W"``, ``"0.b"``.
     """
 
+    input_spec = InputSpec("(N, T, ...)", min_ndim=3, cast=False)  # the wrapped layer casts (or takes ids)
+
     def __init__(self, layer: Layer) -> None:
         super().__init__()
         if not isinstance(layer, Layer):
@@ -34,17 +36,12 @@ class TimeDistributed(Layer):
         return f"TimeDistributed({self.layer!r})"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = as_array(repr(self), "input", x)
-        if x.ndim < 3:
-            raise ValueError(f"{self!r}: expected a sequence (N, T, ...), got shape {tuple(x.shape)}")
         n, t = x.shape[:2]
-        y = self.layer.forward(x.reshape(n * t, *x.shape[2:]))
+        y = self.layer(x.reshape(n * t, *x.shape[2:]))
         self._out_shape = (n, t, *y.shape[1:])
         return y.reshape(self._out_shape)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._require_forward(self._out_shape)
         n, t = self._out_shape[:2]
-        dout = self._check_dout(dout, self._out_shape)
-        dx = self.layer.backward(dout.reshape(n * t, *dout.shape[2:]))
+        dx = self.layer.backprop(dout.reshape(n * t, *dout.shape[2:]))
         return None if dx is None else dx.reshape(n, t, *dx.shape[1:])

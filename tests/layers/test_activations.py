@@ -38,24 +38,24 @@ def test_activation_gradcheck(cls, shape, rng):
 def test_step_forward_and_zero_gradient(rng):
     x = away_from_kinks(rng, (4, 6))
     layer = Step()
-    assert np.array_equal(layer.forward(x), (x > 0).astype(x.dtype))
-    assert not layer.backward(np.ones_like(x)).any()
+    assert np.array_equal(layer(x), (x > 0).astype(x.dtype))
+    assert not layer.backprop(np.ones_like(x)).any()
     assert sn.gradcheck(Step(), x)["x"] == 0.0
 
 
 def test_softmax_is_stable_for_large_inputs():
-    y = Softmax().forward(np.array([[1000.0, 1000.0, -1000.0]]))
+    y = Softmax()(np.array([[1000.0, 1000.0, -1000.0]]))
     np.testing.assert_allclose(y, [[0.5, 0.5, 0.0]])
 
 
 def test_activation_values():
     x = np.array([[-2.0, 0.5, 3.0]])
-    np.testing.assert_allclose(ReLU().forward(x), [[0, 0.5, 3]])
-    np.testing.assert_allclose(LeakyReLU(0.1).forward(x), [[-0.2, 0.5, 3]])
-    np.testing.assert_allclose(Sigmoid().forward(x), 1 / (1 + np.exp(-x)))
-    np.testing.assert_allclose(ELU().forward(x), [[np.exp(-2) - 1, 0.5, 3]])
-    np.testing.assert_allclose(Softplus().forward(x), np.log1p(np.exp(x)))
-    np.testing.assert_allclose(Sigmoid().forward(np.array([[-1000.0, 1000.0]])), [[0.0, 1.0]])
+    np.testing.assert_allclose(ReLU()(x), [[0, 0.5, 3]])
+    np.testing.assert_allclose(LeakyReLU(0.1)(x), [[-0.2, 0.5, 3]])
+    np.testing.assert_allclose(Sigmoid()(x), 1 / (1 + np.exp(-x)))
+    np.testing.assert_allclose(ELU()(x), [[np.exp(-2) - 1, 0.5, 3]])
+    np.testing.assert_allclose(Softplus()(x), np.log1p(np.exp(x)))
+    np.testing.assert_allclose(Sigmoid()(np.array([[-1000.0, 1000.0]])), [[0.0, 1.0]])
 
 
 # -- PyTorch parity (float32) ----------------------------------------------------------------------------------
@@ -79,8 +79,8 @@ def test_activation_parity(layer, fn, rng):
     xt = torch_tensor(x)
     yt = fn(torch.nn.functional, xt)
     yt.backward(torch.tensor(g))
-    close_to_torch(layer.forward(x), yt)
-    close_to_torch(layer.backward(g), xt.grad)
+    close_to_torch(layer(x), yt)
+    close_to_torch(layer.backprop(g), xt.grad)
 
 
 # -- errors ----------------------------------------------------------------------------------------------------
@@ -111,7 +111,7 @@ def test_valid_arguments_of_every_numeric_type_are_accepted(construct):
 
 def test_softmax_over_an_empty_or_missing_class_axis():
     with pytest.raises(ValueError, match=r"Softmax\(\): expected at least one entry on the last axis"):
-        Softmax().forward(np.zeros((3, 0)))
+        Softmax()(np.zeros((3, 0)))
     with pytest.raises(ValueError, match=r"Softmax\(\): expected at least 1-D"):
-        Softmax().forward(np.float32(1.0))
-    assert Softmax().forward(np.zeros((0, 4))).shape == (0, 4)
+        Softmax()(np.float32(1.0))
+    assert Softmax()(np.zeros((0, 4))).shape == (0, 4)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import scratchnet as sn
+from scratchnet.arguments import check_float, check_size
 from scratchnet.layers import (
     GRU,
     LSTM,
@@ -21,21 +22,20 @@ from scratchnet.layers import (
     ReLU,
     TimeDistributed,
 )
-from scratchnet.layers.base import check_float, check_size
 from scratchnet.losses import MeanSquaredError, SequenceCrossEntropy
 
 
 # -- dtypes, modes and state -----------------------------------------------------------------------------------
 def test_integer_input_is_accepted(rng):
-    y = Dense(3, 2).forward(np.array([[1, 0, 1]]))
+    y = Dense(3, 2)(np.array([[1, 0, 1]]))
     assert y.dtype == np.float32
-    assert ReLU().forward(np.array([[-1, 2]])).dtype == np.float32
+    assert ReLU()(np.array([[-1, 2]])).dtype == np.float32
 
 
 def test_gradients_keep_the_parameter_dtype():
     layer = Dense(3, 2)
-    layer.forward(np.ones((4, 3), dtype=np.float32))
-    dx = layer.backward(np.ones((4, 2)))  # float64 upstream gradient into a float32 layer
+    layer(np.ones((4, 3), dtype=np.float32))
+    dx = layer.backprop(np.ones((4, 2)))  # float64 upstream gradient into a float32 layer
     assert dx.dtype == np.float32
     assert all(layer.grads[k].dtype == np.float32 for k in layer.params)
 
@@ -59,7 +59,7 @@ def test_set_rng_state_is_all_or_nothing():
     names = sorted(saved)
     assert len(names) == 2
     bad = {names[0]: saved[names[0]], names[1]: {"bit_generator": "PCG64", "state": "garbage"}}
-    model.forward(np.ones((4, 3), np.float32))  # advance both generators
+    model(np.ones((4, 3), np.float32))  # advance both generators
     before = model.get_rng_state()
     with pytest.raises(ValueError, match="unusable random state"):
         model.set_rng_state(bad)
@@ -71,11 +71,11 @@ def test_set_rng_state_is_all_or_nothing():
 # -- errors ----------------------------------------------------------------------------------------------------
 def test_backward_before_forward_and_wrong_dout():
     with pytest.raises(RuntimeError, match="before forward"):
-        Dense(2, 2).backward(np.zeros((1, 2)))
+        Dense(2, 2).backprop(np.zeros((1, 2)))
     layer = ReLU()
-    layer.forward(np.zeros((2, 3)))
-    with pytest.raises(ValueError, match=r"ReLU\(\)\.backward: expected dout of shape \(2, 3\)"):
-        layer.backward(np.zeros((3, 2)))
+    layer(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"ReLU\(\)\.backprop: expected dout of shape \(2, 3\)"):
+        layer.backprop(np.zeros((3, 2)))
 
 
 def test_validators_return_plain_python_numbers():
@@ -92,12 +92,12 @@ def test_validators_return_plain_python_numbers():
 
 def test_dout_as_a_list_or_a_ragged_list():
     layer = TimeDistributed(Dense(3, 2))
-    layer.forward(np.ones((1, 2, 3)))
-    assert layer.backward([[[1.0, 0.0], [0.0, 1.0]]]).shape == (1, 2, 3)
+    layer(np.ones((1, 2, 3)))
+    assert layer.backprop([[[1.0, 0.0], [0.0, 1.0]]]).shape == (1, 2, 3)
     relu = Flatten()
-    relu.forward(np.ones((2, 1)))
-    with pytest.raises(TypeError, match=r"Flatten\(\)\.backward: dout must be an array"):
-        relu.backward([[1.0], [1.0, 2.0]])
+    relu(np.ones((2, 1)))
+    with pytest.raises(TypeError, match=r"Flatten\(\)\.backprop: dout must be an array"):
+        relu.backprop([[1.0], [1.0, 2.0]])
 
 
 RAGGED = [[1.0, 2.0], [3.0]]
@@ -106,15 +106,15 @@ RAGGED = [[1.0, 2.0], [3.0]]
 @pytest.mark.parametrize(
     "call,pattern",
     [
-        (lambda: Dense(2, 3).forward(RAGGED), r"Dense\(2, 3\): input must be an array, got list"),
-        (lambda: Embedding(5, 2).forward([[1, 2], [3]]), r"Embedding\(5, 2\): ids must be an array"),
-        (lambda: RNN(2, 3).forward(np.ones((2, 4, 2)), h0=RAGGED), r"RNN\(2, 3\): h0 must be an array"),
+        (lambda: Dense(2, 3)(RAGGED), r"Dense\(2, 3\): input must be an array, got list"),
+        (lambda: Embedding(5, 2)([[1, 2], [3]]), r"Embedding\(5, 2\): ids must be an array"),
+        (lambda: RNN(2, 3)(np.ones((2, 4, 2)), h0=RAGGED), r"RNN\(2, 3\): h0 must be an array"),
         (
-            lambda: GRU(2, 3).forward(np.ones((2, 4, 2)), lengths=[[1], [2, 3]]),
+            lambda: GRU(2, 3)(np.ones((2, 4, 2)), lengths=[[1], [2, 3]]),
             r"GRU\(2, 3\): lengths must be",
         ),
         (
-            lambda: TimeDistributed(Dense(2, 3)).forward(RAGGED),
+            lambda: TimeDistributed(Dense(2, 3))(RAGGED),
             r"TimeDistributed\(Dense\(2, 3\)\): input must be",
         ),
         (lambda: MeanSquaredError()(RAGGED, RAGGED), r"MeanSquaredError\(\): predictions must be an array"),
@@ -139,17 +139,17 @@ def test_host_arrays_into_a_device_layer_are_refused_by_name():
     lstm = to_device(LSTM(3, 4))
     x = asarray(np.ones((2, 5, 3), dtype=np.float32))
     with pytest.raises(TypeError, match=r"LSTM\(3, 4\): h0 is on cpu but the layer's parameters are on cuda"):
-        lstm.forward(x, h0=np.zeros((2, 4), dtype=np.float32))
+        lstm(x, h0=np.zeros((2, 4), dtype=np.float32))
     with pytest.raises(TypeError, match=r"LSTM\(3, 4\): c0 is on cpu"):
-        lstm.forward(x, c0=np.zeros((2, 4), dtype=np.float32))
-    y = lstm.forward(x)
+        lstm(x, c0=np.zeros((2, 4), dtype=np.float32))
+    y = lstm(x)
     with pytest.raises(TypeError, match=r"LSTM\(3, 4\): dh_last is on cpu"):
-        lstm.backward(asarray(np.ones(y.shape, np.float32)), dh_last=np.ones((2, 4), np.float32))
+        lstm.backprop(asarray(np.ones(y.shape, np.float32)), dh_last=np.ones((2, 4), np.float32))
     with pytest.raises(
         TypeError, match=r"LSTM\(3, 4\): dout is on cpu but the layer's parameters are on cuda"
     ):
-        lstm.backward(np.ones(y.shape, dtype=np.float32))
+        lstm.backprop(np.ones(y.shape, dtype=np.float32))
     dense = to_device(Dense(3, 2))
-    y = dense.forward(asarray(np.ones((4, 3), dtype=np.float32)))
+    y = dense(asarray(np.ones((4, 3), dtype=np.float32)))
     with pytest.raises(TypeError, match=r"Dense\(3, 2\): dout is on cpu"):
-        dense.backward(np.ones(y.shape, dtype=np.float32))
+        dense.backprop(np.ones(y.shape, dtype=np.float32))

@@ -34,13 +34,13 @@ def test_blocks_compose_children_and_shapes():
     res = ResidualBlock(4, 8, stride=2)
     names = [name for name, _ in res.named_layers()]
     assert names == ["", "conv1", "bn1", "relu1", "conv2", "bn2", "proj", "proj_bn", "relu_out"]
-    y = res.forward(rand(2, 4, 9, 9).astype(np.float32))
+    y = res(rand(2, 4, 9, 9).astype(np.float32))
     assert y.shape == (2, 8, 5, 5) == res.output_shape((2, 4, 9, 9)) and y.dtype == np.float32
     assert np.all(y >= 0)
     inc = InceptionBlock(3, 4, 2, 5, 1, 2, 3)
-    y = inc.forward(rand(2, 3, 7, 6).astype(np.float32))
+    y = inc(rand(2, 3, 7, 6).astype(np.float32))
     assert y.shape == (2, 14, 7, 6)
-    assert inc.backward(np.ones_like(y)).shape == (2, 3, 7, 6)
+    assert inc.backprop(np.ones_like(y)).shape == (2, 3, 7, 6)
     inc.eval()
     assert not any(layer.training for _, layer in inc.named_layers())
 
@@ -50,10 +50,10 @@ def test_identity_block_passes_gradient_through_shortcut():
     for conv in (block.conv1, block.conv2):
         conv.params["W"][...] = 0  # main path outputs BN(0) = beta = 0
     x = np.abs(rand(2, 2, 3, 3)).astype(np.float32) + 0.1
-    y = block.forward(x)
+    y = block(x)
     np.testing.assert_allclose(y, x, rtol=1e-6)
     g = rand(*y.shape, seed=3).astype(np.float32)
-    np.testing.assert_allclose(block.backward(g), g, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(block.backprop(g), g, rtol=1e-5, atol=1e-6)
 
 
 # -- PyTorch parity (float32) ----------------------------------------------------------------------------------
@@ -67,9 +67,9 @@ def test_residual_block_matches_torch():
             layer.params["gamma"][...] = 1 + 0.1 * rand(4, seed=len(name))
             layer.params["beta"][...] = 0.1 * rand(4, seed=len(name) + 1)
     x = rand(4, 3, 6, 7, seed=1).astype(np.float32)
-    y = block.forward(x)
+    y = block(x)
     g = rand(*y.shape, seed=2).astype(np.float32)
-    dx = block.backward(g)
+    dx = block.backprop(g)
 
     t = {name: torch.tensor(v, requires_grad=True) for name, v in _named_params(block).items()}
     tx = torch.tensor(x, requires_grad=True)
@@ -101,4 +101,4 @@ def test_block_errors():
     with pytest.raises(ValueError, match="InceptionBlock"):
         InceptionBlock(3, 0, 1, 1, 1, 1, 1)
     with pytest.raises(ValueError, match=r"ResidualBlock.*4 channels"):
-        ResidualBlock(4, 4).forward(np.zeros((1, 3, 4, 4), np.float32))
+        ResidualBlock(4, 4)(np.zeros((1, 3, 4, 4), np.float32))

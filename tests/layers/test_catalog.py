@@ -18,7 +18,6 @@ import pytest
 from layer_catalog import CATALOG, CORE_LAYERS
 from layer_checks import import_torch
 
-from scratchnet.dbn import DBN
 from scratchnet.layers import (
     GRU,
     LSTM,
@@ -31,7 +30,8 @@ from scratchnet.layers import (
     LocalResponseNorm,
     TimeDistributed,
 )
-from scratchnet.rbm import RBM
+from scratchnet.unsupervised.dbn import DBN
+from scratchnet.unsupervised.rbm import RBM
 
 # -- PyTorch parity (float32) ----------------------------------------------------------------------------------
 RTOL = ATOL_SCALE = 1e-5
@@ -65,9 +65,9 @@ def test_forward_and_gradients_match_torch(entry, kernels):
     twin = entry.torch_twin(layer)
 
     x = rng.standard_normal(entry.shape).astype(np.float32)
-    y = layer.forward(x)
+    y = layer(x)
     g = rng.standard_normal(y.shape).astype(np.float32)
-    dx = layer.backward(g)
+    dx = layer.backprop(g)
     xt = torch.tensor(x, requires_grad=True)
     yt = twin.module(xt)
     yt.backward(torch.tensor(g))
@@ -103,11 +103,11 @@ def test_backward_params_gives_backwards_gradients_and_no_dx(make, shape, kernel
     for a, b in zip(first.parameters(), second.parameters(), strict=True):
         b.value[...] = a.value
     second.set_rng_state(first.get_rng_state())  # the same dropout masks
-    y = first.forward(x)
+    y = first(x)
     g = rng.standard_normal(y.shape)
-    first.backward(g)
-    np.testing.assert_array_equal(second.forward(x), y)
-    assert second.backward_params(g) is None
+    first.backprop(g)
+    np.testing.assert_array_equal(second(x), y)
+    assert second.backprop(g, params_only=True) is None
     for a, b in zip(first.parameters(), second.parameters(), strict=True):
         np.testing.assert_array_equal(b.grad, a.grad, err_msg=a.name)
 
@@ -116,10 +116,10 @@ def test_backward_params_gives_backwards_gradients_and_no_dx(make, shape, kernel
 def test_backward_params_checks_dout_like_backward(algorithm):
     layer = Conv2D(2, 3, 3, algorithm=algorithm)
     with pytest.raises(RuntimeError, match="before forward|without a matching forward"):
-        layer.backward_params(np.ones((1, 3, 3, 3)))
-    y = layer.forward(np.ones((1, 2, 5, 5)))
-    with pytest.raises(ValueError, match=rf"^{re.escape(repr(layer))}\.backward: expected dout of shape"):
-        layer.backward_params(np.ones(y.shape + (1,)))
+        layer.backprop(np.ones((1, 3, 3, 3)), params_only=True)
+    y = layer(np.ones((1, 2, 5, 5)))
+    with pytest.raises(ValueError, match=rf"^{re.escape(repr(layer))}\.backprop: expected dout of shape"):
+        layer.backprop(np.ones(y.shape + (1,)), params_only=True)
 
 
 def test_sequential_backward_params_matches_backward_and_trainer_uses_it():
@@ -137,11 +137,11 @@ def test_sequential_backward_params_matches_backward_and_trainer_uses_it():
 
     full, params_only = net(), net()
     g = rng.standard_normal((4, 3))
-    full.forward(x)
-    dx = full.backward(g)
+    full(x)
+    dx = full.backprop(g)
     assert dx.shape == x.shape
-    params_only.forward(x)
-    assert params_only.backward_params(g) is None
+    params_only(x)
+    assert params_only.backprop(g, params_only=True) is None
     for a, b in zip(full.parameters(), params_only.parameters(), strict=True):
         np.testing.assert_array_equal(b.grad, a.grad, err_msg=a.name)
 
@@ -175,8 +175,8 @@ EVERY_LAYER = CORE_LAYERS + [(_embedding, None), (_rbm, (4, 6)), (_dbn, (4, 6))]
 
 def _forward(layer, shape):
     if shape is None:  # Embedding takes ids
-        return layer.forward(np.array([[0, 4, 2], [1, 1, 3]]))
-    return layer.forward(np.random.default_rng(0).random(shape).astype(np.float32))
+        return layer(np.array([[0, 4, 2], [1, 1, 3]]))
+    return layer(np.random.default_rng(0).random(shape).astype(np.float32))
 
 
 @pytest.mark.parametrize("dtype", [bool, np.int64, np.uint8, np.complex64, object])
@@ -185,7 +185,7 @@ def test_non_float_dout_is_a_type_error(make, shape, dtype):
     layer = make()
     y = _forward(layer, shape)
     with pytest.raises(TypeError, match=rf"floating-point dout, got dtype {np.dtype(dtype)}"):
-        layer.backward(np.ones(y.shape, dtype=dtype))
+        layer.backprop(np.ones(y.shape, dtype=dtype))
 
 
 @pytest.mark.parametrize("make,shape", EVERY_LAYER, ids=[layer_id(m) for m, _ in EVERY_LAYER])
@@ -193,12 +193,12 @@ def test_bad_dout_error_names_the_layer_it_was_given_to(make, shape):
     layer = make()
     y = _forward(layer, shape)
     with pytest.raises(
-        TypeError, match=rf"^{re.escape(repr(layer))}\.backward: expected a floating-point dout"
+        TypeError, match=rf"^{re.escape(repr(layer))}\.backprop: expected a floating-point dout"
     ):
-        layer.backward(np.ones(y.shape, dtype=np.int64))
+        layer.backprop(np.ones(y.shape, dtype=np.int64))
     y = _forward(layer, shape)
-    with pytest.raises(ValueError, match=rf"^{re.escape(repr(layer))}\.backward: expected dout of shape"):
-        layer.backward(np.ones(y.shape + (1,), dtype=np.float32))
+    with pytest.raises(ValueError, match=rf"^{re.escape(repr(layer))}\.backprop: expected dout of shape"):
+        layer.backprop(np.ones(y.shape + (1,), dtype=np.float32))
 
 
 @pytest.mark.parametrize("make,shape", EVERY_LAYER, ids=[layer_id(m) for m, _ in EVERY_LAYER])
@@ -206,7 +206,7 @@ def test_float_dout_of_any_precision_is_accepted(make, shape):
     for dtype in (np.float16, np.float32, np.float64):
         layer = make()
         y = _forward(layer, shape)
-        dx = layer.backward(np.ones(y.shape, dtype=dtype))
+        dx = layer.backprop(np.ones(y.shape, dtype=dtype))
         assert dx is None or dx.dtype.kind == "f"
         assert all(layer.grads[k].dtype == p.dtype for k, p in layer.params.items())
 
@@ -232,9 +232,9 @@ MY_LAYERS_N0 = [
 @pytest.mark.parametrize("make,x_shape,y_shape", MY_LAYERS_N0, ids=[layer_id(m) for m, _, _ in MY_LAYERS_N0])
 def test_empty_batch_runs_forward_and_backward(make, x_shape, y_shape):
     layer = make()
-    y = layer.forward(np.zeros(x_shape, dtype=np.float32))
+    y = layer(np.zeros(x_shape, dtype=np.float32))
     assert y.shape == y_shape
-    dx = layer.backward(np.zeros(y_shape, dtype=np.float32))
+    dx = layer.backprop(np.zeros(y_shape, dtype=np.float32))
     assert dx.shape == x_shape
     for key, p in layer.params.items():
         assert layer.grads[key].shape == p.shape and not layer.grads[key].any()
@@ -251,6 +251,6 @@ def test_nan_input_propagates_without_crashing(make, shape):
     x.flat[0] = np.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        y = layer.forward(x)
-        layer.backward(np.ones(y.shape, dtype=np.float32))
+        y = layer(x)
+        layer.backprop(np.ones(y.shape, dtype=np.float32))
     assert y.shape[0] == shape[0]

@@ -38,22 +38,22 @@ def test_conv2d_gradcheck(kw, kernels):
 @pytest.mark.parametrize("n,k,s", [(28, 5, 1), (7, 3, 2), (8, 2, 3), (5, 4, 2)])
 def test_same_padding_output_is_ceil(n, k, s):
     conv = Conv2D(1, 2, k, stride=s, padding="same")
-    y = conv.forward(rand(1, 1, n, n + 1).astype(np.float32))
+    y = conv(rand(1, 1, n, n + 1).astype(np.float32))
     assert y.shape == (1, 2, -(-n // s), -(-(n + 1) // s)) == conv.output_shape((1, 1, n, n + 1))
     pool = MaxPool2D(k, stride=s, padding="same")
-    assert pool.forward(rand(1, 1, n, n + 1)).shape[2:] == y.shape[2:]
+    assert pool(rand(1, 1, n, n + 1)).shape[2:] == y.shape[2:]
 
 
 def test_float32_stays_float32(kernels):
     conv = Conv2D(3, 4, 3, padding="same")
     x = rand(2, 3, 6, 6).astype(np.float32)
-    y = conv.forward(x)
-    dx = conv.backward(np.ones_like(y))
+    y = conv(x)
+    dx = conv.backprop(np.ones_like(y))
     assert y.dtype == dx.dtype == conv.grads["W"].dtype == conv.grads["b"].dtype == np.float32
     assert y.flags.c_contiguous and dx.flags.c_contiguous
     for layer in (MaxPool2D(2), AvgPool2D(2), GlobalAvgPool2D(), LocalResponseNorm(3)):
-        out = layer.forward(x)
-        assert out.dtype == np.float32 and layer.backward(np.ones_like(out)).dtype == np.float32
+        out = layer(x)
+        assert out.dtype == np.float32 and layer.backprop(np.ones_like(out)).dtype == np.float32
 
 
 # -- PyTorch parity (float32) ----------------------------------------------------------------------------------
@@ -71,10 +71,10 @@ def test_conv2d_matches_torch(kw, kernels):
     if "b" in layer.params:
         layer.params["b"][...] = rand(4, seed=5)
     x = rand(2, 3, 5, 6, seed=1).astype(np.float32)
-    y = layer.forward(x)
+    y = layer(x)
     g = rand(*y.shape, seed=2).astype(np.float32)
     pad = layer._cache[1]
-    dx = layer.backward(g)
+    dx = layer.backprop(g)
 
     tx = torch.tensor(x, requires_grad=True)
     tw = torch.tensor(layer.params["W"], requires_grad=True)
@@ -91,36 +91,36 @@ def test_conv2d_matches_torch(kw, kernels):
 # -- errors ----------------------------------------------------------------------------------------------------
 def test_empty_batch_and_planes_name_the_layer(kernels):
     with pytest.raises(ValueError, match=r"Conv2D\(3, 4.*must not be empty.*\(0, 3, 5, 5\)"):
-        Conv2D(3, 4, 3).forward(np.zeros((0, 3, 5, 5), np.float32))
+        Conv2D(3, 4, 3)(np.zeros((0, 3, 5, 5), np.float32))
     with pytest.raises(ValueError, match=r"Conv2D\(3, 4.*must not be empty"):
-        Conv2D(3, 4, 3, padding=2).forward(np.zeros((1, 3, 0, 5), np.float32))
+        Conv2D(3, 4, 3, padding=2)(np.zeros((1, 3, 0, 5), np.float32))
     with pytest.raises(ValueError, match=r"AvgPool2D\(.*must not be empty"):
-        AvgPool2D(2, padding=1).forward(np.zeros((2, 1, 5, 0)))
+        AvgPool2D(2, padding=1)(np.zeros((2, 1, 5, 0)))
     with pytest.raises(ValueError, match=r"GlobalAvgPool2D\(\): expected H and W >= 1"):
-        GlobalAvgPool2D().forward(np.zeros((2, 1, 0, 3)))
+        GlobalAvgPool2D()(np.zeros((2, 1, 0, 3)))
     with pytest.raises(ValueError, match=r"ResidualBlock\(2, 2.*must not be empty"):
-        ResidualBlock(2, 2).forward(np.zeros((0, 2, 4, 4), np.float32))
+        ResidualBlock(2, 2)(np.zeros((0, 2, 4, 4), np.float32))
     # a layer that can handle an empty batch keeps doing so
-    assert GlobalAvgPool2D().forward(np.zeros((0, 3, 2, 2))).shape == (0, 3)
+    assert GlobalAvgPool2D()(np.zeros((0, 3, 2, 2))).shape == (0, 3)
 
 
 def test_conv2d_errors():
     conv = Conv2D(3, 4, 3)
     with pytest.raises(ValueError, match=r"Conv2D\(3, 4.*3 channels"):
-        conv.forward(np.zeros((1, 2, 5, 5), np.float32))
+        conv(np.zeros((1, 2, 5, 5), np.float32))
     with pytest.raises(ValueError, match=r"Conv2D.*4-D"):
-        conv.forward(np.zeros((3, 5, 5), np.float32))
+        conv(np.zeros((3, 5, 5), np.float32))
     with pytest.raises(ValueError, match=r"Conv2D.*larger than the padded input"):
-        conv.forward(np.zeros((1, 3, 2, 5), np.float32))
-    with pytest.raises(RuntimeError, match="backward"):
-        conv.backward(np.zeros((1, 4, 3, 3), np.float32))
-    y = conv.forward(np.zeros((1, 3, 5, 5), np.float32))
+        conv(np.zeros((1, 3, 2, 5), np.float32))
+    with pytest.raises(RuntimeError, match="backprop called before forward"):
+        conv.backprop(np.zeros((1, 4, 3, 3), np.float32))
+    y = conv(np.zeros((1, 3, 5, 5), np.float32))
     with pytest.raises(ValueError, match=r"dout of shape \(1, 4, 3, 3\)"):
-        conv.backward(np.zeros((1, 4, 3, 2), np.float32))
-    conv.backward(np.zeros_like(y))
+        conv.backprop(np.zeros((1, 4, 3, 2), np.float32))
+    conv.backprop(np.zeros_like(y))
     if not backend.reference_mode():  # the fast path reuses the im2col buffer: one backward per forward
         with pytest.raises(RuntimeError, match="one backward"):
-            conv.backward(np.zeros_like(y))
+            conv.backprop(np.zeros_like(y))
     for bad in (
         dict(kernel_size=0),
         dict(kernel_size=3, stride=0),

@@ -28,7 +28,7 @@ def test_dense_gradcheck(n, d_in, d_out, rng):
 def test_dense_accepts_time_axis(rng):
     layer = Dense(4, 3)
     x = rng.standard_normal((2, 5, 4)).astype(np.float32)
-    y = layer.forward(x)
+    y = layer(x)
     assert y.shape == (2, 5, 3)
     W, b = layer.params["W"], layer.params["b"]
     # float32 sums in another order: within a few ulps of the terms' magnitudes (an entry may cancel to ~0)
@@ -43,14 +43,14 @@ def test_dense_shapes_and_dtypes():
     layer = Dense(784, 10)
     assert layer.params["W"].shape == (784, 10) and layer.params["b"].shape == (10,)
     assert layer.params["W"].dtype == np.float32
-    y = layer.forward(np.zeros((2, 784)))  # float64 input is cast to the layer dtype
+    y = layer(np.zeros((2, 784)))  # float64 input is cast to the layer dtype
     assert y.dtype == np.float32
-    layer.backward(np.ones((2, 10), dtype=np.float32))
+    layer.backprop(np.ones((2, 10), dtype=np.float32))
     assert all(
         layer.grads[k].shape == v.shape and layer.grads[k].dtype == v.dtype for k, v in layer.params.items()
     )
     wide = Dense(3, 2, dtype=np.float64)
-    assert wide.forward(np.ones((1, 3), dtype=np.float32)).dtype == np.float64
+    assert wide(np.ones((1, 3), dtype=np.float32)).dtype == np.float64
 
 
 # -- PyTorch parity (float32) ----------------------------------------------------------------------------------
@@ -64,8 +64,8 @@ def test_dense_parity(rng):
     xt, wt, bt = torch_tensor(x), torch_tensor(layer.params["W"].T.copy()), torch_tensor(layer.params["b"])
     yt = F.linear(xt, wt, bt)
     yt.backward(torch.tensor(g))
-    close_to_torch(layer.forward(x), yt)
-    close_to_torch(layer.backward(g), xt.grad)
+    close_to_torch(layer(x), yt)
+    close_to_torch(layer.backprop(g), xt.grad)
     close_to_torch(layer.grads["W"], wt.grad.T)
     close_to_torch(layer.grads["b"], bt.grad)
 
@@ -73,16 +73,16 @@ def test_dense_parity(rng):
 # -- errors ----------------------------------------------------------------------------------------------------
 def test_dense_wrong_features_message():
     with pytest.raises(ValueError, match=r"Dense\(4, 3\).*last dimension 4.*\(5, 3\)"):
-        Dense(4, 3).forward(np.zeros((5, 3)))
+        Dense(4, 3)(np.zeros((5, 3)))
 
 
 def test_dense_wrong_ndim_and_dtype():
     with pytest.raises(ValueError, match="Dense"):
-        Dense(4, 3).forward(np.zeros(4))
+        Dense(4, 3)(np.zeros(4))
     with pytest.raises(TypeError, match="Dense.*dtype"):
-        Dense(4, 3).forward(np.array([["a"] * 4]))
+        Dense(4, 3)(np.array([["a"] * 4]))
     with pytest.raises(TypeError, match="Dense.*dtype"):
-        Dense(4, 3).forward(np.zeros((2, 4), dtype=complex))
+        Dense(4, 3)(np.zeros((2, 4), dtype=complex))
     with pytest.raises(ValueError, match="positive int"):
         Dense(0, 3)
     with pytest.raises(TypeError, match="float32 or float64"):

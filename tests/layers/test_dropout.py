@@ -16,13 +16,13 @@ NAN = float("nan")
 def test_dropout_train_and_eval(rng):
     layer = Dropout(0.3)
     x = np.ones((200, 100), dtype=np.float32)
-    y = layer.forward(x)
+    y = layer(x)
     kept = y != 0
     assert abs(kept.mean() - 0.7) < 0.02
     np.testing.assert_allclose(y[kept], 1 / 0.7, rtol=1e-6)
-    np.testing.assert_array_equal(layer.backward(x), y)  # same mask scales the gradient
+    np.testing.assert_array_equal(layer.backprop(x), y)  # same mask scales the gradient
     layer.eval()
-    np.testing.assert_array_equal(layer.forward(x), x)
+    np.testing.assert_array_equal(layer(x), x)
     assert sn.gradcheck(Dropout(0.5), rng.standard_normal((4, 6)))["x"] < TOL
 
 

@@ -28,13 +28,13 @@ def test_embedding_gradcheck_and_scatter_add():
     errs = gradcheck(emb, ids)
     assert set(errs) == {"W"}
     assert_small(errs)
-    out = emb.forward(ids)
+    out = emb(ids)
     assert out.shape == (2, 3, 3) and out.dtype == np.float32
     dout = rng.standard_normal(out.shape).astype(np.float32)
-    assert emb.backward(dout) is None
+    assert emb.backprop(dout) is None
     np.testing.assert_allclose(emb.grads["W"][1], dout[0, 0] + dout[0, 2] + dout[1, 1], rtol=1e-6)
     assert np.all(emb.grads["W"][[2, 3]] == 0)
-    assert emb.forward(np.array([2, 3])).shape == (2, 3)
+    assert emb(np.array([2, 3])).shape == (2, 3)
 
 
 def test_embedding_into_lstm_model():
@@ -61,8 +61,8 @@ def test_embedding_torch_parity():
     dout = rng.standard_normal((3, 7, 4)).astype(np.float32)
     out_t = ref(torch.tensor(ids))
     out_t.backward(torch.tensor(dout))
-    close(emb.forward(ids), out_t, "out")
-    emb.backward(dout)
+    close(emb(ids), out_t, "out")
+    emb.backprop(dout)
     close(emb.grads["W"], ref.weight.grad, "dW")
 
 
@@ -70,13 +70,13 @@ def test_embedding_torch_parity():
 def test_embedding_bad_input():
     emb = Embedding(5, 2)
     with pytest.raises(TypeError, match="integer"):
-        emb.forward(np.array([[0.0, 1.0]]))
+        emb(np.array([[0.0, 1.0]]))
     with pytest.raises(ValueError, match=r"\[0, 4\]"):
-        emb.forward(np.array([[0, 5]]))
+        emb(np.array([[0, 5]]))
     with pytest.raises(ValueError, match=r"\[0, 4\]"):
-        emb.forward(np.array([[-1, 2]]))
+        emb(np.array([[-1, 2]]))
     with pytest.raises(ValueError, match="Embedding"):
-        emb.forward(np.zeros((2, 2, 2), np.int64))
+        emb(np.zeros((2, 2, 2), np.int64))
     with pytest.raises(ValueError):
         Embedding(0, 3)
 

@@ -3,7 +3,7 @@
 * Changing in place what a forward received or returned, before its backward, makes that backward raise a
   RuntimeError (the layer may have kept either for its gradients: the fast Conv2D -> ReLU kept the array it
   returned, Dense and the direct conv keep their input). PyTorch raises too, from its version counters; the
-  layer base class compares fingerprints of the arrays instead (``scratchnet/ops/fingerprint.py``).
+  layer base class compares fingerprints of the arrays instead (``scratchnet/fast/fingerprint.py``).
 * A second backward after one forward raises a RuntimeError (as PyTorch without ``retain_graph``): the fast
   Conv2D consumes its cache, the reference did not, and a user got different behaviour per tier.
 * Neither check costs the arrays a model passes between its own layers: only what the caller handed in or
@@ -44,79 +44,79 @@ def test_an_array_changed_in_place_before_backward_is_refused_or_harmless(entry,
     layer = entry.make()
     twin = copy.deepcopy(layer)
     x = _input(entry.shape, rng)
-    y = twin.forward(x.copy())
+    y = twin(x.copy())
     g = rng.standard_normal(y.shape).astype(y.dtype)
-    expected = _gradients(twin, twin.backward(g))
-    y = layer.forward(x)
+    expected = _gradients(twin, twin.backprop(g))
+    y = layer(x)
     target = x if what == "input" else y
     target *= 100
     if what in layer.saved_for_backward:
         # (Identity and Flatten return their input, or a view of it: either name may come first)
         with pytest.raises(RuntimeError, match="(input|output) of forward was changed in place"):
-            layer.backward(g)
+            layer.backprop(g)
         # nothing was consumed by the refusal: a fresh forward and its backward work
-        layer.forward(_input(entry.shape, rng))
-        layer.backward(g)
+        layer(_input(entry.shape, rng))
+        layer.backprop(g)
     else:
-        assert _gradients(layer, layer.backward(g)) == expected
+        assert _gradients(layer, layer.backprop(g)) == expected
 
 
 @pytest.mark.parametrize("entry", list(catalog_params()))
 def test_a_second_backward_after_one_forward_is_refused(entry, kernels, rng):
     layer = entry.make()
-    y = layer.forward(_input(entry.shape, rng))
+    y = layer(_input(entry.shape, rng))
     g = rng.standard_normal(y.shape).astype(y.dtype)
-    layer.backward(g)
+    layer.backprop(g)
     with pytest.raises(RuntimeError, match="second time after one forward"):
-        layer.backward(g)
-    layer.forward(_input(entry.shape, rng))
-    layer.backward(g)
+        layer.backprop(g)
+    layer(_input(entry.shape, rng))
+    layer.backprop(g)
 
 
 @pytest.mark.parametrize("entry", list(catalog_params()))
 def test_untouched_arrays_and_changes_after_backward_are_fine(entry, kernels, rng):
     layer = entry.make()
     x = _input(entry.shape, rng)
-    y = layer.forward(x)
-    layer.backward(np.ones_like(y))
+    y = layer(x)
+    layer.backprop(np.ones_like(y))
     x *= 2  # after the backward: the layer no longer needs either array
     y *= 2
-    y = layer.forward(x)
-    layer.backward(np.ones_like(y))
+    y = layer(x)
+    layer.backprop(np.ones_like(y))
 
 
 def test_backward_before_any_forward_is_refused(kernels):
     with pytest.raises(RuntimeError, match="before forward"):
-        Dense(3, 2).backward(np.ones((4, 2), np.float32))
+        Dense(3, 2).backprop(np.ones((4, 2), np.float32))
 
 
 def test_backward_after_a_failed_forward_is_refused(kernels):
     dense = Dense(3, 2)
-    y = dense.forward(np.ones((4, 3), np.float32))
+    y = dense(np.ones((4, 3), np.float32))
     with pytest.raises(ValueError):
-        dense.forward(np.ones((4, 5), np.float32))
+        dense(np.ones((4, 5), np.float32))
     with pytest.raises(RuntimeError, match="last forward raised"):
-        dense.backward(np.ones_like(y))
+        dense.backprop(np.ones_like(y))
 
 
 def test_the_fused_conv_relu_output_changed_in_place(kernels, rng):
     """The issue's case: y -= 10 gave an all-zero dx on the fast tier and the right one on the reference."""
     model = Sequential([Conv2D(1, 4, 3, padding=1), ReLU(), MaxPool2D(2)])
     x = rng.standard_normal((2, 1, 6, 6)).astype(np.float32)
-    y = model.forward(x)
+    y = model(x)
     y -= 10
     with pytest.raises(RuntimeError, match="output of forward was changed in place"):
-        model.backward(np.ones_like(y))
+        model.backprop(np.ones_like(y))
 
 
 def test_the_direct_conv_input_changed_in_place(kernels, rng):
     """x *= 100 before backward changed dW by 1,765 on the direct kernel (it keeps x)."""
     conv = Conv2D(1, 4, 3, padding=1)
     x = rng.standard_normal((2, 1, 6, 6)).astype(np.float32)
-    y = conv.forward(x)
+    y = conv(x)
     x *= 100
     with pytest.raises(RuntimeError, match="input of forward was changed in place"):
-        conv.backward_params(np.ones_like(y))
+        conv.backprop(np.ones_like(y), params_only=True)
 
 
 def test_layers_inside_a_model_are_not_fingerprinted(kernels, rng, monkeypatch):
@@ -129,18 +129,18 @@ def test_layers_inside_a_model_are_not_fingerprinted(kernels, rng, monkeypatch):
     monkeypatch.setattr(backend, "fingerprint", lambda a: seen.append(a.shape) or real(a))
     model = Sequential([Conv2D(1, 4, 3, padding=1), ReLU(), MaxPool2D(2), Flatten(), Dense(4 * 3 * 3, 2)])
     x = rng.standard_normal((2, 1, 6, 6)).astype(np.float32)
-    y = model.forward(x)
-    model.backward(np.ones_like(y))
+    y = model(x)
+    model.backprop(np.ones_like(y))
     assert sorted(seen) == sorted([x.shape, y.shape, x.shape, y.shape])  # once at forward, once at backward
 
 
 def test_embedding_indices_changed_in_place(kernels):
     emb = Embedding(10, 3)
     idx = np.array([[1, 2], [3, 4]])
-    y = emb.forward(idx)
+    y = emb(idx)
     idx[0, 0] = 7
     with pytest.raises(RuntimeError, match="input of forward was changed in place"):
-        emb.backward(np.ones_like(y))
+        emb.backprop(np.ones_like(y))
 
 
 @pytest.mark.parametrize(
@@ -155,7 +155,7 @@ def test_embedding_indices_changed_in_place(kernels):
     ],
 )
 def test_fingerprint_kernel_equals_its_twin_and_sees_every_change(shape, dtype, rng):
-    from scratchnet.ops import fingerprint as twin
+    from scratchnet.fast import fingerprint as twin
 
     try:
         from scratchnet._kernels import fingerprint as compiled

@@ -30,7 +30,7 @@ def test_batchnorm1d_gradcheck_train(n, rng):
 
 def test_batchnorm_gradcheck_eval(rng):
     layer = BatchNorm1D(4)
-    layer.forward(rng.standard_normal((16, 4)) * 3 + 1)  # fills running statistics
+    layer(rng.standard_normal((16, 4)) * 3 + 1)  # fills running statistics
     layer.eval()
     assert max(sn.gradcheck(layer, rng.standard_normal((1, 4))).values()) < TOL
 
@@ -45,15 +45,15 @@ def test_batchnorm2d_gradcheck(shape, rng):
 def test_batchnorm_normalises_and_tracks_running_stats(rng):
     layer = BatchNorm1D(3, momentum=1.0)
     x = (rng.standard_normal((500, 3)) * [1, 2, 3] + [5, -1, 0]).astype(np.float32)
-    y = layer.forward(x)
+    y = layer(x)
     np.testing.assert_allclose(y.mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(y.std(axis=0), 1, atol=1e-3)
     np.testing.assert_allclose(layer.buffers["running_mean"], x.mean(axis=0), rtol=1e-5)
     np.testing.assert_allclose(layer.buffers["running_var"], x.var(axis=0, ddof=1), rtol=1e-4)
     with pytest.raises(ValueError, match="more than one value"):
-        layer.forward(x[:1])
+        layer(x[:1])
     layer.eval()
-    assert layer.forward(x[:1]).shape == (1, 3)
+    assert layer(x[:1]).shape == (1, 3)
 
 
 # -- PyTorch parity (float32) ----------------------------------------------------------------------------------
@@ -73,8 +73,8 @@ def test_batchnorm_parity(cls, shape, rng):
         xt = torch_tensor(x)
         yt = theirs(xt)
         yt.backward(torch.tensor(g))
-        close_to_torch(ours.forward(x), yt, atol=1e-5)
-        close_to_torch(ours.backward(g), xt.grad, atol=1e-5)
+        close_to_torch(ours(x), yt, atol=1e-5)
+        close_to_torch(ours.backprop(g), xt.grad, atol=1e-5)
         close_to_torch(ours.grads["gamma"], theirs.weight.grad, atol=1e-4)
         close_to_torch(ours.grads["beta"], theirs.bias.grad, atol=1e-5)
         theirs.weight.grad = theirs.bias.grad = None
@@ -83,15 +83,15 @@ def test_batchnorm_parity(cls, shape, rng):
     ours.eval()
     theirs.eval()
     x = rng.standard_normal(shape).astype(np.float32)
-    close_to_torch(ours.forward(x), theirs(torch_tensor(x, False)), atol=1e-5)
+    close_to_torch(ours(x), theirs(torch_tensor(x, False)), atol=1e-5)
 
 
 # -- errors ----------------------------------------------------------------------------------------------------
 def test_batchnorm_wrong_channels():
     with pytest.raises(ValueError, match=r"BatchNorm2D\(3\).*3 channels"):
-        BatchNorm2D(3).forward(np.zeros((2, 4, 5, 5)))
+        BatchNorm2D(3)(np.zeros((2, 4, 5, 5)))
     with pytest.raises(ValueError, match=r"BatchNorm1D\(3\).*2-D"):
-        BatchNorm1D(3).forward(np.zeros((2, 3, 1)))
+        BatchNorm1D(3)(np.zeros((2, 3, 1)))
 
 
 @pytest.mark.parametrize("cls", [BatchNorm1D, BatchNorm2D])
@@ -99,9 +99,9 @@ def test_batchnorm_empty_batch_error_names_the_layer(cls):
     layer = cls(3)
     shape = (0, 3) if cls is BatchNorm1D else (0, 3, 2, 2)
     with pytest.raises(ValueError, match=rf"{cls.__name__}\(3\).*more than one value per feature"):
-        layer.forward(np.zeros(shape))
+        layer(np.zeros(shape))
     layer.eval()
-    assert layer.forward(np.zeros(shape)).shape == shape
+    assert layer(np.zeros(shape)).shape == shape
 
 
 # (constructor call, exception, words the message must contain: the owner, the argument, the value given)

@@ -45,13 +45,13 @@ def test_pools_take_the_dtypes_relu_takes(make, dtype, kernels):
     g = rand(*g_shape, seed=1).astype(dtype)
     relu = ReLU()
     layer, wide = make(), make()
-    y = layer.forward(x)
-    dx = layer.backward(g)
-    assert y.dtype == relu.forward(x).dtype and y.dtype.isnative
-    assert dx.dtype == relu.backward(rand(*x.shape, seed=2).astype(dtype)).dtype
+    y = layer(x)
+    dx = layer.backprop(g)
+    assert y.dtype == relu(x).dtype and y.dtype.isnative
+    assert dx.dtype == relu.backprop(rand(*x.shape, seed=2).astype(dtype)).dtype
     compute = np.float32 if np.dtype(dtype).itemsize < 4 else np.dtype(dtype).newbyteorder("=")
-    np.testing.assert_array_equal(y, wide.forward(x.astype(compute)).astype(y.dtype))
-    np.testing.assert_array_equal(dx, wide.backward(g.astype(compute)).astype(dx.dtype))
+    np.testing.assert_array_equal(y, wide(x.astype(compute)).astype(y.dtype))
+    np.testing.assert_array_equal(dx, wide.backprop(g.astype(compute)).astype(dx.dtype))
 
 
 # -- PyTorch parity (float32) ----------------------------------------------------------------------------------
@@ -85,7 +85,7 @@ def test_pools_refuse_long_double_clearly():
     if np.dtype(np.longdouble).itemsize <= 8:
         pytest.skip("long double is float64 here")
     with pytest.raises(TypeError, match=r"MaxPool2D\(.*float32 or float64, got float128"):
-        MaxPool2D(2).forward(x)
+        MaxPool2D(2)(x)
 
 
 def test_pooling_errors():
@@ -94,14 +94,14 @@ def test_pooling_errors():
     ):
         MaxPool2D(2, padding=2)  # refused when built, before any input
     with pytest.raises(ValueError, match=r"AvgPool2D.*larger than the padded input"):
-        AvgPool2D(3).forward(np.zeros((1, 1, 2, 4)))
+        AvgPool2D(3)(np.zeros((1, 1, 2, 4)))
     with pytest.raises(ValueError, match=r"MaxPool2D.*4-D"):
-        MaxPool2D(2).forward(np.zeros((4, 4)))
+        MaxPool2D(2)(np.zeros((4, 4)))
     with pytest.raises(ValueError, match="stride"):
         MaxPool2D(2, stride=0)
     with pytest.raises(RuntimeError, match="before forward"):
-        GlobalAvgPool2D().backward(np.zeros((1, 1)))
+        GlobalAvgPool2D().backprop(np.zeros((1, 1)))
     pool = MaxPool2D(2)
-    pool.forward(np.zeros((1, 1, 4, 4)))
+    pool(np.zeros((1, 1, 4, 4)))
     with pytest.raises(ValueError, match="expected dout of shape"):
-        pool.backward(np.zeros((1, 1, 3, 3)))
+        pool.backprop(np.zeros((1, 1, 3, 3)))

@@ -41,10 +41,10 @@ class WithArgs(Layer):
         return [self.inner]
 
     def forward(self, x):
-        return self.inner.forward(x, **self.kwargs)
+        return self.inner(x, **self.kwargs)
 
     def backward(self, dout):
-        return self.inner.backward(dout)
+        return self.inner.backprop(dout)
 
 
 # -- gradient checks (float64) ---------------------------------------------------------------------------------
@@ -62,7 +62,7 @@ def test_gradcheck_lengths(cls):
     lengths = np.array([2, 5, 0])
     layer = make_recurrent(cls)
     assert_small(gradcheck(WithArgs(layer, lengths=lengths), x))
-    out = copy.deepcopy(layer).astype(np.float64).forward(x, lengths=lengths)
+    out = copy.deepcopy(layer).astype(np.float64)(x, lengths=lengths)
     assert np.all(out[0, 2:] == 0) and np.all(out[2] == 0)
     assert np.all(out[1] != 0)
 
@@ -85,12 +85,12 @@ def test_gradcheck_initial_state_and_last_state(cls, use_lengths):
 
     def value(h_init, c_init) -> float:
         """Output and last state(s) each get an upstream gradient, so both routes back to h0 are tested."""
-        out = layer.forward(x, h0=h_init, c0=c_init, lengths=lengths)
+        out = layer(x, h0=h_init, c0=c_init, lengths=lengths)
         v = np.sum(out * dout) + np.sum(layer.h_last * g_last)
         return v + (np.sum(layer.c_last * gc_last) if cls is LSTM else 0.0)
 
-    layer.forward(x, h0=h0, c0=c0, lengths=lengths)
-    layer.backward(dout, dh_last=g_last, dc_last=gc_last)
+    layer(x, h0=h0, c0=c0, lengths=lengths)
+    layer.backprop(dout, dh_last=g_last, dc_last=gc_last)
     analytic = {"h0": layer.dh0.copy()}
     if cls is LSTM:
         analytic["c0"] = layer.dc0.copy()
@@ -142,7 +142,7 @@ def test_gradcheck_stacked_different_sizes(cls):
             TimeDistributed(Dense(2, 3, rng=rng)),
         ]
     )
-    out = model.forward(rng.standard_normal((2, 4, 3)).astype(np.float32))
+    out = model(rng.standard_normal((2, 4, 3)).astype(np.float32))
     assert out.shape == (2, 4, 3) and out.dtype == np.float32
     assert_small(gradcheck(model, rng.standard_normal((2, 4, 3))))
 
@@ -162,8 +162,8 @@ def test_sigmoid_does_not_overflow():
     layer = make_recurrent(LSTM, scale=0.5)
     x = np.full((1, 3, 3), 1e4, np.float32)
     with np.errstate(all="raise"):
-        out = layer.forward(x)
-        layer.backward(np.ones_like(out))
+        out = layer(x)
+        layer.backprop(np.ones_like(out))
     assert np.all(np.isfinite(out))
 
 
@@ -247,8 +247,8 @@ def test_torch_parity(cls, with_state):
     kw = {"h0": h0} if with_state else {}
     if cls is LSTM and with_state:
         kw["c0"] = c0
-    out = layer.forward(x, **kw)
-    dx = layer.backward(dout)
+    out = layer(x, **kw)
+    dx = layer.backprop(dout)
     close(out, out_t, "out")
     close(layer.h_last, hn_t[0], "h_n")
     if cls is LSTM:
@@ -281,8 +281,8 @@ def test_torch_parity_lengths(cls):
     out_t, _ = torch.nn.utils.rnn.pad_packed_sequence(out_p, batch_first=True, total_length=t)
     hn_t = state[0] if cls is LSTM else state
     (out_t * torch.tensor(dout)).sum().backward()
-    out = layer.forward(x, lengths=lengths)
-    dx = layer.backward(dout)
+    out = layer(x, lengths=lengths)
+    dx = layer.backprop(dout)
     close(out, out_t, "out")
     close(layer.h_last, hn_t[0], "h_n")
     if cls is LSTM:
@@ -306,8 +306,8 @@ def test_torch_parity_two_layer_stack(cls):
     out_t, state = mod(xt)
     out_t.backward(torch.tensor(dout))
     hn_t = state[0] if cls is LSTM else state
-    close(model.forward(x), out_t, "out")
-    close(model.backward(dout), xt.grad, "dx")
+    close(model(x), out_t, "out")
+    close(model.backprop(dout), xt.grad, "dx")
     for k, layer in enumerate(model.layers):
         close(layer.h_last, hn_t[k], f"h_n[{k}]")
         if cls is LSTM:
@@ -329,8 +329,8 @@ def test_torch_parity_stacked_different_sizes(cls):
     xt = torch.tensor(x, requires_grad=True)
     out_t = mods[1](mods[0](xt)[0])[0]
     out_t.backward(torch.tensor(dout))
-    close(model.forward(x), out_t, "out")
-    close(model.backward(dout), xt.grad, "dx")
+    close(model(x), out_t, "out")
+    close(model.backprop(dout), xt.grad, "dx")
     for layer, mod in zip(model.layers, mods):
         _check_grads(layer, mod)
 
@@ -353,8 +353,8 @@ def test_torch_parity_stateful_truncated_bptt(cls):
         out_t, state = mod(xt, state)
         out_t.backward(torch.tensor(dout))
         state = tuple(s.detach() for s in state) if cls is LSTM else state.detach()
-        out = layer.forward(x)
-        dx = layer.backward(dout)
+        out = layer(x)
+        dx = layer.backprop(dout)
         close(out, out_t, f"out batch {step}")
         close(dx, xt.grad, f"dx batch {step}")
         _check_grads(layer, mod)
@@ -365,17 +365,17 @@ def test_torch_parity_stateful_truncated_bptt(cls):
     fresh = cls(d, h)
     _copy_from_torch(fresh, mod)
     x = rng.standard_normal((n, t, d)).astype(np.float32)
-    np.testing.assert_array_equal(layer.forward(x), fresh.forward(x))
+    np.testing.assert_array_equal(layer(x), fresh(x))
 
 
 # -- errors ----------------------------------------------------------------------------------------------------
 def test_stateful_batch_size_change_is_an_error():
     layer = LSTM(3, 4, stateful=True)
-    layer.forward(np.zeros((2, 3, 3), np.float32))
+    layer(np.zeros((2, 3, 3), np.float32))
     with pytest.raises(ValueError, match="reset_state"):
-        layer.forward(np.zeros((5, 3, 3), np.float32))
+        layer(np.zeros((5, 3, 3), np.float32))
     layer.reset_state()
-    assert layer.forward(np.zeros((5, 3, 3), np.float32)).shape == (5, 3, 4)
+    assert layer(np.zeros((5, 3, 3), np.float32)).shape == (5, 3, 4)
 
 
 @pytest.mark.parametrize("cls", CELLS)
@@ -383,34 +383,34 @@ def test_recurrent_bad_input(cls):
     layer = cls(3, 4)
     x = np.zeros((2, 5, 3), np.float32)
     with pytest.raises(ValueError, match=r"3-D input"):
-        layer.forward(np.zeros((2, 3), np.float32))
+        layer(np.zeros((2, 3), np.float32))
     with pytest.raises(ValueError, match=r"last dimension 3"):
-        layer.forward(np.zeros((2, 5, 4), np.float32))
+        layer(np.zeros((2, 5, 4), np.float32))
     with pytest.raises(ValueError, match="time step"):
-        layer.forward(np.zeros((2, 0, 3), np.float32))
+        layer(np.zeros((2, 0, 3), np.float32))
     with pytest.raises(ValueError, match=r"lengths must lie in \[0, T\]"):
-        layer.forward(x, lengths=np.array([6, 2]))
+        layer(x, lengths=np.array([6, 2]))
     with pytest.raises(ValueError, match=r"lengths must lie in \[0, T\]"):
-        layer.forward(x, lengths=np.array([-1, 2]))
+        layer(x, lengths=np.array([-1, 2]))
     with pytest.raises(ValueError, match="lengths of shape"):
-        layer.forward(x, lengths=np.array([1, 2, 3]))
+        layer(x, lengths=np.array([1, 2, 3]))
     with pytest.raises(TypeError, match="lengths must be integers"):
-        layer.forward(x, lengths=np.array([1.5, 2.0]))
+        layer(x, lengths=np.array([1.5, 2.0]))
     with pytest.raises(ValueError, match="h0 of shape"):
-        layer.forward(x, h0=np.zeros((2, 5), np.float32))
+        layer(x, h0=np.zeros((2, 5), np.float32))
     with pytest.raises(TypeError):
-        layer.forward(np.array([["a"]]))
+        layer(np.array([["a"]]))
     with pytest.raises(RuntimeError, match="before forward"):
-        cls(3, 4).backward(np.zeros((2, 5, 4), np.float32))
-    layer.forward(x)
+        cls(3, 4).backprop(np.zeros((2, 5, 4), np.float32))
+    layer(x)
     with pytest.raises(ValueError, match="dout"):
-        layer.backward(np.zeros((2, 4, 4), np.float32))
+        layer.backprop(np.zeros((2, 4, 4), np.float32))
     if cls is LSTM:
         with pytest.raises(ValueError, match="c0 of shape"):
-            layer.forward(x, c0=np.zeros((3, 4), np.float32))
+            layer(x, c0=np.zeros((3, 4), np.float32))
     else:
         with pytest.raises(ValueError, match="only for LSTM"):
-            layer.forward(x, c0=np.zeros((2, 4), np.float32))
+            layer(x, c0=np.zeros((2, 4), np.float32))
     with pytest.raises(ValueError, match="hidden_size"):
         cls(3, 0)
 
@@ -418,9 +418,9 @@ def test_recurrent_bad_input(cls):
 @pytest.mark.parametrize("cls", CELLS)
 def test_float64_and_repr(cls):
     layer = cls(3, 4, dtype=np.float64)
-    out = layer.forward(np.ones((1, 2, 3), np.float32))
+    out = layer(np.ones((1, 2, 3), np.float32))
     assert out.dtype == np.float64
-    assert layer.backward(np.ones_like(out)).dtype == np.float64
+    assert layer.backprop(np.ones_like(out)).dtype == np.float64
     assert all(g.dtype == np.float64 for g in layer.grads.values())
     assert repr(cls(3, 4, stateful=True)) == f"{cls.__name__}(3, 4, stateful=True)"
 
@@ -428,22 +428,22 @@ def test_float64_and_repr(cls):
 @pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
 def test_recurrent_last_state_gradients_must_be_floats(cls):
     layer = cls(3, 4)
-    layer.forward(np.ones((2, 5, 3)))
+    layer(np.ones((2, 5, 3)))
     with pytest.raises(TypeError, match="dh_last must be a floating-point array"):
-        layer.backward(np.zeros((2, 5, 4)), dh_last=np.ones((2, 4), dtype=np.int64))
+        layer.backprop(np.zeros((2, 5, 4)), dh_last=np.ones((2, 4), dtype=np.int64))
     if cls is LSTM:
         with pytest.raises(TypeError, match="dc_last must be a floating-point array"):
-            layer.backward(np.zeros((2, 5, 4)), dc_last=np.ones((2, 4), dtype=bool))
+            layer.backprop(np.zeros((2, 5, 4)), dc_last=np.ones((2, 4), dtype=bool))
 
 
 @pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
 def test_recurrent_empty_batch_with_state_and_lengths(cls):
     layer = cls(3, 4, stateful=True)
     kwargs = {"c0": np.zeros((0, 4))} if cls is LSTM else {}
-    y = layer.forward(np.zeros((0, 5, 3)), h0=np.zeros((0, 4)), lengths=np.zeros(0, dtype=int), **kwargs)
+    y = layer(np.zeros((0, 5, 3)), h0=np.zeros((0, 4)), lengths=np.zeros(0, dtype=int), **kwargs)
     assert y.shape == (0, 5, 4) and layer.h_last.shape == (0, 4)
-    assert layer.forward(np.zeros((0, 2, 3))).shape == (0, 2, 4)  # the carried (empty) state is reused
-    layer.backward(np.zeros((0, 2, 4)))
+    assert layer(np.zeros((0, 2, 3))).shape == (0, 2, 4)  # the carried (empty) state is reused
+    layer.backprop(np.zeros((0, 2, 4)))
     assert layer.dh0.shape == (0, 4)
 
 

@@ -18,8 +18,8 @@ def test_time_distributed_matches_dense_and_gradchecks():
     dense = Dense(3, 2, rng=rng)
     td = TimeDistributed(copy.deepcopy(dense))
     x = rng.standard_normal((2, 5, 3)).astype(np.float32)
-    np.testing.assert_allclose(td.forward(x), dense.forward(x), rtol=1e-6)
+    np.testing.assert_allclose(td(x), dense(x), rtol=1e-6)
     assert [name for name, _ in td.named_layers()] == ["", "0"]
     assert_small(gradcheck(td, rng.standard_normal((2, 5, 3))))
     with pytest.raises(ValueError, match="TimeDistributed"):
-        td.forward(np.zeros((2, 3), np.float32))
+        td(np.zeros((2, 3), np.float32))

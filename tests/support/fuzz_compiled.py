@@ -22,8 +22,8 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import scratchnet.ops.im2col as twin_im2col
-import scratchnet.ops.pooling as twin_pool
+import scratchnet.maths.im2col as twin_im2col
+import scratchnet.maths.pooling as twin_pool
 from scratchnet import backend
 from scratchnet.layers import AvgPool2D, Conv2D, InceptionBlock, MaxPool2D, ResidualBlock
 
@@ -289,7 +289,7 @@ def layers_forward_backward(g) -> None:
         return
     layer = layer[1]
     x = make_input((g["n"], g["c"], g["h"], g["w"]), g["dtype"], g["seed"], g["readonly"], False)
-    out = outcome(lambda: layer.forward(x))
+    out = outcome(lambda: layer(x))
     if out[0] == "error":
         return
     y = out[1]
@@ -297,7 +297,7 @@ def layers_forward_backward(g) -> None:
     if np.issubdtype(x.dtype, np.floating) and np.isfinite(x).all():
         assert np.isfinite(y).all(), f"non-finite output from finite input: {g}"
     dout = make_input(y.shape, g["dout_dtype"], g["seed"] + 1, g["readonly"], False)
-    back = outcome(lambda: layer.backward(dout))
+    back = outcome(lambda: layer.backprop(dout))
     if not np.issubdtype(dout.dtype, np.floating):
         assert back[0] == "error" and back[1] is TypeError, f"{g}: dout {dout.dtype} gave {back}"
         return

@@ -21,7 +21,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from scratchnet.autoencoder import Autoencoder, DenoisingAutoencoder, TiedAutoencoder
 from scratchnet.layers import (
     ELU,
     GRU,
@@ -50,6 +49,7 @@ from scratchnet.layers import (
     TimeDistributed,
 )
 from scratchnet.layers.base import Layer
+from scratchnet.unsupervised.autoencoder import Autoencoder, DenoisingAutoencoder, TiedAutoencoder
 
 
 class TorchTwin(NamedTuple):
