@@ -15,7 +15,7 @@ import pytest
 
 from scratchnet.fast.winograd import ERROR_BOUND
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CHAPTERS = REPO / "chapters"
 _SIBLING = REPO.parent / "shared" / "datasets"
 DATA = os.environ.get("SCRATCHNET_DATA") or (str(_SIBLING) if _SIBLING.is_dir() else None)
