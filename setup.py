@@ -51,7 +51,10 @@ extensions = [
         f"scratchnet._kernels.{Path(path).stem}",
         [path],
         include_dirs=[np.get_include(), "pyx"],  # pyx/*.h: the kernels' C, included by the .pyx files
-        depends=["pyx/kernel_helpers.h", *sorted(glob(f"pyx/{Path(path).stem}*.h"))],  # rebuilt when they change
+        depends=[
+            "pyx/kernel_helpers.h",
+            *sorted(glob(f"pyx/{Path(path).stem}*.h")),
+        ],  # rebuilt when they change
         extra_compile_args=compile_args,
         extra_link_args=link_args,
         define_macros=[

@@ -155,7 +155,7 @@ def bench_pool(case, repeats: int, torch) -> dict:
 
         def tstep():
             tx.grad = None
-            torch.nn.functional.max_pool2d(tx, 2).backprop(tg)
+            torch.nn.functional.max_pool2d(tx, 2).backward(tg)
 
         fns["torch"] = tstep
     fns["twin"] = twin_step(layer, x, dout)
