@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet.arguments import check_bool
 from scratchnet.datasets._embedded import embedded_arrays
 from scratchnet.datasets._fetch import DatasetNotFoundError, fetch
 from scratchnet.datasets._parse import decode_text, gunzip, integer_table, integer_values
@@ -65,10 +66,34 @@ def report_fallback(
     )
 
 
+def check_as_images(who: str, as_images: bool, flatten: bool = False) -> bool:
+    """The ``as_images`` flag of an image loader, refused (before any file is read) with ``flatten=True``."""
+    as_images = check_bool(who, "as_images", as_images)
+    if as_images and flatten:
+        raise ValueError(
+            f"{who}: as_images=True returns (N, C, H, W) images for Conv2D and flatten=True (N, H*W) rows; "
+            "pick one"
+        )
+    return as_images
+
+
 def image_features(
-    images: np.ndarray, flatten: bool = False, normalize: bool = False, max_value: float = 255.0
+    images: np.ndarray,
+    flatten: bool = False,
+    normalize: bool = False,
+    max_value: float = 255.0,
+    as_images: bool = False,
 ) -> np.ndarray:
-    """uint8 images (N, ...) -> optionally flattened to (N, D) and/or float32 scaled to [0, 1]."""
+    """uint8 images (N, H, W) or (N, C, H, W) -> optionally flattened to (N, D) and/or float32 scaled to [0, 1].
+
+    ``as_images=True``: float32 ``(N, C, H, W)`` in [0, 1] whatever ``normalize`` says, a channel axis of 1
+    added to grayscale ``(N, H, W)`` images (what ``Conv2D`` takes); not together with ``flatten``.
+    """
+    if as_images:
+        if flatten:
+            raise ValueError("image_features: as_images=True cannot be combined with flatten=True")
+        out = images[:, None] if images.ndim == 3 else images
+        return out.astype(np.float32) / np.float32(max_value)
     out = images.reshape(images.shape[0], -1) if flatten else images
     if normalize:
         out = out.astype(np.float32) / np.float32(max_value)

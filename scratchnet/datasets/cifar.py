@@ -1,7 +1,8 @@
 """CIFAR-10 from the official python-batches tarball (``cifar-10-python.tar.gz``), read without trusting it.
 
-``x``: uint8 ``(N, 3, 32, 32)`` (NCHW; ``normalize=True`` -> float32 in [0, 1]); ``y``: int64 ``(N,)`` classes 0..9
-(``one_hot=True`` -> float32 ``(N, 10)``). ``kind="train"`` is the five data batches (50,000), "test" 10,000.
+``x``: uint8 ``(N, 3, 32, 32)`` (NCHW, RGB, 0..255; ``normalize=True`` or ``as_images=True`` -> float32 in [0, 1]);
+``y``: int64 ``(N,)`` classes 0..9 (``one_hot=True`` -> float32 ``(N, 10)``). ``kind="train"`` is the five data
+batches (50,000), "test" 10,000.
 
 Safety: every member name of the archive is checked before anything is read (no absolute paths, no ``..``, no
 links or device files, no name twice; :func:`safe_extract` applies the same rule when a tarball is unpacked to disk). The batches
@@ -25,7 +26,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from scratchnet.datasets._fetch import fetch
-from scratchnet.datasets.base import Dataset, image_features, labels_out
+from scratchnet.datasets.base import Dataset, check_as_images, image_features, labels_out
 from scratchnet.datasets.errors import DatasetFormatError, describe
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -220,14 +221,25 @@ def load_cifar10(
     one_hot: bool = False,
     data_dir: str | os.PathLike | None = None,
     download: bool | None = None,
+    *,
+    as_images: bool = False,
 ) -> Dataset:
-    """CIFAR-10 (Krizhevsky 2009). Offline without a copy: :class:`DatasetNotFoundError`."""
+    """CIFAR-10 (Krizhevsky 2009), ``kind`` "train" (N = 50,000) or "test" (N = 10,000).
+
+    * ``x``: uint8 ``(N, 3, 32, 32)`` (NCHW, RGB planes), 0..255; ``normalize=True``: float32 in [0, 1];
+      ``as_images=True``: the same float32 ``(N, 3, 32, 32)`` in [0, 1], ready for ``Conv2D`` (the name every
+      image loader shares; the layout is NCHW either way);
+    * ``y``: int64 ``(N,)``, classes 0..9 (``info["class_names"]``); ``one_hot=True``: float32 ``(N, 10)``.
+
+    Offline without a copy: :class:`DatasetNotFoundError`.
+    """
     if kind not in _BATCHES:  # before a 163 MB download, not after it
         raise ValueError(f"load_cifar10: kind must be 'train' or 'test', got {kind!r}")
+    as_images = check_as_images("load_cifar10", as_images)
     res = fetch("cifar-10-python.tar.gz", data_dir, download)
     images, labels = read_cifar10_tarball(res.path, kind)
     ds = Dataset(
-        image_features(images, False, normalize),
+        image_features(images, False, normalize, as_images=as_images),
         labels_out(labels, one_hot),
         f"cifar10-{kind}",
         res.source,

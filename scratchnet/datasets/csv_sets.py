@@ -85,14 +85,20 @@ def _sklearn_set(name: str, file: str, data_dir, download, dtype) -> Dataset:
 def load_iris(
     data_dir: str | os.PathLike | None = None, download: bool | None = None, dtype: type = np.float32
 ) -> Dataset:
-    """Fisher's iris: sepal length/width, petal length/width (cm); classes setosa, versicolor, virginica."""
+    """Fisher's iris: sepal length/width, petal length/width (cm); classes setosa, versicolor, virginica.
+
+    ``x``: ``dtype`` (float32) ``(150, 4)``; ``y``: int64 ``(150,)``, classes 0..2 (``info["class_names"]``).
+    """
     return _sklearn_set("iris", "iris.csv", data_dir, download, dtype)
 
 
 def load_breast_cancer(
     data_dir: str | os.PathLike | None = None, download: bool | None = None, dtype: type = np.float32
 ) -> Dataset:
-    """Wisconsin diagnostic breast cancer, 30 features; label 0 = malignant, 1 = benign."""
+    """Wisconsin diagnostic breast cancer, 30 features; label 0 = malignant, 1 = benign.
+
+    ``x``: ``dtype`` (float32) ``(569, 30)``; ``y``: int64 ``(569,)``, 0 or 1 (``info["class_names"]``).
+    """
     return _sklearn_set("breast_cancer", "breast_cancer.csv", data_dir, download, dtype)
 
 
@@ -106,7 +112,10 @@ def _course_set(file: str, n_cols: int, data_dir, download) -> tuple[np.ndarray,
 def load_test_scores(
     data_dir: str | os.PathLike | None = None, download: bool | None = None, dtype: type = np.float32
 ) -> Dataset:
-    """Three quiz scores -> final exam score (course's multi-variable linear regression lab)."""
+    """Three quiz scores -> final exam score (course's multi-variable linear regression lab).
+
+    ``x``: ``dtype`` (float32) ``(25, 3)``; ``y``: ``dtype`` ``(25, 1)``, the final score.
+    """
     t, source, _, path = _course_set("data-01-test-score.csv", 4, data_dir, download)
     t = t.astype(dtype)
     return Dataset(t[:, :3], t[:, 3:], "test_scores", source, path)
@@ -120,7 +129,9 @@ def load_stock_daily(
 ) -> Dataset:
     """Daily GOOG prices; x is all five columns (Open, High, Low, Volume, Close), y the Close column (N, 1).
 
-    The file lists the newest day first; ``chronological=True`` reverses it, as the course's RNN lab does.
+    ``x``: ``dtype`` (float32) ``(732, 5)`` (``info["columns"]``); ``y``: ``dtype`` ``(732, 1)``, a copy of the
+    Close column. The file lists the newest day first; ``chronological=True`` reverses it, as the course's RNN
+    lab does.
     """
     t, source, _, path = _course_set("data-02-stock_daily.csv", 5, data_dir, download)
     t = t.astype(dtype)
@@ -139,7 +150,10 @@ def load_stock_daily(
 def load_diabetes(
     data_dir: str | os.PathLike | None = None, download: bool | None = None, dtype: type = np.float32
 ) -> Dataset:
-    """Pima-style diabetes: 8 features scaled to [-1, 1]; y (N, 1) is 0/1 (course's logistic regression lab)."""
+    """Pima-style diabetes: 8 features scaled to [-1, 1]; y (N, 1) is 0/1 (course's logistic regression lab).
+
+    ``x``: ``dtype`` (float32) ``(759, 8)`` in [-1, 1]; ``y``: ``dtype`` ``(759, 1)``, 0.0 or 1.0.
+    """
     t, source, label, path = _course_set("data-03-diabetes.csv", 9, data_dir, download)
     integer_values(t[:, 8], label, "outcomes", 0, 1)
     t = t.astype(dtype)
@@ -149,7 +163,10 @@ def load_diabetes(
 def load_zoo(
     data_dir: str | os.PathLike | None = None, download: bool | None = None, dtype: type = np.float32
 ) -> Dataset:
-    """UCI zoo: 16 attributes (15 boolean, legs as a count); y int64 (N,) animal class 0..6."""
+    """UCI zoo: 16 attributes (15 boolean, legs as a count); y int64 (N,) animal class 0..6.
+
+    ``x``: ``dtype`` (float32) ``(101, 16)``; ``y``: int64 ``(101,)``, classes 0..6.
+    """
     t, source, label, path = _course_set("data-04-zoo.csv", 17, data_dir, download)
     classes = integer_values(t[:, 16], label, "animal classes", 0, 6)
     return Dataset(t[:, :16].astype(dtype), classes, "zoo", source, path)

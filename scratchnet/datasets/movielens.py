@@ -19,8 +19,14 @@ from scratchnet.datasets._fetch import fetch
 from scratchnet.datasets.errors import DatasetFormatError, describe
 
 
-@dataclass
+@dataclass(repr=False)
 class Ratings:
+    """One entry per rating: ``users`` int64 ``(R,)``, ``movies`` int64 ``(R,)`` (MovieLens' 1-based ids),
+    ``ratings`` float32 ``(R,)`` in 1..5, ``timestamps`` int64 ``(R,)`` (seconds since the epoch); ``titles``
+    {movie id: title}. Unpacks as ``users, movies, ratings, timestamps``. Its repr is a summary
+    (``Ratings(1,000,209 ratings, 6,040 users, 3,706 movies, 3,883 titles, source='data_dir')``).
+    """
+
     users: np.ndarray
     movies: np.ndarray
     ratings: np.ndarray
@@ -34,6 +40,12 @@ class Ratings:
 
     def __len__(self) -> int:
         return int(self.ratings.shape[0])
+
+    def __repr__(self) -> str:
+        return (
+            f"Ratings({len(self):,} ratings, {np.unique(self.users).size:,} users, "
+            f"{np.unique(self.movies).size:,} movies, {len(self.titles):,} titles, source={self.source!r})"
+        )
 
     def to_matrix(self, fill: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return ratings_matrix(self.users, self.movies, self.ratings, fill)
@@ -138,7 +150,11 @@ def read_movielens_zip(path: str | os.PathLike) -> Ratings:
 
 
 def load_movielens_1m(data_dir: str | os.PathLike | None = None, download: bool | None = None) -> Ratings:
-    """All 1,000,209 ratings of 6,040 users on 3,706 movies. Offline without a copy: DatasetNotFoundError."""
+    """All 1,000,209 ratings of 6,040 users on 3,706 movies. Offline without a copy: DatasetNotFoundError.
+
+    Returns :class:`Ratings`: ``users``, ``movies`` int64 ``(R,)``, ``ratings`` float32 ``(R,)`` (1..5),
+    ``timestamps`` int64 ``(R,)``, R = 1,000,209; ``titles`` {movie id: title}; ``to_matrix()`` pivots them.
+    """
     res = fetch("ml-1m.zip", data_dir, download)
     out = read_movielens_zip(res.path)
     out.source = res.source

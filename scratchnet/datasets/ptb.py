@@ -26,9 +26,13 @@ SPLITS = ("train", "valid", "test")
 UNK, EOS = "<unk>", "<eos>"
 
 
-@dataclass
+@dataclass(repr=False)
 class WordCorpus:
-    """``ids`` int64 (T,), the ``vocab`` they refer to, where it came from (``vocab_from``) and provenance."""
+    """``ids`` int64 (T,), the ``vocab`` they refer to, where it came from (``vocab_from``) and provenance.
+
+    Unpacks as ``ids, vocab``. Its repr is a summary (``WordCorpus('train', 929,589 tokens, vocabulary 10,000
+    from 'train', source='data_dir')``), not the ids.
+    """
 
     ids: np.ndarray
     vocab: Vocabulary
@@ -40,6 +44,12 @@ class WordCorpus:
     def __iter__(self):
         yield self.ids
         yield self.vocab
+
+    def __repr__(self) -> str:
+        return (
+            f"WordCorpus({self.split!r}, {self.ids.shape[0]:,} tokens, vocabulary {len(self.vocab):,} from "
+            f"{self.vocab_from!r}, source={self.source!r})"
+        )
 
 
 def tokenize(text: str) -> list[str]:
@@ -67,7 +77,12 @@ def load_ptb(
     data_dir: str | os.PathLike | None = None,
     download: bool | None = None,
 ) -> WordCorpus:
-    """Word ids of a PTB ``split`` ("train", "valid" or "test") and the vocabulary they use (see module doc)."""
+    """Word ids of a PTB ``split`` ("train", "valid" or "test") and the vocabulary they use (see module doc).
+
+    Returns a :class:`WordCorpus` (unpacks as ``ids, vocab``): ``ids`` int64 ``(T,)``, one id per word and per
+    line end (``<eos>``), in ``0..len(vocab)-1`` (T = 929,589 / 73,760 / 82,430 for train / valid / test);
+    ``vocab`` a :class:`Vocabulary` with ``<unk>`` and ``<eos>`` (10,000 words when built from train).
+    """
     if split not in SPLITS:
         raise ValueError(f"load_ptb: split must be one of {SPLITS}, got {split!r}")
     words, source, path = _read(split, data_dir, download)

@@ -76,9 +76,13 @@ class Vocabulary:
         return f"Vocabulary(size={len(self)}, first=[{head}{', ...' if len(self) > 5 else ''}])"
 
 
-@dataclass
+@dataclass(repr=False)
 class TextCorpus:
-    """Character-level text: ``text``, its ``ids`` int64 ``(T,)`` under ``vocab``, and provenance."""
+    """Character-level text: ``text``, its ``ids`` int64 ``(T,)`` under ``vocab``, and provenance.
+
+    Unpacks as ``ids, vocab``. Its repr is a summary (``TextCorpus('tinyshakespeare', 1,115,394 characters,
+    vocabulary 65, source='data_dir')``), not the text.
+    """
 
     text: str
     ids: np.ndarray
@@ -90,6 +94,12 @@ class TextCorpus:
     def __iter__(self):
         yield self.ids
         yield self.vocab
+
+    def __repr__(self) -> str:
+        return (
+            f"TextCorpus({self.name!r}, {len(self.text):,} characters, vocabulary {len(self.vocab):,}, "
+            f"source={self.source!r})"
+        )
 
 
 _NAMED_TEXTS = {
@@ -119,7 +129,12 @@ def load_text(
     download: bool | None = None,
     encoding: str = "utf-8",
 ) -> TextCorpus:
-    """A text file (an existing path) or a registered text by name ("tinyshakespeare"), at character level."""
+    """A text file (an existing path) or a registered text by name ("tinyshakespeare"), at character level.
+
+    Returns a :class:`TextCorpus`: ``text`` str of T characters (newlines normalised to ``\\n``), ``ids`` int64
+    ``(T,)`` in ``0..len(vocab)-1``, ``vocab`` the frequency-ordered character :class:`Vocabulary`; it unpacks
+    as ``ids, vocab``.
+    """
     p = Path(path_or_name)
     if p.is_file():
         return char_corpus(read_text_file(p, encoding), p.stem, "file", str(p))
@@ -135,5 +150,6 @@ def load_text(
 def load_tiny_shakespeare(
     data_dir: str | os.PathLike | None = None, download: bool | None = None
 ) -> TextCorpus:
-    """Karpathy's Tiny Shakespeare (1,115,394 characters, 65 distinct)."""
+    """Karpathy's Tiny Shakespeare: a :class:`TextCorpus` (as :func:`load_text`) with ``ids`` int64
+    ``(1115394,)`` over a vocabulary of 65 characters."""
     return load_text("tinyshakespeare", data_dir, download)

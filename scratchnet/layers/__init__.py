@@ -12,7 +12,7 @@ from scratchnet.layers.activations import (
     Tanh,
     make_activation,
 )
-from scratchnet.layers.base import Layer, ParamRef
+from scratchnet.layers.base import InputSpec, Layer, ParamRef
 from scratchnet.layers.blocks import InceptionBlock, ResidualBlock
 from scratchnet.layers.conv import Conv2D
 from scratchnet.layers.dense import Dense
@@ -39,6 +39,7 @@ __all__ = [
     "GlobalAvgPool2D",
     "Identity",
     "InceptionBlock",
+    "InputSpec",
     "LSTM",
     "Layer",
     "LeakyReLU",

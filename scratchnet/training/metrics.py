@@ -1,4 +1,9 @@
-"""Metrics the Trainer records: the accuracy of class scores, and of independent yes/no outputs."""
+"""Metrics the Trainer records, by name: ``"accuracy"`` and ``"top_k_accuracy"`` for class scores,
+``"mae"`` and ``"mse"`` for regression, ``"perplexity"`` for language models (the exponential of the epoch's
+mean cross-entropy, so it is computed from the recorded loss, not averaged over batches).
+
+Each is a function ``f(pred, target) -> float`` (the mean over the batch); the Trainer averages them over an
+epoch weighted by batch size."""
 
 from __future__ import annotations
 
@@ -53,6 +58,52 @@ def binary_accuracy(pred: np.ndarray, target: np.ndarray, threshold: float = 0.5
     if _without_unit_axis(target_shape) != _without_unit_axis(shape):
         raise ValueError(f"binary_accuracy: targets {target_shape} do not match predictions {shape}")
     return float(((pred.reshape(-1) > threshold) == (target.reshape(-1) > 0.5)).mean())
+
+
+def top_k_accuracy(pred: np.ndarray, target: np.ndarray, k: int = 5) -> float:
+    """Fraction of samples (or sequence steps) whose true class is among the ``k`` highest scores.
+
+    pred (N, C) or (N, T, C) class scores against integer labels (N,) / (N, T) (a trailing axis of 1 is
+    accepted) or one-hot targets of pred's shape. With ``k >= C`` every sample counts as correct.
+    """
+    xp = get_array_module(pred)
+    target = xp.asarray(target)
+    shape, target_shape = tuple(pred.shape), tuple(target.shape)
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"top_k_accuracy: k must be a positive int, got {k!r}")
+    if pred.ndim not in (2, 3) or shape[-1] < 2:
+        raise ValueError(f"top_k_accuracy: expected class scores (N, C) or (N, T, C), got {shape}")
+    if target_shape == shape:
+        labels = target.argmax(axis=-1)
+    elif _without_unit_axis(target_shape) == shape[:-1]:
+        labels = target.reshape(shape[:-1])
+    else:
+        raise ValueError(f"top_k_accuracy: targets {target_shape} do not fit class scores {shape}")
+    k = min(int(k), shape[-1])
+    true_score = xp.take_along_axis(pred, labels[..., None].astype(np.int64), axis=-1)
+    # the true class is in the top k when fewer than k classes score strictly higher (ties count in its favour)
+    higher = (pred > true_score).sum(axis=-1)
+    return float((higher < k).mean())
+
+
+def mean_absolute_error(pred: np.ndarray, target: np.ndarray) -> float:
+    """``mean |pred - target|`` over every element ("mae"); shapes equal up to a trailing axis of 1."""
+    return float(_difference(pred, target, "mae").__abs__().mean())
+
+
+def mean_squared_error(pred: np.ndarray, target: np.ndarray) -> float:
+    """``mean (pred - target)^2`` over every element ("mse"); shapes equal up to a trailing axis of 1."""
+    return float((_difference(pred, target, "mse") ** 2).mean())
+
+
+def _difference(pred: np.ndarray, target: np.ndarray, name: str) -> np.ndarray:
+    xp = get_array_module(pred)
+    target = xp.asarray(target)
+    if _without_unit_axis(tuple(target.shape)) != _without_unit_axis(tuple(pred.shape)):
+        raise ValueError(
+            f"{name}: targets {tuple(target.shape)} do not match predictions {tuple(pred.shape)}"
+        )
+    return pred.reshape(-1) - target.reshape(-1).astype(pred.dtype)
 
 
 def _without_unit_axis(shape: tuple[int, ...]) -> tuple[int, ...]:

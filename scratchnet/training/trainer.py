@@ -35,7 +35,7 @@ import numpy as np
 
 from scratchnet.backend import get_array_module
 from scratchnet.layers.base import Layer
-from scratchnet.losses import BinaryCrossEntropy, Loss
+from scratchnet.losses import BinaryCrossEntropy, Loss, SequenceCrossEntropy
 from scratchnet.model_io import (
     check_state_entries,
     load_arrays,
@@ -64,17 +64,29 @@ from scratchnet.training.checkpoints import (
 )
 from scratchnet.training.early_stopping import EarlyStopping
 from scratchnet.training.history import History
-from scratchnet.training.metrics import accuracy, binary_accuracy
+from scratchnet.training.metrics import (
+    accuracy,
+    binary_accuracy,
+    mean_absolute_error,
+    mean_squared_error,
+    top_k_accuracy,
+)
 
 
 class Trainer:
     """Mini-batch training of ``model`` with ``loss`` and ``optimizer``.
 
-    ``metrics`` are names ("accuracy") or callables ``f(pred, target) -> float``; by default they follow the
-    loss: accuracy for a classification loss (``loss.classification``: the cross-entropies), none otherwise
-    (a regression or an autoencoder records its loss only). With a binary cross-entropy, "accuracy" scores
-    every output element as a yes/no decision (``binary_accuracy``). ``scheduler`` is stepped once per epoch
-    (a ReduceLROnPlateau receives the validation loss, or the training loss without validation data).
+    ``metrics``: names (``"accuracy"``, ``"top_k_accuracy"`` (k=5), ``"mae"``, ``"mse"``, ``"perplexity"``:
+    see ``scratchnet.training.metrics``), functions ``f(pred, target) -> float`` recorded under their
+    ``__name__``, ``(name, function)`` pairs, or a dict ``{name: function}`` (a lambda needs a name given with
+    it). By default they follow the loss: accuracy for a classification loss (``loss.classification``: the
+    cross-entropies), and perplexity too for ``SequenceCrossEntropy``; none for a regression or an autoencoder,
+    which record their loss only. With a binary cross-entropy, "accuracy" scores every output element as a
+    yes/no decision (``binary_accuracy``).
+
+    ``scheduler`` is stepped once per epoch (a ReduceLROnPlateau receives the validation loss, or the training
+    loss without validation data), or after every optimizer step when it says ``per_step = True`` (warm-up
+    and one-cycle schedules).
 
     The batch order comes from ``rng``: ``np.random.default_rng(seed)`` when ``seed`` is given, else spawned
     from the library's global generator (``scratchnet.seed``); ``fit(seed=...)`` reseeds it and the layers'
@@ -90,28 +102,35 @@ class Trainer:
         scheduler: Any = None,
         seed: int | None = None,
     ) -> None:
+        for what, value, example in (
+            ("loss", loss, "SoftmaxCrossEntropy()"),
+            ("optimizer", optimizer, "Adam(...)"),
+        ):
+            if isinstance(value, type):
+                raise TypeError(
+                    f"Trainer: {what} must be an instance, got the class {value.__name__}; e.g. {example}"
+                )
+        if not (callable(getattr(loss, "forward", None)) and callable(getattr(loss, "backward", None))):
+            raise TypeError(
+                f"Trainer: loss must have forward and backward (scratchnet.losses), got {loss!r:.80}"
+            )
+        if not callable(getattr(optimizer, "step", None)):
+            raise TypeError(f"Trainer: optimizer must have step() (scratchnet.optim), got {optimizer!r:.80}")
         self.model, self.loss, self.optimizer, self.scheduler = model, loss, optimizer, scheduler
         if metrics is None:
             # accuracy means something only where the loss scores classes: an autoencoder or a regression
             # would get a number that looks like a score and is not one
             metrics = ("accuracy",) if getattr(loss, "classification", False) else ()
-        self.metrics: dict[str, Callable] = {}
-        threshold = 0.0 if isinstance(loss, BinaryCrossEntropy) and loss.from_logits else 0.5
-        for m in metrics:
-            if m == "accuracy":
-                if isinstance(loss, BinaryCrossEntropy):  # independent yes/no outputs, not one class per row
-                    self.metrics["accuracy"] = lambda p, t: binary_accuracy(p, t, threshold)
-                else:
-                    self.metrics["accuracy"] = lambda p, t: accuracy(p, t, threshold)
-            elif callable(m):
-                self.metrics[getattr(m, "__name__", f"metric{len(self.metrics)}")] = m
-            else:
-                raise ValueError(f"Trainer: unknown metric {m!r} (use 'accuracy' or a callable)")
+            if isinstance(loss, SequenceCrossEntropy):
+                metrics += ("perplexity",)
+        self.metrics, self.derived_metrics = _metric_functions(metrics, loss)
         self.history = History()
         self.epoch = 0
         # derived from scratchnet.seed without drawing from it, so that seeding the library reproduces the
         # batch order too, and building a Trainer leaves the initial weights of later models as they were
         self.rng = child_rng() if seed is None else np.random.default_rng(seed)
+        self.stop_training = False  # a callback sets it to end training after the current epoch
+        self._callbacks: list[Any] = []  # those of the running fit: their progress goes into checkpoints
 
     # -- one step and evaluation ---------------------------------------------------------------------
     def train_step(self, xb: np.ndarray, yb: np.ndarray) -> tuple[float, np.ndarray]:
@@ -150,76 +169,132 @@ class Trainer:
                 ) from exc
         return scores
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 1024) -> dict[str, float]:
-        """Mean loss and metrics over (x, y) in eval mode (weights batches by their size)."""
-        _check_xy(x, y)
+    def evaluate(self, x: Any, y: Any = None, batch_size: int = 1024) -> dict[str, float]:
+        """Mean loss and metrics in eval mode (the model's mode is restored afterwards), each batch weighted by
+        its size: over arrays ``x``, ``y`` in batches of ``batch_size``, or over the ``(x, y)`` batches of a
+        ``DataLoader`` or any re-iterable of batches passed as ``x``. Returns ``{"loss": ..., metric: ...}``."""
+        data = _data(x, y, "evaluate")
         was_training = self.model.training
         self.model.eval()
         totals: dict[str, float] = {}
+        seen = 0
         try:
-            for i in range(0, len(x), batch_size):
-                xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+            for xb, yb in self._batches(data, batch_size, shuffle=False):
                 pred = self.model(xb)
                 row = {"loss": self.loss(pred, yb), **self._score(pred, yb)}
                 for k, v in row.items():
                     totals[k] = totals.get(k, 0.0) + v * len(xb)
+                seen += len(xb)
         finally:
             self.model.train(was_training)
-        return {k: float(v) / len(x) for k, v in totals.items()}
+        if seen == 0:
+            raise ValueError("evaluate: the data gave no batch")
+        return self._with_derived({k: float(v) / seen for k, v in totals.items()})
 
-    def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    def predict(self, x: Any, batch_size: int = 1024) -> np.ndarray:
+        """The model's outputs in eval mode (its mode is restored afterwards), concatenated over the batch
+        axis: for an array ``x`` in batches of ``batch_size``, or for the batches of a ``DataLoader`` or
+        re-iterable of ``x`` or ``(x, y)`` batches (targets are ignored; a shuffling loader gives its order)."""
+        if hasattr(x, "shape"):
+            if len(x) == 0:
+                raise ValueError("predict: got an empty data set")
+            batches = (x[i : i + batch_size] for i in range(0, len(x), batch_size))
+        else:
+            _check_reiterable(x, "predict")
+            batches = (item[0] if isinstance(item, tuple | list) else item for item in x)
         was_training = self.model.training
         self.model.eval()
         try:
-            outs = [self.model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+            outs = [self.model(xb) for xb in batches]
         finally:
             self.model.train(was_training)
+        if not outs:
+            raise ValueError("predict: the data gave no batch")
         return get_array_module(outs[0]).concatenate(outs)
+
+    def _batches(self, data: Any, batch_size: int, shuffle: bool) -> Any:
+        """The ``(xb, yb)`` batches of one pass: over arrays, a fresh permutation from the trainer's
+        generator (``shuffle``); over a loader or re-iterable, its own batches in its own order."""
+        if isinstance(data, _Arrays):
+            n = len(data.x)
+            order = self.rng.permutation(n) if shuffle else np.arange(n)
+            for start in range(0, n, batch_size):
+                idx = order[start : start + batch_size] if shuffle else slice(start, start + batch_size)
+                yield data.x[idx], data.y[idx]
+            return
+        for item in data.batches:
+            if not isinstance(item, tuple | list) or len(item) != 2 or item[1] is None:
+                raise ValueError(
+                    f"the data gave a batch that is not an (x, y) pair with targets: {type(item).__name__}"
+                )
+            yield item[0], item[1]
+
+    def _with_derived(self, record: dict[str, float], prefix: str = "") -> dict[str, float]:
+        """``record`` with the metrics computed from the epoch's mean loss (perplexity = exp(loss))."""
+        if "perplexity" in self.derived_metrics and f"{prefix}loss" in record:
+            loss = record[f"{prefix}loss"]
+            record[f"{prefix}perplexity"] = math.exp(loss) if loss < 700 else math.inf
+        return record
 
     # -- the loop ------------------------------------------------------------------------------------
     def fit(
         self,
-        x: np.ndarray,
-        y: np.ndarray,
-        epochs: int,
+        x: Any,
+        y: Any = None,
+        epochs: int = 1,
         batch_size: int = 32,
         *,
-        validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+        validation_data: Any = None,
         seed: int | None = None,
         shuffle: bool = True,
         progress: bool = True,
         early_stopping: EarlyStopping | None = None,
+        callbacks: Sequence[Any] | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
         checkpoint_every: int = 1,
         resume: bool = False,
-        verbose: bool = False,
+        verbose: int | bool = 1,
     ) -> History:
-        """Trains until ``epochs`` epochs have run in total (counting resumed ones); returns the history.
+        """Trains ``epochs`` more epochs; returns the history (``self.history``, one record per epoch).
 
-        With ``checkpoint_dir``, ``checkpoint.npz`` there is rewritten every ``checkpoint_every`` epochs, at
-        the last epoch and when early stopping ends the run; ``resume=True`` continues from it exactly (pass
-        the same scheduler and early stopping), or, when it holds a run that early stopping ended, returns
-        that run's history without training. A failed resume changes nothing.
+        Data: arrays ``x`` and ``y`` (each epoch in a fresh order from the trainer's generator when
+        ``shuffle``, in batches of ``batch_size``), or a ``DataLoader`` or any re-iterable of ``(x, y)``
+        batches as ``x`` (its own batches, in its own order; ``batch_size`` and ``shuffle`` do not apply).
+        ``validation_data`` is an ``(x, y)`` pair of arrays or a loader, evaluated after every epoch.
+
+        ``verbose``: 0 silent; 1 (default) a progress bar while an epoch runs and one line per epoch, as
+        Keras prints; 2 the line only. ``callbacks``: ``scratchnet.callbacks`` objects (an ``EarlyStopping``
+        may be given there instead of ``early_stopping=``), called at the start and end of training, of
+        every epoch and after every batch.
+
+        Each call trains ``epochs`` epochs more than the trainer has run (calling ``fit(epochs=1)`` twice
+        trains two epochs); a call with nothing to train warns. With ``checkpoint_dir``, ``checkpoint.npz``
+        there is rewritten every ``checkpoint_every`` epochs, at the last epoch and when early stopping ends
+        the run; ``resume=True`` continues the run saved there exactly, up to ``epochs`` epochs in total
+        (the number the interrupted call was given; pass the same scheduler, early stopping and callbacks),
+        or, when it holds a run that early stopping ended, returns that run's history without training. A
+        failed resume changes nothing.
 
         A non-finite loss, validation loss or metric, or non-finite weights or optimizer state after an
         epoch, stop training with a warning and ``history.stop_reason`` set: the model, optimizer, schedule,
-        random streams and history are put back to the end of the last good epoch, and the last good
-        checkpoint is left as it was. An exception raised during an epoch (by the data, the loss, a metric,
-        the scheduler, or a KeyboardInterrupt) puts them back the same way and propagates; a metric that
-        cannot take the model's output raises a ValueError naming it and both shapes on the first batch,
-        before the first update.
+        callbacks' progress, random streams and history are put back to the end of the last good epoch,
+        and the last good checkpoint is left as it was. An exception raised during an epoch (by the data,
+        the loss, a metric, a callback, the scheduler, or a KeyboardInterrupt) puts them back the same way
+        and propagates; a metric that cannot take the model's output raises a ValueError naming it and both
+        shapes on the first batch, before the first update.
         """
-        _check_xy(x, y)
-        if validation_data is not None:
-            _check_xy(*validation_data)
+        data = _data(x, y, "fit")
+        validation = None if validation_data is None else _validation(validation_data)
         if not _is_int(epochs) or epochs < 0:
             raise ValueError(f"fit: epochs must be an integer >= 0, got {epochs!r}")
-        if batch_size < 1:
-            raise ValueError(f"fit: batch_size must be >= 1, got {batch_size}")
-        if checkpoint_every < 1:
-            raise ValueError(f"fit: checkpoint_every must be >= 1, got {checkpoint_every}")
+        if not _is_int(batch_size) or batch_size < 1:
+            raise ValueError(f"fit: batch_size must be an integer >= 1, got {batch_size!r}")
+        if not _is_int(checkpoint_every) or checkpoint_every < 1:
+            raise ValueError(f"fit: checkpoint_every must be an integer >= 1, got {checkpoint_every!r}")
+        verbose = _check_verbose(verbose)
+        callbacks, early_stopping = _split_callbacks(callbacks, early_stopping)
         if early_stopping is not None:
-            self._check_monitored(early_stopping, validation_data is not None)
+            self._check_monitored(early_stopping, validation is not None)
         ckpt = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir is not None else None
         if ckpt is not None and self.scheduler is not None and not _has_state(self.scheduler):
             raise TypeError(
@@ -228,49 +303,82 @@ class Trainer:
             )
         if resume and ckpt is None:
             raise ValueError("fit: resume=True needs checkpoint_dir")
-        restore = None
-        if resume and ckpt.exists():
-            restore = self._prepare_checkpoint_file(ckpt, early_stopping, epochs)
-        else:
-            bad = _first_non_finite(self._capture(early_stopping))
-            if bad is not None:
-                raise ValueError(f"fit: the {_describe_entry(bad)} holds non-finite values before training")
+        previous_callbacks, self._callbacks = self._callbacks, callbacks
+        try:
+            restore = None
+            if resume and ckpt.exists():
+                restore = self._prepare_checkpoint_file(ckpt, early_stopping, epochs)
+            else:
+                bad = _first_non_finite(self._capture(early_stopping))
+                if bad is not None:
+                    raise ValueError(
+                        f"fit: the {_describe_entry(bad)} holds non-finite values before training"
+                    )
+        except BaseException:
+            self._callbacks = previous_callbacks
+            raise
         # everything is checked: from here on the trainer changes
         if restore is not None:
             restore()
             if self.history.stop_reason is not None:  # a finished run: it ends as it ended
                 return self.history
-        elif seed is not None:
-            self._seed(seed)
+            target = epochs
+        else:
+            if seed is not None:
+                self._seed(seed)
+            target = self.epoch + epochs
+        if target <= self.epoch:
+            warnings.warn(
+                f"fit: nothing to train: the trainer has run {self.epoch} epochs"
+                + (
+                    f" and the checkpoint's run asked for {epochs}"
+                    if restore is not None
+                    else f" and epochs={epochs}"
+                ),
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return self.history
         self.history.stop_reason = None
+        self.stop_training = False
         if ckpt is not None:
             remove_stale_temporaries(ckpt)
         self.model.train()
+        for callback in callbacks:
+            callback.trainer = self
         last_good = self._capture(early_stopping)
         problem = None
         try:
-            while self.epoch < epochs:
+            for callback in callbacks:
+                callback.on_train_begin(dict(self.history.records[-1]) if self.history.records else {})
+            while self.epoch < target:
                 captured, stopping, problem = self._run_epoch(
-                    x, y, epochs, batch_size, validation_data, shuffle, progress, verbose, early_stopping
-                )
+                    data, target, batch_size, validation, shuffle, progress and verbose == 1, verbose,
+                    early_stopping,
+                )  # fmt: skip
                 if problem is not None:
                     self._prepare_checkpoint(last_good, early_stopping, "the last good state")()
                     self.history.stop_reason = problem
                     break
                 last_good = captured
                 if ckpt is not None and (
-                    self.epoch % checkpoint_every == 0 or self.epoch == epochs or stopping
+                    self.epoch % checkpoint_every == 0 or self.epoch == target or stopping
                 ):
                     save_arrays(ckpt, captured)
                 if stopping:
                     break
+            if problem is None:
+                for callback in callbacks:
+                    callback.on_train_end(dict(self.history.records[-1]) if self.history.records else {})
         except BaseException:
-            # anything raised in an epoch (by the data, the loss, a metric, the scheduler, Ctrl-C) leaves the
-            # trainer as at the end of the last good epoch, weights, optimizer, schedule, random streams and
-            # history together, as a resume from its checkpoint would; then it propagates. (A failed
-            # checkpoint write comes after its epoch was kept: that epoch is the last good one.)
+            # anything raised in an epoch (by the data, the loss, a metric, a callback, the scheduler, Ctrl-C)
+            # leaves the trainer as at the end of the last good epoch, weights, optimizer, schedule, callbacks,
+            # random streams and history together, as a resume from its checkpoint would; then it propagates.
+            # (A failed checkpoint write comes after its epoch was kept: that epoch is the last good one.)
             self._prepare_checkpoint(last_good, early_stopping, "the last good state")()
             raise
+        finally:
+            self._callbacks = previous_callbacks
         if problem is not None:  # warned outside the try: a warning turned into an error changes nothing more
             warnings.warn(
                 f"training stopped: {problem}; the trainer is back at the end of epoch {self.epoch}"
@@ -282,66 +390,74 @@ class Trainer:
 
     def _run_epoch(
         self,
-        x: np.ndarray,
-        y: np.ndarray,
-        epochs: int,
+        data: Any,
+        target: int,
         batch_size: int,
-        validation_data: tuple[np.ndarray, np.ndarray] | None,
+        validation: Any,
         shuffle: bool,
-        progress: bool,
-        verbose: bool,
+        bar_enabled: bool,
+        verbose: int,
         early_stopping: EarlyStopping | None,
     ) -> tuple[dict[str, np.ndarray], bool, None] | tuple[None, bool, str]:
         """One epoch of ``fit``: returns the state captured at its end (``_capture``: the new last good state),
-        whether early stopping ends the run, and None; or, after a non-finite value, (None, True, what was
-        non-finite where), and ``fit`` puts the trainer back at the end of the last good epoch."""
-        n = len(x)
-        n_batches = math.ceil(n / batch_size)
+        whether the run ends here (early stopping or a callback), and None; or, after a non-finite value,
+        (None, True, what was non-finite where), and ``fit`` puts the trainer back at the end of the last good
+        epoch."""
+        number = self.epoch + 1
         start = time.perf_counter()
-        order = self.rng.permutation(n) if shuffle else np.arange(n)
+        per_step = bool(getattr(self.scheduler, "per_step", False))
+        for callback in self._callbacks:
+            callback.on_epoch_begin(number, {})
         totals: dict[str, float] = {}
-        bar = _progress(n_batches, f"epoch {self.epoch + 1}/{epochs}", progress)
+        seen = 0
+        bar = _progress(_batch_count(data, batch_size), f"epoch {number}/{target}", bar_enabled)
         problem = None
         try:
-            for b in range(n_batches):
-                idx = order[b * batch_size : (b + 1) * batch_size]
-                yb = y[idx]
-                value, _, scores = self._train_step(x[idx], yb, score=True)
+            for b, (xb, yb) in enumerate(self._batches(data, batch_size, shuffle), start=1):
+                value, _, scores = self._train_step(xb, yb, score=True)
                 if not math.isfinite(value):
-                    problem = f"non-finite loss in epoch {self.epoch + 1}, batch {b + 1}"
+                    problem = f"non-finite loss in epoch {number}, batch {b}"
                     break
-                totals["loss"] = totals.get("loss", 0.0) + value * len(idx)
+                seen += len(xb)
+                totals["loss"] = totals.get("loss", 0.0) + value * len(xb)
                 for name, score in scores.items():
-                    totals[name] = totals.get(name, 0.0) + score * len(idx)
+                    totals[name] = totals.get(name, 0.0) + score * len(xb)
+                if per_step:
+                    self.scheduler.step()
+                if self._callbacks:
+                    logs = {
+                        "loss": value,
+                        **scores,
+                        "mean_loss": totals["loss"] / seen,
+                        "lr": float(self.optimizer.lr),
+                    }
+                    for callback in self._callbacks:
+                        callback.on_batch_end(b, logs)
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(
-                        loss=f"{totals['loss'] / min(n, (b + 1) * batch_size):.4f}", refresh=False
-                    )
+                    bar.set_postfix(loss=f"{totals['loss'] / seen:.4f}", refresh=False)
         finally:
             if bar is not None:
                 bar.close()
+        if problem is None and seen == 0:
+            raise ValueError(f"fit: the data gave no batch in epoch {number}")
         stopping = False
         if problem is None:
-            record: dict[str, float] = {"epoch": self.epoch + 1}
-            record.update({k: float(v) / n for k, v in totals.items()})
-            if validation_data is not None:
-                record.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
+            record: dict[str, float] = {"epoch": number}
+            record.update(self._with_derived({k: float(v) / seen for k, v in totals.items()}))
+            if validation is not None:
+                record.update({f"val_{k}": v for k, v in self.evaluate(validation).items()})
             record["lr"] = float(self.optimizer.lr)
             record["time"] = time.perf_counter() - start
             bad = [k for k, v in record.items() if not math.isfinite(v)]
             if bad:
-                problem = f"non-finite {', '.join(bad)} in epoch {self.epoch + 1}"
+                problem = f"non-finite {', '.join(bad)} in epoch {number}"
         if problem is None:
             self.history.records.append(record)
             self.epoch += 1
             if verbose:
-                print(
-                    " ".join(
-                        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
-                    )
-                )
-            if self.scheduler is not None:
+                print(_epoch_line(record, target), flush=True)
+            if self.scheduler is not None and not per_step:
                 if hasattr(self.scheduler, "patience"):
                     self.scheduler.step(record.get("val_loss", record["loss"]))
                 else:
@@ -354,6 +470,11 @@ class Trainer:
                 )
                 if early_stopping.restore_best and early_stopping.best_state is not None:
                     load_state_dict(self.model, early_stopping.best_state)
+            for callback in self._callbacks:
+                callback.on_epoch_end(number, dict(record))
+            if self.stop_training and not stopping:
+                stopping = True
+                self.history.stop_reason = f"stopped by a callback after epoch {number}"
             captured = self._capture(early_stopping)
             bad_entry = _first_non_finite(captured)
             if bad_entry is not None:
@@ -363,7 +484,7 @@ class Trainer:
         return captured, stopping, None
 
     def _check_monitored(self, early_stopping: EarlyStopping, validating: bool) -> None:
-        names = ["loss", *self.metrics]
+        names = ["loss", *self.metrics, *self.derived_metrics]
         available = ["epoch", *names, *(f"val_{k}" for k in names if validating), "lr", "time"]
         if early_stopping.monitor not in available:
             raise KeyError(
@@ -415,6 +536,11 @@ class Trainer:
             "stop_reason": self.history.stop_reason,
             "scheduler": self.scheduler.state_dict() if _has_state(self.scheduler) else None,
             "early_stopping": early_stopping.state_dict() if early_stopping is not None else None,
+            "callbacks": [
+                {"type": type(c).__name__, "state": c.state_dict()}
+                for c in self._callbacks
+                if c.state_dict() is not None
+            ],
         }
         arrays["meta"] = np.array(json.dumps(meta))
         return arrays
@@ -505,6 +631,7 @@ class Trainer:
             )
         elif groups["early/"]:
             raise ValueError(f"{source}: holds early-stopping weights without early-stopping state")
+        apply_callbacks = self._prepare_callbacks(meta.get("callbacks", []), source)
 
         def apply() -> None:
             if custom_schedule is not None:
@@ -521,6 +648,31 @@ class Trainer:
                 apply_schedule()
             if apply_stopper is not None:
                 apply_stopper()
+            apply_callbacks()
+
+        return apply
+
+    def _prepare_callbacks(self, saved: Any, source: str) -> Callable[[], None]:
+        """Checks the callbacks' saved progress against the callbacks of this fit (those that keep any, in
+        order); returns the step that applies it."""
+        keeping = [c for c in self._callbacks if c.state_dict() is not None]
+        if not isinstance(saved, list) or not all(isinstance(e, dict) and "type" in e for e in saved):
+            raise ValueError(
+                f"{source}: the callbacks' state is not a list of {{type, state}}: {saved!r:.80}"
+            )
+        found = [e["type"] for e in saved]
+        if found != [type(c).__name__ for c in keeping]:
+            raise ValueError(
+                f"{source}: written with callbacks keeping state {found}, this fit has "
+                f"{[type(c).__name__ for c in keeping]}; pass the same callbacks to resume"
+            )
+        steps = [
+            c.prepare_load_state_dict(e["state"], f"{source} ({e['type']})") for c, e in zip(keeping, saved)
+        ]
+
+        def apply() -> None:
+            for step in steps:
+                step()
 
         return apply
 
@@ -535,13 +687,176 @@ class Trainer:
         return self.model.prepare_rng_state(states, source)
 
 
-def _check_xy(x: Any, y: Any) -> None:
-    if not hasattr(x, "shape") or not hasattr(y, "shape"):
-        raise TypeError("fit/evaluate: x and y must be arrays")
-    if len(x) != len(y):
-        raise ValueError(f"fit/evaluate: x has {len(x)} samples but y has {len(y)}")
-    if len(x) == 0:
-        raise ValueError("fit/evaluate: got an empty data set")
+class _Arrays:
+    """Training or evaluation data given as arrays ``x`` and ``y``."""
+
+    def __init__(self, x: Any, y: Any, who: str) -> None:
+        if not hasattr(y, "shape"):
+            raise TypeError(f"{who}: y must be an array like x, got {type(y).__name__}")
+        if len(x) != len(y):
+            raise ValueError(f"{who}: x has {len(x)} samples but y has {len(y)}")
+        if len(x) == 0:
+            raise ValueError(f"{who}: got an empty data set")
+        self.x, self.y = x, y
+
+
+class _Batches:
+    """Training or evaluation data given as a ``DataLoader`` or another re-iterable of ``(x, y)`` batches."""
+
+    def __init__(self, batches: Any) -> None:
+        self.batches = batches
+
+
+def _check_reiterable(obj: Any, who: str) -> None:
+    try:
+        iterator = iter(obj)
+    except TypeError:
+        raise TypeError(
+            f"{who}: expected arrays x and y, a DataLoader or a re-iterable of (x, y) batches, got "
+            f"{type(obj).__name__}"
+        ) from None
+    if iterator is obj:  # a generator or an iterator: the second epoch would find it empty
+        raise TypeError(
+            f"{who}: got a one-pass iterator ({type(obj).__name__}), which would be empty after the first epoch; "
+            "pass a DataLoader or a list of (x, y) batches"
+        )
+
+
+def _data(x: Any, y: Any, who: str) -> _Arrays | _Batches:
+    """``fit``/``evaluate``'s data: arrays x and y, or (with y None) a re-iterable of batches as x."""
+    if hasattr(x, "shape"):
+        if y is None:
+            raise TypeError(f"{who}: y is missing: pass targets y, or a DataLoader of (x, y) batches as x")
+        return _Arrays(x, y, who)
+    if y is not None:
+        raise TypeError(f"{who}: x must be an array when y is given, got {type(x).__name__}")
+    if isinstance(x, _Arrays | _Batches):
+        return x
+    _check_reiterable(x, who)
+    if getattr(x, "y", True) is None:  # a DataLoader built without targets
+        raise ValueError(f"{who}: the DataLoader has no targets (y); build it with DataLoader(x, y, ...)")
+    return _Batches(x)
+
+
+def _validation(data: Any) -> _Arrays | _Batches:
+    if isinstance(data, tuple) and len(data) == 2 and hasattr(data[0], "shape"):
+        return _Arrays(*data, "fit (validation_data)")
+    if isinstance(data, tuple):
+        raise TypeError(
+            "fit: validation_data must be a pair of arrays (x, y) or a DataLoader of (x, y) batches"
+        )
+    return _data(data, None, "fit (validation_data)")
+
+
+def _batch_count(data: _Arrays | _Batches, batch_size: int) -> int | None:
+    if isinstance(data, _Arrays):
+        return math.ceil(len(data.x) / batch_size)
+    try:
+        return len(data.batches)
+    except TypeError:
+        return None
+
+
+def _check_verbose(verbose: Any) -> int:
+    if isinstance(verbose, bool):
+        return int(verbose)  # True: the progress bar and the lines, as verbose=1
+    if not _is_int(verbose) or verbose not in (0, 1, 2):
+        raise ValueError(
+            f"fit: verbose must be 0 (silent), 1 (bar and one line per epoch) or 2 (lines), got {verbose!r}"
+        )
+    return int(verbose)
+
+
+def _split_callbacks(
+    callbacks: Any, early_stopping: EarlyStopping | None
+) -> tuple[list[Any], EarlyStopping | None]:
+    """The callbacks to call, and the early stopping (given either way) that ``fit`` runs itself."""
+    from scratchnet.callbacks import Callback
+
+    if callbacks is None:
+        return [], early_stopping
+    if isinstance(callbacks, Callback | EarlyStopping) or not isinstance(callbacks, list | tuple):
+        raise TypeError(f"fit: callbacks must be a list of callbacks, got {type(callbacks).__name__}")
+    plain = []
+    for callback in callbacks:
+        if isinstance(callback, EarlyStopping):
+            if early_stopping is not None and early_stopping is not callback:
+                raise ValueError("fit: two EarlyStopping given (early_stopping= and in callbacks); keep one")
+            early_stopping = callback
+        elif isinstance(callback, Callback):
+            plain.append(callback)
+        else:
+            raise TypeError(
+                f"fit: {callback!r:.60} is not a callback: subclass scratchnet.callbacks.Callback"
+            )
+    return plain, early_stopping
+
+
+def _epoch_line(record: dict[str, float], target: int) -> str:
+    """One line per epoch, as Keras prints: ``epoch 3/10 - 1.2s - loss 0.3412 - accuracy 0.9012 - ...``."""
+    parts = [f"epoch {int(record['epoch'])}/{target}", f"{record['time']:.1f}s"]
+    parts += [f"{k} {v:.4g}" for k, v in record.items() if k not in ("epoch", "time")]
+    return " - ".join(parts)
+
+
+def _metric_functions(metrics: Any, loss: Any) -> tuple[dict[str, Callable], list[str]]:
+    """The per-batch metric functions by name, and the names of the metrics computed from the epoch's loss."""
+    if isinstance(metrics, str) or callable(metrics):
+        metrics = [metrics]
+    if isinstance(metrics, dict):
+        metrics = list(metrics.items())
+    threshold = 0.0 if isinstance(loss, BinaryCrossEntropy) and loss.from_logits else 0.5
+    if isinstance(loss, BinaryCrossEntropy):  # independent yes/no outputs, not one class per row
+        scored_accuracy = lambda p, t: binary_accuracy(p, t, threshold)  # noqa: E731
+    else:
+        scored_accuracy = lambda p, t: accuracy(p, t, threshold)  # noqa: E731
+    known: dict[str, Callable] = {
+        "accuracy": scored_accuracy,
+        "top_k_accuracy": top_k_accuracy,
+        "mae": mean_absolute_error,
+        "mse": mean_squared_error,
+    }
+    functions: dict[str, Callable] = {}
+    derived: list[str] = []
+    for m in metrics:
+        if isinstance(m, str):
+            if m == "perplexity":
+                if not getattr(loss, "classification", False) or isinstance(loss, BinaryCrossEntropy):
+                    raise ValueError(
+                        f"Trainer: perplexity is the exponential of a cross-entropy, not of {loss!r}"
+                    )
+                name, fn = m, None
+            elif m in known:
+                name, fn = m, known[m]
+            else:
+                raise ValueError(
+                    f"Trainer: unknown metric {m!r}; known: {sorted([*known, 'perplexity'])}, or a function"
+                )
+        elif isinstance(m, tuple) and len(m) == 2 and isinstance(m[0], str) and callable(m[1]):
+            name, fn = m
+        elif callable(m):
+            name, fn = getattr(m, "__name__", None), m
+            if not name or name == "<lambda>":
+                raise ValueError(
+                    f"Trainer: the metric {m!r:.60} has no name to record it under; pass ('name', function) "
+                    "or {'name': function}"
+                )
+        else:
+            raise TypeError(
+                f"Trainer: a metric is a name, a function or a (name, function) pair, got {m!r:.60}"
+            )
+        if (
+            name in ("loss", "lr", "time", "epoch")
+            or name.startswith("val_")
+            or name in functions
+            or name in derived
+        ):
+            raise ValueError(f"Trainer: metric name {name!r} is taken (by the history or another metric)")
+        if fn is None:
+            derived.append(name)
+        else:
+            functions[name] = fn
+    return functions, derived
 
 
 def _progress(total: int, desc: str, enabled: bool):

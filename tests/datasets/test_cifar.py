@@ -29,6 +29,7 @@ def _add(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
 
 
 def _cifar_tar(path: Path, members: dict[str, bytes]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w:gz") as tar:
         for name, payload in members.items():
             _add(tar, name, payload)
@@ -159,3 +160,19 @@ def test_safe_extract_tells_a_damaged_archive_from_a_bad_destination(tmp_path):
     with pytest.raises(OSError) as info:  # the destination's problem: not reported as a damaged archive
         safe_extract(good, tmp_path / "a_file")
     assert not isinstance(info.value, DatasetFormatError)
+
+
+def test_cifar10_as_images_is_nchw_float32(tmp_path, monkeypatch):
+    payload, data, labels = _cifar_member(4, np.random.default_rng(5))
+    path = _cifar_tar(
+        tmp_path / "data" / "cifar-10-python.tar.gz", {"cifar-10-batches-py/test_batch": payload}
+    )
+    register(monkeypatch, "cifar-10-python.tar.gz", path)
+    assert load_cifar10("test", data_dir=tmp_path / "data").x.dtype == np.uint8  # the default is unchanged
+    x, y = load_cifar10("test", data_dir=tmp_path / "data", as_images=True)
+    assert x.shape == (4, 3, 32, 32) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    np.testing.assert_array_equal(x.reshape(4, -1), data.astype(np.float32) / np.float32(255))
+    np.testing.assert_array_equal(x, load_cifar10("test", normalize=True, data_dir=tmp_path / "data").x)
+    assert y.dtype == np.int64 and y.tolist() == labels
+    with pytest.raises(TypeError, match="load_cifar10: as_images must be True or False"):
+        load_cifar10("test", data_dir=tmp_path / "nothing", as_images=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,12 @@ from dataset_files import register
 
 from scratchnet.datasets._fetch import DatasetNotFoundError
 from scratchnet.datasets.idx import IDXFormatError, write_idx
-from scratchnet.datasets.mnist import load_fashion_mnist, load_mnist, load_mnist_with_fallback
+from scratchnet.datasets.mnist import (
+    load_fashion_mnist,
+    load_mnist,
+    load_mnist_5k,
+    load_mnist_with_fallback,
+)
 
 
 def _make_mnist_dir(root: Path, folder: str, n: int, monkeypatch, seed: int = 0):
@@ -69,3 +75,67 @@ def test_idx_loader_refuses_labels_of_another_type(tmp_path, monkeypatch):
     register(monkeypatch, name, tmp_path / "d" / name)
     with pytest.raises(IDXFormatError, match="t10k-labels.*expected uint8 labels, found dtype int8"):
         load_mnist("test", data_dir=tmp_path / "d")
+
+
+def _csv_gz(path: Path, images: np.ndarray, labels: np.ndarray) -> Path:
+    rows = [",".join(map(str, [*img.ravel(), lab])) for img, lab in zip(images, labels)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()))
+    return path
+
+
+@pytest.mark.parametrize("loader, folder", [(load_mnist, "mnist"), (load_fashion_mnist, "fashion-mnist")])
+def test_idx_loaders_as_images_give_nchw_float32(tmp_path, monkeypatch, loader, folder):
+    truth = _make_mnist_dir(tmp_path / "data", folder, 6, monkeypatch)
+    default = loader("test", data_dir=tmp_path / "data")  # the default is unchanged
+    assert default.x.dtype == np.uint8 and default.x.shape == (6, 28, 28)
+    ds = loader("test", data_dir=tmp_path / "data", as_images=True)
+    assert ds.x.shape == (6, 1, 28, 28) and ds.x.dtype == np.float32
+    assert ds.x.min() >= 0 and ds.x.max() <= 1 and ds.x.flags.c_contiguous
+    np.testing.assert_array_equal(ds.x[:, 0], truth["t10k"][0].astype(np.float32) / np.float32(255))
+    assert ds.y.dtype == np.int64 and ds.y.shape == (6,)
+    # normalize and one_hot combine with it; normalize changes nothing (already in [0, 1])
+    x, y = loader("train", normalize=True, one_hot=True, data_dir=tmp_path / "data", as_images=True)
+    assert x.shape == (6, 1, 28, 28) and x.dtype == np.float32 and y.shape == (6, 10)
+
+
+@pytest.mark.parametrize("loader", [load_mnist, load_fashion_mnist, load_mnist_5k, load_mnist_with_fallback])
+def test_as_images_refuses_flatten_and_non_bools_before_reading_anything(tmp_path, loader):
+    empty = tmp_path / "nothing-here"  # no file at all: the argument error must come first
+    with pytest.raises(ValueError, match=r"as_images=True returns \(N, C, H, W\).*flatten=True"):
+        loader(flatten=True, as_images=True, data_dir=empty)
+    with pytest.raises(TypeError, match="as_images must be True or False, got 'yes'"):
+        loader(as_images="yes", data_dir=empty)
+
+
+def test_mnist_5k_and_fallback_as_images_from_a_small_csv(tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (5, 28, 28)).astype(np.uint8)
+    labels = rng.integers(0, 10, 5)
+    path = _csv_gz(tmp_path / "data" / "mnist_5k.csv.gz", images, labels)
+    register(monkeypatch, "mnist_5k.csv.gz", path)
+    plain = load_mnist_5k(data_dir=tmp_path / "data")
+    assert plain.source == "data_dir" and plain.x.dtype == np.uint8 and plain.x.shape == (5, 28, 28)
+    ds = load_mnist_5k(data_dir=tmp_path / "data", as_images=True)
+    assert ds.x.shape == (5, 1, 28, 28) and ds.x.dtype == np.float32
+    np.testing.assert_allclose(ds.x[:, 0] * 255, images, atol=1e-4)
+    assert ds.y.tolist() == labels.tolist() and ds.y.dtype == np.int64
+    # no full MNIST in the data dir: the fallback splits the subset, as images too
+    train, test = load_mnist_with_fallback(test_size=2, data_dir=tmp_path / "data", as_images=True)
+    assert (
+        train.name == "mnist_5k-train" and train.x.shape == (3, 1, 28, 28) and test.x.shape == (2, 1, 28, 28)
+    )
+    assert train.x.dtype == test.x.dtype == np.float32
+
+
+def test_fallback_with_full_mnist_as_images(tmp_path, monkeypatch):
+    _make_mnist_dir(tmp_path / "data", "mnist", 4, monkeypatch)
+    train, test = load_mnist_with_fallback(data_dir=tmp_path / "data", as_images=True)
+    assert train.name == "mnist-train" and train.x.shape == test.x.shape == (4, 1, 28, 28)
+    assert train.x.dtype == np.float32
+
+
+def test_dataset_repr_is_a_short_summary(tmp_path, monkeypatch):
+    _make_mnist_dir(tmp_path / "data", "mnist", 3, monkeypatch)
+    ds = load_mnist("test", flatten=True, normalize=True, data_dir=tmp_path / "data")
+    assert repr(ds) == "Dataset('mnist-test', x=(3, 784) float32, y=(3,) int64, source='data_dir')"

@@ -87,3 +87,17 @@ def test_movielens_damaged_or_ambiguous_zip(tmp_path):
     with pytest.raises(DatasetFormatError, match="one member named 'ml-1m/ratings.dat', found 2"):
         read_movielens_zip(dup)
     assert parse_movies("\u00b2::Squared (1999)::Drama\n7::Seven (1995)::Crime\n") == {7: "Seven (1995)"}
+
+
+def test_ratings_repr_is_a_summary(tmp_path, monkeypatch):
+    path = tmp_path / "data" / "ml-1m.zip"
+    path.parent.mkdir()
+    lines = "".join(f"{1 + i % 7}::{10 + i % 13}::{1 + i % 5}::{978300000 + i}\n" for i in range(20_000))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("ml-1m/ratings.dat", lines)
+        zf.writestr("ml-1m/movies.dat", "".join(f"{10 + j}::Movie {j} (1999)::Drama\n" for j in range(13)))
+    register(monkeypatch, "ml-1m.zip", path)
+    r = load_movielens_1m(data_dir=tmp_path / "data")
+    assert repr(r) == "Ratings(20,000 ratings, 7 users, 13 movies, 13 titles, source='data_dir')"
+    users, movies, ratings, stamps = r  # still unpacks
+    assert users.dtype == movies.dtype == stamps.dtype == np.int64 and ratings.dtype == np.float32

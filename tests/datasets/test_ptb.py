@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 from dataset_files import ptb_dir, register
 
-from scratchnet.datasets.ptb import load_ptb
+from scratchnet.datasets.ptb import WordCorpus, load_ptb
 from scratchnet.datasets.text import Vocabulary
 
 
@@ -38,3 +39,11 @@ def test_ptb_without_train_builds_vocab_from_split(tmp_path, monkeypatch, caplog
     assert test.vocab_from == "given" and test.ids[0] == vocab.word_to_id["<unk>"]
     with pytest.raises(ValueError, match="<unk>"):
         load_ptb("test", vocab=Vocabulary(["a"]), data_dir=data)
+
+
+def test_word_corpus_repr_is_a_summary(tmp_path, monkeypatch):
+    data = ptb_dir(tmp_path, monkeypatch)
+    train = load_ptb("train", data_dir=data)
+    assert repr(train) == "WordCorpus('train', 11 tokens, vocabulary 8 from 'train', source='data_dir')"
+    big = WordCorpus(np.zeros(2_000_000, np.int64), train.vocab, "train", "file", "train")
+    assert repr(big) == "WordCorpus('train', 2,000,000 tokens, vocabulary 8 from 'train', source='file')"

@@ -50,3 +50,14 @@ def test_vocabulary_decode_refuses_ids_out_of_range():
     for bad in (-1, 3):
         with pytest.raises(IndexError, match=f"id {bad} is outside 0..2"):
             vocab.decode([0, bad])
+
+
+def test_text_corpus_repr_is_a_summary_not_the_text(tmp_path):
+    path = tmp_path / "big.txt"
+    path.write_text("to be or not\n" * 100_000)  # 1.3 M characters
+    corpus = load_text(path)
+    assert repr(corpus) == "TextCorpus('big', 1,300,000 characters, vocabulary 8, source='file')"
+    assert str(corpus) == repr(corpus) and f"{corpus}" == repr(corpus)
+    ids, vocab = corpus  # still unpacks
+    assert ids.shape == (1_300_000,) and ids.dtype == np.int64 and len(vocab) == 8
+    assert repr(vocab).startswith("Vocabulary(size=8, first=[") and len(repr(vocab)) < 80
