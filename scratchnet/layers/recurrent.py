@@ -257,9 +257,32 @@ class LSTM(_Recurrent):
     n_gates = 4
     has_cell = True
 
-    def __init__(self, input_size: int, hidden_size: int, forget_bias: float = 0.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        forget_bias: float = 0.0,
+        *,
+        stateful: bool = False,
+        return_sequences: bool = True,
+        weight_init: Any = "xavier",
+        recurrent_init: Any = "orthogonal",
+        bias_init: Any = "zeros",
+        dtype: Any = np.float32,
+        rng: np.random.Generator | None = None,
+    ) -> None:
         forget_bias = check_float("LSTM", "forget_bias", forget_bias)
-        super().__init__(input_size, hidden_size, **kwargs)
+        super().__init__(
+            input_size,
+            hidden_size,
+            stateful=stateful,
+            return_sequences=return_sequences,
+            weight_init=weight_init,
+            recurrent_init=recurrent_init,
+            bias_init=bias_init,
+            dtype=dtype,
+            rng=rng,
+        )
         self.forget_bias = forget_bias
         if self.forget_bias:
             H = self.hidden_size
@@ -312,10 +335,31 @@ class GRU(_Recurrent):
 
     n_gates = 3
 
-    def __init__(self, input_size: int, hidden_size: int, **kwargs: Any) -> None:
-        super().__init__(input_size, hidden_size, **kwargs)
-        bias_init = kwargs.get("bias_init", "zeros")
-        rng = kwargs.get("rng") or get_rng()
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        stateful: bool = False,
+        return_sequences: bool = True,
+        weight_init: Any = "xavier",
+        recurrent_init: Any = "orthogonal",
+        bias_init: Any = "zeros",
+        dtype: Any = np.float32,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size,
+            stateful=stateful,
+            return_sequences=return_sequences,
+            weight_init=weight_init,
+            recurrent_init=recurrent_init,
+            bias_init=bias_init,
+            dtype=dtype,
+            rng=rng,
+        )
+        rng = rng or get_rng()
         self.add_param(
             "bhn", init_array("GRU", "bhn", bias_init, (self.hidden_size,), rng=rng, dtype=self.dtype)
         )

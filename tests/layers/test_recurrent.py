@@ -485,3 +485,21 @@ def test_bad_constructor_argument_is_refused_with_a_clear_message(construct, err
 )
 def test_valid_arguments_of_every_numeric_type_are_accepted(construct):
     assert_accepted(construct())
+
+
+@pytest.mark.parametrize("cls", [RNN, LSTM, GRU])
+def test_every_option_is_in_the_signature(cls):
+    """help(LSTM) and an IDE show every option: nothing hides in **kwargs."""
+    import inspect
+
+    params = inspect.signature(cls).parameters
+    assert {
+        "stateful",
+        "return_sequences",
+        "weight_init",
+        "recurrent_init",
+        "bias_init",
+        "dtype",
+        "rng",
+    } <= set(params)
+    assert all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in params.values())
