@@ -14,11 +14,18 @@ checked against it (:math:`g` is the gradient, :math:`\eta` the learning rate, :
 * AdaDelta: :math:`s \leftarrow \rho s + (1-\rho) g^2`,
   :math:`\Delta = \sqrt{u+\epsilon}/\sqrt{s+\epsilon}\, g`, :math:`u \leftarrow \rho u + (1-\rho)\Delta^2`,
   :math:`\theta \leftarrow \theta - \eta\Delta`.
+* AdamW: :math:`\theta \leftarrow (1 - \eta\lambda)\theta` (decoupled weight decay, on every parameter),
+  then the Adam step above with the undecayed :math:`g` (``torch.optim.AdamW``).
 
 ``weight_decay`` adds the L2 penalty's gradient :math:`\lambda\theta` to :math:`g` (the loss gains
 :math:`\tfrac\lambda2\lVert\theta\rVert^2`) for weight matrices and kernels only (arrays with two or more
-dimensions): biases and normalisation scales are not decayed. ``clip_norm`` rescales all gradients
-together when their global L2 norm exceeds it (as in the course's PTB model).
+dimensions): biases and normalisation scales are not decayed. AdamW is the exception: its
+``weight_decay`` shrinks every parameter directly and never touches :math:`g`. ``clip_norm`` rescales all
+gradients together when their global L2 norm exceeds it (as in the course's PTB model).
+
+Schedules set ``optimizer.lr`` each time their ``step()`` is called. Their class attribute ``per_step``
+says when that is: ``False`` (StepLR, ExponentialLR, LambdaLR, ReduceLROnPlateau) once per epoch, ``True``
+(WarmupCosineLR, OneCycleLR) once per optimizer step, i.e. after every batch's ``optimizer.step()``.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from scratchnet.arguments import check_float
+from scratchnet.arguments import check_bool, check_float, check_size
 from scratchnet.backend import get_array_module
 from scratchnet.layers.base import Layer, ParamRef
 
@@ -91,7 +98,12 @@ class Optimizer:
         class SignSGD(Optimizer):
             def update_step(self, p, g, state):
                 p -= p.dtype.type(self.lr) * np.sign(g)
+
+    A subclass that sets the class attribute ``decoupled_weight_decay = True`` (AdamW) gets ``g`` without the
+    L2 term and applies ``self.weight_decay`` itself in ``update_step``.
     """
+
+    decoupled_weight_decay: bool = False
 
     def __init__(self, params: Any, lr: float, weight_decay: float = 0.0, clip_norm: float | None = None):
         me = type(self).__name__
@@ -122,7 +134,7 @@ class Optimizer:
                     f"{type(self).__name__}: gradient of {r.name} has shape {g.shape}, "
                     f"parameter has {p.shape}"
                 )
-            if self.weight_decay and p.ndim >= 2:
+            if self.weight_decay and p.ndim >= 2 and not self.decoupled_weight_decay:
                 g = g + p.dtype.type(self.weight_decay) * p
             self.update_step(p, g.astype(p.dtype, copy=False), self.state[r.name])
 
@@ -357,10 +369,11 @@ class Adam(Optimizer):
         clip_norm: float | None = None,
     ):
         super().__init__(params, lr, weight_decay, clip_norm)
+        me = type(self).__name__
         b1, b2 = betas
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
-            raise ValueError(f"Adam: betas must lie in [0, 1), got {betas}")
-        self.betas, self.eps = (float(b1), float(b2)), check_float("Adam", "eps", eps, low=0.0)
+            raise ValueError(f"{me}: betas must lie in [0, 1), got {betas}")
+        self.betas, self.eps = (float(b1), float(b2)), check_float(me, "eps", eps, low=0.0)
 
     def buffer_names(self) -> tuple[str, ...]:
         return ("m", "v")
@@ -377,6 +390,63 @@ class Adam(Optimizer):
         v += p.dtype.type(1 - b2) * g * g
         step_size = self.lr / (1 - b1**t)
         denom = xp.sqrt(v) / p.dtype.type(math.sqrt(1 - b2**t)) + p.dtype.type(self.eps)
+        p -= p.dtype.type(step_size) * m / denom
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter), PyTorch's ``torch.optim.AdamW`` rule.
+
+    With :math:`\lambda` = ``weight_decay`` and step count :math:`t`, each step first shrinks the parameter,
+    then takes the Adam step with the gradient as it is (no :math:`\lambda\theta` added to it):
+
+    .. math::
+        \theta &\leftarrow (1 - \eta\lambda)\,\theta \\
+        m &\leftarrow \beta_1 m + (1-\beta_1) g, \qquad v \leftarrow \beta_2 v + (1-\beta_2) g^2 \\
+        \theta &\leftarrow \theta - \frac{\eta}{1-\beta_1^t}\,
+            \frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t} + \epsilon}
+
+    As in PyTorch, every parameter is decayed, biases and normalisation scales included, and the decay uses
+    the current rate :math:`\eta` (so a schedule scales it too). This differs from ``weight_decay`` of the
+    other optimizers, an L2 penalty :math:`\lambda\theta` added to :math:`g` of arrays with two or more
+    dimensions only. The arithmetic follows PyTorch's in order (the moving average of :math:`g` as its
+    ``lerp``), so trajectories agree to rounding. State (buffers ``m`` and ``v``, the step count and rate)
+    is saved and restored like Adam's; a checkpoint of one cannot be loaded into the other.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        clip_norm: float | None = None,
+    ):
+        super().__init__(params, lr, betas, eps, weight_decay, clip_norm)
+
+    def __repr__(self) -> str:
+        return f"AdamW(lr={self.lr}, weight_decay={self.weight_decay})"
+
+    def update_step(self, p, g, state):
+        xp = get_array_module(p)
+        b1, b2 = self.betas
+        t = self.step_count
+        if self.weight_decay:
+            p *= p.dtype.type(1 - self.lr * self.weight_decay)
+        m = self.state_buffer(state, "m", p)
+        v = self.state_buffer(state, "v", p)
+        # m.lerp_(g, 1 - b1) as PyTorch computes it: from the nearer end
+        w = 1 - b1
+        if w < 0.5:
+            m += p.dtype.type(w) * (g - m)
+        else:
+            m[...] = g - (g - m) * p.dtype.type(1 - w)
+        v *= p.dtype.type(b2)
+        v += p.dtype.type(1 - b2) * g * g
+        step_size = self.lr / (1 - b1**t)
+        denom = xp.sqrt(v) / p.dtype.type((1 - b2**t) ** 0.5) + p.dtype.type(self.eps)
         p -= p.dtype.type(step_size) * m / denom
 
 
@@ -451,7 +521,14 @@ def _prepare_attribute_state(
 
 
 class Schedule:
-    """Sets ``optimizer.lr`` from a count of ``step()`` calls (call once per epoch unless noted)."""
+    """Sets ``optimizer.lr`` to ``lr_at(count)``, ``count`` being the number of ``step()`` calls so far.
+
+    ``per_step`` (class attribute) tells a caller such as a trainer when to call ``step()``: ``False``, once
+    per epoch (after the epoch's last batch); ``True``, once per optimizer step (after every batch's
+    ``optimizer.step()``), for schedules whose ``total_steps`` count batches.
+    """
+
+    per_step: bool = False
 
     def __init__(self, optimizer: Optimizer) -> None:
         self.optimizer = optimizer
@@ -459,9 +536,10 @@ class Schedule:
         self.count = 0
 
     def step(self, *_: Any) -> float:
+        lr = self.lr_at(self.count + 1)  # first, so that a refused step changes nothing
         self.count += 1
-        self.optimizer.lr = self.lr_at(self.count)
-        return self.optimizer.lr
+        self.optimizer.lr = lr
+        return lr
 
     def lr_at(self, count: int) -> float:
         raise NotImplementedError
@@ -494,19 +572,55 @@ class StepLR(Schedule):
 
 
 class ExponentialLR(Schedule):
-    """TensorFlow's exponential decay: lr = base * rate ** (count / decay_steps), the exponent floored
-    when ``staircase`` (decay in discrete jumps every ``decay_steps`` calls)."""
+    r"""Exponential decay, in TensorFlow's form or PyTorch's; stepped once per epoch.
+
+    TensorFlow's form (``tf.keras.optimizers.schedules.ExponentialDecay``), ``ExponentialLR(opt, decay_rate,
+    decay_steps=1, staircase=False)``:
+
+    .. math::
+        \eta_c = \eta_0 \cdot r^{c / s} \quad (\text{exponent } \lfloor c/s \rfloor \text{ when staircase})
+
+    with :math:`r` = ``decay_rate``, :math:`s` = ``decay_steps``, :math:`c` the number of ``step()`` calls and
+    :math:`\eta_0` the optimizer's rate when the schedule is made; ``staircase`` decays in discrete jumps
+    every ``decay_steps`` calls.
+
+    PyTorch's form (``torch.optim.lr_scheduler.ExponentialLR``), ``ExponentialLR(opt, gamma=g)``:
+    :math:`\eta_c = \eta_0\, g^c`, which is TensorFlow's with ``decay_rate=g, decay_steps=1`` and is stored
+    so (the state holds ``decay_rate``, ``decay_steps`` and ``staircase`` either way). Give one form: both
+    ``decay_rate`` and ``gamma`` is a ValueError, as is ``gamma`` with ``decay_steps`` or ``staircase``.
+    """
 
     def __init__(
-        self, optimizer: Optimizer, decay_rate: float, decay_steps: int = 1, staircase: bool = False
+        self,
+        optimizer: Optimizer,
+        decay_rate: float | None = None,
+        decay_steps: int = 1,
+        staircase: bool = False,
+        *,
+        gamma: float | None = None,
     ) -> None:
+        me = "ExponentialLR"
+        if decay_rate is not None and gamma is not None:
+            raise ValueError(
+                f"{me}: give decay_rate (TensorFlow's form) or gamma (PyTorch's form), not both "
+                f"(got decay_rate={decay_rate!r}, gamma={gamma!r})"
+            )
+        if decay_rate is None and gamma is None:
+            raise TypeError(f"{me}: give decay_rate (TensorFlow's form) or gamma (PyTorch's form)")
+        decay_steps = check_size(me, "decay_steps", decay_steps)
+        staircase = check_bool(me, "staircase", staircase)
+        if gamma is not None:
+            if decay_steps != 1 or staircase:
+                raise ValueError(
+                    f"{me}: gamma (PyTorch's form) decays once per call; decay_steps and staircase belong "
+                    f"to TensorFlow's form (decay_rate=...), got decay_steps={decay_steps}, staircase={staircase}"
+                )
+            decay_rate = check_float(me, "gamma", gamma, low=0.0)
         super().__init__(optimizer)
-        if decay_steps < 1:
-            raise ValueError(f"ExponentialLR: decay_steps must be >= 1, got {decay_steps}")
         self.decay_rate, self.decay_steps, self.staircase = (
-            check_float("ExponentialLR", "decay_rate", decay_rate, low=0.0),
-            int(decay_steps),
-            bool(staircase),
+            check_float(me, "decay_rate", decay_rate, low=0.0),
+            decay_steps,
+            staircase,
         )
 
     def lr_at(self, count: int) -> float:
@@ -525,12 +639,214 @@ class LambdaLR(Schedule):
         return self.base_lr * float(self.factor(count))
 
 
+def _checked_state(owner: Schedule, state: Mapping[str, Any], check: Callable[[dict[str, Any]], None]):
+    """``Schedule.prepare_load_state_dict`` followed by ``check(values)`` of the settings the state would
+    give, so that a state no constructor would accept is refused (ValueError) before anything changes."""
+    apply = Schedule.prepare_load_state_dict(owner, state)
+    values = {**owner.state_dict(), **dict(state)}
+    try:
+        check(values)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{type(owner).__name__}: unusable state ({exc})") from None
+    return apply
+
+
+class WarmupCosineLR(Schedule):
+    r"""Linear warm-up, then cosine decay; stepped once per optimizer step (``per_step = True``).
+
+    With :math:`\eta_0` the optimizer's rate when the schedule is made (the peak), :math:`W` =
+    ``warmup_steps``, :math:`T` = ``total_steps``, :math:`s` = ``start_factor``, :math:`\eta_{min}` =
+    ``min_lr`` and :math:`c` the number of ``step()`` calls so far:
+
+    .. math::
+        \eta_c = \begin{cases}
+            \eta_0 \left(s + (1 - s)\,c / W\right) & c < W \\
+            \eta_{min} + (\eta_0 - \eta_{min})\,\tfrac12\left(1 + \cos\frac{\pi (c - W)}{T - W}\right)
+                & W \le c \le T \\
+            \eta_{min} & c > T
+        \end{cases}
+
+    Making the schedule sets the rate of the first step, :math:`\eta_0 s` (0 by default: the warm-up starts
+    from zero); call ``step()`` after every ``optimizer.step()``, so that step :math:`c + 1` uses
+    :math:`\eta_c`. ``total_steps`` counts optimizer steps (batches) of the whole run.
+
+    For :math:`0 < s \le 1` and :math:`c \le T` the values are PyTorch's ``SequentialLR(opt,
+    [LinearLR(opt, start_factor=s, total_iters=W), CosineAnnealingLR(opt, T_max=T - W, eta_min=min_lr)],
+    milestones=[W])`` (``W = 0``: ``CosineAnnealingLR`` alone), to rounding (PyTorch updates the rate
+    recursively, this schedule from the closed form); PyTorch's ``LinearLR`` refuses :math:`s = 0`, the
+    limit of that formula, and its cosine rises again after :math:`T`, where this schedule holds
+    :math:`\eta_{min}`.
+    """
+
+    per_step = True
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        warmup_steps: int,
+        total_steps: int,
+        min_lr: float = 0.0,
+        start_factor: float = 0.0,
+    ) -> None:
+        super().__init__(optimizer)
+        self.warmup_steps, self.total_steps, self.min_lr, self.start_factor = self._check(
+            {
+                "warmup_steps": warmup_steps,
+                "total_steps": total_steps,
+                "min_lr": min_lr,
+                "start_factor": start_factor,
+                "base_lr": self.base_lr,
+                "count": 0,
+            }
+        )
+        optimizer.lr = self.lr_at(0)
+
+    @staticmethod
+    def _check(v: Mapping[str, Any]) -> tuple[int, int, float, float]:
+        me = "WarmupCosineLR"
+        warmup = check_size(me, "warmup_steps", v["warmup_steps"], minimum=0)
+        total = check_size(me, "total_steps", v["total_steps"])
+        min_lr = check_float(me, "min_lr", v["min_lr"], low=0.0)
+        start = check_float(me, "start_factor", v["start_factor"], low=0.0, high=1.0)
+        check_size(me, "count", v["count"], minimum=0)
+        if total <= warmup:
+            raise ValueError(
+                f"{me}: total_steps must exceed warmup_steps (the cosine phase needs at least one step), "
+                f"got total_steps={total}, warmup_steps={warmup}"
+            )
+        if min_lr > v["base_lr"]:
+            raise ValueError(
+                f"{me}: min_lr must be at most the optimizer's learning rate {v['base_lr']} (the peak), "
+                f"got {min_lr}"
+            )
+        return warmup, total, min_lr, start
+
+    def lr_at(self, count: int) -> float:
+        warmup, total = self.warmup_steps, self.total_steps
+        if count < warmup:  # PyTorch's LinearLR in closed form, end_factor 1
+            return self.base_lr * (self.start_factor + (1.0 - self.start_factor) * count / warmup)
+        if count > total:
+            return self.min_lr
+        # PyTorch's CosineAnnealingLR in closed form, epoch count - warmup, T_max total - warmup
+        cosine = 1 + math.cos(math.pi * (count - warmup) / (total - warmup))
+        return self.min_lr + (self.base_lr - self.min_lr) * cosine / 2
+
+    def prepare_load_state_dict(self, state: Mapping[str, Any]) -> Callable[[], None]:
+        """As ``Schedule.prepare_load_state_dict``, refusing also settings the constructor would refuse."""
+        return _checked_state(self, state, self._check)
+
+
+class OneCycleLR(Schedule):
+    r"""The one-cycle policy (Smith), PyTorch's ``OneCycleLR`` rates; stepped once per optimizer step
+    (``per_step = True``).
+
+    The rate climbs from :math:`\eta_{max}/d` to :math:`\eta_{max}` = ``max_lr``, then anneals to
+    :math:`\eta_{max}/(d\,f)` (:math:`d` = ``div_factor``, :math:`f` = ``final_div_factor``). With
+    :math:`T` = ``total_steps``, :math:`E = p\,T - 1` (:math:`p` = ``pct_start``) the step ending the climb
+    and :math:`c` the number of ``step()`` calls so far:
+
+    .. math::
+        \eta_c = \begin{cases}
+            A\left(\eta_{max}/d,\ \eta_{max},\ c / E\right) & c \le E \\
+            A\left(\eta_{max},\ \eta_{max}/(d f),\ (c - E)/(T - 1 - E)\right) & E < c \le T
+        \end{cases}
+
+    where the annealing :math:`A(a, b, x)` is :math:`b + \tfrac{a - b}2 (1 + \cos \pi x)` for
+    ``anneal_strategy="cos"`` and :math:`a + (b - a) x` for ``"linear"``. Making the schedule sets the rate
+    of the first step, :math:`\eta_0`; call ``step()`` after every ``optimizer.step()``. The values are
+    PyTorch's (two phases, ``three_phase=False``) float for float, computed the same way; as in PyTorch,
+    stepping past ``total_steps`` is a ValueError (``total_steps`` must count the run's optimizer steps),
+    and the optimizer's own rate is ignored. Momentum (or Adam's :math:`\beta_1`) is not cycled, unlike
+    PyTorch's default ``cycle_momentum=True``.
+    """
+
+    per_step = True
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        max_lr: float,
+        total_steps: int,
+        pct_start: float = 0.3,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        anneal_strategy: str = "cos",
+    ) -> None:
+        super().__init__(optimizer)
+        settings = {
+            "max_lr": max_lr,
+            "total_steps": total_steps,
+            "pct_start": pct_start,
+            "div_factor": div_factor,
+            "final_div_factor": final_div_factor,
+            "anneal_strategy": anneal_strategy,
+            "count": 0,
+        }
+        (
+            self.max_lr,
+            self.total_steps,
+            self.pct_start,
+            self.div_factor,
+            self.final_div_factor,
+            self.anneal_strategy,
+        ) = self._check(settings)
+        optimizer.lr = self.lr_at(0)
+
+    @staticmethod
+    def _check(v: Mapping[str, Any]) -> tuple[float, int, float, float, float, str]:
+        me = "OneCycleLR"
+        max_lr = check_float(me, "max_lr", v["max_lr"], low=0.0, low_inclusive=False)
+        total = check_size(me, "total_steps", v["total_steps"])
+        pct = check_float(me, "pct_start", v["pct_start"], low=0.0, high=1.0, high_inclusive=False)
+        div = check_float(me, "div_factor", v["div_factor"], low=0.0, low_inclusive=False)
+        final_div = check_float(me, "final_div_factor", v["final_div_factor"], low=0.0, low_inclusive=False)
+        strategy = v["anneal_strategy"]
+        if strategy not in ("cos", "linear") or not isinstance(strategy, str):
+            raise ValueError(f"{me}: anneal_strategy must be 'cos' or 'linear', got {strategy!r}")
+        if float(pct * total) == 1.0:
+            raise ValueError(
+                f"{me}: pct_start * total_steps = 1 leaves a warm-up phase of no length (PyTorch divides by "
+                f"zero there), got pct_start={pct}, total_steps={total}"
+            )
+        count = check_size(me, "count", v["count"], minimum=0)
+        if count > total:
+            raise ValueError(f"{me}: count {count} is past total_steps={total}")
+        return max_lr, total, pct, div, final_div, strategy
+
+    def lr_at(self, count: int) -> float:
+        if count > self.total_steps:
+            raise ValueError(
+                f"OneCycleLR: step() called {count} times, past total_steps={self.total_steps} (the cycle is "
+                f"over: make the schedule with the number of optimizer steps the run takes)"
+            )
+        initial = self.max_lr / self.div_factor
+        phases = (
+            (float(self.pct_start * self.total_steps) - 1, initial, self.max_lr),
+            (self.total_steps - 1, self.max_lr, initial / self.final_div_factor),
+        )
+        start_step = 0.0
+        for i, (end_step, start_lr, end_lr) in enumerate(phases):
+            if count <= end_step or i == len(phases) - 1:
+                pct = (count - start_step) / (end_step - start_step)
+                if self.anneal_strategy == "cos":
+                    return end_lr + (start_lr - end_lr) / 2.0 * (math.cos(math.pi * pct) + 1)
+                return (end_lr - start_lr) * pct + start_lr
+            start_step = end_step
+        raise AssertionError("unreachable")
+
+    def prepare_load_state_dict(self, state: Mapping[str, Any]) -> Callable[[], None]:
+        """As ``Schedule.prepare_load_state_dict``, refusing also settings the constructor would refuse."""
+        return _checked_state(self, state, self._check)
+
+
 class ReduceLROnPlateau:
     """Multiplies the rate by ``factor`` once the monitored value has not improved for ``patience`` calls.
 
     ``step(value)`` after each epoch; improvement means below ``best * (1 - threshold)`` in mode "min"
     (above ``best * (1 + threshold)`` in mode "max").
     """
+
+    per_step = False
 
     def __init__(
         self,

@@ -205,3 +205,125 @@ def test_schedule_state_of_another_type_is_refused():
 def test_hyperparameters_that_make_nan_are_refused_at_construction(make):
     with pytest.raises((ValueError, TypeError), match="must be"):
         make(Dense(3, 2).parameters())
+
+
+# -- AdamW ----------------------------------------------------------------------------------------------------
+def _small_model(dtype):
+    import scratchnet as sn
+    from scratchnet.layers import Tanh
+
+    sn.seed(0)
+    return sn.Sequential([Dense(4, 3, dtype=dtype), Tanh(), Dense(3, 2, dtype=dtype)])
+
+
+def _adamw_trajectories(dtype, steps=20, resume_at=None, **kwargs):
+    """Our AdamW and ``torch.optim.AdamW`` (single-tensor path) fed the same gradients (from our model's
+    backprop) for ``steps`` steps; yields both parameter lists after every step."""
+    from layer_checks import import_torch
+
+    from scratchnet.losses import SoftmaxCrossEntropy
+
+    torch = import_torch()
+    model = _small_model(dtype)
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((8, 4)).astype(dtype), rng.integers(0, 2, 8)
+    theirs_params = [torch.tensor(p.value.copy(), requires_grad=True) for p in model.parameters()]
+    ours = optim.AdamW(model.parameters(), **kwargs)
+    theirs = torch.optim.AdamW(theirs_params, foreach=False, **kwargs)
+    loss = SoftmaxCrossEntropy()
+    for _ in range(steps):
+        loss(model(x), y)
+        model.backprop(loss.backward())
+        for p, q in zip(model.parameters(), theirs_params):
+            q.grad = torch.tensor(p.grad.copy())
+        ours.step()
+        theirs.step()
+        yield [p.value for p in model.parameters()], [q.detach().numpy() for q in theirs_params]
+
+
+ADAMW_SETTINGS = [
+    dict(lr=0.01),  # PyTorch's defaults otherwise, weight_decay 1e-2
+    dict(lr=0.05, weight_decay=0.0),
+    dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+    dict(lr=0.05, betas=(0.3, 0.9), weight_decay=0.5),  # beta1 < 0.5: the other branch of lerp
+]
+
+
+@pytest.mark.parametrize("dtype, rtol, atol", [(np.float64, 1e-12, 1e-14), (np.float32, 1e-5, 1e-7)])
+@pytest.mark.parametrize("settings", ADAMW_SETTINGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
+def test_adamw_matches_torch_every_step(dtype, rtol, atol, settings):
+    """20 steps of torch.optim.AdamW's rule: the parameters agree after every step (to float64's or
+    float32's rounding: PyTorch computes the moving average with a fused multiply-add)."""
+    steps = 0
+    for ours, theirs in _adamw_trajectories(dtype, **settings):
+        steps += 1
+        for p, q in zip(ours, theirs):
+            assert p.dtype == dtype
+            np.testing.assert_allclose(p, q, rtol=rtol, atol=atol, err_msg=f"step {steps}")
+    assert steps == 20
+
+
+def test_adamw_decay_is_decoupled_and_reaches_every_parameter():
+    """With zero gradients the Adam step is exactly zero, so one step only shrinks every parameter, the
+    bias included, by 1 - lr * weight_decay; the base class's L2 term would have moved W by about lr."""
+    layer = quadratic_layer()
+    before = {p.key: p.value.copy() for p in layer.parameters()}
+    opt = optim.AdamW(layer, lr=0.1, weight_decay=0.2)
+    for p in layer.parameters():
+        layer.grads[p.key] = np.zeros_like(p.value)
+    opt.step()
+    for p in layer.parameters():
+        np.testing.assert_array_equal(p.value, before[p.key] * (1 - 0.1 * 0.2))
+    assert optim.AdamW.decoupled_weight_decay and not optim.Adam.decoupled_weight_decay
+    assert "weight_decay=0.2" in repr(opt)
+
+
+def test_adamw_without_decay_is_adam():
+    a, b = quadratic_layer(), quadratic_layer()
+    adam, adamw = optim.Adam(a, lr=0.1), optim.AdamW(b, lr=0.1, weight_decay=0.0)
+    _stepped(adam, a, steps=5)
+    _stepped(adamw, b, steps=5)
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(p.value, q.value, rtol=1e-13)
+
+
+def test_adamw_state_roundtrip_mid_run_continues_bit_exactly():
+    straight, resumed = quadratic_layer(), quadratic_layer()
+    opt = _stepped(optim.AdamW(straight, lr=0.1, weight_decay=0.05), straight, steps=7)
+    for p, q in zip(straight.parameters(), resumed.parameters()):
+        q.value[...] = p.value
+    state = _snapshot(opt)
+    assert str(state["type"]) == "AdamW" and sorted(k for k in state if k.startswith("state/")) == [
+        "state/W/m",
+        "state/W/v",
+        "state/b/m",
+        "state/b/v",
+    ]
+    fresh = optim.AdamW(resumed, lr=0.5, weight_decay=0.05)
+    fresh.load_state_dict(state)
+    assert fresh.lr == 0.1 and fresh.step_count == 7
+    _stepped(opt, straight, steps=5)
+    _stepped(fresh, resumed, steps=5)
+    for p, q in zip(straight.parameters(), resumed.parameters()):
+        np.testing.assert_array_equal(p.value, q.value)
+    with pytest.raises(ValueError, match="Adam optimizer, not a AdamW"):
+        fresh.load_state_dict(_stepped(optim.Adam(quadratic_layer(), lr=0.1), quadratic_layer()).state_dict())
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(lr=-1.0), ValueError, "AdamW: lr"),
+        (dict(lr=float("nan")), ValueError, "AdamW: lr"),
+        (dict(weight_decay=-0.1), ValueError, "AdamW: weight_decay"),
+        (dict(weight_decay=float("inf")), ValueError, "AdamW: weight_decay"),
+        (dict(weight_decay=True), TypeError, "AdamW: weight_decay"),
+        (dict(betas=(1.0, 0.999)), ValueError, "AdamW: betas"),
+        (dict(betas=(0.9, -0.1)), ValueError, "AdamW: betas"),
+        (dict(eps=float("nan")), ValueError, "AdamW: eps"),
+        (dict(clip_norm=0.0), ValueError, "AdamW: clip_norm"),
+    ],
+)
+def test_adamw_bad_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        optim.AdamW(Dense(2, 2), **kwargs)
