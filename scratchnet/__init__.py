@@ -7,10 +7,11 @@ says which are built); real data sets in ``scratchnet.datasets``; figures in ``s
 The layout is described in ``scratchnet/README.md``.
 """
 
-from scratchnet import backend, init, layers, losses, optim, training, unsupervised
+from scratchnet import backend, callbacks, init, layers, losses, optim, training, unsupervised
 from scratchnet.backend import use_device
 from scratchnet.gradcheck import gradcheck
 from scratchnet.model import Sequential
+from scratchnet.model_io import load_model, register_layer
 from scratchnet.random import seed
 from scratchnet.training import EarlyStopping, History, Trainer
 
@@ -21,13 +22,27 @@ __all__ = [
     "Sequential",
     "Trainer",
     "backend",
+    "callbacks",
     "gradcheck",
     "init",
     "layers",
+    "load_model",
     "losses",
     "optim",
+    "plotting",
+    "register_layer",
     "seed",
     "training",
     "unsupervised",
     "use_device",
 ]
+
+
+def __getattr__(name: str):
+    """``scratchnet.plotting`` after a plain ``import scratchnet``: imported on first use, since it loads
+    matplotlib, which training alone does not need."""
+    if name == "plotting":
+        import importlib
+
+        return importlib.import_module("scratchnet.plotting")
+    raise AttributeError(f"module 'scratchnet' has no attribute {name!r}")

@@ -1,5 +1,9 @@
 """Sequential models: a list of layers run forwards, then backwards in reverse, plus saving and summaries.
 
+``Sequential.save`` writes the weights and the architecture (every layer's constructor arguments, as JSON)
+to one .npz; ``scratchnet.load_model(path)`` builds the model again from it, and ``Sequential.load`` loads
+the weights into a model built by hand.
+
 The model-state and file functions (``state_dict``, ``save_arrays``, ``load_arrays``, ``atomic_write``, ...)
 live in ``scratchnet.model_io`` and are re-exported here.
 """
@@ -23,9 +27,11 @@ from scratchnet.model_io import (
     check_state_entries,
     load_arrays,
     load_state_dict,
+    load_weights,
     prepare_load_state,
     remove_stale_temporaries,
     save_arrays,
+    save_model,
     state_dict,
 )
 
@@ -70,6 +76,13 @@ class Sequential(Layer):
 
     def children(self) -> list[Layer]:
         return self.layers
+
+    def get_config(self) -> dict[str, Any]:
+        """``{"layers": [...]}``: the layers it holds now (``add`` included); a subclass with its own
+        constructor is described by that constructor's arguments instead."""
+        if type(self).__init__ is not Sequential.__init__:
+            return super().get_config()
+        return {"layers": list(self.layers)}
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -144,16 +157,23 @@ class Sequential(Layer):
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         load_state_dict(self, state)
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Saves parameters and buffers to ``path`` as .npz (no pickle; atomic write)."""
-        save_arrays(path, self.state_dict())
+    def save(self, path: str | os.PathLike, architecture: bool | None = None) -> None:
+        """Saves parameters and buffers to ``path`` as .npz (no pickle; atomic write), with the architecture
+        (every layer's constructor arguments, as JSON) that ``scratchnet.load_model(path)`` builds the model
+        from; the file format is described in ``scratchnet.model_io``.
+
+        ``architecture=None`` (default) stores the architecture when every layer can be described and
+        otherwise saves the weights only, with an ``ArchitectureWarning`` saying which layer and argument
+        could not be (load such a file with ``load`` into a model built by hand); ``True`` raises
+        ``ArchitectureError`` instead and writes nothing; ``False`` saves the weights only."""
+        save_model(path, self, architecture)
 
     def load(self, path: str | os.PathLike) -> Sequential:
         """Loads parameters saved by ``save`` into this (identically built) model; returns self.
 
         Names, shapes and dtypes are checked from the file's headers before any data is read; a file that
-        does not match changes nothing."""
-        source = str(path)
-        arrays = load_arrays(path, check=lambda headers: check_state_entries(self, headers, source))
-        prepare_load_state(self, arrays, source)()
+        does not match changes nothing, and the error says how to load it (``scratchnet.load_model`` builds
+        the saved model when the file holds its architecture). The architecture is not compared: only the
+        weights must fit."""
+        load_weights(self, path)
         return self

@@ -160,3 +160,17 @@ def test_layer_methods_are_the_code_their_files_define():
             assert fn.__qualname__ == f"{cls.__qualname__}.{method}", f"{cls.__qualname__}.{method} is {fn}"
             checked += 1
     assert checked > 30
+
+
+def test_the_package_root_reaches_what_users_reach_for():
+    """After ``import scratchnet`` alone: the callbacks, model files and plotting (imported on first use, so a
+    training script does not load matplotlib)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, scratchnet as sn; assert 'matplotlib' not in sys.modules; "
+        "sn.callbacks.ModelCheckpoint, sn.load_model, sn.register_layer, sn.layers.InputSpec; "
+        "assert callable(sn.plotting.new_figure) and 'matplotlib' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PACKAGE.parent)

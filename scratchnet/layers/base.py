@@ -16,6 +16,11 @@ code runs and ``layer.backprop(dout)`` checks that a forward happened and that `
 output's shape, dtype and device. So a layer's ``forward``/``backward`` hold only its maths. Constructor
 arguments are checked with the helpers of ``scratchnet.arguments``.
 
+Configuration, also once here: ``Layer.__new__`` records the arguments every layer's constructor is called
+with, so ``layer.get_config()`` returns them and ``type(layer).from_config(config)`` builds the layer again
+(with fresh weights); ``Sequential.save`` stores them as JSON beside the weights (``scratchnet.model_io``).
+Layer files write no configuration code.
+
 Dispatch, in ``Layer.dispatch``: a call runs on the fast tier unless ``backend.use_reference(True)`` is set;
 on the fast tier, a method that ``backend.FAST_PATHS`` lists for the layer's class runs the tier-2 function
 from ``scratchnet/fast/``, every other method the layer's own code. ``backprop`` runs on the tier its
@@ -26,7 +31,8 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Callable, Iterator
+import inspect
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -114,6 +120,64 @@ def _unchanged(recorded: list[tuple[Any, tuple, Any, int]]) -> bool:
     )
 
 
+# -- constructor arguments (for get_config / from_config) ---------------------------------------------------
+class _UsedUp:
+    """What a layer's recorded arguments hold in place of a one-pass iterator, which its constructor used up
+    (a generator passed as ``layers``): such an argument cannot build the layer a second time."""
+
+    def __repr__(self) -> str:
+        return "<a one-pass iterator, used up by the constructor>"
+
+    def __deepcopy__(self, memo: dict) -> _UsedUp:
+        return self
+
+    def __reduce__(self) -> str:
+        return "_USED_UP"  # pickled as the one instance, so ``is _USED_UP`` holds after a round trip
+
+
+_USED_UP = _UsedUp()
+
+
+def init_signature(cls: type) -> inspect.Signature:
+    """The signature of ``cls.__init__`` without ``self`` (cached on the class)."""
+    signature = cls.__dict__.get("_init_signature")
+    if signature is None:
+        signature = inspect.signature(cls.__init__)
+        signature = signature.replace(parameters=list(signature.parameters.values())[1:])
+        cls._init_signature = signature
+    return signature
+
+
+_VAR_POSITIONAL = inspect.Parameter.VAR_POSITIONAL
+_VAR_KEYWORD = inspect.Parameter.VAR_KEYWORD
+
+
+def _recordable(value: Any) -> Any:
+    return _USED_UP if isinstance(value, Iterator) else value
+
+
+def _record_arguments(cls: type, args: tuple, kwargs: dict) -> dict[str, Any] | None:
+    """``args``/``kwargs`` bound to ``cls.__init__`` by parameter name, defaults filled in; None when they
+    do not bind (the constructor then raises its own TypeError, or ``copy``/``pickle`` made the object and
+    restores the recorded arguments with the rest of its state)."""
+    try:
+        signature = init_signature(cls)
+        bound = signature.bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return None
+    bound.apply_defaults()
+    recorded = {}
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is _VAR_KEYWORD:
+            recorded[name] = {k: _recordable(v) for k, v in value.items()}
+        elif kind is _VAR_POSITIONAL:
+            recorded[name] = tuple(_recordable(v) for v in value)
+        else:
+            recorded[name] = _recordable(value)
+    return recorded
+
+
 @dataclass(frozen=True)
 class ParamRef:
     """A handle on one trainable array: optimizers read ``value`` and ``grad`` through it every step,
@@ -141,6 +205,19 @@ class Layer:
     #: which of the caller's arrays ("input", "output") backward may read, on either tier; the base class
     #: refuses a backward after the caller changed one of them in place
     saved_for_backward: tuple[str, ...] = ("input", "output")
+    #: constructor arguments that only decide the initial values of parameters: a saved architecture leaves
+    #: out those it cannot describe (a Generator, a callable initialiser), since the weights are loaded after
+    #: the layer is built with their defaults
+    init_only_arguments: tuple[str, ...] = ("rng", "weight_init", "bias_init", "recurrent_init")
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
+        """Records the constructor's arguments for :meth:`get_config` (bound to ``__init__``'s parameters,
+        defaults filled in), before ``__init__`` runs; nothing else."""
+        layer = super().__new__(cls)
+        recorded = _record_arguments(cls, args, kwargs)
+        if recorded is not None:
+            layer._init_arguments = recorded
+        return layer
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
@@ -214,6 +291,65 @@ class Layer:
                 if np.issubdtype(v.dtype, np.floating):
                     layer.buffers[k] = v.astype(dt)
         return self
+
+    # -- configuration: the arguments that build this layer again -------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """The arguments that build this layer again, by parameter name: what its constructor was called
+        with, defaults filled in, ``**kwargs`` merged in, as the Python values given (an ``*args`` parameter
+        holds a list). ``dtype``, where the constructor takes one, is the parameters' current dtype (so
+        ``astype`` is kept). ``type(layer).from_config(layer.get_config())`` builds the same layer with fresh
+        weights; ``Sequential.save`` stores the configs of a model's layers (see ``scratchnet.model_io``).
+
+        A layer whose constructor arguments do not say what it is (one changed after construction, or
+        built from a one-pass iterator) overrides this, with :meth:`from_config` where the two do not
+        meet in the constructor. Raises ValueError when the arguments cannot build the layer again.
+        """
+        recorded = self.__dict__.get("_init_arguments")
+        if recorded is None:
+            raise ValueError(
+                f"{self!r}: its constructor arguments were not recorded (was Layer.__new__ bypassed?); "
+                "override get_config to say how to build it"
+            )
+        parameters = init_signature(type(self)).parameters
+        config: dict[str, Any] = {}
+        for name, value in recorded.items():
+            kind = parameters[name].kind if name in parameters else None
+            if kind is _VAR_KEYWORD:
+                config.update(value)
+            else:
+                config[name] = list(value) if kind is _VAR_POSITIONAL else value
+        for name, value in config.items():
+            if value is _USED_UP or (isinstance(value, list) and any(v is _USED_UP for v in value)):
+                raise ValueError(
+                    f"{self!r}: argument {name!r} was a one-pass iterator, used up by the constructor, so the "
+                    "arguments cannot build the layer again: pass a list, or override get_config"
+                )
+        if "dtype" in config and self.dtype is not None:
+            config["dtype"] = self.dtype
+        return config
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Layer:
+        """A new layer built from :meth:`get_config`'s arguments: ``cls(**config)``, with positional-only
+        parameters (and those before a non-empty ``*args``) passed by position."""
+        kwargs = dict(config)
+        args: list[Any] = []
+        parameters = list(init_signature(cls).parameters.values())
+        by_position = any(p.kind is _VAR_POSITIONAL and kwargs.get(p.name) for p in parameters)
+        for p in parameters:
+            if p.kind is _VAR_POSITIONAL:
+                args.extend(kwargs.pop(p.name, ()))
+                break
+            if p.kind is inspect.Parameter.POSITIONAL_ONLY or (
+                by_position and p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+            ):
+                if p.name in kwargs:
+                    args.append(kwargs.pop(p.name))
+                elif p.default is not inspect.Parameter.empty:
+                    args.append(p.default)
+                else:
+                    raise TypeError(f"{cls.__name__}.from_config: missing argument {p.name!r}")
+        return cls(*args, **kwargs)
 
     # -- modes ---------------------------------------------------------------------------------------
     def train(self, mode: bool = True) -> Layer:
