@@ -1,4 +1,4 @@
-"""Chapter 8: training tips -- initialisation, optimizers, regularisation, batch norm, learning-rate schedules.
+"""Chapter 8: training tips -- initialisation, optimizers, regularisation, batch norm, learning-rate decay.
 
 What the course claims (the "NN tips" of the ML&DL and Korean decks, Gorner's MNIST tutorial in the Big Data
 Mining deck): advice without numbers of its own (its MNIST figures are chapter 7's):
@@ -35,14 +35,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import Digits, load_course_mnist, notes, report, section, setup, write_results
+from _common import Digits, finish, load_course_mnist, notes, panels, report, section, setup, write_results
 
 from scratchnet import Sequential, Trainer, init
 from scratchnet.datasets import DataLoader
 from scratchnet.layers import BatchNorm1D, Dense, Dropout, ReLU, Sigmoid, Tanh
 from scratchnet.losses import SoftmaxCrossEntropy
 from scratchnet.optim import SGD, AdaGrad, Adam, ExponentialLR, ReduceLROnPlateau, RMSProp, StepLR
-from scratchnet.plotting import layer_activations, new_figure, save
+from scratchnet.plotting import layer_activations, new_figure
 from scratchnet.training import History
 
 INITS = {  # name: (initialiser, what the course says of it)
@@ -92,7 +92,7 @@ class Lab:
 
 # -- training and figures ------------------------------------------------------------------------------------
 def run_iterations(model: Sequential, opt: Any, lab: Lab) -> dict:
-    """``lab.iters`` mini-batch steps drawn with ``DataLoader.next_batch``; loss of every step, then test accuracy."""
+    """``lab.iters`` mini-batch steps (``DataLoader.next_batch``); loss of every step, then test accuracy."""
     trainer = Trainer(model, SoftmaxCrossEntropy(), opt)
     loader = DataLoader(lab.data.x_tr, lab.data.y_tr, batch_size=BATCH, seed=lab.seed)
     model.train()
@@ -118,10 +118,9 @@ def run_epochs(model, opt, train, test, epochs: int, batch: int, seed: int, sche
         for xb, yb in loader:
             trainer.train_step(xb, yb)
         tr, te = trainer.evaluate(*train), trainer.evaluate(*test)
-        history.records.append(
-            {"epoch": epoch, "loss": tr["loss"], "accuracy": tr["accuracy"], "val_loss": te["loss"],
-             "val_accuracy": te["accuracy"], "lr": opt.lr, "time": time.perf_counter() - start}
-        )  # fmt: skip
+        record = {"epoch": epoch, "loss": tr["loss"], "accuracy": tr["accuracy"], "val_loss": te["loss"]}
+        record.update(val_accuracy=te["accuracy"], lr=opt.lr, time=time.perf_counter() - start)
+        history.records.append(record)
         if isinstance(scheduler, ReduceLROnPlateau):
             scheduler.step(te["loss"])
         elif scheduler is not None:
@@ -132,25 +131,6 @@ def run_epochs(model, opt, train, test, epochs: int, batch: int, seed: int, sche
 def smooth(values: list[float], k: int = 20) -> np.ndarray:
     v = np.asarray(values, dtype=float)
     return v if len(v) < k else np.convolve(v, np.ones(k) / k, mode="valid")
-
-
-def panels(n: int, width: float, height: float) -> tuple[Any, list[Any]]:
-    fig = new_figure(width, height)
-    return fig, [fig.add_subplot(1, n, k + 1) for k in range(n)]
-
-
-def finish(fig, axes, path: Path, title: str, ylabels=(), xlabel="epoch", legend: int | None = None) -> None:
-    """Labels and grids every panel, adds legends (all panels, or only panel ``legend``), saves the figure."""
-    for i, (ax, ylabel) in enumerate(zip(axes, ylabels)):
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        if legend is None or legend == i:
-            ax.legend(fontsize=7 if legend is not None else None)
-    fig.suptitle(title)
-    fig.tight_layout()
-    save(fig, path)
-    print(f"figure: {path}")
 
 
 def histogram_figure(act_name: str, acts_by_init: dict[str, list[np.ndarray]], path: Path) -> None:
@@ -166,7 +146,7 @@ def histogram_figure(act_name: str, acts_by_init: dict[str, list[np.ndarray]], p
     finish(fig, [], path, title)
 
 
-# -- the sections ----------------------------------------------------------------------------------------------
+# -- the sections --------------------------------------------------------------------------------------------
 def initialisation(lab: Lab) -> None:
     section("1. weight initialisation: activation histograms, then training (SGD 0.01)")
     x = np.random.default_rng(lab.seed).standard_normal((1000, 100)).astype(np.float32)
@@ -183,23 +163,26 @@ def initialisation(lab: Lab) -> None:
     for init_name, (_, course) in INITS.items():
         t, rl = stats["tanh"][init_name], stats["relu"][init_name]
         ours = f"{t[0]:.3g}->{t[-1]:.3g} | {rl[0]:.3g}->{rl[-1]:.3g}"
-        lab.rows.append((f"init {init_name}: act std layer 1->5 (tanh | relu)", course, ours,
-                         "1000 N(0,1) vectors", "five 100-unit layers, no training"))  # fmt: skip
+        what = f"init {init_name}: act std layer 1->5 (tanh | relu)"
+        lab.rows.append((what, course, ours, "1000 N(0,1) vectors", "five 100-unit layers, no training"))
     for act_name in ("tanh", "relu"):
         for init_name in INITS:
-            print(f"  {act_name:5s} {init_name:8s} std per layer: " + " ".join(f"{v:.3g}" for v in stats[act_name][init_name]))  # fmt: skip
+            per_layer = " ".join(f"{v:.3g}" for v in stats[act_name][init_name])
+            print(f"  {act_name:5s} {init_name:8s} std per layer: {per_layer}")
     lab.summary["init_stats"] = stats
 
     fig, (ax,) = panels(1, 7, 4.5)
+    recipe = f"784-100x4-10 ReLU, SGD 0.01, batch {BATCH}"
     for init_name in ("std 0.01", "Xavier", "He"):
         model = net(DEEP, weight_init=INITS[init_name][0])
         res = run_iterations(model, SGD(model.parameters(), lr=0.01), lab)
         acc, losses = res["test_accuracy"], res["losses"]
         ax.plot(smooth(losses), label=f"{init_name} (test acc {acc:.3f})")
-        print(f"  ReLU net, {init_name}: loss {losses[0]:.3f} -> {losses[-1]:.3f}, test accuracy {acc:.4f} ({res['seconds']:.1f} s)")  # fmt: skip
+        loss = f"loss {losses[0]:.3f} -> {losses[-1]:.3f}"
+        print(f"  ReLU net, {init_name}: {loss}, test accuracy {acc:.4f} ({res['seconds']:.1f} s)")
         course = "std 0.01 does not learn" if init_name == "std 0.01" else "learns"
-        lab.rows.append((f"train with {init_name} init, {lab.iters} SGD steps: test acc", course, acc,
-                         lab.data.label, f"784-100x4-10 ReLU, SGD 0.01, batch {BATCH}"))  # fmt: skip
+        what = f"train with {init_name} init, {lab.iters} SGD steps: test acc"
+        lab.rows.append((what, course, acc, lab.data.label, recipe))
         lab.summary.setdefault("init_training", {})[init_name] = acc
     title = f"initialisation, ReLU 784-100x4-10, SGD 0.01 ({lab.data.label})"
     finish(fig, [ax], lab.out / "init_training.png", title, ["training loss (moving average)"], "iteration")
@@ -215,14 +198,15 @@ def optimizers(lab: Lab) -> None:
         "Adam 0.001": lambda p: Adam(p, lr=0.001),
     }
     fig, (ax,) = panels(1, 8, 5)
+    recipe = f"784-100x4-10 ReLU He, {lab.iters} steps of {BATCH}"
     for name, make in makers.items():
         model = net(DEEP)
         res = run_iterations(model, make(model.parameters()), lab)
         acc, tail = res["test_accuracy"], float(np.mean(res["losses"][-50:]))
         ax.plot(smooth(res["losses"]), label=f"{name} (test acc {acc:.3f})")
         print(f"  {name:18s} last-50 loss {tail:.4f}  test accuracy {acc:.4f} ({res['seconds']:.1f} s)")
-        lab.rows.append((f"{name}: test acc / last-50 loss", "'Use Adam'", f"{acc:.4f} / {tail:.3f}",
-                         lab.data.label, f"784-100x4-10 ReLU He, {lab.iters} steps of {BATCH}"))  # fmt: skip
+        ours = f"{acc:.4f} / {tail:.3f}"
+        lab.rows.append((f"{name}: test acc / last-50 loss", "'Use Adam'", ours, lab.data.label, recipe))
         lab.summary.setdefault("optimizers", {})[name] = {"test_accuracy": acc, "final_loss": tail}
     ax.set_yscale("log")
     title = f"optimizers, 784-100x4-10 ReLU, He init ({lab.data.label})"
@@ -240,7 +224,7 @@ def overfitting(lab: Lab) -> str:
         "dropout 0.15": (0.0, 0.15, "keep_prob 0.7"),
     }
     fig, axes = panels(3, 15, 4)
-    results = {}
+    recipe, results = f"784-100x6-10 ReLU, SGD 0.01, batch 100, {epochs} ep", {}
     for i, (name, (wd, drop, course)) in enumerate(variants.items()):
         model = net([784] + [100] * 6 + [10], dropout=drop)
         opt = SGD(model.parameters(), lr=0.01, weight_decay=wd)
@@ -248,8 +232,7 @@ def overfitting(lab: Lab) -> str:
         h.to_json(lab.out / f"history_overfit_{i}.json")
         tr, te = h.records[-1]["accuracy"], h.records[-1]["val_accuracy"]
         print(f"  {name:20s} train acc {tr:.3f}  test acc {te:.3f}  gap {tr - te:.3f}")
-        lab.rows.append((f"{name}: train / test acc", course, f"{tr:.3f} / {te:.3f}", where,
-                         f"784-100x6-10 ReLU, SGD 0.01, batch 100, {epochs} ep"))  # fmt: skip
+        lab.rows.append((f"{name}: train / test acc", course, f"{tr:.3f} / {te:.3f}", where, recipe))
         results[name] = {"train": tr, "test": te}
         axes[i].plot(h["epoch"], h["accuracy"], label="train")
         axes[i].plot(h["epoch"], h["val_accuracy"], "--", label="test")
@@ -260,8 +243,8 @@ def overfitting(lab: Lab) -> str:
     finish(fig, axes, lab.out / "overfitting.png", title, ["accuracy"] * 3)
     gaps, tests = [v["train"] - v["test"] for v in results.values()], [v["test"] for v in results.values()]
     text = (
-        "Overfitting, measured: the train-test gap went from {:.3f} (no regularisation) to {:.3f} with L2 and "
-        "{:.3f} with dropout; test accuracy {:.3f} / {:.3f} / {:.3f}. The penalties mostly hold training "
+        "Overfitting, measured: the train-test gap went from {:.3f} (no regularisation) to {:.3f} with L2 "
+        "and {:.3f} with dropout; test accuracy {:.3f} / {:.3f} / {:.3f}. The penalties mostly hold training "
         "accuracy back: with {} images, a smaller gap need not mean a better test score."
     )
     return text.format(*gaps, *tests, n_small)
@@ -272,6 +255,7 @@ def batch_normalisation(lab: Lab) -> None:
     _, train, where = lab.first(300 if lab.quick else 20000)
     epochs = 2 if lab.quick else 10
     fig, axes = panels(2, 12, 4)
+    recipe = f"784-100x4-10 ReLU, SGD 0.01, batch {BATCH}, {epochs} ep"
     for j, (init_name, spec) in enumerate((("He", "he_normal"), ("std 0.01", INITS["std 0.01"][0]))):
         for bn in (False, True):
             model = net(DEEP, weight_init=spec, batchnorm=bn)
@@ -279,11 +263,11 @@ def batch_normalisation(lab: Lab) -> None:
             label = "with BatchNorm" if bn else "without"
             h.to_json(lab.out / f"history_batchnorm_{j}_{int(bn)}.json")
             acc = h.records[-1]["val_accuracy"]
-            print(f"  init {init_name:8s} {label:15s} test acc per epoch: " + " ".join(f"{r['val_accuracy']:.3f}" for r in h.records))  # fmt: skip
+            per_epoch = " ".join(f"{r['val_accuracy']:.3f}" for r in h.records)
+            print(f"  init {init_name:8s} {label:15s} test acc per epoch: {per_epoch}")
             axes[j].plot(h["epoch"], h["val_accuracy"], "-" if bn else "--", marker="o", ms=3, label=label)
             course = "BN: faster, init-insensitive" if bn else "(baseline, not in the course)"
-            lab.rows.append((f"init {init_name}, {label}: test acc", course, acc, where,
-                             f"784-100x4-10 ReLU, SGD 0.01, batch {BATCH}, {epochs} ep"))  # fmt: skip
+            lab.rows.append((f"init {init_name}, {label}: test acc", course, acc, where, recipe))
             lab.summary.setdefault("batchnorm", {})[f"{init_name} {label}"] = acc
         axes[j].set_title(f"init {init_name}")
     title = f"batch normalisation, 784-100x4-10 ReLU, SGD 0.01 ({lab.data.label})"
@@ -302,6 +286,7 @@ def lr_schedules(lab: Lab) -> None:
     }
     fig, axes = panels(3, 15, 4)
     ax_lr, ax_loss, ax_acc = axes
+    recipe = f"784-100x4-10 ReLU, SGD 0.05 momentum 0.9, batch {BATCH}, {epochs} ep"
     for name, make in schedules.items():
         model = net(DEEP)
         opt = SGD(model.parameters(), lr=0.05, momentum=0.9)
@@ -313,15 +298,12 @@ def lr_schedules(lab: Lab) -> None:
         ax_loss.plot(h["epoch"], h["val_loss"], marker="o", ms=3, label=name)
         ax_acc.plot(h["epoch"], h["val_accuracy"], marker="o", ms=3, label=name)
         course = "decay: 'slow down...' (98%)" if name != "constant" else "LR 0.003 constant: noisy"
-        lab.rows.append((f"lr schedule {name}: test acc", course, acc, where,
-                         f"784-100x4-10 ReLU, SGD 0.05 momentum 0.9, batch {BATCH}, {epochs} ep"))  # fmt: skip
+        lab.rows.append((f"lr schedule {name}: test acc", course, acc, where, recipe))
         lab.summary.setdefault("schedules", {})[name] = {"final": acc, "best": best, "lr": h["lr"]}
     ax_lr.set_yscale("log")
-    title, ylabels = (
-        f"learning-rate schedules, 784-100x4-10 ReLU ({lab.data.label})",
-        ["learning rate", "test loss"],
-    )
-    finish(fig, axes, lab.out / "lr_schedules.png", title, ylabels + ["test accuracy"], legend=2)  # fmt: skip
+    title = f"learning-rate schedules, 784-100x4-10 ReLU ({lab.data.label})"
+    ylabels = ["learning rate", "test loss", "test accuracy"]
+    finish(fig, axes, lab.out / "lr_schedules.png", title, ylabels, legend=2)
 
 
 # -- the chapter -------------------------------------------------------------------------------------------
@@ -349,7 +331,8 @@ def main() -> None:
         "(100-unit layers, SGD 0.01, 300 images for overfitting) on our data.",
         "Course's Xavier is randn/sqrt(fan_in); for square 100x100 layers that equals Xavier-normal "
         "sqrt(2/(fan_in+fan_out)), which is what we use.",
-        "Weight decay 0.1 adds 0.1*W to each weight gradient, i.e. a loss term 0.05*sum W^2 (biases excluded).",
+        "Weight decay 0.1 adds 0.1*W to each weight gradient, i.e. a loss term 0.05*sum W^2 "
+        "(biases excluded).",
         "Dropout(p) drops with probability p; the course's keep_prob 0.7 is Dropout(0.3).",
     )
     write_results(args, table, remarks)

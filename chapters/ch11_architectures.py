@@ -27,16 +27,25 @@ command and the wall time.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
 import numpy as np
-from _common import data_dir, load_course_mnist, notes, report, savefig, section, setup, write_results
+from _common import (
+    LayerCalc,
+    data_dir,
+    load_course_mnist,
+    notes,
+    panels,
+    report,
+    savefig,
+    section,
+    setup,
+    write_results,
+)
 
 import scratchnet
 from scratchnet import Sequential, Trainer
-from scratchnet.arguments import resolve_padding
 from scratchnet.datasets import DatasetNotFoundError, load_fashion_mnist
 from scratchnet.layers import (
     BatchNorm2D,
@@ -49,101 +58,24 @@ from scratchnet.layers import (
     ResidualBlock,
 )
 from scratchnet.losses import SoftmaxCrossEntropy
-from scratchnet.maths.im2col import output_size
 from scratchnet.optim import Adam
-from scratchnet.plotting import new_figure, plot_history
+from scratchnet.plotting import plot_history
 
 CALCULATOR = "our calculator"
 
 
-# -- the calculator ----------------------------------------------------------------------------------------
-class Calc:
-    """Walks a (C, H, W) volume (or a flat vector) through layers; records shape, parameters, multiply-adds."""
-
-    def __init__(self, name: str, c: int, h: int, w: int) -> None:
-        self.name = name
-        self.shape: tuple[int, ...] = (c, h, w)
-        self.rows: list[dict[str, Any]] = [{"layer": "input", "shape": self.shape, "params": 0, "macs": 0}]
-
-    def add(self, layer: str, shape: tuple[int, ...], params: int = 0, macs: int = 0) -> Calc:
-        self.shape = shape
-        self.rows.append({"layer": layer, "shape": shape, "params": int(params), "macs": int(macs)})
-        return self
-
-    def window(self, k: int, stride: int, pad: Any) -> tuple[int, int]:
-        _, h, w = self.shape
-        p = resolve_padding(pad, h, w, k, k, (stride, stride))
-        return output_size(h, w, k, k, stride, p)
-
-    def conv(self, layer: str, out: int, k: int, stride: int = 1, pad: Any = 0, bias: bool = True) -> Calc:
-        oh, ow = self.window(k, stride, pad)
-        weights = out * self.shape[0] * k * k
-        return self.add(layer, (out, oh, ow), weights + (out if bias else 0), weights * oh * ow)
-
-    def pool(self, layer: str, k: int, stride: int, pad: Any = 0) -> Calc:
-        oh, ow = self.window(k, stride, pad)
-        return self.add(layer, (self.shape[0], oh, ow))
-
-    def same(self, layer: str, params: int = 0) -> Calc:  # LRN, ReLU, dropout: shape unchanged
-        return self.add(layer, self.shape, params)
-
-    def bn(self, layer: str) -> Calc:
-        return self.same(layer, 2 * self.shape[0])  # gamma and beta per channel
-
-    def gap(self, layer: str = "global avg pool") -> Calc:
-        return self.add(layer, (self.shape[0],))
-
-    def fc(self, layer: str, out: int, bias: bool = True) -> Calc:
-        n_in = math.prod(self.shape)
-        return self.add(layer, (out,), n_in * out + (out if bias else 0), n_in * out)
-
-    def inception(self, layer: str, c1: int, c3r: int, c3: int, c5r: int, c5: int, pp: int) -> Calc:
-        """GoogLeNet module, bias-free weights as the paper counts them."""
-        cin, h, w = self.shape
-        weights = cin * c1 + cin * c3r + c3r * 9 * c3 + cin * c5r + c5r * 25 * c5 + cin * pp
-        return self.add(layer, (c1 + c3 + c5 + pp, h, w), weights, weights * h * w)
-
-    def basic_block(self, layer: str, out: int, stride: int = 1) -> Calc:
-        """ResNet basic block: two 3x3 convs (no bias) each with BN, plus a 1x1 projection + BN if needed."""
-        cin, (oh, ow) = self.shape[0], self.window(3, stride, 1)
-        projection = stride != 1 or cin != out  # a 1x1 conv + BN on the shortcut
-        weights = out * cin * 9 + out * out * 9 + (out * cin if projection else 0)
-        bn = 2 * out * (3 if projection else 2)
-        return self.add(layer, (out, oh, ow), weights + bn, weights * oh * ow)
-
-    total_params = property(lambda self: sum(r["params"] for r in self.rows))
-    total_macs = property(lambda self: sum(r["macs"] for r in self.rows))
-
-    def print(self) -> None:
-        print(f"  {self.name}")
-        print(f"  {'layer':<34} {'output':>16} {'params':>13} {'mult-adds':>15}")
-        for r in self.rows:
-            shape = "x".join(str(s) for s in (r["shape"][1:] + r["shape"][:1] if len(r["shape"]) == 3 else r["shape"]))  # fmt: skip
-            print(f"  {r['layer']:<34} {shape:>16} {r['params']:>13,} {r['macs']:>15,}")
-        print(f"  {'total':<34} {'':>16} {self.total_params:>13,} {self.total_macs:>15,}")
-
-
-def fmt_shape(shape: tuple[int, ...]) -> str:
-    """(C, H, W) printed as the course writes volumes, HxWxC."""
-    return f"{shape[1]}x{shape[2]}x{shape[0]}" if len(shape) == 3 else str(shape[0])
-
-
-def row(calc: Calc, layer: str) -> dict[str, Any]:
-    return next(r for r in calc.rows if r["layer"] == layer)
-
-
-def lenet5(size: int = 32) -> Calc:
+def lenet5(size: int = 32) -> LayerCalc:
     """The original on 32x32 (C3 counted fully connected to S2), or on ``size`` x ``size`` with C1 padded."""
     original = "LeNet-5 (LeCun et al. 1998), C3 fully connected to S2"
-    c = Calc(original if size == 32 else f"LeNet-5 for {size}x{size}", 1, size, size)
+    c = LayerCalc(original if size == 32 else f"LeNet-5 for {size}x{size}", 1, size, size)
     c.conv("C1 conv 5x5, 6", 6, 5, 1, (32 - size) // 2).pool("S2 pool 2x2/2", 2, 2)
     c.conv("C3 conv 5x5, 16", 16, 5).pool("S4 pool 2x2/2", 2, 2)
     c.conv("C5 conv 5x5, 120", 120, 5).fc("F6 dense 84", 84).fc("output dense 10", 10)
     return c
 
 
-def alexnet() -> Calc:
-    c = Calc("AlexNet (simplified, one tower)", 3, 227, 227)
+def alexnet() -> LayerCalc:
+    c = LayerCalc("AlexNet (simplified, one tower)", 3, 227, 227)
     c.conv("CONV1 96 11x11/4, pad 0", 96, 11, 4).pool("POOL1 3x3/2", 3, 2).same("NORM1 (LRN)")
     c.conv("CONV2 256 5x5/1, pad 2", 256, 5, 1, 2).pool("POOL2 3x3/2", 3, 2).same("NORM2 (LRN)")
     c.conv("CONV3 384 3x3/1, pad 1", 384, 3, 1, 1).conv("CONV4 384 3x3/1, pad 1", 384, 3, 1, 1)
@@ -152,8 +84,8 @@ def alexnet() -> Calc:
     return c
 
 
-def vgg16() -> Calc:
-    c = Calc("VGG-16 (configuration D)", 3, 224, 224)
+def vgg16() -> LayerCalc:
+    c = LayerCalc("VGG-16 (configuration D)", 3, 224, 224)
     for stage, (width, reps) in enumerate([(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)], start=1):
         for i in range(reps):
             c.conv(f"conv{stage}_{i + 1} 3x3, {width}", width, 3, 1, 1)
@@ -169,8 +101,8 @@ GOOGLENET_MODULES = [  # name, c1, c3 reduce, c3, c5 reduce, c5, pool proj (Szeg
 ]  # fmt: skip
 
 
-def googlenet() -> Calc:
-    c = Calc("GoogLeNet (weights without biases, as the paper's table)", 3, 224, 224)
+def googlenet() -> LayerCalc:
+    c = LayerCalc("GoogLeNet (weights without biases, as the paper's table)", 3, 224, 224)
     c.conv("conv 7x7/2, 64", 64, 7, 2, "same", bias=False).pool("max pool 3x3/2", 3, 2, "same")
     c.conv("conv 1x1, 64 (reduce)", 64, 1, bias=False).conv("conv 3x3, 192", 192, 3, 1, "same", bias=False)
     c.pool("max pool 3x3/2", 3, 2, "same")
@@ -180,9 +112,9 @@ def googlenet() -> Calc:
     return c.fc("linear 1000", 1000, bias=False)
 
 
-def resnet(depth: int) -> Calc:
+def resnet(depth: int) -> LayerCalc:
     blocks = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}[depth]
-    c = Calc(f"ResNet-{depth} (basic blocks, BN after every conv)", 3, 224, 224)
+    c = LayerCalc(f"ResNet-{depth} (basic blocks, BN after every conv)", 3, 224, 224)
     c.conv("conv1 7x7/2, 64", 64, 7, 2, 3, bias=False).bn("bn1").pool("max pool 3x3/2", 3, 2, 1)
     for stage, (width, reps) in enumerate(zip((64, 128, 256, 512), blocks), start=2):
         for i in range(reps):
@@ -190,8 +122,8 @@ def resnet(depth: int) -> Calc:
     return c.gap("average pool").fc("fc 1000", 1000)
 
 
-def alphago_policy(k: int = 192) -> Calc:
-    c = Calc(f"AlphaGo policy network, k = {k}", 48, 19, 19)
+def alphago_policy(k: int = 192) -> LayerCalc:
+    c = LayerCalc(f"AlphaGo policy network, k = {k}", 48, 19, 19)
     c.conv(f"layer 1: pad to 23x23, 5x5, {k}", k, 5, 1, 2)
     for i in range(2, 13):
         c.conv(f"layer {i}: pad to 21x21, 3x3, {k}", k, 3, 1, 1)
@@ -202,29 +134,32 @@ def alphago_policy(k: int = 192) -> Calc:
 # -- real scratchnet models (to check the calculator, and to train) -----------------------------------------
 def lenet5_model() -> Sequential:
     """LeNet-5 for 28x28 inputs: C1 pads by 2, which gives it the 32x32 field the original had."""
-    return Sequential([Conv2D(1, 6, 5, padding=2), ReLU(), MaxPool2D(2), Conv2D(6, 16, 5), ReLU(), MaxPool2D(2),
-                       Conv2D(16, 120, 5), ReLU(), Flatten(), Dense(120, 84), ReLU(), Dense(84, 10)])  # fmt: skip
+    return Sequential([
+        Conv2D(1, 6, 5, padding=2), ReLU(), MaxPool2D(2),  # C1, S2
+        Conv2D(6, 16, 5), ReLU(), MaxPool2D(2),  # C3, S4
+        Conv2D(16, 120, 5), ReLU(), Flatten(),  # C5
+        Dense(120, 84), ReLU(), Dense(84, 10),  # F6, output
+    ])  # fmt: skip
 
 
 def small_resnet(width: int = 16) -> Sequential:
     """A stem conv, three residual stages (28 -> 14 -> 7), global average pooling and a dense layer."""
-    return Sequential([Conv2D(1, width, 3, padding=1, bias=False), BatchNorm2D(width), ReLU(),
-                       ResidualBlock(width, width), ResidualBlock(width, 2 * width, stride=2),
-                       ResidualBlock(2 * width, 4 * width, stride=2), GlobalAvgPool2D(), Dense(4 * width, 10)])  # fmt: skip
+    return Sequential([
+        Conv2D(1, width, 3, padding=1, bias=False), BatchNorm2D(width), ReLU(),
+        ResidualBlock(width, width), ResidualBlock(width, 2 * width, stride=2),
+        ResidualBlock(2 * width, 4 * width, stride=2), GlobalAvgPool2D(), Dense(4 * width, 10),
+    ])  # fmt: skip
 
 
 def resnet18_model() -> Sequential:
     layers = [Conv2D(3, 64, 7, stride=2, padding=3, bias=False), BatchNorm2D(64), ReLU(), MaxPool2D(3, 2, 1)]
-    cin = 64
-    for stage, width in enumerate((64, 128, 256, 512)):
-        for i in range(2):
-            layers.append(ResidualBlock(cin, width, stride=2 if (i == 0 and stage > 0) else 1))
-            cin = width
+    widths = (64, 64, 64, 128, 128, 256, 256, 512, 512)  # the stem's, then two blocks per stage
+    layers += [ResidualBlock(a, b, stride=1 if a == b else 2) for a, b in zip(widths[:-1], widths[1:])]
     return Sequential(layers + [GlobalAvgPool2D(), Dense(512, 1000)])
 
 
-def calc_small_resnet(width: int = 16) -> Calc:
-    c = Calc("small ResNet for 28x28", 1, 28, 28)
+def calc_small_resnet(width: int = 16) -> LayerCalc:
+    c = LayerCalc("small ResNet for 28x28", 1, 28, 28)
     c.conv(f"stem 3x3, {width}", width, 3, 1, 1, bias=False).bn("bn")
     c.basic_block("block 1", width).basic_block("block 2", 2 * width, 2).basic_block("block 3", 4 * width, 2)
     return c.gap().fc("dense 10", 10)
@@ -236,20 +171,19 @@ def datasets(quick: bool, seed: int) -> list[tuple[str, tuple[np.ndarray, ...]]]
     mnist = load_course_mnist(flatten=False, seed=seed, tf_split=False)
     mnist = mnist.subset(400, 200, seed) if quick else mnist
     out = [(mnist.label, (mnist.x_tr, mnist.y_tr, mnist.x_te, mnist.y_te))]
-    if not quick:
-        try:
-            ftr = load_fashion_mnist("train", normalize=True, data_dir=data_dir(), download=False)
-            fte = load_fashion_mnist("test", normalize=True, data_dir=data_dir(), download=False)
-            idx = np.sort(np.random.default_rng(seed).permutation(len(ftr.x))[:12000])
-            out.append(("Fashion-MNIST, subset 12000/10000", (ftr.x[idx], ftr.y[idx], fte.x, fte.y)))
-            print(f"data: fashion-mnist from {ftr.path}")
-        except DatasetNotFoundError as err:
-            print(f"Fashion-MNIST not found ({err}); skipping it")
-
-    def prep(a: np.ndarray) -> np.ndarray:  # images as (N, 1, 28, 28) float32, labels as int64
-        return a.reshape(-1, 1, 28, 28).astype(np.float32) if a.ndim >= 3 else a.astype(np.int64)
-
-    return [(label, tuple(prep(a) for a in arrays)) for label, arrays in out]
+    if quick:
+        return out
+    try:
+        ftr = load_fashion_mnist("train", normalize=True, data_dir=data_dir(), download=False)
+        fte = load_fashion_mnist("test", normalize=True, data_dir=data_dir(), download=False)
+    except DatasetNotFoundError as err:
+        print(f"Fashion-MNIST not found ({err}); skipping it")
+        return out
+    idx = np.sort(np.random.default_rng(seed).permutation(len(ftr.x))[:12000])
+    print(f"data: fashion-mnist from {ftr.path}")
+    x_tr, x_te = (x.reshape(-1, 1, 28, 28).astype(np.float32) for x in (ftr.x[idx], fte.x))
+    fashion = (x_tr, ftr.y[idx].astype(np.int64), x_te, fte.y.astype(np.int64))
+    return out + [("Fashion-MNIST, subset 12000/10000", fashion)]
 
 
 def fit(make, data: tuple[np.ndarray, ...], epochs: int, seed: int, name: str) -> dict[str, Any]:
@@ -261,35 +195,24 @@ def fit(make, data: tuple[np.ndarray, ...], epochs: int, seed: int, name: str) -
     history = trainer.fit(x_tr, y_tr, epochs=epochs, batch_size=100, seed=seed, progress=False)
     seconds = time.perf_counter() - start
     acc = trainer.evaluate(x_te, y_te, batch_size=500)["accuracy"]
-    print(f"  {name}: {epochs} epoch(s), train loss {history.records[-1]['loss']:.4f}, test acc {acc:.4f} [{seconds:.0f} s]")  # fmt: skip
+    loss = history.records[-1]["loss"]
+    print(f"  {name}: {epochs} epoch(s), train loss {loss:.4f}, test acc {acc:.4f} [{seconds:.0f} s]")
     return {"acc": acc, "history": history, "seconds": seconds}
 
 
-# -- figures -----------------------------------------------------------------------------------------------
-def params_figure(calcs: list[Calc]):
-    fig = new_figure(7.5, 3.6)
+def params_figure(calcs: list[LayerCalc]):
+    fig, axes = panels(2, 7.5, 3.6)
     names = [c.name.split(" (")[0].split(",")[0] for c in calcs]
-    bars = [([c.total_params / 1e6 for c in calcs], "tab:blue", "parameters (millions)"),
-            ([c.total_macs / 1e9 for c in calcs], "tab:orange", "multiply-adds per image (billions)")]  # fmt: skip
-    for i, (values, color, label) in enumerate(bars):
-        ax = fig.add_subplot(1, 2, i + 1)
+    bars = [
+        ([c.total_params / 1e6 for c in calcs], "tab:blue", "parameters (millions)"),
+        ([c.total_macs / 1e9 for c in calcs], "tab:orange", "multiply-adds per image (billions)"),
+    ]
+    for ax, (values, color, label) in zip(axes, bars):
         ax.barh(names, values, color=color)
         ax.set_xscale("log")
         ax.set_xlabel(label)
-        if i:
-            ax.set_yticks([])
+    axes[1].set_yticks([])
     fig.suptitle("size and cost of the classic architectures (our calculator)")
-    fig.tight_layout()
-    return fig
-
-
-def training_figure(label: str, runs: dict[str, dict[str, Any]]):
-    fig = new_figure(8, 3.2)
-    for i, (name, run) in enumerate(runs.items()):
-        ax = fig.add_subplot(1, 2, i + 1)
-        ax.plot([r["loss"] for r in run["history"].records], marker="o")
-        ax.set_title(f"{name}: training loss ({label})", fontsize=8)
-        ax.set_xlabel("epoch")
     fig.tight_layout()
     return fig
 
@@ -303,53 +226,64 @@ def alexnet_conv1(rows: list) -> None:
     pool1 = MaxPool2D(3, stride=2).output_shape((1, 96, oh, ow))
     print(f"  (227 - 11) / 4 + 1 = {(227 - 11) // 4 + 1}; Conv2D.output_shape -> {oh}x{ow}x{c_out}")
     print(f"  weights 11*11*3*96 = {weights:,} (+ {conv1.params['b'].size} biases = {weights + 96:,})")
-    print(f"  POOL1 3x3/2 -> {pool1[2]}x{pool1[3]}x{pool1[1]}, parameters {sum(p.value.size for p in MaxPool2D(3, 2).parameters())}")  # fmt: skip
-    rows.extend([
-        ("AlexNet CONV1 output", "55x55x96", f"{oh}x{ow}x{c_out}", "227x227x3 input", "Conv2D(3, 96, 11, stride=4).output_shape"),
-        ("AlexNet CONV1 weights", "(11*11*3)*96 = 35K", f"{weights:,}", "227x227x3 input", "Conv2D's W (+96 biases)"),
-        ("AlexNet POOL1 output / params", "27x27x96, 0", f"{pool1[2]}x{pool1[3]}x{pool1[1]}, 0", "55x55x96", "MaxPool2D(3, stride=2)"),
-    ])  # fmt: skip
+    pool_params = sum(p.value.size for p in MaxPool2D(3, 2).parameters())
+    print(f"  POOL1 3x3/2 -> {pool1[2]}x{pool1[3]}x{pool1[1]}, parameters {pool_params}")
+    data = "227x227x3 input"
+    rows += [
+        ("AlexNet CONV1 output", "55x55x96", f"{oh}x{ow}x{c_out}", data,
+         "Conv2D(3, 96, 11, stride=4).output_shape"),
+        ("AlexNet CONV1 weights", "(11*11*3)*96 = 35K", f"{weights:,}", data, "Conv2D's W (+96 biases)"),
+        ("AlexNet POOL1 output / params", "27x27x96, 0", f"{pool1[2]}x{pool1[3]}x{pool1[1]}, 0", "55x55x96",
+         "MaxPool2D(3, stride=2)"),
+    ]  # fmt: skip
 
 
-def case_studies(rows: list) -> list[Calc]:
+def case_studies(rows: list) -> list[LayerCalc]:
     """Every architecture through the calculator; the rows compare its shapes and counts with the course's."""
-    calcs = {}
-    for make in (lenet5, alexnet, vgg16, googlenet, lambda: resnet(18), lambda: resnet(34), alphago_policy):
-        c = make()
+    calcs = [lenet5(), alexnet(), vgg16(), googlenet(), resnet(18), resnet(34), alphago_policy()]
+    for c in calcs:
         section(c.name)
         c.print()
-        calcs[c.name.split(" ")[0]] = c
-    le, ax, vg = calcs["LeNet-5"], calcs["AlexNet"], calcs["VGG-16"]
-    gn, r18, r34, ag = calcs["GoogLeNet"], calcs["ResNet-18"], calcs["ResNet-34"], calcs["AlphaGo"]
-    alex_shapes = " ".join(fmt_shape(r["shape"]) for r in ax.rows if r["layer"].startswith(("CONV", "POOL")))
-    gn_3a, gn_5b = fmt_shape(row(gn, "inception 3a")["shape"]), fmt_shape(row(gn, "inception 5b")["shape"])
-    rows.extend([
-        ("LeNet-5 C1 / S2 / C3 / S4 / C5", "28x28x6 / 14x14x6 / 10x10x16 / 5x5x16 / 120",
-         " / ".join(fmt_shape(r["shape"]) for r in le.rows[1:6]), "32x32 input", CALCULATOR),
-        ("LeNet-5 parameters", "(paper: C1 156, C5 48,120, F6 10,164)",
-         f"C1 {le.rows[1]['params']:,}, C5 {le.rows[5]['params']:,}, F6 {le.rows[6]['params']:,}; total {le.total_params:,}",
-         "32x32 input", f"{CALCULATOR}, C3 dense"),
-        ("AlexNet CONV/POOL volumes", "55x55x96 27x27x96 27x27x256 13x13x256 13x13x384 13x13x384 13x13x256 6x6x256",
-         alex_shapes, "227x227x3", CALCULATOR),
-        ("AlexNet total parameters", "(not printed; paper ~60M)", f"{ax.total_params:,}", "227x227x3", f"{CALCULATOR}, one tower"),
-        ("VGG-16 total parameters", "(19 layers shown; paper 138M)", f"{vg.total_params:,}", "224x224x3", CALCULATOR),
-        ("GoogLeNet inception 3a / 5b output", "(module diagram only)", f"{gn_3a} / {gn_5b}", "224x224x3", CALCULATOR),
-        ("GoogLeNet total weights", "(not printed; paper table ~6.8M)", f"{gn.total_params:,}", "224x224x3", f"{CALCULATOR}, no biases"),
-        ("ResNet-18 / 34 output sizes", "112, 56, 28, 14, 7, 1",
-         ", ".join(str(r18.rows[i]["shape"][1]) for i in (1, 3, 6, 8, 10)) + ", 1", "224x224x3", CALCULATOR),
-        ("ResNet-18 mult-adds", "1.8 x 10^9 FLOPs", f"{r18.total_macs / 1e9:.2f} x 10^9", "224x224x3", CALCULATOR),
-        ("ResNet-34 mult-adds", "3.6 x 10^9 FLOPs", f"{r34.total_macs / 1e9:.2f} x 10^9", "224x224x3", CALCULATOR),
-        ("ResNet-18 / 34 parameters", "(not printed; 11.7M / 21.8M)", f"{r18.total_params:,} / {r34.total_params:,}",
-         "224x224x3", f"{CALCULATOR}, with BN"),
-        ("AlphaGo policy: output, parameters", "19x19 (pad 23x23 / 21x21), k=192",
-         f"{fmt_shape(ag.rows[-2]['shape'])}, {ag.total_params:,}", "19x19x48 input", CALCULATOR),
-    ])  # fmt: skip
-    return [le, ax, vg, gn, r18, r34, ag]
+    le, ax, vg, gn, r18, r34, ag = calcs
+
+    def add(what: str, course: str, ours: str, data: str = "224x224x3", recipe: str = CALCULATOR) -> None:
+        rows.append((what, course, ours, data, recipe))
+
+    le_course = "28x28x6 / 14x14x6 / 10x10x16 / 5x5x16 / 120"
+    le_shapes = " / ".join(r["volume"] for r in le.rows[1:6])
+    add("LeNet-5 C1 / S2 / C3 / S4 / C5", le_course, le_shapes, "32x32 input")
+    c1, c5, f6 = (f"{le.rows[i]['params']:,}" for i in (1, 5, 6))
+    le_params = f"C1 {c1}, C5 {c5}, F6 {f6}; total {le.total_params:,}"
+    add("LeNet-5 parameters", "(paper: C1 156, C5 48,120, F6 10,164)", le_params, "32x32 input",
+        f"{CALCULATOR}, C3 dense")  # fmt: skip
+    alex_course = "55x55x96 27x27x96 27x27x256 13x13x256 13x13x384 13x13x384 13x13x256 6x6x256"
+    alex_shapes = " ".join(r["volume"] for r in ax.rows if r["layer"].startswith(("CONV", "POOL")))
+    add("AlexNet CONV/POOL volumes", alex_course, alex_shapes, "227x227x3")
+    add("AlexNet total parameters", "(not printed; paper ~60M)", f"{ax.total_params:,}", "227x227x3",
+        f"{CALCULATOR}, one tower")  # fmt: skip
+    add("VGG-16 total parameters", "(19 layers shown; paper 138M)", f"{vg.total_params:,}")
+    gn_3a, gn_5b = gn.row("inception 3a")["volume"], gn.row("inception 5b")["volume"]
+    add("GoogLeNet inception 3a / 5b output", "(module diagram only)", f"{gn_3a} / {gn_5b}")
+    add("GoogLeNet total weights", "(not printed; paper table ~6.8M)", f"{gn.total_params:,}",
+        recipe=f"{CALCULATOR}, no biases")  # fmt: skip
+    sizes = ", ".join(str(r18.rows[i]["shape"][1]) for i in (1, 3, 6, 8, 10)) + ", 1"
+    add("ResNet-18 / 34 output sizes", "112, 56, 28, 14, 7, 1", sizes)
+    add("ResNet-18 mult-adds", "1.8 x 10^9 FLOPs", f"{r18.total_macs / 1e9:.2f} x 10^9")
+    add("ResNet-34 mult-adds", "3.6 x 10^9 FLOPs", f"{r34.total_macs / 1e9:.2f} x 10^9")
+    resnet_params = f"{r18.total_params:,} / {r34.total_params:,}"
+    add("ResNet-18 / 34 parameters", "(not printed; 11.7M / 21.8M)", resnet_params,
+        recipe=f"{CALCULATOR}, with BN")  # fmt: skip
+    ag_out = f"{ag.rows[-2]['volume']}, {ag.total_params:,}"
+    add("AlphaGo policy: output, parameters", "19x19 (pad 23x23 / 21x21), k=192", ag_out, "19x19x48 input")
+    return calcs
 
 
 def check_calculator(args, rows: list) -> None:
     section("checking the calculator against real scratchnet models (Sequential.summary)")
-    checks = [("LeNet-5 (28x28)", lenet5_model, lenet5(28), (1, 28, 28)), ("small ResNet", small_resnet, calc_small_resnet(), (1, 28, 28))]  # fmt: skip
+    checks = [
+        ("LeNet-5 (28x28)", lenet5_model, lenet5(28), (1, 28, 28)),
+        ("small ResNet", small_resnet, calc_small_resnet(), (1, 28, 28)),
+    ]
     if not args.quick:  # 11.7M parameters: a second or two to build; the input size does not change the count
         checks.append(("ResNet-18", resnet18_model, resnet(18), (3, 64, 64)))
     for name, make, calc, shape in checks:
@@ -357,8 +291,8 @@ def check_calculator(args, rows: list) -> None:
         summary = make().summary(shape, print_fn=lambda *_: None)
         real = sum(r[2] for r in summary)
         print(f"  {name}: calculator {calc.total_params:,}, real model {real:,}, output {summary[-1][1]}")
-        rows.append((f"{name} parameters: calculator vs model", "(equal)", f"{calc.total_params:,} vs {real:,}",
-                     f"{shape} input", "Sequential.summary()"))  # fmt: skip
+        what, ours = f"{name} parameters: calculator vs model", f"{calc.total_params:,} vs {real:,}"
+        rows.append((what, "(equal)", ours, f"{shape} input", "Sequential.summary()"))
 
 
 def train_small_nets(args, rows: list) -> None:
@@ -367,16 +301,23 @@ def train_small_nets(args, rows: list) -> None:
     for label, data in datasets(args.quick, args.seed):
         fashion = label.startswith("Fashion")
         e_le, e_rn = (3, 2) if fashion else (1, 1) if args.quick else (10, 4)
-        runs = {
-            "LeNet-5": fit(lenet5_model, data, e_le, args.seed, f"LeNet-5 on {label}"),
-            "small ResNet": fit(small_resnet, data, e_rn, args.seed, f"small ResNet on {label}"),
-        }
-        for (name, run), epochs in zip(runs.items(), (e_le, e_rn)):
-            rows.append((f"{name} test accuracy", "(no run in course)", run["acc"], label, f"Adam 1e-3, batch 100, {epochs} ep"))  # fmt: skip
+        runs = {}
+        for name, make, epochs in (("LeNet-5", lenet5_model, e_le), ("small ResNet", small_resnet, e_rn)):
+            runs[name] = fit(make, data, epochs, args.seed, f"{name} on {label}")
+            recipe = f"Adam 1e-3, batch 100, {epochs} ep"
+            rows.append((f"{name} test accuracy", "(no run in course)", runs[name]["acc"], label, recipe))
         results.append((label, runs))
-    savefig(training_figure(*results[-1]), args, "training.png")
+    label, runs = results[-1]
+    fig, axes = panels(2, 8, 3.2)
+    for ax, (name, run) in zip(axes, runs.items()):
+        ax.plot([r["loss"] for r in run["history"].records], marker="o")
+        ax.set_title(f"{name}: training loss ({label})", fontsize=8)
+        ax.set_xlabel("epoch")
+    fig.tight_layout()
+    savefig(fig, args, "training.png")
     label, runs = results[0]
-    savefig(plot_history(runs["small ResNet"]["history"], title=f"small ResNet on {label}"), args, "curves_resnet.png")  # fmt: skip
+    curves = plot_history(runs["small ResNet"]["history"], title=f"small ResNet on {label}")
+    savefig(curves, args, "curves_resnet.png")
 
 
 def main() -> None:
