@@ -9,6 +9,7 @@ The layout is described in ``scratchnet/README.md``.
 
 from scratchnet import backend, callbacks, init, layers, losses, optim, training, unsupervised
 from scratchnet.backend import use_device
+from scratchnet.sampling import generate
 from scratchnet.gradcheck import gradcheck
 from scratchnet.model import Sequential
 from scratchnet.model_io import load_model, register_layer
@@ -23,6 +24,8 @@ __all__ = [
     "Trainer",
     "backend",
     "callbacks",
+    "datasets",
+    "generate",
     "gradcheck",
     "init",
     "layers",
@@ -39,10 +42,10 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """``scratchnet.plotting`` after a plain ``import scratchnet``: imported on first use, since it loads
-    matplotlib, which training alone does not need."""
-    if name == "plotting":
+    """``scratchnet.plotting`` and ``scratchnet.datasets`` after a plain ``import scratchnet``: imported on
+    first use, since they load matplotlib and the download machinery, which training alone does not need."""
+    if name in ("plotting", "datasets"):
         import importlib
 
-        return importlib.import_module("scratchnet.plotting")
+        return importlib.import_module(f"scratchnet.{name}")
     raise AttributeError(f"module 'scratchnet' has no attribute {name!r}")

@@ -171,6 +171,7 @@ def test_the_package_root_reaches_what_users_reach_for():
     code = (
         "import sys, scratchnet as sn; assert 'matplotlib' not in sys.modules; "
         "sn.callbacks.ModelCheckpoint, sn.load_model, sn.register_layer, sn.layers.InputSpec; "
-        "assert callable(sn.plotting.new_figure) and 'matplotlib' in sys.modules"
+        "assert callable(sn.plotting.new_figure) and 'matplotlib' in sys.modules; "
+        "assert callable(sn.datasets.load_mnist)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=PACKAGE.parent)
