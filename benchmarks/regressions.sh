@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Before landing a speed-sensitive change: runs the asv suites (benchmarks/bench_*.py) on BASE and on HEAD,
+# each built in asv's own virtualenv, and fails when any benchmark is more than 10% slower on HEAD, or any
+# peakmem_ benchmark more than 10% higher. Machines are noisy: rerun a failure before believing it.
+#
+#   bash benchmarks/regressions.sh BASE HEAD      e.g. bash benchmarks/regressions.sh main HEAD
+#
+# Set ASV_BENCH=regex to run a subset (asv's --bench).
+set -euo pipefail
+if [ $# -ne 2 ]; then
+    echo "usage: bash benchmarks/regressions.sh BASE HEAD" >&2
+    exit 2
+fi
+cd "$(dirname "$0")/.."
+base=$(git rev-parse --verify "$1^{commit}")
+head=$(git rev-parse --verify "$2^{commit}")
+asv machine --yes > /dev/null
+args=(--factor 1.1 --split --show-stderr --launch-method spawn)
+if [ -n "${ASV_BENCH:-}" ]; then
+    args+=(--bench "$ASV_BENCH")
+fi
+# asv continuous exits non-zero when a benchmark got worse by more than the factor
+asv continuous "${args[@]}" "$base" "$head"
