@@ -81,6 +81,17 @@ setup(
         "test": ["pytest>=7", "hypothesis>=6", "torch==2.13.0", "threadpoolctl>=3"],
         "bench": ["asv>=0.6", "torch==2.13.0"],
         "gpu": ["cupy-cuda12x"],
+        # data parallelism over MPI (scratchnet.distributed): mpi4py and MPICH's wheel, a working mpiexec
+        "mpi": ["mpi4py>=4", "mpich"],
+        # the documentation site (docs/, README "Documentation"): everything it needs, MathJax included
+        "docs": [
+            "sphinx>=8.1,<10",
+            "furo>=2024.8.6",
+            "sphinx-gallery>=0.17",
+            "sphinx-copybutton>=0.5.2",
+            "sphinx-mathjax-offline>=0.0.2",
+            "myst-parser>=4",
+        ],
     },
     ext_modules=cythonize(
         extensions,

@@ -18,10 +18,21 @@ metric, weight or optimizer state stops training and puts the trainer back at th
 epoch, and so does an exception raised during an epoch (then re-raised); a metric that cannot take the
 model's output is refused on the first batch, before any update; loading a checkpoint checks all of it
 before changing anything.
+
+Several ranks (``mpiexec -n K``, ``scratchnet.distributed``): with a ``DistributedOptimizer`` spanning several
+ranks, ``fit`` starts every rank from rank 0's state (weights, optimizer, random streams, history: what a
+checkpoint holds; on resume, the checkpoint rank 0 reads), then each rank takes its slice of every global batch,
+whose order is the one a single process with the same seed draws, and the gradients, losses and metrics are
+summed over the ranks in one Allreduce per step, so the run is one process's up to rounding. Evaluation is
+sharded the same way. Rank 0 alone writes checkpoints, ``CSVLogger`` and ``ModelCheckpoint`` files (and those
+of callbacks that set ``rank_zero_only = True``), prints and warns; an exception on one rank ends every rank
+(``MPI.Abort``), since the others would wait for it forever. BatchNorm, dropout and what differs from one
+process: ``scratchnet.distributed``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -33,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet import distributed
 from scratchnet.backend import get_array_module
 from scratchnet.layers.base import Layer
 from scratchnet.losses import BinaryCrossEntropy, Loss, SequenceCrossEntropy
@@ -131,6 +143,7 @@ class Trainer:
         self.rng = child_rng() if seed is None else np.random.default_rng(seed)
         self.stop_training = False  # a callback sets it to end training after the current epoch
         self._callbacks: list[Any] = []  # those of the running fit: their progress goes into checkpoints
+        self._called: list[Any] = []  # those of them called on this rank (all but file writers on rank > 0)
 
     # -- one step and evaluation ---------------------------------------------------------------------
     def train_step(self, xb: np.ndarray, yb: np.ndarray) -> tuple[float, np.ndarray]:
@@ -172,14 +185,22 @@ class Trainer:
     def evaluate(self, x: Any, y: Any = None, batch_size: int = 1024) -> dict[str, float]:
         """Mean loss and metrics in eval mode (the model's mode is restored afterwards), each batch weighted by
         its size: over arrays ``x``, ``y`` in batches of ``batch_size``, or over the ``(x, y)`` batches of a
-        ``DataLoader`` or any re-iterable of batches passed as ``x``. Returns ``{"loss": ..., metric: ...}``."""
+        ``DataLoader`` or any re-iterable of batches passed as ``x``. Returns ``{"loss": ..., metric: ...}``.
+        With a ``DistributedOptimizer`` on several ranks it is collective: every rank calls it with the same
+        data, scores its slice of each batch, and all get the sums over the ranks."""
         data = _data(x, y, "evaluate")
+        dist = self._communicator()
         was_training = self.model.training
         self.model.eval()
         totals: dict[str, float] = {}
         seen = 0
         try:
             for xb, yb in self._batches(data, batch_size, shuffle=False):
+                if dist is not None:  # this rank's slice of the batch; the sums are reduced below
+                    start, stop = distributed.shard(len(xb), dist.rank, dist.size)
+                    xb, yb = xb[start:stop], yb[start:stop]
+                    if len(xb) == 0:
+                        continue
                 pred = self.model(xb)
                 row = {"loss": self.loss(pred, yb), **self._score(pred, yb)}
                 for k, v in row.items():
@@ -187,6 +208,10 @@ class Trainer:
                 seen += len(xb)
         finally:
             self.model.train(was_training)
+        if dist is not None:
+            names = ["loss", *self.metrics]
+            sums = dist.allreduce_(np.array([seen, *(totals.get(k, 0.0) for k in names)], dtype=np.float64))
+            seen, totals = int(sums[0]), dict(zip(names, sums[1:].tolist()))
         if seen == 0:
             raise ValueError("evaluate: the data gave no batch")
         return self._with_derived({k: float(v) / seen for k, v in totals.items()})
@@ -278,7 +303,8 @@ class Trainer:
         A non-finite loss, validation loss or metric, or non-finite weights or optimizer state after an
         epoch, stop training with a warning and ``history.stop_reason`` set: the model, optimizer, schedule,
         callbacks' progress, random streams and history are put back to the end of the last good epoch,
-        and the last good checkpoint is left as it was. An exception raised during an epoch (by the data,
+        and the last good checkpoint is left as it was (on several ranks every rank decides alike: the values
+        are the ranks' together). An exception raised during an epoch (by the data,
         the loss, a metric, a callback, the scheduler, or a KeyboardInterrupt) puts them back the same way
         and propagates; a metric that cannot take the model's output raises a ValueError naming it and both
         shapes on the first batch, before the first update.
@@ -303,10 +329,15 @@ class Trainer:
             )
         if resume and ckpt is None:
             raise ValueError("fit: resume=True needs checkpoint_dir")
+        dist = self._communicator()
+        if dist is not None:
+            self._prepare_distributed_data(dist, data, validation, batch_size)
         previous_callbacks, self._callbacks = self._callbacks, callbacks
         try:
             restore = None
-            if resume and ckpt.exists():
+            if dist is not None:
+                restore = self._distributed_restore(dist, ckpt if resume else None, early_stopping, epochs)
+            elif resume and ckpt.exists():
                 restore = self._prepare_checkpoint_file(ckpt, early_stopping, epochs)
             else:
                 bad = _first_non_finite(self._capture(early_stopping))
@@ -321,66 +352,85 @@ class Trainer:
         if restore is not None:
             restore()
             if self.history.stop_reason is not None:  # a finished run: it ends as it ended
+                self._callbacks = previous_callbacks
                 return self.history
             target = epochs
         else:
             if seed is not None:
                 self._seed(seed)
+            if dist is not None:
+                self._take_rank_zero_state(dist, early_stopping)
             target = self.epoch + epochs
+        leader = dist is None or dist.rank == 0  # the one that writes files, prints and warns
         if target <= self.epoch:
-            warnings.warn(
-                f"fit: nothing to train: the trainer has run {self.epoch} epochs"
-                + (
-                    f" and the checkpoint's run asked for {epochs}"
-                    if restore is not None
-                    else f" and epochs={epochs}"
-                ),
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            self._callbacks = previous_callbacks
+            if leader:
+                warnings.warn(
+                    f"fit: nothing to train: the trainer has run {self.epoch} epochs"
+                    + (
+                        f" and the checkpoint's run asked for {epochs}"
+                        if restore is not None
+                        else f" and epochs={epochs}"
+                    ),
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
             return self.history
         self.history.stop_reason = None
         self.stop_training = False
-        if ckpt is not None:
+        if ckpt is not None and leader:
             remove_stale_temporaries(ckpt)
         self.model.train()
         for callback in callbacks:
             callback.trainer = self
+        # on ranks other than 0, the callbacks that write files are not called (their progress is rank 0's)
+        called = callbacks if leader else [c for c in callbacks if not _rank_zero_only(c)]
+        previous_called, self._called = self._called, called
         last_good = self._capture(early_stopping)
         problem = None
+        guard = distributed.abort_on_error(dist) if dist is not None else contextlib.nullcontext()
         try:
-            for callback in callbacks:
-                callback.on_train_begin(dict(self.history.records[-1]) if self.history.records else {})
-            while self.epoch < target:
-                captured, stopping, problem = self._run_epoch(
-                    data, target, batch_size, validation, shuffle, progress and verbose == 1, verbose,
-                    early_stopping,
-                )  # fmt: skip
-                if problem is not None:
+            with guard:  # several ranks: an exception on one ends them all, the others waiting for it
+                try:
+                    for callback in called:
+                        callback.on_train_begin(
+                            dict(self.history.records[-1]) if self.history.records else {}
+                        )
+                    while self.epoch < target:
+                        captured, stopping, problem = self._run_epoch(
+                            data, target, batch_size, validation, shuffle, progress and verbose == 1 and leader,
+                            verbose if leader else 0, early_stopping, dist,
+                        )  # fmt: skip
+                        if problem is not None:
+                            self._prepare_checkpoint(last_good, early_stopping, "the last good state")()
+                            self.history.stop_reason = problem
+                            break
+                        last_good = captured
+                        if (
+                            ckpt is not None
+                            and leader
+                            and (self.epoch % checkpoint_every == 0 or self.epoch == target or stopping)
+                        ):
+                            save_arrays(ckpt, captured)
+                        if stopping:
+                            break
+                    if problem is None:
+                        for callback in called:
+                            callback.on_train_end(
+                                dict(self.history.records[-1]) if self.history.records else {}
+                            )
+                except BaseException:
+                    # anything raised in an epoch (by the data, the loss, a metric, a callback, the scheduler,
+                    # Ctrl-C) leaves the trainer as at the end of the last good epoch, weights, optimizer,
+                    # schedule, callbacks, random streams and history together, as a resume from its
+                    # checkpoint would; then it propagates. (A failed checkpoint write comes after its epoch was
+                    # kept: that epoch is the last good one.)
                     self._prepare_checkpoint(last_good, early_stopping, "the last good state")()
-                    self.history.stop_reason = problem
-                    break
-                last_good = captured
-                if ckpt is not None and (
-                    self.epoch % checkpoint_every == 0 or self.epoch == target or stopping
-                ):
-                    save_arrays(ckpt, captured)
-                if stopping:
-                    break
-            if problem is None:
-                for callback in callbacks:
-                    callback.on_train_end(dict(self.history.records[-1]) if self.history.records else {})
-        except BaseException:
-            # anything raised in an epoch (by the data, the loss, a metric, a callback, the scheduler, Ctrl-C)
-            # leaves the trainer as at the end of the last good epoch, weights, optimizer, schedule, callbacks,
-            # random streams and history together, as a resume from its checkpoint would; then it propagates.
-            # (A failed checkpoint write comes after its epoch was kept: that epoch is the last good one.)
-            self._prepare_checkpoint(last_good, early_stopping, "the last good state")()
-            raise
+                    raise
         finally:
-            self._callbacks = previous_callbacks
-        if problem is not None:  # warned outside the try: a warning turned into an error changes nothing more
-            warnings.warn(
+            self._callbacks, self._called = previous_callbacks, previous_called
+        if problem is not None and leader:  # warned outside the try: a warning turned into an error changes
+            warnings.warn(  # nothing more
                 f"training stopped: {problem}; the trainer is back at the end of epoch {self.epoch}"
                 + (f", last good checkpoint kept in {ckpt}" if ckpt else ""),
                 RuntimeWarning,
@@ -398,50 +448,63 @@ class Trainer:
         bar_enabled: bool,
         verbose: int,
         early_stopping: EarlyStopping | None,
+        dist: distributed.Communicator | None = None,
     ) -> tuple[dict[str, np.ndarray], bool, None] | tuple[None, bool, str]:
         """One epoch of ``fit``: returns the state captured at its end (``_capture``: the new last good state),
         whether the run ends here (early stopping or a callback), and None; or, after a non-finite value,
         (None, True, what was non-finite where), and ``fit`` puts the trainer back at the end of the last good
-        epoch."""
+        epoch.
+
+        With ``dist`` (several ranks), each rank trains on its slice of every batch and the losses, metrics and
+        stop requests are those of all ranks together, so every rank takes the same decisions."""
         number = self.epoch + 1
         start = time.perf_counter()
         per_step = bool(getattr(self.scheduler, "per_step", False))
-        for callback in self._callbacks:
+        for callback in self._called:
             callback.on_epoch_begin(number, {})
         totals: dict[str, float] = {}
         seen = 0
         bar = _progress(_batch_count(data, batch_size), f"epoch {number}/{target}", bar_enabled)
         problem = None
+        streams = (
+            distributed.rank_generators(self.model, dist) if dist is not None else contextlib.nullcontext()
+        )
         try:
-            for b, (xb, yb) in enumerate(self._batches(data, batch_size, shuffle), start=1):
-                value, _, scores = self._train_step(xb, yb, score=True)
-                if not math.isfinite(value):
-                    problem = f"non-finite loss in epoch {number}, batch {b}"
-                    break
-                seen += len(xb)
-                totals["loss"] = totals.get("loss", 0.0) + value * len(xb)
-                for name, score in scores.items():
-                    totals[name] = totals.get(name, 0.0) + score * len(xb)
-                if per_step:
-                    self.scheduler.step()
-                if self._callbacks:
-                    logs = {
-                        "loss": value,
-                        **scores,
-                        "mean_loss": totals["loss"] / seen,
-                        "lr": float(self.optimizer.lr),
-                    }
-                    for callback in self._callbacks:
-                        callback.on_batch_end(b, logs)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{totals['loss'] / seen:.4f}", refresh=False)
+            with streams:
+                for b, (xb, yb) in enumerate(self._batches(data, batch_size, shuffle), start=1):
+                    if dist is None:
+                        value, _, scores = self._train_step(xb, yb, score=True)
+                    else:
+                        value, scores = self._distributed_step(xb, yb, dist)
+                    if not math.isfinite(value):
+                        problem = f"non-finite loss in epoch {number}, batch {b}"
+                        break
+                    seen += len(xb)
+                    totals["loss"] = totals.get("loss", 0.0) + value * len(xb)
+                    for name, score in scores.items():
+                        totals[name] = totals.get(name, 0.0) + score * len(xb)
+                    if per_step:
+                        self.scheduler.step()
+                    if self._called:
+                        logs = {
+                            "loss": value,
+                            **scores,
+                            "mean_loss": totals["loss"] / seen,
+                            "lr": float(self.optimizer.lr),
+                        }
+                        for callback in self._called:
+                            callback.on_batch_end(b, logs)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{totals['loss'] / seen:.4f}", refresh=False)
         finally:
             if bar is not None:
                 bar.close()
         if problem is None and seen == 0:
             raise ValueError(f"fit: the data gave no batch in epoch {number}")
         stopping = False
+        if problem is None and dist is not None:
+            _average_buffers(self.model, dist)  # the ranks' running averages (BatchNorm), before evaluating
         if problem is None:
             record: dict[str, float] = {"epoch": number}
             record.update(self._with_derived({k: float(v) / seen for k, v in totals.items()}))
@@ -470,8 +533,10 @@ class Trainer:
                 )
                 if early_stopping.restore_best and early_stopping.best_state is not None:
                     load_state_dict(self.model, early_stopping.best_state)
-            for callback in self._callbacks:
+            for callback in self._called:
                 callback.on_epoch_end(number, dict(record))
+            if dist is not None:  # a callback called on rank 0 alone may have asked to stop
+                self.stop_training = bool(dist.allreduce_max(int(self.stop_training)))
             if self.stop_training and not stopping:
                 stopping = True
                 self.history.stop_reason = f"stopped by a callback after epoch {number}"
@@ -492,6 +557,132 @@ class Trainer:
                 "pass validation_data to monitor validation metrics"
             )
 
+    # -- several ranks (scratchnet.distributed) -----------------------------------------------------------
+    def _communicator(self) -> distributed.Communicator | None:
+        """The ranks this trainer's ``DistributedOptimizer`` spans, when there are several; else None."""
+        if isinstance(self.optimizer, distributed.DistributedOptimizer) and self.optimizer.comm.size > 1:
+            return self.optimizer.comm
+        return None
+
+    def _prepare_distributed_data(
+        self, dist: distributed.Communicator, data: Any, validation: Any, batch_size: int
+    ) -> None:
+        """Refuses what several ranks cannot train, before anything changes: a stateful recurrent layer (its
+        carried state would be each rank's own, and a checkpoint holds rank 0's only), and data that does not
+        give every rank the same number of samples and batches (a rank would wait alone for the others).
+        Then gives a loader's own generator (``DataLoader.rng``) rank 0's state on every rank, so that an
+        unseeded shuffling loader gives all ranks the same batches."""
+        stateful = sorted(_stateful_layers(self.model))
+        if stateful:
+            raise ValueError(
+                f"fit: stateful recurrent layers {stateful} cannot be trained on several ranks (each rank would "
+                "carry the state of its own slice); train them in one process"
+            )
+
+        def shape(d: Any) -> Any:
+            if d is None:
+                return None
+            if isinstance(d, _Arrays):
+                return ("arrays", len(d.x))
+            return ("batches", _batch_count(d, batch_size))
+
+        mine = (batch_size, shape(data), shape(validation))
+        found = dist.allgather(mine)
+        if any(f != found[0] for f in found):
+            raise ValueError(
+                "fit: the ranks were given different data or batch sizes (batch size, training, validation "
+                f"by rank: {found}); every rank passes the whole data set, and a DataLoader must give every "
+                "rank the same batches in the same order (seed it the same)"
+            )
+        for d in (data, validation):
+            rng = getattr(getattr(d, "batches", None), "rng", None)
+            if isinstance(rng, np.random.Generator):
+                rng.bit_generator.state = dist.bcast(rng.bit_generator.state)
+
+    def _distributed_restore(
+        self,
+        dist: distributed.Communicator,
+        ckpt: Path | None,
+        early_stopping: EarlyStopping | None,
+        epochs: int,
+    ) -> Callable[[], None] | None:
+        """``fit``'s resume on several ranks: rank 0 reads and checks the checkpoint (the only rank that needs
+        to see the file) and sends it to all, each checks it against its own trainer, and a problem on any
+        rank is raised on every rank before anything changes. Returns the step that applies it, or None
+        when there is no checkpoint to resume from (then each rank's own state is checked)."""
+        arrays, error = None, None
+        if dist.rank == 0:
+            try:
+                if ckpt is not None and ckpt.exists():
+                    source = str(ckpt)
+                    arrays = load_arrays(ckpt, check=lambda headers: self._check_headers(headers, source))
+            except Exception as exc:
+                error = exc
+        dist.agree(error, "fit (reading the checkpoint on rank 0)")
+        arrays = dist.bcast(arrays)
+        apply, error = None, None
+        try:
+            if arrays is not None:
+                apply = self._prepare_checkpoint(arrays, early_stopping, str(ckpt), epochs)
+            else:
+                bad = _first_non_finite(self._capture(early_stopping))
+                if bad is not None:
+                    raise ValueError(
+                        f"fit: the {_describe_entry(bad)} holds non-finite values before training"
+                    )
+        except Exception as exc:
+            error = exc
+        dist.agree(error, "fit")
+        return apply
+
+    def _take_rank_zero_state(
+        self, dist: distributed.Communicator, early_stopping: EarlyStopping | None
+    ) -> None:
+        """Every rank takes rank 0's weights, buffers, optimizer state, random streams (the batch order's and
+        the layers'), schedule, history and callbacks' progress: what a checkpoint holds. So the ranks start
+        equal whatever each did before (built the model from another seed, did not seed at all)."""
+        state = dist.bcast(self._capture(early_stopping) if dist.rank == 0 else None)
+        apply, error = None, None
+        if dist.rank != 0:
+            try:
+                apply = self._prepare_checkpoint(state, early_stopping, "rank 0's trainer")
+            except Exception as exc:
+                error = exc
+        dist.agree(error, "fit (taking rank 0's state)")
+        if apply is not None:
+            apply()
+
+    def _distributed_step(
+        self, xb: Any, yb: Any, dist: distributed.Communicator
+    ) -> tuple[float, dict[str, float]]:
+        """One optimizer step on a global batch, of which this rank computes its slice: the gradients, weighted
+        by the slice's share of the batch, and the slice's loss and metric sums are summed over the ranks in
+        one Allreduce; returns the batch's loss and metrics (the same on every rank). A non-finite loss on any
+        rank is returned without updating, on every rank."""
+        n = len(xb)
+        start, stop = distributed.shard(n, dist.rank, dist.size)
+        names = list(self.metrics)
+        extras = np.zeros(1 + len(names))
+        weight = 0.0
+        if stop > start:
+            xl, yl = xb[start:stop], yb[start:stop]
+            pred = self.model(xl)
+            value = self.loss(pred, yl)
+            if math.isfinite(value):
+                scores = self._score(pred, yl)
+                self.model.backprop(self.loss.backward(), params_only=True)
+                extras[:] = [value, *(scores[k] for k in names)]
+                extras *= stop - start
+                weight = (stop - start) / n
+            else:
+                extras[0] = value  # NaN or inf: the sum is not finite on any rank
+        sums = self.optimizer.synchronize(weight=weight, extras=extras)
+        value = float(sums[0]) / n
+        if not math.isfinite(value):
+            return value, {}
+        self.optimizer.step(synchronize=False)
+        return value, {k: float(v) / n for k, v in zip(names, sums[1:])}
+
     def _seed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
         for i, (_, layer) in enumerate(self.model.named_layers()):
@@ -501,7 +692,11 @@ class Trainer:
     # -- checkpoints ---------------------------------------------------------------------------------
     def save_checkpoint(self, path: str | os.PathLike, early_stopping: EarlyStopping | None = None) -> None:
         """Model weights and buffers, optimizer state, scheduler, early-stopping progress, RNG states, epoch
-        and history in one .npz (atomic write). Refuses (ValueError) to write non-finite state."""
+        and history in one .npz (atomic write). Refuses (ValueError) to write non-finite state. With a
+        ``DistributedOptimizer`` on several ranks, rank 0 alone writes (the ranks hold the same state)."""
+        dist = self._communicator()
+        if dist is not None and dist.rank != 0:
+            return
         captured = self._capture(early_stopping)
         bad = _first_non_finite(captured)
         if bad is not None:
@@ -705,6 +900,37 @@ class _Batches:
 
     def __init__(self, batches: Any) -> None:
         self.batches = batches
+
+
+def _rank_zero_only(callback: Any) -> bool:
+    """A callback that writes files (``ModelCheckpoint``, ``CSVLogger``, or one whose class sets
+    ``rank_zero_only = True``) is called on rank 0 alone when several ranks train."""
+    from scratchnet.callbacks import CSVLogger, ModelCheckpoint
+
+    return isinstance(callback, ModelCheckpoint | CSVLogger) or bool(
+        getattr(callback, "rank_zero_only", False)
+    )
+
+
+def _average_buffers(model: Layer, dist: distributed.Communicator) -> None:
+    """Sets every floating-point buffer (BatchNorm's running mean and variance) to its mean over the ranks,
+    which each updated from their own slices, so that all ranks evaluate and save the same model."""
+    entries = [
+        (layer.buffers, key)
+        for _, layer in model.named_layers()
+        for key, value in layer.buffers.items()
+        if np.issubdtype(value.dtype, np.floating)
+    ]
+    if not entries:
+        return
+    flat = np.concatenate([np.asarray(table[key], dtype=np.float64).reshape(-1) for table, key in entries])
+    dist.allreduce_(flat)
+    flat /= dist.size
+    offset = 0
+    for table, key in entries:
+        value = table[key]
+        table[key] = flat[offset : offset + value.size].reshape(value.shape).astype(value.dtype)
+        offset += value.size
 
 
 def _check_reiterable(obj: Any, who: str) -> None:
