@@ -9,7 +9,6 @@ The layout is described in ``scratchnet/README.md``.
 
 from scratchnet import backend, callbacks, init, layers, losses, optim, training, unsupervised
 from scratchnet.backend import use_device
-from scratchnet.sampling import generate
 from scratchnet.gradcheck import gradcheck
 from scratchnet.model import Sequential
 from scratchnet.model_io import load_model, register_layer
@@ -25,7 +24,6 @@ __all__ = [
     "backend",
     "callbacks",
     "datasets",
-    "generate",
     "gradcheck",
     "init",
     "layers",
