@@ -7,9 +7,13 @@ epoch weighted by batch size."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from scratchnet.backend import get_array_module
+from scratchnet.losses import BinaryCrossEntropy
 
 
 def accuracy(pred: np.ndarray, target: np.ndarray, threshold: float = 0.5) -> float:
@@ -109,3 +113,63 @@ def _difference(pred: np.ndarray, target: np.ndarray, name: str) -> np.ndarray:
 def _without_unit_axis(shape: tuple[int, ...]) -> tuple[int, ...]:
     """``shape`` without a trailing axis of length 1 ((N, 1) -> (N,)), which labels and scores may carry."""
     return shape[:-1] if len(shape) > 1 and shape[-1] == 1 else shape
+
+
+def metric_functions(metrics: Any, loss: Any) -> tuple[dict[str, Callable], list[str]]:
+    """The per-batch metric functions by name, and the names of the metrics computed from the epoch's loss."""
+    if isinstance(metrics, str) or callable(metrics):
+        metrics = [metrics]
+    if isinstance(metrics, dict):
+        metrics = list(metrics.items())
+    threshold = 0.0 if isinstance(loss, BinaryCrossEntropy) and loss.from_logits else 0.5
+    if isinstance(loss, BinaryCrossEntropy):  # independent yes/no outputs, not one class per row
+        scored_accuracy = lambda p, t: binary_accuracy(p, t, threshold)  # noqa: E731
+    else:
+        scored_accuracy = lambda p, t: accuracy(p, t, threshold)  # noqa: E731
+    known: dict[str, Callable] = {
+        "accuracy": scored_accuracy,
+        "top_k_accuracy": top_k_accuracy,
+        "mae": mean_absolute_error,
+        "mse": mean_squared_error,
+    }
+    functions: dict[str, Callable] = {}
+    derived: list[str] = []
+    for m in metrics:
+        if isinstance(m, str):
+            if m == "perplexity":
+                if not getattr(loss, "classification", False) or isinstance(loss, BinaryCrossEntropy):
+                    raise ValueError(
+                        f"Trainer: perplexity is the exponential of a cross-entropy, not of {loss!r}"
+                    )
+                name, fn = m, None
+            elif m in known:
+                name, fn = m, known[m]
+            else:
+                raise ValueError(
+                    f"Trainer: unknown metric {m!r}; known: {sorted([*known, 'perplexity'])}, or a function"
+                )
+        elif isinstance(m, tuple) and len(m) == 2 and isinstance(m[0], str) and callable(m[1]):
+            name, fn = m
+        elif callable(m):
+            name, fn = getattr(m, "__name__", None), m
+            if not name or name == "<lambda>":
+                raise ValueError(
+                    f"Trainer: the metric {m!r:.60} has no name to record it under; pass ('name', function) "
+                    "or {'name': function}"
+                )
+        else:
+            raise TypeError(
+                f"Trainer: a metric is a name, a function or a (name, function) pair, got {m!r:.60}"
+            )
+        if (
+            name in ("loss", "lr", "time", "epoch")
+            or name.startswith("val_")
+            or name in functions
+            or name in derived
+        ):
+            raise ValueError(f"Trainer: metric name {name!r} is taken (by the history or another metric)")
+        if fn is None:
+            derived.append(name)
+        else:
+            functions[name] = fn
+    return functions, derived

@@ -33,7 +33,6 @@ process: ``scratchnet.distributed``.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import time
@@ -47,45 +46,29 @@ import numpy as np
 from scratchnet import distributed
 from scratchnet.backend import get_array_module
 from scratchnet.layers.base import Layer
-from scratchnet.losses import BinaryCrossEntropy, Loss, SequenceCrossEntropy
+from scratchnet.losses import Loss, SequenceCrossEntropy
 from scratchnet.model_io import (
-    check_state_entries,
-    load_arrays,
     load_state_dict,
-    prepare_load_state,
     remove_stale_temporaries,
     save_arrays,
-    state_dict,
 )
 from scratchnet.random import child_rng
 from scratchnet.training.checkpoints import (
-    CHECKPOINT_FORMAT,
-    _check_carried_entries,
-    _check_presence,
+    Checkpointing,
     _describe_entry,
     _first_non_finite,
-    _generator_from_state,
-    _group_entries,
     _has_state,
     _is_int,
-    _parse_history,
-    _prepare_carried,
     _shape_of,
-    _stateful_layers,
-    _to_host_copy,
 )
+from scratchnet.training.data import Arrays, as_data, as_validation, batch_count, check_reiterable
 from scratchnet.training.early_stopping import EarlyStopping
 from scratchnet.training.history import History
-from scratchnet.training.metrics import (
-    accuracy,
-    binary_accuracy,
-    mean_absolute_error,
-    mean_squared_error,
-    top_k_accuracy,
-)
+from scratchnet.training.metrics import metric_functions
+from scratchnet.training.parallel import DataParallel, average_buffers, rank_zero_only
 
 
-class Trainer:
+class Trainer(Checkpointing, DataParallel):
     """Mini-batch training of ``model`` with ``loss`` and ``optimizer``.
 
     ``metrics``: names (``"accuracy"``, ``"top_k_accuracy"`` (k=5), ``"mae"``, ``"mse"``, ``"perplexity"``:
@@ -135,7 +118,7 @@ class Trainer:
             metrics = ("accuracy",) if getattr(loss, "classification", False) else ()
             if isinstance(loss, SequenceCrossEntropy):
                 metrics += ("perplexity",)
-        self.metrics, self.derived_metrics = _metric_functions(metrics, loss)
+        self.metrics, self.derived_metrics = metric_functions(metrics, loss)
         self.history = History()
         self.epoch = 0
         # derived from scratchnet.seed without drawing from it, so that seeding the library reproduces the
@@ -188,7 +171,7 @@ class Trainer:
         ``DataLoader`` or any re-iterable of batches passed as ``x``. Returns ``{"loss": ..., metric: ...}``.
         With a ``DistributedOptimizer`` on several ranks it is collective: every rank calls it with the same
         data, scores its slice of each batch, and all get the sums over the ranks."""
-        data = _data(x, y, "evaluate")
+        data = as_data(x, y, "evaluate")
         dist = self._communicator()
         was_training = self.model.training
         self.model.eval()
@@ -225,7 +208,7 @@ class Trainer:
                 raise ValueError("predict: got an empty data set")
             batches = (x[i : i + batch_size] for i in range(0, len(x), batch_size))
         else:
-            _check_reiterable(x, "predict")
+            check_reiterable(x, "predict")
             batches = (item[0] if isinstance(item, tuple | list) else item for item in x)
         was_training = self.model.training
         self.model.eval()
@@ -240,7 +223,7 @@ class Trainer:
     def _batches(self, data: Any, batch_size: int, shuffle: bool) -> Any:
         """The ``(xb, yb)`` batches of one pass: over arrays, a fresh permutation from the trainer's
         generator (``shuffle``); over a loader or re-iterable, its own batches in its own order."""
-        if isinstance(data, _Arrays):
+        if isinstance(data, Arrays):
             n = len(data.x)
             order = self.rng.permutation(n) if shuffle else np.arange(n)
             for start in range(0, n, batch_size):
@@ -309,8 +292,8 @@ class Trainer:
         and propagates; a metric that cannot take the model's output raises a ValueError naming it and both
         shapes on the first batch, before the first update.
         """
-        data = _data(x, y, "fit")
-        validation = None if validation_data is None else _validation(validation_data)
+        data = as_data(x, y, "fit")
+        validation = None if validation_data is None else as_validation(validation_data)
         if not _is_int(epochs) or epochs < 0:
             raise ValueError(f"fit: epochs must be an integer >= 0, got {epochs!r}")
         if not _is_int(batch_size) or batch_size < 1:
@@ -384,7 +367,7 @@ class Trainer:
         for callback in callbacks:
             callback.trainer = self
         # on ranks other than 0, the callbacks that write files are not called (their progress is rank 0's)
-        called = callbacks if leader else [c for c in callbacks if not _rank_zero_only(c)]
+        called = callbacks if leader else [c for c in callbacks if not rank_zero_only(c)]
         previous_called, self._called = self._called, called
         last_good = self._capture(early_stopping)
         problem = None
@@ -464,7 +447,7 @@ class Trainer:
             callback.on_epoch_begin(number, {})
         totals: dict[str, float] = {}
         seen = 0
-        bar = _progress(_batch_count(data, batch_size), f"epoch {number}/{target}", bar_enabled)
+        bar = _progress(batch_count(data, batch_size), f"epoch {number}/{target}", bar_enabled)
         problem = None
         streams = (
             distributed.rank_generators(self.model, dist) if dist is not None else contextlib.nullcontext()
@@ -504,7 +487,7 @@ class Trainer:
             raise ValueError(f"fit: the data gave no batch in epoch {number}")
         stopping = False
         if problem is None and dist is not None:
-            _average_buffers(self.model, dist)  # the ranks' running averages (BatchNorm), before evaluating
+            average_buffers(self.model, dist)  # the ranks' running averages (BatchNorm), before evaluating
         if problem is None:
             record: dict[str, float] = {"epoch": number}
             record.update(self._with_derived({k: float(v) / seen for k, v in totals.items()}))
@@ -557,430 +540,11 @@ class Trainer:
                 "pass validation_data to monitor validation metrics"
             )
 
-    # -- several ranks (scratchnet.distributed) -----------------------------------------------------------
-    def _communicator(self) -> distributed.Communicator | None:
-        """The ranks this trainer's ``DistributedOptimizer`` spans, when there are several; else None."""
-        if isinstance(self.optimizer, distributed.DistributedOptimizer) and self.optimizer.comm.size > 1:
-            return self.optimizer.comm
-        return None
-
-    def _prepare_distributed_data(
-        self, dist: distributed.Communicator, data: Any, validation: Any, batch_size: int
-    ) -> None:
-        """Refuses what several ranks cannot train, before anything changes: a stateful recurrent layer (its
-        carried state would be each rank's own, and a checkpoint holds rank 0's only), and data that does not
-        give every rank the same number of samples and batches (a rank would wait alone for the others).
-        Then gives a loader's own generator (``DataLoader.rng``) rank 0's state on every rank, so that an
-        unseeded shuffling loader gives all ranks the same batches."""
-        stateful = sorted(_stateful_layers(self.model))
-        if stateful:
-            raise ValueError(
-                f"fit: stateful recurrent layers {stateful} cannot be trained on several ranks (each rank would "
-                "carry the state of its own slice); train them in one process"
-            )
-
-        def shape(d: Any) -> Any:
-            if d is None:
-                return None
-            if isinstance(d, _Arrays):
-                return ("arrays", len(d.x))
-            return ("batches", _batch_count(d, batch_size))
-
-        mine = (batch_size, shape(data), shape(validation))
-        found = dist.allgather(mine)
-        if any(f != found[0] for f in found):
-            raise ValueError(
-                "fit: the ranks were given different data or batch sizes (batch size, training, validation "
-                f"by rank: {found}); every rank passes the whole data set, and a DataLoader must give every "
-                "rank the same batches in the same order (seed it the same)"
-            )
-        for d in (data, validation):
-            rng = getattr(getattr(d, "batches", None), "rng", None)
-            if isinstance(rng, np.random.Generator):
-                rng.bit_generator.state = dist.bcast(rng.bit_generator.state)
-
-    def _distributed_restore(
-        self,
-        dist: distributed.Communicator,
-        ckpt: Path | None,
-        early_stopping: EarlyStopping | None,
-        epochs: int,
-    ) -> Callable[[], None] | None:
-        """``fit``'s resume on several ranks: rank 0 reads and checks the checkpoint (the only rank that needs
-        to see the file) and sends it to all, each checks it against its own trainer, and a problem on any
-        rank is raised on every rank before anything changes. Returns the step that applies it, or None
-        when there is no checkpoint to resume from (then each rank's own state is checked)."""
-        arrays, error = None, None
-        if dist.rank == 0:
-            try:
-                if ckpt is not None and ckpt.exists():
-                    source = str(ckpt)
-                    arrays = load_arrays(ckpt, check=lambda headers: self._check_headers(headers, source))
-            except Exception as exc:
-                error = exc
-        dist.agree(error, "fit (reading the checkpoint on rank 0)")
-        arrays = dist.bcast(arrays)
-        apply, error = None, None
-        try:
-            if arrays is not None:
-                apply = self._prepare_checkpoint(arrays, early_stopping, str(ckpt), epochs)
-            else:
-                bad = _first_non_finite(self._capture(early_stopping))
-                if bad is not None:
-                    raise ValueError(
-                        f"fit: the {_describe_entry(bad)} holds non-finite values before training"
-                    )
-        except Exception as exc:
-            error = exc
-        dist.agree(error, "fit")
-        return apply
-
-    def _take_rank_zero_state(
-        self, dist: distributed.Communicator, early_stopping: EarlyStopping | None
-    ) -> None:
-        """Every rank takes rank 0's weights, buffers, optimizer state, random streams (the batch order's and
-        the layers'), schedule, history and callbacks' progress: what a checkpoint holds. So the ranks start
-        equal whatever each did before (built the model from another seed, did not seed at all)."""
-        state = dist.bcast(self._capture(early_stopping) if dist.rank == 0 else None)
-        apply, error = None, None
-        if dist.rank != 0:
-            try:
-                apply = self._prepare_checkpoint(state, early_stopping, "rank 0's trainer")
-            except Exception as exc:
-                error = exc
-        dist.agree(error, "fit (taking rank 0's state)")
-        if apply is not None:
-            apply()
-
-    def _distributed_step(
-        self, xb: Any, yb: Any, dist: distributed.Communicator
-    ) -> tuple[float, dict[str, float]]:
-        """One optimizer step on a global batch, of which this rank computes its slice: the gradients, weighted
-        by the slice's share of the batch, and the slice's loss and metric sums are summed over the ranks in
-        one Allreduce; returns the batch's loss and metrics (the same on every rank). A non-finite loss on any
-        rank is returned without updating, on every rank."""
-        n = len(xb)
-        start, stop = distributed.shard(n, dist.rank, dist.size)
-        names = list(self.metrics)
-        extras = np.zeros(1 + len(names))
-        weight = 0.0
-        if stop > start:
-            xl, yl = xb[start:stop], yb[start:stop]
-            pred = self.model(xl)
-            value = self.loss(pred, yl)
-            if math.isfinite(value):
-                scores = self._score(pred, yl)
-                self.model.backprop(self.loss.backward(), params_only=True)
-                extras[:] = [value, *(scores[k] for k in names)]
-                extras *= stop - start
-                weight = (stop - start) / n
-            else:
-                extras[0] = value  # NaN or inf: the sum is not finite on any rank
-        sums = self.optimizer.synchronize(weight=weight, extras=extras)
-        value = float(sums[0]) / n
-        if not math.isfinite(value):
-            return value, {}
-        self.optimizer.step(synchronize=False)
-        return value, {k: float(v) / n for k, v in zip(names, sums[1:])}
-
     def _seed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
         for i, (_, layer) in enumerate(self.model.named_layers()):
             if layer.rng is not None:
                 layer.rng = np.random.default_rng([seed, i])
-
-    # -- checkpoints ---------------------------------------------------------------------------------
-    def save_checkpoint(self, path: str | os.PathLike, early_stopping: EarlyStopping | None = None) -> None:
-        """Model weights and buffers, optimizer state, scheduler, early-stopping progress, RNG states, epoch
-        and history in one .npz (atomic write). Refuses (ValueError) to write non-finite state. With a
-        ``DistributedOptimizer`` on several ranks, rank 0 alone writes (the ranks hold the same state)."""
-        dist = self._communicator()
-        if dist is not None and dist.rank != 0:
-            return
-        captured = self._capture(early_stopping)
-        bad = _first_non_finite(captured)
-        if bad is not None:
-            raise ValueError(
-                f"save_checkpoint: refusing to write {path}: {_describe_entry(bad)} is not finite"
-            )
-        save_arrays(path, captured)
-
-    def load_checkpoint(self, path: str | os.PathLike, early_stopping: EarlyStopping | None = None) -> None:
-        """Restores a checkpoint written by ``save_checkpoint`` or ``fit`` (pass the EarlyStopping the run
-        used, if any). Everything is checked first (architecture, optimizer and scheduler types, shapes,
-        dtypes, finite values, random states); on any problem it raises ValueError and changes nothing."""
-        self._prepare_checkpoint_file(path, early_stopping)()
-
-    def _capture(self, early_stopping: EarlyStopping | None) -> dict[str, np.ndarray]:
-        """The checkpoint's content, as arrays (copies, so later training does not change them)."""
-        arrays = {f"model/{k}": v for k, v in state_dict(self.model).items()}
-        arrays.update({f"optim/{k}": np.asarray(v) for k, v in self.optimizer.state_dict().items()})
-        if early_stopping is not None and early_stopping.best_state is not None:
-            arrays.update({f"early/{k}": v for k, v in early_stopping.best_state.items()})
-        for name, layer in _stateful_layers(self.model).items():
-            carried = getattr(layer, "_state", None)
-            for part, value in zip("hc", carried or ()):
-                if value is not None:
-                    arrays[f"carried/{name}/{part}"] = _to_host_copy(value)
-        meta = {
-            "format": CHECKPOINT_FORMAT,
-            "epoch": self.epoch,
-            "trainer_rng": self.rng.bit_generator.state,
-            "layer_rngs": self.model.get_rng_state(),
-            "history": self.history.records,
-            "stop_reason": self.history.stop_reason,
-            "scheduler": self.scheduler.state_dict() if _has_state(self.scheduler) else None,
-            "early_stopping": early_stopping.state_dict() if early_stopping is not None else None,
-            "callbacks": [
-                {"type": type(c).__name__, "state": c.state_dict()}
-                for c in self._callbacks
-                if c.state_dict() is not None
-            ],
-        }
-        arrays["meta"] = np.array(json.dumps(meta))
-        return arrays
-
-    def _check_headers(self, headers: dict[str, Any], source: str) -> None:
-        groups = _group_entries(headers, source)
-        check_state_entries(self.model, groups["model/"], f"{source} (model)")
-        self.optimizer.check_state_entries(groups["optim/"], f"{source} (optimizer)")
-        if groups["early/"]:
-            check_state_entries(self.model, groups["early/"], f"{source} (early-stopping best weights)")
-        _check_carried_entries(self.model, groups["carried/"], source)
-        meta = headers["meta"]
-        if meta.dtype.kind != "U" or tuple(meta.shape) != ():
-            raise ValueError(f"{source}: 'meta' must be a JSON string, got {meta.dtype} {tuple(meta.shape)}")
-
-    def _prepare_checkpoint_file(
-        self, path: str | os.PathLike, early_stopping: EarlyStopping | None, epochs: int | None = None
-    ) -> Callable[[], None]:
-        source = str(path)
-        arrays = load_arrays(path, check=lambda headers: self._check_headers(headers, source))
-        return self._prepare_checkpoint(arrays, early_stopping, source, epochs)
-
-    def _prepare_checkpoint(
-        self,
-        arrays: dict[str, np.ndarray],
-        early_stopping: EarlyStopping | None,
-        source: str,
-        epochs: int | None = None,
-    ) -> Callable[[], None]:
-        """Checks a checkpoint's arrays completely against this trainer and returns the step that applies
-        them, which cannot fail (a duck-typed scheduler's own load_state_dict runs first, so that if it
-        fails nothing else has changed)."""
-        self._check_headers(arrays, source)
-        groups = _group_entries(arrays, source)
-        try:
-            meta = json.loads(str(arrays["meta"]))
-        except ValueError as exc:
-            raise ValueError(f"{source}: 'meta' is not valid JSON ({exc})") from exc
-        if not isinstance(meta, dict):
-            raise ValueError(f"{source}: 'meta' is not a JSON object")
-        version = meta.get("format", 1)
-        if not _is_int(version) or version > CHECKPOINT_FORMAT:
-            raise ValueError(f"{source}: checkpoint format {version!r} is newer than this scratchnet reads")
-        missing = [k for k in ("epoch", "trainer_rng", "layer_rngs", "history", "scheduler") if k not in meta]
-        if missing:
-            raise ValueError(f"{source}: 'meta' lacks {missing}")
-        epoch, records = meta["epoch"], _parse_history(meta["history"], source)
-        if not _is_int(epoch) or epoch != len(records):
-            raise ValueError(f"{source}: epoch {epoch!r} does not match its {len(records)} history records")
-        if epochs is not None and epoch > epochs:
-            raise ValueError(f"{source} holds {epoch} epochs, more than the {epochs} asked for")
-        stop_reason = meta.get("stop_reason")
-        if stop_reason is not None and not isinstance(stop_reason, str):
-            raise ValueError(f"{source}: stop_reason {stop_reason!r} is not a string")
-        bad = _first_non_finite({k: v for k, v in arrays.items() if k != "meta"})
-        if bad is not None:
-            raise ValueError(f"{source}: {_describe_entry(bad)} holds non-finite values")
-
-        apply_model = prepare_load_state(self.model, groups["model/"], f"{source} (model)")
-        apply_optimizer = self.optimizer.prepare_load_state_dict(groups["optim/"], f"{source} (optimizer)")
-        trainer_rng = _generator_from_state(meta["trainer_rng"], f"{source} (trainer random state)")
-        apply_layer_rngs = self._prepare_layer_rngs(meta["layer_rngs"], source)
-        apply_carried = _prepare_carried(self.model, groups["carried/"])
-
-        saved_schedule = meta["scheduler"]
-        # a scheduler without state methods can only be trained without checkpoints (fit checks that):
-        # rolling back after a non-finite epoch then restores everything but its progress
-        _check_presence(
-            self.scheduler if _has_state(self.scheduler) else None, saved_schedule, "a scheduler", source
-        )
-        apply_schedule, custom_schedule = None, None
-        if saved_schedule is not None:
-            if callable(getattr(self.scheduler, "prepare_load_state_dict", None)):
-                try:
-                    apply_schedule = self.scheduler.prepare_load_state_dict(saved_schedule)
-                except ValueError as exc:
-                    raise ValueError(f"{source} (scheduler): {exc}") from exc
-            else:
-                custom_schedule = saved_schedule
-
-        saved_stopper = meta.get("early_stopping")
-        apply_stopper = None
-        if version >= 2 or saved_stopper is not None:
-            _check_presence(early_stopping, saved_stopper, "an EarlyStopping", source)
-        if saved_stopper is not None:
-            apply_stopper = early_stopping.prepare_load_state_dict(
-                saved_stopper, groups["early/"], self.model, f"{source} (early stopping)"
-            )
-        elif groups["early/"]:
-            raise ValueError(f"{source}: holds early-stopping weights without early-stopping state")
-        apply_callbacks = self._prepare_callbacks(meta.get("callbacks", []), source)
-
-        def apply() -> None:
-            if custom_schedule is not None:
-                self.scheduler.load_state_dict(custom_schedule)
-            apply_model()
-            apply_optimizer()
-            apply_layer_rngs()
-            apply_carried()
-            self.rng = trainer_rng
-            self.epoch = epoch
-            self.history = History(records)
-            self.history.stop_reason = stop_reason
-            if apply_schedule is not None:
-                apply_schedule()
-            if apply_stopper is not None:
-                apply_stopper()
-            apply_callbacks()
-
-        return apply
-
-    def _prepare_callbacks(self, saved: Any, source: str) -> Callable[[], None]:
-        """Checks the callbacks' saved progress against the callbacks of this fit (those that keep any, in
-        order); returns the step that applies it."""
-        keeping = [c for c in self._callbacks if c.state_dict() is not None]
-        if not isinstance(saved, list) or not all(isinstance(e, dict) and "type" in e for e in saved):
-            raise ValueError(
-                f"{source}: the callbacks' state is not a list of {{type, state}}: {saved!r:.80}"
-            )
-        found = [e["type"] for e in saved]
-        if found != [type(c).__name__ for c in keeping]:
-            raise ValueError(
-                f"{source}: written with callbacks keeping state {found}, this fit has "
-                f"{[type(c).__name__ for c in keeping]}; pass the same callbacks to resume"
-            )
-        steps = [
-            c.prepare_load_state_dict(e["state"], f"{source} ({e['type']})") for c, e in zip(keeping, saved)
-        ]
-
-        def apply() -> None:
-            for step in steps:
-                step()
-
-        return apply
-
-    def _prepare_layer_rngs(self, states: Any, source: str) -> Callable[[], None]:
-        layers = {name: layer for name, layer in self.model.named_layers() if layer.rng is not None}
-        if not isinstance(states, dict) or set(states) != set(layers):
-            found = sorted(states) if isinstance(states, dict) else states
-            raise ValueError(
-                f"{source}: random states for layers {found!r:.200}, the model's stochastic layers are "
-                f"{sorted(layers)}"
-            )
-        return self.model.prepare_rng_state(states, source)
-
-
-class _Arrays:
-    """Training or evaluation data given as arrays ``x`` and ``y``."""
-
-    def __init__(self, x: Any, y: Any, who: str) -> None:
-        if not hasattr(y, "shape"):
-            raise TypeError(f"{who}: y must be an array like x, got {type(y).__name__}")
-        if len(x) != len(y):
-            raise ValueError(f"{who}: x has {len(x)} samples but y has {len(y)}")
-        if len(x) == 0:
-            raise ValueError(f"{who}: got an empty data set")
-        self.x, self.y = x, y
-
-
-class _Batches:
-    """Training or evaluation data given as a ``DataLoader`` or another re-iterable of ``(x, y)`` batches."""
-
-    def __init__(self, batches: Any) -> None:
-        self.batches = batches
-
-
-def _rank_zero_only(callback: Any) -> bool:
-    """A callback that writes files (``ModelCheckpoint``, ``CSVLogger``, or one whose class sets
-    ``rank_zero_only = True``) is called on rank 0 alone when several ranks train."""
-    from scratchnet.callbacks import CSVLogger, ModelCheckpoint
-
-    return isinstance(callback, ModelCheckpoint | CSVLogger) or bool(
-        getattr(callback, "rank_zero_only", False)
-    )
-
-
-def _average_buffers(model: Layer, dist: distributed.Communicator) -> None:
-    """Sets every floating-point buffer (BatchNorm's running mean and variance) to its mean over the ranks,
-    which each updated from their own slices, so that all ranks evaluate and save the same model."""
-    entries = [
-        (layer.buffers, key)
-        for _, layer in model.named_layers()
-        for key, value in layer.buffers.items()
-        if np.issubdtype(value.dtype, np.floating)
-    ]
-    if not entries:
-        return
-    flat = np.concatenate([np.asarray(table[key], dtype=np.float64).reshape(-1) for table, key in entries])
-    dist.allreduce_(flat)
-    flat /= dist.size
-    offset = 0
-    for table, key in entries:
-        value = table[key]
-        table[key] = flat[offset : offset + value.size].reshape(value.shape).astype(value.dtype)
-        offset += value.size
-
-
-def _check_reiterable(obj: Any, who: str) -> None:
-    try:
-        iterator = iter(obj)
-    except TypeError:
-        raise TypeError(
-            f"{who}: expected arrays x and y, a DataLoader or a re-iterable of (x, y) batches, got "
-            f"{type(obj).__name__}"
-        ) from None
-    if iterator is obj:  # a generator or an iterator: the second epoch would find it empty
-        raise TypeError(
-            f"{who}: got a one-pass iterator ({type(obj).__name__}), which would be empty after the first epoch; "
-            "pass a DataLoader or a list of (x, y) batches"
-        )
-
-
-def _data(x: Any, y: Any, who: str) -> _Arrays | _Batches:
-    """``fit``/``evaluate``'s data: arrays x and y, or (with y None) a re-iterable of batches as x."""
-    if hasattr(x, "shape"):
-        if y is None:
-            raise TypeError(f"{who}: y is missing: pass targets y, or a DataLoader of (x, y) batches as x")
-        return _Arrays(x, y, who)
-    if y is not None:
-        raise TypeError(f"{who}: x must be an array when y is given, got {type(x).__name__}")
-    if isinstance(x, _Arrays | _Batches):
-        return x
-    _check_reiterable(x, who)
-    if getattr(x, "y", True) is None:  # a DataLoader built without targets
-        raise ValueError(f"{who}: the DataLoader has no targets (y); build it with DataLoader(x, y, ...)")
-    return _Batches(x)
-
-
-def _validation(data: Any) -> _Arrays | _Batches:
-    if isinstance(data, tuple) and len(data) == 2 and hasattr(data[0], "shape"):
-        return _Arrays(*data, "fit (validation_data)")
-    if isinstance(data, tuple):
-        raise TypeError(
-            "fit: validation_data must be a pair of arrays (x, y) or a DataLoader of (x, y) batches"
-        )
-    return _data(data, None, "fit (validation_data)")
-
-
-def _batch_count(data: _Arrays | _Batches, batch_size: int) -> int | None:
-    if isinstance(data, _Arrays):
-        return math.ceil(len(data.x) / batch_size)
-    try:
-        return len(data.batches)
-    except TypeError:
-        return None
 
 
 def _check_verbose(verbose: Any) -> int:
@@ -1023,66 +587,6 @@ def _epoch_line(record: dict[str, float], target: int) -> str:
     parts = [f"epoch {int(record['epoch'])}/{target}", f"{record['time']:.1f}s"]
     parts += [f"{k} {v:.4g}" for k, v in record.items() if k not in ("epoch", "time")]
     return " - ".join(parts)
-
-
-def _metric_functions(metrics: Any, loss: Any) -> tuple[dict[str, Callable], list[str]]:
-    """The per-batch metric functions by name, and the names of the metrics computed from the epoch's loss."""
-    if isinstance(metrics, str) or callable(metrics):
-        metrics = [metrics]
-    if isinstance(metrics, dict):
-        metrics = list(metrics.items())
-    threshold = 0.0 if isinstance(loss, BinaryCrossEntropy) and loss.from_logits else 0.5
-    if isinstance(loss, BinaryCrossEntropy):  # independent yes/no outputs, not one class per row
-        scored_accuracy = lambda p, t: binary_accuracy(p, t, threshold)  # noqa: E731
-    else:
-        scored_accuracy = lambda p, t: accuracy(p, t, threshold)  # noqa: E731
-    known: dict[str, Callable] = {
-        "accuracy": scored_accuracy,
-        "top_k_accuracy": top_k_accuracy,
-        "mae": mean_absolute_error,
-        "mse": mean_squared_error,
-    }
-    functions: dict[str, Callable] = {}
-    derived: list[str] = []
-    for m in metrics:
-        if isinstance(m, str):
-            if m == "perplexity":
-                if not getattr(loss, "classification", False) or isinstance(loss, BinaryCrossEntropy):
-                    raise ValueError(
-                        f"Trainer: perplexity is the exponential of a cross-entropy, not of {loss!r}"
-                    )
-                name, fn = m, None
-            elif m in known:
-                name, fn = m, known[m]
-            else:
-                raise ValueError(
-                    f"Trainer: unknown metric {m!r}; known: {sorted([*known, 'perplexity'])}, or a function"
-                )
-        elif isinstance(m, tuple) and len(m) == 2 and isinstance(m[0], str) and callable(m[1]):
-            name, fn = m
-        elif callable(m):
-            name, fn = getattr(m, "__name__", None), m
-            if not name or name == "<lambda>":
-                raise ValueError(
-                    f"Trainer: the metric {m!r:.60} has no name to record it under; pass ('name', function) "
-                    "or {'name': function}"
-                )
-        else:
-            raise TypeError(
-                f"Trainer: a metric is a name, a function or a (name, function) pair, got {m!r:.60}"
-            )
-        if (
-            name in ("loss", "lr", "time", "epoch")
-            or name.startswith("val_")
-            or name in functions
-            or name in derived
-        ):
-            raise ValueError(f"Trainer: metric name {name!r} is taken (by the history or another metric)")
-        if fn is None:
-            derived.append(name)
-        else:
-            functions[name] = fn
-    return functions, derived
 
 
 def _progress(total: int, desc: str, enabled: bool):
