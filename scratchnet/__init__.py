@@ -13,6 +13,7 @@ from scratchnet.gradcheck import gradcheck
 from scratchnet.model import Sequential
 from scratchnet.model_io import load_model, register_layer
 from scratchnet.random import seed
+from scratchnet.sampling import generate
 from scratchnet.training import EarlyStopping, History, Trainer
 
 __version__ = "0.1.0"
@@ -24,6 +25,7 @@ __all__ = [
     "backend",
     "callbacks",
     "datasets",
+    "generate",
     "gradcheck",
     "init",
     "layers",

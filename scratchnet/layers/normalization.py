@@ -1,4 +1,5 @@
-r"""Batch normalisation for dense features (N, D) and images (N, C, H, W).
+r"""Batch normalisation for dense features (N, D) and images (N, C, H, W); layer normalisation (``LayerNorm``,
+at the end) over the last axis.
 
 Training, per feature over the m values in the batch (for images: over N, H and W):
 
@@ -111,3 +112,72 @@ class BatchNorm2D(_BatchNorm):
     axes = (0, 2, 3)
     ndim = 4
     input_spec = InputSpec("(N, C, H, W)", ndim=4, channels="num_features")
+
+
+class LayerNorm(Layer):
+    r"""Layer normalisation (Ba, Kiros & Hinton 2016) over the last axis: each position's D features are
+    normalised by their own mean and variance, so it works the same in training and evaluation, for any batch.
+
+    For one row :math:`x \in \mathbb{R}^D` (x may be (N, D), (N, T, D), ...):
+
+    .. math::
+        \mu = \tfrac1D\textstyle\sum_i x_i,\quad \sigma^2 = \tfrac1D\sum_i (x_i-\mu)^2,\quad
+        \hat x = (x-\mu)/\sqrt{\sigma^2+\epsilon},\quad y = \gamma\odot\hat x + \beta
+
+    Backward with :math:`g = \partial L/\partial y` and :math:`\hat g = \gamma\odot g`: the parameters sum
+    over all rows, :math:`\partial L/\partial\gamma = \sum_{rows} g\odot\hat x`,
+    :math:`\partial L/\partial\beta = \sum_{rows} g`; within a row, since :math:`\mu` and :math:`\sigma` depend
+    on every :math:`x_i` (the batch-norm formula with the sums over the row instead of the batch),
+
+    .. math::
+        \partial L/\partial x = \frac{1}{\sqrt{\sigma^2+\epsilon}}\Big(\hat g - \overline{\hat g}
+        - \hat x\,\overline{\hat g\odot\hat x}\Big)
+
+    with :math:`\overline{\,\cdot\,}` the mean over the row. Parameters ``gamma`` (ones) and ``beta`` (zeros),
+    PyTorch's ``weight`` and ``bias``; ``normalized_shape`` is D (an int, or ``(D,)`` as PyTorch writes it).
+    """
+
+    input_spec = InputSpec("(..., {normalized_shape})", min_ndim=1, last_dim="normalized_shape")
+    saved_for_backward = ()  # its own normalised copy
+
+    def __init__(self, normalized_shape: Any, eps: float = 1e-5, dtype: Any = np.float32) -> None:
+        super().__init__()
+        shape = normalized_shape
+        if isinstance(shape, tuple | list):
+            if len(shape) != 1:
+                raise ValueError(
+                    f"LayerNorm: normalizes over the last axis only, so normalized_shape must be an int D or "
+                    f"(D,), got {normalized_shape!r}"
+                )
+            shape = shape[0]
+        self.normalized_shape = check_size("LayerNorm", "normalized_shape", shape)
+        self.eps = check_float("LayerNorm", "eps", eps, low=0.0, low_inclusive=False)
+        dt = as_float_dtype(dtype, "LayerNorm")
+        self.add_param("gamma", np.ones(self.normalized_shape, dtype=dt))
+        self.add_param("beta", np.zeros(self.normalized_shape, dtype=dt))
+        self._cache: tuple | None = None
+
+    def __repr__(self) -> str:
+        eps = "" if self.eps == 1e-5 else f", eps={self.eps:g}"
+        return f"LayerNorm({self.normalized_shape}{eps})"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        xp = get_array_module(x)
+        mean = x.mean(axis=-1, keepdims=True)
+        centred = x - mean
+        var = (centred * centred).mean(axis=-1, keepdims=True)
+        inv_std = 1.0 / xp.sqrt(var + x.dtype.type(self.eps))
+        x_hat = centred * inv_std
+        self._cache = (x_hat, inv_std)
+        return x_hat * self.params["gamma"] + self.params["beta"]
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        x_hat, inv_std = self._cache
+        d = self.normalized_shape
+        g2, x2 = dout.reshape(-1, d), x_hat.reshape(-1, d)  # rows: the sums over rows are one reduction
+        self.grads["gamma"] = (g2 * x2).sum(axis=0)
+        self.grads["beta"] = g2.sum(axis=0)
+        gh = dout * self.params["gamma"]
+        mean_gh = gh.mean(axis=-1, keepdims=True)
+        mean_ghx = (gh * x_hat).mean(axis=-1, keepdims=True)
+        return inv_std * (gh - mean_gh - x_hat * mean_ghx)
