@@ -1,5 +1,5 @@
-"""Chapter 1: tensors and computation graphs, with plain NumPy.
-
+"""Chapter 1: tensors and computation graphs, with plain NumPy
+===========================================================
 What the course claims (TensorFlow 1: build a graph, then run it in a session):
 
 * lab-01-basics (ML & DL slides), the computational graph: the constants 3.0 and 4.0 run as
@@ -18,7 +18,7 @@ What the course claims (TensorFlow 1: build a graph, then run it in a session):
 
 In NumPy there is no separate build step: an expression is evaluated the moment it is written, so a
 placeholder is simply a function argument and a graph is simply a Python function. What a framework's
-graph really buys is the *backward* pass. For the tiny graph f = w*x + b we write both directions by hand:
+graph really buys is the *backward* pass. For the tiny graph f = w*x + b we write both directions by hand::
 
     forward:   g = w * x        f = g + b
     backward:  df/db = 1        df/dg = 1

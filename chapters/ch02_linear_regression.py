@@ -1,5 +1,5 @@
-"""Chapter 2: linear regression, from a cost curve to gradient descent.
-
+"""Chapter 2: linear regression, from a cost curve to gradient descent
+===================================================================
 What the course claims:
 
 * the cost(W) slides (ML & DL): on x = y = [1, 2, 3] with H(x) = Wx the mean squared error is 0 at W = 1

@@ -1,5 +1,5 @@
-"""Chapter 3: logistic regression, a line squashed into a probability.
-
+"""Chapter 3: logistic regression, a line squashed into a probability
+==================================================================
 What the course claims:
 
 * lab-05-1 (ML & DL slides): six points [[1,2], [2,3], [3,1], [4,3], [5,3], [6,2]] labelled 0, 0, 0, 1,

@@ -1,5 +1,5 @@
-"""Chapter 4: softmax classification, many classes at once.
-
+"""Chapter 4: softmax classification, many classes at once
+=======================================================
 What the course claims:
 
 * the multinomial slides (Deep Learning #2): scores [2.0, 1.0, 0.1] turned into three sigmoid outputs give

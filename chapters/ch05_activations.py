@@ -1,5 +1,5 @@
-"""Chapter 5: activation functions and their derivatives.
-
+"""Chapter 5: activation functions and their derivatives
+=====================================================
 What the course claims (the Cognitive Class activation-functions lab):
 
 * a neuron's weighted sum of the input [1, 2, 3] with random 3x3 weights and biases, passed through each

@@ -1,5 +1,5 @@
-"""Chapter 6: XOR, backpropagation, and why deep sigmoid nets stall.
-
+"""Chapter 6: XOR, backpropagation, and why deep sigmoid nets stall
+================================================================
 What the course claims (Deep Learning #2 slides, the XOR labs; every weight and bias starts from N(0, 1),
 the cost is the binary cross-entropy, plain gradient descent at 0.1 for 10001 steps):
 

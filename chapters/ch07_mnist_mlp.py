@@ -1,5 +1,5 @@
-"""Chapter 7: MNIST with softmax regression and multi-layer perceptrons, the course's ladder.
-
+"""Chapter 7: MNIST with softmax regression and multi-layer perceptrons, the course's ladder
+=========================================================================================
 What the course claims (all on full MNIST, test accuracy on the 10,000 test digits after training):
 
 * lab-10-1, softmax regression, N(0, 1) weights and biases, Adam 0.001, batches of 100, 15 epochs: 0.9035

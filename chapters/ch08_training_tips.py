@@ -1,5 +1,5 @@
-"""Chapter 8: training tips -- initialisation, optimizers, regularisation, batch norm, learning-rate decay.
-
+"""Chapter 8: training tips -- initialisation, optimizers, regularisation, batch norm, learning-rate decay
+=======================================================================================================
 What the course claims (the "NN tips" of the ML&DL and Korean decks, Gorner's MNIST tutorial in the Big Data
 Mining deck): advice without numbers of its own (its MNIST figures are chapter 7's):
 

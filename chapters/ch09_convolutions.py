@@ -1,5 +1,5 @@
-"""Chapter 9: understanding convolutions, from 1-D sums to feature maps of a real picture.
-
+"""Chapter 9: understanding convolutions, from 1-D sums to feature maps of a real picture
+======================================================================================
 What the course claims (the "understanding convolutions" notebook of the Deep Learning with TensorFlow course,
 the CNN-basics lab of the ML&DL deck, the Big Data Mining CNN lecture; worked examples, no training):
 

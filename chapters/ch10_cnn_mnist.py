@@ -1,5 +1,5 @@
-"""Chapter 10: convolutional networks on MNIST, from a simple CNN to an ensemble of seven.
-
+"""Chapter 10: convolutional networks on MNIST, from a simple CNN to an ensemble of seven
+======================================================================================
 What the course claims (full MNIST; TensorFlow 'SAME' padding throughout):
 
 * lab-11-1, the simple CNN: 3x3 conv, 32 maps -> ReLU -> 2x2 max pool -> 3x3 conv, 64 maps -> ReLU ->

@@ -1,5 +1,5 @@
-"""Chapter 11: classic CNN architectures, counted layer by layer, and two small ones trained.
-
+"""Chapter 11: classic CNN architectures, counted layer by layer, and two small ones trained
+=========================================================================================
 What the course claims (the case studies of the ML&DL and Korean decks, after Stanford's CS231n; figures
 and counts, no training):
 

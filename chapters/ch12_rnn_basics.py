@@ -1,5 +1,5 @@
-"""Chapter 12: recurrent networks, from one unrolled cell to a stacked LSTM that memorises a sentence.
-
+"""Chapter 12: recurrent networks, from one unrolled cell to a stacked LSTM that memorises a sentence
+==================================================================================================
 What the course claims (lab-12, TensorFlow 1.x; every lab feeds one-hot characters, full batch):
 
 * lab-12-0, RNN basics: a cell of 2 units fed the one-hot letters of "hello" (a 4-letter alphabet) gives

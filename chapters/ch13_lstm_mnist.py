@@ -1,5 +1,5 @@
-"""Chapter 13: classifying MNIST digits with an LSTM that reads each image one row at a time.
-
+"""Chapter 13: classifying MNIST digits with an LSTM that reads each image one row at a time
+=========================================================================================
 What the course claims (Deep Learning with TensorFlow, lab "MNIST data classification with RNN/LSTM"):
 
 * a 28x28 digit can be read as a sequence of 28 rows of 28 pixels; one LSTM layer of 128 units reads the

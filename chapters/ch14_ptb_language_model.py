@@ -1,5 +1,5 @@
-"""Chapter 14: a word-level language model on the Penn Treebank, trained with truncated BPTT.
-
+"""Chapter 14: a word-level language model on the Penn Treebank, trained with truncated BPTT
+=========================================================================================
 What the course claims (Deep Learning with TensorFlow, the PTB lab, adapted from TensorFlow's PTBModel):
 
 * the set-up: a 10,000-word vocabulary, 200-dimensional embeddings, two stacked LSTMs of 256 and 128 units

@@ -1,5 +1,5 @@
-"""Chapter 15: a character-level language model on Tiny Shakespeare, and four ways to sample from it.
-
+"""Chapter 15: a character-level language model on Tiny Shakespeare, and four ways to sample from it
+=================================================================================================
 What the course claims (Deep Learning with TensorFlow, lab "Applying RNN/LSTM to character modelling"):
 
 * the data: Tiny Shakespeare (``input.txt``), 65 distinct characters, numbered by frequency (the space

@@ -1,5 +1,5 @@
-"""Chapter 16: predicting the next day's closing price from the previous 7 days with a many-to-one LSTM.
-
+"""Chapter 16: predicting the next day's closing price from the previous 7 days with a many-to-one LSTM
+====================================================================================================
 What the course claims (lab-12-5, RNN with time-series data):
 
 * the data: ``data-02-stock_daily.csv``, daily Open, High, Low, Volume and Close, reversed into time

@@ -1,5 +1,5 @@
-"""Chapter 17: a restricted Boltzmann machine learns MNIST digits without labels.
-
+"""Chapter 17: a restricted Boltzmann machine learns MNIST digits without labels
+=============================================================================
 What the course claims (Deep Learning with TensorFlow, lab "RBM MNIST"):
 
 * an RBM is two layers of binary units joined by one weight matrix: 784 visible pixels and 50 hidden

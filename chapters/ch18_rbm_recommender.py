@@ -1,5 +1,5 @@
-"""Chapter 18: collaborative filtering with an RBM -- recommend movies from other users' tastes.
-
+"""Chapter 18: collaborative filtering with an RBM -- recommend movies from other users' tastes
+============================================================================================
 What the course claims (Deep Learning with TensorFlow: the RBM video and the lab "Recommendation System with
 a Restricted Boltzmann Machine"):
 

@@ -1,5 +1,5 @@
-"""Chapter 19: a deep belief network -- pre-train a stack of RBMs, then fine-tune it as a classifier.
-
+"""Chapter 19: a deep belief network -- pre-train a stack of RBMs, then fine-tune it as a classifier
+=================================================================================================
 What the course claims (Deep Learning with TensorFlow, lab "DBN MNIST"):
 
 * backpropagation in a deep sigmoid network can get stuck; a DBN first trains its layers one at a time

@@ -1,5 +1,5 @@
-"""Chapter 20: autoencoders -- squeeze a digit through a narrow code and rebuild it.
-
+"""Chapter 20: autoencoders -- squeeze a digit through a narrow code and rebuild it
+================================================================================
 What the course claims (Deep Learning with TensorFlow, lab "Autoencoders"):
 
 * an autoencoder is an ordinary network trained to output its own input; the lab's encoder is

@@ -23,7 +23,7 @@ from scratchnet.layers.activations import erf
 
 __all__ = ["BOUND", "gelu", "gelu_backward"]
 
-#: kernel vs twin, by dtype: |a - b| <= BOUND * (1 + |x|) for y, Phi and dx (4 units of the dtype's epsilon;
+#: kernel vs twin, by dtype: ``|a - b| <= BOUND * (1 + |x|)`` for y, Phi and dx (4 units of the dtype's epsilon;
 #: measured on 300,000 points in [-12, 12]: 2.4e-7 for float32 y at x = -3.8, 8.9e-16 for float64)
 BOUND = {
     np.dtype(np.float32): 4 * float(np.finfo(np.float32).eps),

@@ -53,11 +53,11 @@ every variant within :data:`ERROR_BOUND`.
 
 *The tile bound* (explicit ``algorithm="winograd"``; ``tests/fast/test_winograd_accuracy.py``). An output of
 filter f whose alpha x alpha input tile holds values of at most M in absolute value (over all channels), or
-an input gradient of channel c whose output tiles hold |dout| of at most M, is within
+an input gradient of channel c whose output tiles hold ``|dout|`` of at most M, is within
 
 .. math::  |\text{error}| \le E\, u\, M\, \|w\|_1
 
-with u the unit roundoff (2**-24 in float32, 2**-53 in float64) and :math:`\|w\|_1` the sum of |w| of
+with u the unit roundoff (2**-24 in float32, 2**-53 in float64) and :math:`\|w\|_1` the sum of ``|w|`` of
 filter f (of input channel c over all filters). :data:`TILE_ERROR` gives E (outputs / input gradients) for
 layers with at least 32 channels in and out: F(2x2, 3x3) 6 / 4, F(4x4, 3x3) 36 / 24, F(2x2, 5x5) 16 / 12,
 F(4x4, 5x5) 36 / 24, each 1.5 times the largest ratio measured (normal, ReLU'd, +-1, uniform, sparse,
@@ -70,26 +70,26 @@ rounding errors add up like random ones. F(2x2, r x r) is local: the points 0 an
 last input of a tile to the first and last output only, so each output's error depends on its own window
 alone (M may be read as the largest value of the window).
 
-So an output's error relative to its own sum of |w| |x| is E u times how much larger the largest value of its
+So an output's error relative to its own sum of ``|w| |x|`` is E u times how much larger the largest value of its
 tile is than its window's mean: 1e4 next to 1e-4 (issue #25) made F(4x4, 5x5) 45x its true value wrong.
 
 *What "auto" guarantees.* ``Conv2D(algorithm="auto")`` runs a call by Winograd only when every output is
-within :data:`AUTO_ACCURACY` (1e-4) of its own sum of |w| |x| plus |b|, every input gradient within 1e-4 of its
-own sum of |w| |dout|, and all of them finite wherever im2col's are; otherwise that forward (or backward) runs
+within :data:`AUTO_ACCURACY` (1e-4) of its own sum of ``|w| |x|`` plus ``|b|``, every input gradient within 1e-4 of its
+own sum of ``|w| |dout|``, and all of them finite wherever im2col's are; otherwise that forward (or backward) runs
 by im2col. :meth:`WinogradConv.certify` and :meth:`WinogradConv.certify_backward` check, with one compiled pass
 over x (dout), :func:`tile_contrast`:
 
-1. x, W, b (dout) finite, and no step able to overflow: bounds from the largest |x|, |w| and |dout| and the
+1. x, W, b (dout) finite, and no step able to overflow: bounds from the largest ``|x|``, ``|w|`` and ``|dout|`` and the
    matrices' row and column sums (``_growth``), each below a quarter of the dtype's largest value;
-2. the tile contrast rho -- the largest ratio, over all tiles, of a tile's largest |x| to the smallest mean |x|
+2. the tile contrast rho -- the largest ratio, over all tiles, of a tile's largest ``|x|`` to the smallest mean ``|x|``
    (over all channels and the r x r taps, padding as zeros) of the windows of its outputs; for dout, of an
-   output tile's largest |dout| to the smallest mean |dout| in the windows of the input pixels it adds onto --
+   output tile's largest ``|dout|`` to the smallest mean ``|dout|`` in the windows of the input pixels it adds onto --
    at most :func:`contrast_limit` = AUTO_ACCURACY / (E u): 47 (outputs) and 70 (input gradients) for
    F(4x4, .) in float32, 2.5e10 and 3.8e10 in float64.
 
-Since M <= rho times the window's mean |x|, the tile bound gives ``|error| <= E u rho ||w||_1 mean|x| <= 1e-4
-||w||_1 mean|x|``, and ``||w||_1 mean|x|`` is the window's sum of |w| |x| when the window's |x| (or the filter's
-|w|) is spread over the taps: the assumption under the guarantee. A window whose values sit on the taps where
+Since M <= rho times the window's mean ``|x|``, the tile bound gives ``|error| <= E u rho ||w||_1 mean|x| <= 1e-4
+||w||_1 mean|x|``, and ``||w||_1 mean|x|`` is the window's sum of ``|w| |x|`` when the window's ``|x|`` (or the filter's
+``|w|``) is spread over the taps: the assumption under the guarantee. A window whose values sit on the taps where
 its filter is nearly zero can be off by more than 1e-4 of its exact sum (never by more than 1e-4 of
 ``||w||_1 mean|x|``); the tests check the exact sums, with He-initialised weights. Corner cases:
 
@@ -100,7 +100,7 @@ its filter is nearly zero can be off by more than 1e-4 of its exact sum (never b
   benchmark's random images it keeps Winograd (rho about 16, dout about 48). Padding alone never empties a
   window.
 * The weight gradient is not certified on its own: it sums over every tile, and measured within 2e-6 of its
-  sum of |dout| |x| on the course's layer shapes (normal, ReLU'd and +-1 data). An image whose contrast lines
+  sum of ``|dout| |x|`` on the course's layer shapes (normal, ReLU'd and +-1 data). An image whose contrast lines
   up with the edge taps -- 1e4 left of a column and 1e-4 right of it with 'same' padding, so that one tap
   only ever reads the dark side, next to the bright side in the same tiles -- can leave that tap's gradient
   off by more than its own sum; im2col mixes nothing.
@@ -147,7 +147,7 @@ __all__ = [
     "WinogradConv",
 ]
 
-#: the largest |winograd - direct| / max|direct| the tests allow, by (m, r) and dtype
+#: the largest ``|winograd - direct|`` / max|direct| the tests allow, by (m, r) and dtype
 ERROR_BOUND = {
     (2, 3): {np.float32: 2e-6, np.float64: 1e-13},
     (4, 3): {np.float32: 2e-4, np.float64: 1e-12},
@@ -156,13 +156,13 @@ ERROR_BOUND = {
 }
 
 #: the accuracy ``Conv2D(algorithm="auto")`` holds Winograd to, entry by entry: the error of each output
-#: (input gradient) at most AUTO_ACCURACY times the sum of |w| |x| (|w| |dout|) that the entry adds up
+#: (input gradient) at most AUTO_ACCURACY times the sum of ``|w| |x|`` (``|w| |dout|``) that the entry adds up
 AUTO_ACCURACY = 1e-4
 
-#: E in the tile bound  |error| <= E u M ||w||_1  of F(m x m, r x r), as (forward output, input gradient),
-#: in units of the dtype's unit roundoff u (2**-24 float32, 2**-53 float64): M is the largest |x| (over all
-#: channels) in the output's input tile, or for an input gradient the largest |dout| in the output tiles it
-#: is built from; ||w||_1 is the sum of |w| of the output's filter (of the pixel's input channel). Measured
+#: E in the tile bound  ``|error| <= E u M ||w||_1``  of F(m x m, r x r), as (forward output, input gradient),
+#: in units of the dtype's unit roundoff u (2**-24 float32, 2**-53 float64): M is the largest ``|x|`` (over all
+#: channels) in the output's input tile, or for an input gradient the largest ``|dout|`` in the output tiles it
+#: is built from; ``||w||_1`` is the sum of ``|w|`` of the output's filter (of the pixel's input channel). Measured
 #: for layers with at least 32 channels in and out, the ones "auto" considers: 1.5 times the largest ratio
 #: seen (module docstring; tests/fast/test_winograd.py holds every variant to it)
 TILE_ERROR = {(2, 3): (6.0, 4.0), (4, 3): (36.0, 24.0), (2, 5): (16.0, 12.0), (4, 5): (36.0, 24.0)}
@@ -334,7 +334,7 @@ def input_transform_adjoint(
 # -- the accuracy guard of "auto" -----------------------------------------------------------------------
 def contrast_limit(m: int, r: int, dtype: Any, adjoint: bool = False) -> float:
     """The largest tile contrast (:func:`tile_contrast`) at which F(m x m, r x r) keeps every output (every
-    input gradient when ``adjoint``) within AUTO_ACCURACY of its sum of |w| |x|: with the tile bound
+    input gradient when ``adjoint``) within AUTO_ACCURACY of its sum of ``|w| |x|``: with the tile bound
     ``|error| <= E u M ||w||_1`` (TILE_ERROR) and ``M <= rho * ||window||_1 / (C r^2)``, the error is at most
     ``E u rho`` times ``||w||_1 ||window||_1 / (C r^2)``, so rho may reach ``AUTO_ACCURACY / (E u)``:
     about 47 (forward) and 70 (input gradient) in float32 for the F(4x4, .) variants."""
@@ -389,13 +389,13 @@ def tile_contrast(
     tile, can exceed the sum each output (input gradient) adds up. ``max|z|`` is NaN when z holds a NaN
     (and rho is then inf).
 
-    Forward (``z`` = x (N, C, H, W), ``size`` = the output's (OH, OW)): for every tile, its largest |x| over
-    all channels of its alpha x alpha input tile, times C r^2, over the smallest sum of |x| over all channels
+    Forward (``z`` = x (N, C, H, W), ``size`` = the output's (OH, OW)): for every tile, its largest ``|x|`` over
+    all channels of its alpha x alpha input tile, times C r^2, over the smallest sum of ``|x|`` over all channels
     of the r x r window of any of its m x m outputs. Adjoint (``z`` = dout (N, F, OH, OW), ``size`` = the
-    input's (H, W)): for every output tile, its largest |dout|, times F r^2, over the smallest sum of |dout|
+    input's (H, W)): for every output tile, its largest ``|dout|``, times F r^2, over the smallest sum of ``|dout|``
     in the r x r window (of the transposed convolution) of any input pixel it adds onto. Padding counts as
     zeros; rho is the largest ratio over all tiles (0 for a tile of zeros, inf for a window of zeros in a
-    tile that is not). A window's sum is C r^2 times its mean |z|, so rho bounds max / mean."""
+    tile that is not). A window's sum is C r^2 times its mean ``|z|``, so rho bounds max / mean."""
     z, m, r, alpha, pt, pl, sh, sw = prepare_tile_contrast(z, m, r, pad_top, pad_left, size_h, size_w)
     xp = get_array_module(z)
     n, c, h, w = z.shape
@@ -446,7 +446,7 @@ def tile_contrast(
 
 @functools.cache
 def _growth(m: int, r: int) -> tuple[float, ...]:
-    """How much each step of F(m x m, r x r) can grow the largest magnitude it is given (sums of |.| over
+    """How much each step of F(m x m, r x r) can grow the largest magnitude it is given (sums of ``|.|`` over
     the rows or columns of the 1-D matrices, squared for 2-D): (V/x, U/w, Y/M, dM/dY, dW/dU, dx/dV), the
     last with the number of tiles that add onto one input pixel. Every intermediate of a separable step is
     within its step's bound (each factor is at least 1)."""
@@ -483,7 +483,7 @@ class WinogradConv:
     rearrangement between tiles and image.
 
     ``certify`` / ``certify_backward`` are the accuracy guard of ``Conv2D(algorithm="auto")``: whether this
-    call by Winograd keeps every entry within AUTO_ACCURACY of its sum of |w| |x| and finite wherever
+    call by Winograd keeps every entry within AUTO_ACCURACY of its sum of ``|w| |x|`` and finite wherever
     im2col's is (module docstring). ``forward`` keeps a reference to its input (no copy) so that a backward
     the guard refuses can run by im2col instead (``release``)."""
 

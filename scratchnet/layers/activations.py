@@ -25,7 +25,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 def logistic(x: np.ndarray) -> np.ndarray:
     """1/(1+e^-x) to full relative precision on both sides: e^x/(1+e^x) for x < 0 (``sigmoid`` above, by tanh,
     loses the relative precision of its tiny values there, 1 + tanh(x/2) cancelling), 1/(1+e^-x) for x >= 0;
-    e^-|x| never overflows. For SiLU and GELU's tanh form, whose outputs are x times it."""
+    ``e^-|x|`` never overflows. For SiLU and GELU's tanh form, whose outputs are x times it."""
     xp = get_array_module(x)
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1, e) / (1 + e)
@@ -241,7 +241,7 @@ class ELU(Activation):
 
 
 class Softplus(Activation):
-    """y = log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|); dy/dx = sigmoid(x)."""
+    """y = log(1 + e^x), computed as max(x, 0) + ``log1p(e^-|x|)``; dy/dx = sigmoid(x)."""
 
     def _f(self, x):
         xp = get_array_module(x)

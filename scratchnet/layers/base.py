@@ -2,7 +2,8 @@
 the choice between a layer's own (reference) code and its fast path, all in ``Layer.__call__`` and
 ``Layer.backprop``.
 
-Contract (all layers):
+Contract (all layers)::
+
     y = layer(x)               the forward pass: checks x, runs the fast path or the layer's forward
     dx = layer.backprop(dout)  the matching backward: fills ``grads`` (same keys and shapes as ``params``)
     forward(x) / backward(dout)  the layer's own maths (tier 1), what a layer file writes; call them
