@@ -79,6 +79,8 @@ def chromium() -> str:
         path = shutil.which(name)
         if path:
             return path
+    if os.environ.get("SCRATCHNET_DOCS_BROWSER") == "0":  # .ci/run: apt-get could not install it here
+        pytest.skip("Chromium could not be installed (.ci/run printed why): the browser checks did not run")
     pytest.fail("no Chromium on PATH: apt-get install -y chromium (.ci/run installs it)")
 
 
