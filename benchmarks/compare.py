@@ -6,8 +6,9 @@ Prints Markdown tables of medians and ratios: first one training step (forward, 
 course's MNIST CNN and MLP, then one training step of a TransformerBlock (issue #30: N=32, T=128, D=256,
 4 heads, causal; against ``torch.nn.TransformerEncoderLayer(norm_first=True)`` with the same weights) with
 the peak memory of that step for each library, then the conv/pool table (``compare_conv.py``, with the
-machine's sgemm rate as the ceiling) and the LSTM/GRU table (``compare_rnn.py``), each run as its own process with the same thread
-count. Each library is timed in blocks of back-to-back calls that start only once the other library's
+machine's sgemm rate as the ceiling), the LSTM/GRU table (``compare_rnn.py``) and one epoch through
+``Trainer.fit`` against the idiomatic PyTorch loop, quiet and beside a busy process (``compare_epoch.py``),
+each run as its own process with the same thread count. Each library is timed in blocks of back-to-back calls that start only once the other library's
 idle threads have stopped spinning, alternating so every library sees the same load (``common.py``).
 
 Peak memory of the transformer step: each library runs in a process of its own (``--peak-memory-of``), with
@@ -296,7 +297,7 @@ def main() -> None:
     if args.only_steps:
         return
     extra = (["--quick"] if args.quick else []) + ["--threads", str(args.threads)]
-    for script in ("compare_conv.py", "compare_rnn.py"):
+    for script in ("compare_conv.py", "compare_rnn.py", "compare_epoch.py"):
         print(f"\n## {script}")
         sys.stdout.flush()
         subprocess.run([sys.executable, str(HERE / script), *extra], check=True)
