@@ -3,57 +3,9 @@
 from __future__ import annotations
 
 import math
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-CHAPTERS = REPO / "chapters"
-DATA = Path(os.environ.get("SCRATCHNET_DATA") or REPO.parent / "shared" / "datasets")
-
-
-def run_chapter(name: str, out: Path) -> str:
-    env = dict(os.environ)
-    env.update(
-        {
-            "MPLBACKEND": "Agg",
-            "OMP_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            "SCRATCHNET_DATA": str(DATA),
-            "SCRATCHNET_OFFLINE": "1",
-        }
-    )
-    proc = subprocess.run(
-        [sys.executable, str(CHAPTERS / f"{name}.py"), "--quick", "--out", str(out)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    text = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"{name} failed ({proc.returncode}):\n{text[-4000:]}"
-    assert "course vs scratchnet" in text
-    results = (out / "results.md").read_text()  # the final table, with the recipe column, kept
-    assert f"python chapters/{name}.py --quick" in results and "| recipe" in results
-    return text
-
-
-def needs_data(*files: str):
-    missing = [f for f in files if not (DATA / f).is_file()]
-    return pytest.mark.skipif(bool(missing), reason=f"data files not found in {DATA}: {missing}")
-
-
-def table_row(text: str, what: str) -> list[str]:
-    """The cells of the final table's row starting with ``what``."""
-    for line in text.splitlines():
-        if line.startswith(what):
-            return [c.strip() for c in line.split("|")]
-    raise AssertionError(f"no table row {what!r}")
+from chapter_runs import needs_data, run_chapter, table_row
 
 
 @needs_data("tinyshakespeare/input.txt")
