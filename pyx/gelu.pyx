@@ -19,7 +19,7 @@ from kernel_helpers cimport sn_share_thread_setting, sn_threads_for
 sn_share_thread_setting()  # the process-wide thread count (kernel_helpers.pxd)
 
 from scratchnet.fast import gelu as twin
-from scratchnet.arguments import kernel_takes
+from scratchnet.arguments import kernel_takes_elementwise
 
 __all__ = ["gelu", "gelu_backward"]
 
@@ -68,8 +68,7 @@ def _backward_into(const floating[::1] dout, const floating[::1] x, const floati
 
 
 def _compiled(*arrays):
-    """Whether the kernel takes these arrays: non-empty, of one shape, and as ``kernel_takes`` asks."""
-    return kernel_takes(arrays) and all(a.shape == arrays[0].shape for a in arrays) and arrays[0].size > 0
+    return kernel_takes_elementwise(arrays)
 
 
 def gelu(x):

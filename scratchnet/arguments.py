@@ -35,6 +35,7 @@ from scratchnet.backend import get_array_module
 
 __all__ = [
     "INDEX_LIMIT",
+    "kernel_takes_elementwise",
     "normalize_stride",
     "normalize_pad",
     "normalize_kernel",
@@ -84,6 +85,11 @@ def kernel_takes(arrays: tuple[Any, ...], dtypes: tuple[Any, ...] = (np.float32,
     return all(type(a) is np.ndarray for a in arrays) and (
         arrays[0].dtype in dtypes and all(a.dtype == arrays[0].dtype and a.flags.c_contiguous for a in arrays)
     )
+
+
+def kernel_takes_elementwise(arrays: tuple[Any, ...]) -> bool:
+    """``kernel_takes``, and all of one shape and non-empty: what the element-wise kernels (relu, gelu) take."""
+    return kernel_takes(arrays) and all(a.shape == arrays[0].shape for a in arrays) and arrays[0].size > 0
 
 
 def _is_int(v: Any) -> bool:
