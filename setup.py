@@ -53,6 +53,7 @@ extensions = [
         include_dirs=[np.get_include(), "pyx"],  # pyx/*.h: the kernels' C, included by the .pyx files
         depends=[
             "pyx/kernel_helpers.h",
+            "pyx/vector_math.h",
             *sorted(glob(f"pyx/{Path(path).stem}*.h")),
         ],  # rebuilt when they change
         extra_compile_args=compile_args,

@@ -4,7 +4,7 @@
  * keeps phi for backward); dx = dout (phi + x exp(-x^2 / 2) / sqrt(2 pi)) (backward).
  * float32: erf is the twin's own single-precision evaluation (Cody's first two rational pieces, chosen by
  * |z| with a select, erf = +-1 past |z| = 4; scratchnet/layers/activations.py, _erf_single), the same
- * float32 operations in the same order, and exp is sn_expf below. No branches and no library calls, so
+ * float32 operations in the same order, and exp is sn_expf (vector_math.h). No branches and no library calls, so
  * the compiler vectorises the loops; the C library's erff is a scalar call some 20 times slower.
  * float64: the C library's erf and exp, one call per element (float64 is for gradient checks, not speed).
  * NumPy twin: scratchnet/fast/gelu.py (and the layer's own code, scratchnet/layers/activations.py): equal
@@ -14,31 +14,8 @@
 #define SN_GELU_H
 
 #include <math.h>
-#include <stdint.h>
-#include <string.h>
 
-/* e^a for a <= 0 in float32: a = k ln 2 + r with k = round(a / ln 2) and |r| <= ln 2 / 2 (ln 2 in two
- * parts, Cody and Waite's, so r is exact), e^r = 1 + r + r^2 P(r) with Cephes' degree-5 P (within about an
- * ulp), times 2^k built in the exponent bits. Below -87 (where e^a leaves float32's normal range) it gives
- * 0; NaN stays NaN. */
-static inline float sn_expf(float a) {
-    const float big = 12582912.0f;  /* 1.5 * 2^23: adding and removing it rounds to the nearest integer */
-    float clamped = a < -87.0f ? -87.0f : a;
-    float k = (clamped * 1.44269504088896341f + big) - big;
-    float r = clamped - k * 0.693359375f;
-    r = r - k * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float er = p * (r * r) + r + 1.0f;
-    int32_t bits = ((int32_t)(k == k ? k : 0.0f) + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return a < -87.0f ? 0.0f : er * scale;
-}
+#include "vector_math.h"
 
 /* (lead z^k + num[0] z^(k-1) + ... + num[k-1]) / (z^k + den[0] z^(k-1) + ... + den[k-1]) in float32, by
  * the twin's Horner order (_horner_ratio). */

@@ -56,6 +56,10 @@ FAST_PATHS = {
     "scratchnet.layers.activations.ReLU.backward": "scratchnet.fast.activations:relu_backward",
     "scratchnet.layers.activations.GELU.forward": "scratchnet.fast.activations:gelu_forward",
     "scratchnet.layers.activations.GELU.backward": "scratchnet.fast.activations:gelu_backward",
+    "scratchnet.layers.attention.MultiHeadAttention.forward": "scratchnet.fast.attention:attention_forward",
+    "scratchnet.layers.attention.MultiHeadAttention.backward": "scratchnet.fast.attention:attention_backward",
+    "scratchnet.layers.normalization.LayerNorm.forward": "scratchnet.fast.normalization:layernorm_forward",
+    "scratchnet.layers.normalization.LayerNorm.backward": "scratchnet.fast.normalization:layernorm_backward",
     "scratchnet.layers.conv.Conv2D.forward": "scratchnet.fast.conv:conv2d_forward",
     "scratchnet.layers.conv.Conv2D.backward": "scratchnet.fast.conv:conv2d_backward",
     "scratchnet.layers.conv.Conv2D.backward_params": "scratchnet.fast.conv:conv2d_backward_params",
@@ -79,8 +83,10 @@ TWINS = {
     "direct_conv": "scratchnet.fast.direct_conv",
     "fingerprint": "scratchnet.fast.fingerprint",
     "gelu": "scratchnet.fast.gelu",
+    "layernorm": "scratchnet.fast.layernorm",
     "lstm_cell": "scratchnet.fast.lstm_cell",
     "relu": "scratchnet.fast.relu",
+    "softmax": "scratchnet.fast.softmax",
     "winograd": "scratchnet.fast.winograd",
 }
 

@@ -31,7 +31,7 @@ def relu_backward(layer: Any, dout: np.ndarray) -> np.ndarray:
 
 
 def gelu_forward(layer: Any, x: np.ndarray) -> np.ndarray:
-    """``GELU.forward`` of the exact form on the ``gelu`` kernel (``pyx/gelu.pyx``: the C library's erf on
+    """``GELU.forward`` of the exact form on the ``gelu`` kernel (``pyx/gelu.pyx``: one vectorised loop on
     all the kernels' threads, where the layer's own code evaluates Cody's approximation in a dozen passes on
     one core); the tanh form and other dtypes run the layer's own code. The cache is the layer's own
     (x, Phi(x)), so either tier's backward can follow."""

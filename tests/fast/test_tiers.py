@@ -10,7 +10,7 @@ import pytest
 from layer_checks import rand
 
 from scratchnet import backend
-from scratchnet.layers import GRU, LSTM, RNN, Conv2D, Dense
+from scratchnet.layers import GRU, LSTM, RNN, Conv2D, Dense, LayerNorm, MultiHeadAttention, TransformerBlock
 
 BOUNDS = {np.float64: 1e-10, np.float32: 2e-4}
 SEEDS = range(8)
@@ -30,7 +30,7 @@ def run_tier(reference, make, forward, backward_args):
     with backend.reference(reference):
         y = forward(layer)
         dx = layer.backprop(*backward_args(y))
-    grads = {k: v.copy() for k, v in layer.grads.items()}
+    grads = {p.name: p.grad.copy() for p in layer.parameters()}  # a block's sub-layers' too
     extra = {
         k: getattr(layer, k)
         for k in ("h_last", "c_last", "dh0", "dc0")
@@ -306,3 +306,55 @@ def test_dense_fast_path_equals_reference(seed, dtype, kernels):
         return layer
 
     compare_tiers(make, lambda layer: layer(x), random_dout(seed, dtype), dtype, f"Dense {shape} -> {d_out}")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_attention_fast_path_equals_reference(seed, dtype):
+    """Causal or not, with or without biases, a key padding mask (fully padded rows included) and dropout."""
+    rng = np.random.default_rng(seed)
+    heads = int(rng.integers(1, 5))
+    dim, n, t = heads * int(rng.integers(1, 9)), int(rng.integers(1, 5)), int(rng.integers(1, 20))
+    options = {"causal": seed % 2 == 0, "bias": seed % 3 != 0, "dropout": 0.3 if seed % 4 == 1 else 0.0}
+    x = rng.standard_normal((n, t, dim)).astype(dtype)
+    mask = rng.random((n, t)) < 0.3 if seed % 4 == 3 else None
+    if mask is not None:
+        mask[0] = True  # every key of one sequence padded: its rows are zeros
+    seed_w = int(rng.integers(1 << 30))
+
+    def make():
+        rng_w = np.random.default_rng(seed_w)
+        return MultiHeadAttention(dim, heads, dtype=dtype, rng=rng_w, **options)
+
+    compare_tiers(
+        make,
+        lambda layer: layer(x, key_padding_mask=mask),
+        random_dout(seed, dtype),
+        dtype,
+        f"MultiHeadAttention({dim}, {heads}, {options}) on {x.shape}, mask {mask is not None}",
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", range(4))
+def test_layernorm_and_transformer_block_fast_paths_equal_reference(seed, dtype):
+    rng = np.random.default_rng(seed)
+    heads = int(rng.integers(1, 4))
+    dim, n, t = heads * int(rng.integers(1, 7)), int(rng.integers(1, 4)), int(rng.integers(1, 17))
+    x = (rng.standard_normal((n, t, dim)) + 2.0).astype(dtype)
+    seed_w = int(rng.integers(1 << 30))
+
+    def make_norm():
+        layer = LayerNorm(dim, dtype=dtype)
+        layer.params["gamma"][...] = np.linspace(0.5, 2, dim)
+        layer.params["beta"][...] = np.linspace(-1, 1, dim)
+        return layer
+
+    compare_tiers(make_norm, lambda layer: layer(x), random_dout(seed, dtype), dtype, f"LayerNorm on {x.shape}")
+    compare_tiers(
+        lambda: TransformerBlock(dim, heads, causal=seed % 2 == 0, rng=np.random.default_rng(seed_w), dtype=dtype),
+        lambda layer: layer(x),
+        random_dout(seed, dtype),
+        dtype,
+        f"TransformerBlock({dim}, {heads}) on {x.shape}",
+    )

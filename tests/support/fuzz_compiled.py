@@ -307,7 +307,67 @@ def layers_forward_backward(g) -> None:
             assert np.isfinite(back[1]).all(), f"non-finite gradient: {g}"
 
 
+# bounds of the transformer kernels to their twins (tests/fast/test_{gelu,layernorm,softmax}.py), relative
+TRANSFORMER_BOUNDS = {"gelu": 1e-6, "layernorm": 1e-4, "softmax": 1e-5}
+
+
+def close_outcome(a, b, bound: float, what: str) -> None:
+    """Both errors, or both results equal within ``bound`` of the twin's largest entry (NaN where the twin's)."""
+    assert a[0] == b[0], f"{what}: compiled gave {a}, NumPy twin gave {b}"
+    if a[0] == "ok":
+        for xa, xb in zip(*(v if isinstance(v, tuple) else (v,) for v in (a[1], b[1]))):
+            xa, xb = np.asarray(xa), np.asarray(xb)
+            assert xa.shape == xb.shape and xa.dtype == xb.dtype, what
+            np.testing.assert_array_equal(np.isnan(xa), np.isnan(xb), err_msg=what)
+            finite = np.isfinite(xb) & np.isfinite(xa)
+            scale = max(float(np.abs(xb[finite]).max(initial=0.0)), 1.0)
+            assert float(np.abs(xa[finite] - xb[finite]).max(initial=0.0)) <= bound * scale, what
+
+
+@fuzz_settings(150)
+@given(
+    kernel=st.sampled_from(["gelu", "layernorm", "softmax"]),
+    shape=st.lists(st.integers(0, 9), min_size=1, max_size=4),
+    dtype=dtypes,
+    seed=st.integers(0, 2**16),
+    readonly=st.booleans(),
+    strided=st.booleans(),
+    scale=st.sampled_from([1e-3, 1.0, 50.0, 1e30]),
+    mismatch=st.booleans(),
+)
+def transformer_kernels(kernel, shape, dtype, seed, readonly, strided, scale, mismatch) -> None:
+    """GELU, LayerNorm and attention's softmax kernels against their twins on hostile arrays: other dtypes,
+    read-only, strided, empty, huge values, mismatched companion arrays (which must go to the twin)."""
+    note(target="transformer", kernel=kernel, shape=shape, dtype=dtype, seed=seed, readonly=readonly,
+         strided=strided, scale=scale, mismatch=mismatch)  # fmt: skip
+    x = make_input(tuple(shape), dtype, seed, readonly, strided)
+    if x.dtype.kind == "f":
+        with np.errstate(over="ignore"):
+            x = (x * scale).astype(x.dtype)
+    other = make_input(tuple(shape[:-1]) + (shape[-1] + 1,) if mismatch else tuple(shape), dtype, seed + 1, False, False)  # fmt: skip
+    compiled, twin = backend.kernel(kernel), backend.TWINS[kernel]
+    twin = __import__(twin, fromlist=["_"])
+    with np.errstate(all="ignore"):
+        if kernel == "gelu":
+            calls = [("gelu", (x,)), ("gelu_backward", (other, x, x))]
+        elif kernel == "layernorm":
+            gamma = np.ones(shape[-1] + mismatch, x.dtype) if x.dtype.kind == "f" else np.ones(1)
+            calls = [("layer_norm", (x, gamma, gamma * 0, 1e-5))]
+            inv = np.ones((*shape[:-1], 1), x.dtype) if x.dtype.kind == "f" else np.ones(1)
+            calls.append(("layer_norm_backward", (other, x, inv, gamma)))
+        else:
+            causal = seed % 2 == 0
+            calls = [("softmax_in_place", (x.copy() if not readonly else x, causal)),
+                     ("softmax_backward_in_place", (other.copy(), x))]  # fmt: skip
+        for name, args in calls:
+            fresh = [a.copy() if isinstance(a, np.ndarray) and a.flags.writeable else a for a in args]
+            got = outcome(lambda f=getattr(compiled, name), a=args: f(*a))
+            want = outcome(lambda f=getattr(twin, name), a=fresh: f(*a))
+            close_outcome(got, want, TRANSFORMER_BOUNDS[kernel], f"{kernel}.{name}")
+
+
 TARGETS = {
+    "transformer": transformer_kernels,
     "im2col": im2col_vs_twin,
     "pooling": pooling_vs_twin,
     "backward": backward_kernels_with_hostile_arguments,
