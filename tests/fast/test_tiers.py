@@ -350,9 +350,13 @@ def test_layernorm_and_transformer_block_fast_paths_equal_reference(seed, dtype)
         layer.params["beta"][...] = np.linspace(-1, 1, dim)
         return layer
 
-    compare_tiers(make_norm, lambda layer: layer(x), random_dout(seed, dtype), dtype, f"LayerNorm on {x.shape}")
     compare_tiers(
-        lambda: TransformerBlock(dim, heads, causal=seed % 2 == 0, rng=np.random.default_rng(seed_w), dtype=dtype),
+        make_norm, lambda layer: layer(x), random_dout(seed, dtype), dtype, f"LayerNorm on {x.shape}"
+    )
+    compare_tiers(
+        lambda: TransformerBlock(
+            dim, heads, causal=seed % 2 == 0, rng=np.random.default_rng(seed_w), dtype=dtype
+        ),
         lambda layer: layer(x),
         random_dout(seed, dtype),
         dtype,

@@ -361,8 +361,9 @@ def transformer_kernels(kernel, shape, dtype, seed, readonly, strided, scale, mi
                      ("softmax_backward_in_place", (other.copy(), x))]  # fmt: skip
         for name, args in calls:
             fresh = [a.copy() if isinstance(a, np.ndarray) and a.flags.writeable else a for a in args]
-            got = outcome(lambda f=getattr(compiled, name), a=args: f(*a))
-            want = outcome(lambda f=getattr(twin, name), a=fresh: f(*a))
+            run_compiled, run_twin = getattr(compiled, name), getattr(twin, name)
+            got = outcome(lambda f=run_compiled, a=args: f(*a))
+            want = outcome(lambda f=run_twin, a=fresh: f(*a))
             close_outcome(got, want, TRANSFORMER_BOUNDS[kernel], f"{kernel}.{name}")
 
 
