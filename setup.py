@@ -43,7 +43,7 @@ USE_OPENMP = os.environ.get("SCRATCHNET_NO_OPENMP") != "1" and _compiler_accepts
 NATIVE = ["-march=native"] if os.environ.get("SCRATCHNET_PORTABLE") != "1" else []
 if NATIVE and not _compiler_accepts(NATIVE):
     NATIVE = []
-compile_args = ["-O3", "-ffp-contract=off", *NATIVE] + (["-fopenmp"] if USE_OPENMP else [])
+compile_args = ["-O3", "-ffp-contract=off", "-fno-math-errno", *NATIVE] + (["-fopenmp"] if USE_OPENMP else [])
 link_args = ["-fopenmp"] if USE_OPENMP else []
 
 extensions = [

@@ -7,7 +7,7 @@ from scratchnet import backend
 from scratchnet.layers.conv import Conv2D
 from scratchnet.layers.pooling import MaxPool2D
 
-from .common import CONV_SHAPES, POOL_SHAPES, randn
+from .common import CONV_SHAPES, POOL_SHAPES, backward, forward, randn
 
 
 def _conv(name):
@@ -26,17 +26,17 @@ class ConvLayer:
     def setup(self, name, kernels):
         backend.use_compiled(kernels == "compiled")
         self.layer, self.x, self.g = _conv(name)
-        self.layer(self.x)
+        forward(self.layer, self.x)
 
     def teardown(self, name, kernels):
         backend.use_compiled(True)
 
     def time_forward(self, name, kernels):
-        self.layer(self.x)
+        forward(self.layer, self.x)
 
     def time_forward_backward(self, name, kernels):
-        self.layer(self.x)
-        self.layer.backprop(self.g)
+        forward(self.layer, self.x)
+        backward(self.layer, self.g)
 
 
 class ConvPeakMemory:
@@ -49,8 +49,8 @@ class ConvPeakMemory:
         self.layer, self.x, self.g = _conv(name)
 
     def peakmem_forward_backward(self, name):
-        self.layer(self.x)
-        self.layer.backprop(self.g)
+        forward(self.layer, self.x)
+        backward(self.layer, self.g)
 
 
 class MaxPool:
@@ -68,8 +68,8 @@ class MaxPool:
         backend.use_compiled(True)
 
     def time_forward_backward(self, name, kernels):
-        self.layer(self.x)
-        self.layer.backprop(self.g)
+        forward(self.layer, self.x)
+        backward(self.layer, self.g)
 
 
 class Im2colKernels:
@@ -108,12 +108,12 @@ class ThreadScaling:
         backend.set_num_threads(2)
 
     def time_conv_forward_backward(self, threads):
-        self.layer(self.x)
-        self.layer.backprop(self.g)
+        forward(self.layer, self.x)
+        backward(self.layer, self.g)
 
     def time_maxpool_forward_backward(self, threads):
-        self.pool(self.px)
-        self.pool.backprop(self.pg)
+        forward(self.pool, self.px)
+        backward(self.pool, self.pg)
 
 
 class ConvAlgorithm:
@@ -128,11 +128,11 @@ class ConvAlgorithm:
         self.layer = Conv2D(c, f, k, padding="same", rng=np.random.default_rng(0), algorithm=algorithm)
         self.x = randn((n, c, h, h))
         self.g = randn((n, f, h, h), seed=1)
-        self.layer(self.x)
+        forward(self.layer, self.x)
 
     def time_forward_backward(self, name, algorithm):
-        self.layer(self.x)
-        self.layer.backprop(self.g)
+        forward(self.layer, self.x)
+        backward(self.layer, self.g)
 
 
 class FirstLayerAlgorithm:
@@ -147,11 +147,11 @@ class FirstLayerAlgorithm:
         self.layer = Conv2D(c, f, k, padding="same", rng=np.random.default_rng(0), algorithm=algorithm)
         self.x = randn((n, c, h, h))
         self.g = randn((n, f, h, h), seed=1)
-        self.layer(self.x)
+        forward(self.layer, self.x)
 
     def time_forward_backward_params(self, algorithm):
-        self.layer(self.x)
-        self.layer.backprop(self.g, params_only=True)
+        forward(self.layer, self.x)
+        backward(self.layer, self.g, params_only=True)
 
 
 class ConvReLUForward:
@@ -170,7 +170,7 @@ class ConvReLUForward:
 
     def time_forward(self, name, mode):
         if mode == "fused":
-            self.model(self.x)
+            forward(self.model, self.x)
         else:
             conv, relu = self.model.layers
             relu(conv(self.x))

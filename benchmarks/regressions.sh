@@ -14,8 +14,9 @@ fi
 cd "$(dirname "$0")/.."
 base=$(git rev-parse --verify "$1^{commit}")
 head=$(git rev-parse --verify "$2^{commit}")
-asv machine --yes > /dev/null
-args=(--factor 1.1 --split --show-stderr --launch-method spawn)
+machine=${ASV_MACHINE:-vm-2core-x86_64}  # the machine class, as benchmarks/asv_history.sh records it
+asv machine --yes --machine "$machine" > /dev/null
+args=(--machine "$machine" --factor 1.1 --split --show-stderr --launch-method spawn)
 if [ -n "${ASV_BENCH:-}" ]; then
     args+=(--bench "$ASV_BENCH")
 fi

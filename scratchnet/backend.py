@@ -52,6 +52,7 @@ FAST_PATHS = {
     "scratchnet.model.Sequential.forward": "scratchnet.fast.fusion:sequential_forward",
     "scratchnet.layers.dense.Dense.forward": "scratchnet.fast.dense:dense_forward",
     "scratchnet.layers.dense.Dense.backward": "scratchnet.fast.dense:dense_backward",
+    "scratchnet.layers.dense.Dense.backward_params": "scratchnet.fast.dense:dense_backward_params",
     "scratchnet.layers.activations.ReLU.forward": "scratchnet.fast.activations:relu_forward",
     "scratchnet.layers.activations.ReLU.backward": "scratchnet.fast.activations:relu_backward",
     "scratchnet.layers.activations.GELU.forward": "scratchnet.fast.activations:gelu_forward",
@@ -71,12 +72,14 @@ FAST_PATHS = {
     "scratchnet.layers.recurrent.LSTM.backward_products": "scratchnet.fast.recurrent:lstm_backward_products",
     "scratchnet.layers.recurrent.GRU.forward_loop": "scratchnet.fast.recurrent:gru_forward_loop",
     "scratchnet.layers.recurrent.GRU.backward_loop": "scratchnet.fast.recurrent:gru_backward_loop",
+    "scratchnet.optim.Adam.update_step": "scratchnet.fast.optim:adam_update_step",
 }
 _resolved: dict[str, Callable[..., Any]] = {}
 _keys: dict[tuple[type, str], str] = {}
 
 # The NumPy twin of each compiled kernel ``scratchnet._kernels.NAME``.
 TWINS = {
+    "adam": "scratchnet.fast.adam",
     "im2col": "scratchnet.maths.im2col",
     "pooling": "scratchnet.maths.pooling",
     "batched_gemm": "scratchnet.fast.batched_gemm",

@@ -30,12 +30,14 @@ says when that is: ``False`` (StepLR, ExponentialLR, LambdaLR, ReduceLROnPlateau
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
+from scratchnet import backend
 from scratchnet.arguments import check_bool, check_float, check_size
 from scratchnet.backend import get_array_module
 from scratchnet.layers.base import Layer, ParamRef
@@ -127,6 +129,10 @@ class Optimizer:
         if self.clip_norm is not None:
             clip_grad_norm(self.params, self.clip_norm)
         self.step_count += 1
+        update = self.update_step
+        fast = None if backend.reference_mode() else backend.fast_path(self, "update_step")
+        if fast is not None:  # tier 2 (backend.FAST_PATHS), bit-identical to update_step
+            update = functools.partial(fast, self)
         for r in self.params:
             p, g = r.value, r.grad
             if g.shape != p.shape:
@@ -136,7 +142,7 @@ class Optimizer:
                 )
             if self.weight_decay and p.ndim >= 2 and not self.decoupled_weight_decay:
                 g = g + p.dtype.type(self.weight_decay) * p
-            self.update_step(p, g.astype(p.dtype, copy=False), self.state[r.name])
+            update(p, g.astype(p.dtype, copy=False), self.state[r.name])
 
     def update_step(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
         """Updates parameter ``p`` in place from its gradient ``g``; ``state`` holds its per-parameter arrays."""

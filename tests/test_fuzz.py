@@ -85,7 +85,7 @@ def clear_error_or(fn):
 
 
 # ------------------------------------------------------------------------------ compiled code, in a child
-COMPILED_TARGETS = {"im2col": 100, "pooling": 100, "backward": 60, "layers": 120, "transformer": 150}
+COMPILED_TARGETS = {"im2col": 100, "pooling": 100, "backward": 60, "layers": 120, "vector": 150}
 
 
 @pytest.mark.parametrize("target", sorted(COMPILED_TARGETS))

@@ -34,17 +34,24 @@ def dense_forward(layer: Any, x: np.ndarray) -> np.ndarray:
     return y.reshape(*x.shape[:-1], layer.out_features)
 
 
-def dense_backward(layer: Any, dout: np.ndarray) -> np.ndarray:
-    """``Dense.backward`` (dout already checked by the layer base class)."""
+def dense_backward(layer: Any, dout: np.ndarray, input_gradient: bool = True) -> np.ndarray | None:
+    """``Dense.backward`` (dout already checked by the layer base class); without ``input_gradient``, the
+    parameter gradients only."""
     x = layer._x
     x2 = x.reshape(-1, layer.in_features)
     g2 = dout.reshape(-1, layer.out_features)
     gemm = threaded_gemm(x2)
     if gemm is None:
         layer.grads["W"] = x2.T @ g2
-        dx = g2 @ layer.params["W"].T
+        dx = g2 @ layer.params["W"].T if input_gradient else None
     else:
         layer.grads["W"] = gemm.matmul_split(x2, g2, transpose_a=True)
-        dx = gemm.matmul_split(g2, layer.params["W"], transpose_b=True)
+        dx = gemm.matmul_split(g2, layer.params["W"], transpose_b=True) if input_gradient else None
     layer.grads["b"] = g2.sum(axis=0)
-    return dx.reshape(x.shape)
+    return None if dx is None else dx.reshape(x.shape)
+
+
+def dense_backward_params(layer: Any, dout: np.ndarray) -> None:
+    """``Dense.backward_params``: a network's first layer skips dx = dout W^T, the largest of its products
+    (784 x 256 in the course MLP), which nothing upstream of the data needs."""
+    dense_backward(layer, dout, input_gradient=False)

@@ -362,3 +362,21 @@ def test_layernorm_and_transformer_block_fast_paths_equal_reference(seed, dtype)
         dtype,
         f"TransformerBlock({dim}, {heads}) on {x.shape}",
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dense_parameter_gradients_alone_are_those_of_the_full_backward(dtype):
+    """A network's first layer skips dx on the fast path (``backward_params``): same grads, bit for bit."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((37, 300)).astype(dtype)
+    g = rng.standard_normal((37, 129)).astype(dtype)
+    grads = []
+    for params_only in (False, True):
+        layer = Dense(300, 129, dtype=dtype, rng=np.random.default_rng(5))
+        layer(x)
+        dx = layer.backprop(g, params_only=params_only)
+        assert (dx is None) == params_only
+        grads.append({k: v.copy() for k, v in layer.grads.items()})
+    for name in ("W", "b"):
+        np.testing.assert_array_equal(grads[0][name], grads[1][name])
+    assert backend.fast_path(Dense(2, 2), "backward_params") is not None

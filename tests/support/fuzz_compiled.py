@@ -307,8 +307,8 @@ def layers_forward_backward(g) -> None:
             assert np.isfinite(back[1]).all(), f"non-finite gradient: {g}"
 
 
-# bounds of the transformer kernels to their twins (tests/fast/test_{gelu,layernorm,softmax}.py), relative
-TRANSFORMER_BOUNDS = {"gelu": 1e-6, "layernorm": 1e-4, "softmax": 1e-5}
+# bounds of the vector kernels to their twins (tests/fast/test_{gelu,layernorm,softmax,adam}.py), relative
+VECTOR_BOUNDS = {"gelu": 1e-6, "layernorm": 1e-4, "softmax": 1e-5, "adam": 0.0}
 
 
 def close_outcome(a, b, bound: float, what: str) -> None:
@@ -324,9 +324,15 @@ def close_outcome(a, b, bound: float, what: str) -> None:
             assert float(np.abs(xa[finite] - xb[finite]).max(initial=0.0)) <= bound * scale, what
 
 
+def in_place_result(fn, args):
+    """fn(*args), or for a function that updates in place (returns None) the arrays it was given."""
+    out = fn(*args)
+    return tuple(a for a in args if isinstance(a, np.ndarray)) if out is None else out
+
+
 @fuzz_settings(150)
 @given(
-    kernel=st.sampled_from(["gelu", "layernorm", "softmax"]),
+    kernel=st.sampled_from(["gelu", "layernorm", "softmax", "adam"]),
     shape=st.lists(st.integers(0, 9), min_size=1, max_size=4),
     dtype=dtypes,
     seed=st.integers(0, 2**16),
@@ -335,10 +341,10 @@ def close_outcome(a, b, bound: float, what: str) -> None:
     scale=st.sampled_from([1e-3, 1.0, 50.0, 1e30]),
     mismatch=st.booleans(),
 )
-def transformer_kernels(kernel, shape, dtype, seed, readonly, strided, scale, mismatch) -> None:
-    """GELU, LayerNorm and attention's softmax kernels against their twins on hostile arrays: other dtypes,
-    read-only, strided, empty, huge values, mismatched companion arrays (which must go to the twin)."""
-    note(target="transformer", kernel=kernel, shape=shape, dtype=dtype, seed=seed, readonly=readonly,
+def vector_kernels(kernel, shape, dtype, seed, readonly, strided, scale, mismatch) -> None:
+    """GELU, LayerNorm, attention's softmax and Adam's kernels against their twins on hostile arrays: other
+    dtypes, read-only, strided, empty, huge values, mismatched companion arrays (which must go to the twin)."""
+    note(target="vector", kernel=kernel, shape=shape, dtype=dtype, seed=seed, readonly=readonly,
          strided=strided, scale=scale, mismatch=mismatch)  # fmt: skip
     x = make_input(tuple(shape), dtype, seed, readonly, strided)
     if x.dtype.kind == "f":
@@ -355,6 +361,8 @@ def transformer_kernels(kernel, shape, dtype, seed, readonly, strided, scale, mi
             calls = [("layer_norm", (x, gamma, gamma * 0, 1e-5))]
             inv = np.ones((*shape[:-1], 1), x.dtype) if x.dtype.kind == "f" else np.ones(1)
             calls.append(("layer_norm_backward", (other, x, inv, gamma)))
+        elif kernel == "adam":
+            calls = [("adam_update", (x.copy() if not readonly else x, other, x * 0, x * 0, 0.9, 0.999, 0.1, 0.5, 1e-8))]  # fmt: skip
         else:
             causal = seed % 2 == 0
             calls = [("softmax_in_place", (x.copy() if not readonly else x, causal)),
@@ -362,13 +370,13 @@ def transformer_kernels(kernel, shape, dtype, seed, readonly, strided, scale, mi
         for name, args in calls:
             fresh = [a.copy() if isinstance(a, np.ndarray) and a.flags.writeable else a for a in args]
             run_compiled, run_twin = getattr(compiled, name), getattr(twin, name)
-            got = outcome(lambda f=run_compiled, a=args: f(*a))
-            want = outcome(lambda f=run_twin, a=fresh: f(*a))
-            close_outcome(got, want, TRANSFORMER_BOUNDS[kernel], f"{kernel}.{name}")
+            got = outcome(lambda f=run_compiled, a=args: in_place_result(f, a))
+            want = outcome(lambda f=run_twin, a=fresh: in_place_result(f, a))
+            close_outcome(got, want, VECTOR_BOUNDS[kernel], f"{kernel}.{name}")
 
 
 TARGETS = {
-    "transformer": transformer_kernels,
+    "vector": vector_kernels,
     "im2col": im2col_vs_twin,
     "pooling": pooling_vs_twin,
     "backward": backward_kernels_with_hostile_arguments,
