@@ -5,6 +5,7 @@ import copy
 
 import numpy as np
 import pytest
+from compiled import compiled_or_skip
 
 import scratchnet as sn
 from scratchnet import backend
@@ -13,9 +14,9 @@ from scratchnet.fast import relu as relu_twin
 from scratchnet.fast import winograd as winograd_twin
 from scratchnet.layers import Conv2D, Dense, Flatten, LeakyReLU, MaxPool2D, ReLU
 
-compiled_relu = pytest.importorskip("scratchnet._kernels.relu")
-compiled_direct = pytest.importorskip("scratchnet._kernels.direct_conv")
-compiled_winograd = pytest.importorskip("scratchnet._kernels.winograd")
+compiled_relu = compiled_or_skip("relu")
+compiled_direct = compiled_or_skip("direct_conv")
+compiled_winograd = compiled_or_skip("winograd")
 
 
 def same_bits(a, b, what=""):
