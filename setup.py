@@ -1,18 +1,23 @@
-"""Build script: the package metadata plus one compiled extension per ``pyx/*.pyx`` file.
+"""Build script: the package metadata plus the compiled kernels, one extension per ``pyx/*.pyx`` file.
 
-Each ``pyx/NAME.pyx`` becomes ``scratchnet._kernels.NAME``. The kernels are compiled with ``-O3`` and OpenMP
-when the compiler accepts ``-fopenmp``; otherwise (or with ``SCRATCHNET_NO_OPENMP=1``) they are built serial,
-and ``scratchnet.backend.info()`` reports which build is present.
+Each ``pyx/NAME.pyx`` is built once per instruction-set level into ``scratchnet._kernels.LEVEL.NAME``, and
+``scratchnet.backend.cpu_level()`` picks one level at import from the CPU's features (as NumPy's run-time
+dispatch and OpenBLAS's DYNAMIC_ARCH do), so one wheel runs on any x86-64 and uses the wide vectors where
+they exist. On x86-64 the levels are ``baseline`` (``-march=x86-64-v2``: SSE4.2, POPCNT), ``avx2``
+(``x86-64-v3``: AVX2, FMA) and ``avx512`` (``x86-64-v4``); elsewhere (aarch64, ...) one ``generic`` build
+with the compiler's defaults. ``SCRATCHNET_BUILD_LEVELS=avx512`` (comma-separated) builds a subset: a
+quicker rebuild while developing. ``pyx/openmp_info.pyx``, which owns the thread setting and reads the CPU's
+features, is built once, at the lowest level.
 
-They are also compiled for the building machine's own instruction set (``-march=native``) when the compiler
-accepts it: the kernels are built from source where they run, and the Winograd transforms and the direct
-convolution run 2-3x faster with the wide vectors (AVX2/AVX-512) that a generic x86-64 build leaves unused.
-``SCRATCHNET_PORTABLE=1`` builds for the generic target instead (binaries to copy to other machines).
-``-ffp-contract=off`` keeps every multiply and add rounded separately, as NumPy's twins do, so kernels whose
-arithmetic is the twin's stay bit-identical to it.
+The kernels are compiled with ``-O3`` and OpenMP when the compiler accepts ``-fopenmp``; otherwise (or with
+``SCRATCHNET_NO_OPENMP=1``) they are built serial, and ``scratchnet.backend.info()`` reports which build is
+present. ``-ffp-contract=off`` keeps every multiply and add rounded separately, as NumPy's twins do, so
+kernels whose arithmetic is the twin's stay bit-identical to it at every level; ``-fno-math-errno`` lets the
+compiler vectorise square roots (the kernels never read errno).
 """
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -40,31 +45,65 @@ def _compiler_accepts(flags: list[str], source: str = "int main(void){return 0;}
 USE_OPENMP = os.environ.get("SCRATCHNET_NO_OPENMP") != "1" and _compiler_accepts(
     ["-fopenmp"], "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
 )
-NATIVE = ["-march=native"] if os.environ.get("SCRATCHNET_PORTABLE") != "1" else []
-if NATIVE and not _compiler_accepts(NATIVE):
-    NATIVE = []
-compile_args = ["-O3", "-ffp-contract=off", "-fno-math-errno", *NATIVE] + (["-fopenmp"] if USE_OPENMP else [])
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+# lowest first; the names are scratchnet.backend.KERNEL_LEVELS'
+LEVELS = (
+    {"baseline": ["-march=x86-64-v2"], "avx2": ["-march=x86-64-v3"], "avx512": ["-march=x86-64-v4"]}
+    if X86_64
+    else {"generic": []}
+)
+if os.environ.get("SCRATCHNET_BUILD_LEVELS", "").strip():
+    wanted = [name.strip() for name in os.environ["SCRATCHNET_BUILD_LEVELS"].split(",")]
+    unknown = sorted(set(wanted) - set(LEVELS))
+    if unknown:
+        sys.exit(f"SCRATCHNET_BUILD_LEVELS: unknown level(s) {unknown}; this platform has {list(LEVELS)}")
+    LEVELS = {name: flags for name, flags in LEVELS.items() if name in wanted}
+LEVELS = {name: flags for name, flags in LEVELS.items() if _compiler_accepts(flags)}
+compile_args = ["-O3", "-ffp-contract=off", "-fno-math-errno"] + (["-fopenmp"] if USE_OPENMP else [])
 link_args = ["-fopenmp"] if USE_OPENMP else []
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": False,
+    "wraparound": False,
+    "cdivision": True,
+    "initializedcheck": False,
+}
 
-extensions = [
-    Extension(
-        f"scratchnet._kernels.{Path(path).stem}",
-        [path],
-        include_dirs=[np.get_include(), "pyx"],  # pyx/*.h: the kernels' C, included by the .pyx files
-        depends=[
-            "pyx/kernel_helpers.h",
-            "pyx/vector_math.h",
-            *sorted(glob(f"pyx/{Path(path).stem}*.h")),
-        ],  # rebuilt when they change
-        extra_compile_args=compile_args,
-        extra_link_args=link_args,
-        define_macros=[
-            ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
-            ("SCRATCHNET_NATIVE", "1" if NATIVE else "0"),
-        ],
+
+def kernel_extensions(paths: list[str], package: str, flags: list[str], level: str) -> list:
+    """One extension per ``.pyx`` in ``paths``, named ``package.STEM``, compiled with ``flags``; Cython's C
+    goes to a folder per level (the same ``.pyx`` gives a module of another name at each level)."""
+    extensions = [
+        Extension(
+            f"{package}.{Path(path).stem}",
+            [path],
+            include_dirs=[np.get_include(), "pyx"],  # pyx/*.h: the kernels' C, included by the .pyx files
+            depends=[
+                "pyx/kernel_helpers.h",
+                "pyx/vector_math.h",
+                *sorted(glob(f"pyx/{Path(path).stem}*.h")),
+            ],  # rebuilt when they change
+            extra_compile_args=[*compile_args, *flags],
+            extra_link_args=link_args,
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        )
+        for path in paths
+    ]
+    # pyx/kernel_helpers.pxd: inline helpers the kernels share
+    return cythonize(
+        extensions, include_path=["pyx"], build_dir=f"build/cython/{level}", compiler_directives=DIRECTIVES
     )
-    for path in sorted(glob("pyx/*.pyx"))
-]
+
+
+kernels = [path for path in sorted(glob("pyx/*.pyx")) if Path(path).stem != "openmp_info"]
+lowest = next(iter(LEVELS), None)
+ext_modules = (
+    []
+    if lowest is None
+    else kernel_extensions(["pyx/openmp_info.pyx"], "scratchnet._kernels", LEVELS[lowest], lowest)
+)
+for level, flags in LEVELS.items():
+    ext_modules += kernel_extensions(kernels, f"scratchnet._kernels.{level}", flags, level)
 
 setup(
     name="scratchnet",
@@ -79,7 +118,7 @@ setup(
     package_data={"scratchnet.datasets": ["data/*.npz", "data/*.txt", "data/*.md"]},
     install_requires=["numpy>=2", "matplotlib>=3.7", "tqdm>=4.60", "pooch>=1.7"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "torch==2.13.0", "threadpoolctl>=3"],
+        "test": ["pytest>=7", "hypothesis>=6", "torch==2.13.0", "threadpoolctl>=3", "build>=1"],
         "bench": ["asv>=0.6", "torch==2.13.0"],
         "gpu": ["cupy-cuda12x"],
         # data parallelism over MPI (scratchnet.distributed): mpi4py and MPICH's wheel, a working mpiexec
@@ -94,16 +133,6 @@ setup(
             "myst-parser>=4",
         ],
     },
-    ext_modules=cythonize(
-        extensions,
-        include_path=["pyx"],  # pyx/kernel_helpers.pxd: inline helpers the kernels share
-        compiler_directives={
-            "language_level": 3,
-            "boundscheck": False,
-            "wraparound": False,
-            "cdivision": True,
-            "initializedcheck": False,
-        },
-    ),
+    ext_modules=ext_modules,
     zip_safe=False,
 )

@@ -78,8 +78,8 @@ class Im2colKernels:
 
     def setup(self, name, kernels):
         n, c, f, k, h = CONV_SHAPES[name]
-        mod = "scratchnet._kernels.im2col" if kernels == "compiled" else "scratchnet.maths.im2col"
-        self.mod = __import__(mod, fromlist=["im2col"])
+        twin = __import__(backend.TWINS["im2col"], fromlist=["im2col"])
+        self.mod = backend.kernel("im2col") if kernels == "compiled" else twin
         self.k, self.pad = k, (k - 1) // 2
         self.x = randn((n, c, h, h))
         self.cols = self.mod.im2col(self.x, k, k, 1, self.pad)

@@ -41,7 +41,7 @@ from kernel_helpers cimport _end_real, _first_real, sn_share_thread_setting, sn_
 
 sn_share_thread_setting()  # the process-wide thread count (kernel_helpers.pxd)
 
-from scratchnet._kernels.relu import relu_in_place
+from .relu import relu_in_place  # the same level's relu kernel
 from scratchnet.arguments import (
     prepare_direct_backward_input,
     prepare_direct_backward_weights,

@@ -1,4 +1,5 @@
-"""Reports how the kernels were built (OpenMP, instruction set), and owns the kernels' thread count.
+"""Reports how the kernels were built (OpenMP) and which instruction-set levels this CPU runs, and owns the
+kernels' thread count. Built once, at the lowest level, so it imports on any CPU of the platform.
 
 The thread count is one process-wide setting (``kernel_helpers.pxd``: every kernel module points at the
 one defined here), so ``set_num_threads`` from any Python thread reaches every kernel. Its default is
@@ -20,7 +21,7 @@ from cpython.pycapsule cimport PyCapsule_New
 from kernel_helpers cimport sn_openmp_enabled, sn_own_thread_setting, sn_thread_setting
 
 cdef extern from "openmp_info.h":
-    const int sn_native_build
+    int sn_cpu_runs_level(int level) noexcept nogil
     int sn_openmp_default() noexcept nogil
     int sn_register_fork_handler() noexcept nogil
 
@@ -29,9 +30,12 @@ cdef extern from "openmp_info.h":
 THREAD_SETTING = PyCapsule_New(<void*>&sn_own_thread_setting, "scratchnet.threads", NULL)
 
 
-def native_build() -> bool:
-    """True when the kernels were compiled for the building machine's instruction set (-march=native)."""
-    return bool(sn_native_build)
+def cpu_runs(level) -> bool:
+    """Whether this CPU runs kernels built for ``level`` ("baseline": x86-64-v2, "avx2": x86-64-v3, "avx512":
+    x86-64-v4; "generic", the one build off x86-64, runs everywhere it was built for)."""
+    if level == "generic":
+        return True
+    return bool(sn_cpu_runs_level({"baseline": 2, "avx2": 3, "avx512": 4}.get(level, 0)))
 
 
 def openmp_enabled() -> bool:

@@ -5,8 +5,8 @@ maths in plain NumPy, in ``scratchnet/layers/``. Tier 2 is what runs by default:
 (``pyx/``, built into ``scratchnet._kernels``) and fused, in-place NumPy variants (``scratchnet/fast/``),
 each held equal to its reference by the tests. This module decides, for every call, which tier runs:
 
-* ``kernel(name)``: the compiled module ``scratchnet._kernels.NAME`` when it was built and compiled code
-  is enabled (``use_compiled``; ``SCRATCHNET_PURE_NUMPY=1`` disables it), else its NumPy twin (the table
+* ``kernel(name)``: the compiled module ``scratchnet._kernels.LEVEL.NAME`` (``LEVEL``: the instruction-set
+  level this CPU runs, ``cpu_level()``) when it was built and compiled code is enabled (``use_compiled``; ``SCRATCHNET_PURE_NUMPY=1`` disables it), else its NumPy twin (the table
   ``TWINS``: tier-1 maths in ``scratchnet/maths/`` for the kernels layers call, ``scratchnet/fast/`` for
   the kernels only the fast paths call);
 * ``fast_path(layer, method)``: the tier-2 function that replaces a layer method (the table
@@ -23,6 +23,7 @@ Device handling (NumPy or CuPy arrays) lives in ``scratchnet.device``; its funct
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -148,13 +149,64 @@ def fast_path(layer: Any, method: str) -> Callable[..., Any] | None:
     return _resolved[key]
 
 
+# The instruction-set levels the kernels are built for (setup.py), lowest first: x86-64-v2, -v3 (AVX2, FMA),
+# -v4 (AVX-512) on x86-64; one "generic" build elsewhere.
+KERNEL_LEVELS = ("baseline", "avx2", "avx512", "generic")
+_level: str | None = None
+
+
+def built_levels() -> list[str]:
+    """The kernel levels this installation has, lowest first (empty when the kernels were not built)."""
+    return [
+        level
+        for level in KERNEL_LEVELS
+        if importlib.util.find_spec(f"scratchnet._kernels.{level}") is not None
+        and importlib.util.find_spec(f"scratchnet._kernels.{level}.relu") is not None
+    ]
+
+
+def cpu_level() -> str | None:
+    """The instruction-set level whose compiled kernels run, chosen once: the highest built level this CPU
+    runs, or the one ``SCRATCHNET_CPU`` names (``baseline``, ``avx2``, ``avx512``; for testing: a level the
+    CPU lacks, or one not built, is an error rather than an illegal instruction). None without kernels."""
+    global _level
+    if _level is None:
+        if not compiled_kernels_available():
+            return None
+        from scratchnet._kernels import openmp_info
+
+        built = built_levels()
+        forced = os.environ.get("SCRATCHNET_CPU", "").strip()
+        if forced:
+            if forced not in built:
+                raise RuntimeError(f"SCRATCHNET_CPU={forced!r}: this installation has kernels for {built}")
+            if not openmp_info.cpu_runs(forced):
+                raise RuntimeError(f"SCRATCHNET_CPU={forced!r}: this CPU does not run that level")
+            _level = forced
+        else:
+            runnable = [level for level in built if openmp_info.cpu_runs(level)]
+            if not runnable:
+                return None
+            _level = runnable[-1]
+    return _level
+
+
+def compiled_kernel(name: str) -> ModuleType:
+    """The compiled module of kernel ``name`` at ``cpu_level()`` (``scratchnet._kernels.LEVEL.NAME``);
+    ImportError when it was not built or no level runs here."""
+    level = cpu_level()
+    if level is None:
+        raise ImportError(f"scratchnet: no compiled kernels for this CPU (kernel {name!r})")
+    return importlib.import_module(f"scratchnet._kernels.{level}.{name}")
+
+
 def kernel(name: str, xp: ModuleType = np) -> ModuleType:
     """The module implementing kernel ``name`` for arrays of module ``xp``: the compiled one for NumPy
     arrays when it is available and selected, else the NumPy twin (written with ``xp`` calls, so it
     also runs on CuPy arrays)."""
     if xp is np and _use_compiled and not _use_reference:
         try:
-            return importlib.import_module(f"scratchnet._kernels.{name}")
+            return compiled_kernel(name)
         except ImportError:
             pass
     return importlib.import_module(TWINS[name])
@@ -166,7 +218,7 @@ def fingerprint(a: Any) -> int:
     module = None
     if _use_compiled and isinstance(a, np.ndarray):
         try:
-            module = importlib.import_module("scratchnet._kernels.fingerprint")
+            module = compiled_kernel("fingerprint")
         except ImportError:
             pass
     return (module or importlib.import_module(TWINS["fingerprint"])).fingerprint(a)
@@ -209,24 +261,16 @@ def set_num_threads(n: int) -> None:
         openmp_info.set_num_threads(int(n))
 
 
-def native_build() -> bool:
-    """True when the compiled kernels were built for this machine's instruction set (``-march=native``;
-    ``SCRATCHNET_PORTABLE=1`` at build time gives generic binaries)."""
-    if not compiled_kernels_available():
-        return False
-    from scratchnet._kernels import openmp_info
-
-    return bool(getattr(openmp_info, "native_build", lambda: False)())
-
-
 def info() -> dict[str, Any]:
-    """What this installation runs with: compiled kernels, OpenMP, thread count, tier, NumPy version."""
+    """What this installation runs with: compiled kernels, OpenMP, the kernels' instruction-set level (and the
+    levels built), thread count, tier, NumPy version."""
     return {
         "compiled_kernels": compiled_kernels_available(),
         "compiled_kernels_in_use": compiled_kernels_available() and _use_compiled and not _use_reference,
         "reference": _use_reference,
         "openmp": openmp_enabled(),
-        "native_build": native_build(),
+        "cpu_level": cpu_level(),
+        "built_levels": built_levels(),
         "num_threads": num_threads(),
         "numpy": np.__version__,
         "device": current_device(),

@@ -32,7 +32,7 @@ needs_openmp = pytest.mark.skipif(not backend.openmp_enabled(), reason="kernels 
 
 def _gemm():
     try:
-        from scratchnet._kernels import batched_gemm
+        batched_gemm = backend.compiled_kernel("batched_gemm")
     except ImportError:
         return None
     return batched_gemm if batched_gemm.available() else None

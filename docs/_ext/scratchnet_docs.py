@@ -112,7 +112,7 @@ def fast_path_note(cls: type) -> list[str]:
         lines += [
             "",
             f'Its loops call ``backend.kernel("{name}")``: by default the compiled kernel '
-            f"``scratchnet._kernels.{name}`` (``pyx/{name}.pyx``), {twin_text} in reference mode or where the "
+            f"``scratchnet._kernels.LEVEL.{name}`` (``pyx/{name}.pyx``), {twin_text} in reference mode or where the "
             "kernels are not built.",
         ]
     return lines + [""]
@@ -181,7 +181,7 @@ class FastPathsDirective(SphinxDirective):
             "     - NumPy twin (reference mode, or no compiler)",
         ]
         for name, twin in backend.TWINS.items():
-            rst += [f"   * - ``scratchnet._kernels.{name}`` (``pyx/{name}.pyx``)", f"     - :mod:`{twin}`"]
+            rst += [f"   * - ``scratchnet._kernels.LEVEL.{name}`` (``pyx/{name}.pyx``)", f"     - :mod:`{twin}`"]
         return self._parse(rst)
 
     def _parse(self, rst: list[str]) -> list[nodes.Node]:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from compiled import compiled_or_skip
 
 from scratchnet import backend
 from scratchnet.fast import adam as twin
 from scratchnet.layers import Dense
 from scratchnet.optim import Adam, AdamW
 
-compiled = pytest.importorskip("scratchnet._kernels.adam", reason="the compiled kernels are not built")
+compiled = compiled_or_skip("adam")
 
 
 def arrays(seed: int, dtype, shape=(70_001,)):

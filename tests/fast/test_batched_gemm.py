@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
+from compiled import compiled_or_skip
 
 from scratchnet.fast import batched_gemm as twin
 
-compiled = pytest.importorskip("scratchnet._kernels.batched_gemm")
+compiled = compiled_or_skip("batched_gemm")
 needs_blas = pytest.mark.skipif(not compiled.available(), reason="NumPy's OpenBLAS gemm was not found")
 
 

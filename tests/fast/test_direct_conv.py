@@ -3,11 +3,12 @@ both against im2col's products, on randomized geometry."""
 
 import numpy as np
 import pytest
+from compiled import compiled_or_skip
 
 from scratchnet.fast import direct_conv as twin
 from scratchnet.maths.im2col import col2im, im2col
 
-compiled = pytest.importorskip("scratchnet._kernels.direct_conv")
+compiled = compiled_or_skip("direct_conv")
 
 
 def im2col_reference(x, w, b, stride, pad, dout):

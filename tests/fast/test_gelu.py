@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from compiled import compiled_or_skip
 
 from scratchnet import backend
 from scratchnet.fast import gelu as twin
 from scratchnet.layers import GELU
 
-compiled = pytest.importorskip("scratchnet._kernels.gelu", reason="the compiled kernels are not built")
+compiled = compiled_or_skip("gelu")
 
 SPECIAL = [0.0, -0.0, 1e-30, -1e-30, 5.0, -5.0, 8.5, -8.5, 40.0, -40.0, np.inf, -np.inf, np.nan]
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from compiled import compiled_or_skip
 
 from scratchnet import backend
 from scratchnet.fast import layernorm as twin
 from scratchnet.layers import LayerNorm
 
-compiled = pytest.importorskip("scratchnet._kernels.layernorm", reason="the compiled kernels are not built")
+compiled = compiled_or_skip("layernorm")
 
 # relative to the compared array's largest entry, times the rows' conditioning 1 + |mean| / std: a row far
 # from zero and narrow loses digits to the centring in both implementations, neither more than the other

@@ -3,10 +3,11 @@ bit for bit, the float32 forward within the stated error of its tanh, odd arrays
 
 import numpy as np
 import pytest
+from compiled import compiled_or_skip
 
 from scratchnet.fast import lstm_cell as twin
 
-compiled = pytest.importorskip("scratchnet._kernels.lstm_cell")
+compiled = compiled_or_skip("lstm_cell")
 
 
 def test_tanh_is_within_the_stated_error_over_float32():

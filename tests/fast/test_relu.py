@@ -3,12 +3,13 @@ included, on any thread count; inputs it does not take go to the twin."""
 
 import numpy as np
 import pytest
+from compiled import compiled_or_skip
 
 from scratchnet import backend
 from scratchnet.fast import relu as twin
 from scratchnet.layers import ReLU
 
-compiled = pytest.importorskip("scratchnet._kernels.relu")
+compiled = compiled_or_skip("relu")
 
 SPECIAL = [0.0, -0.0, np.nan, -np.nan, np.inf, -np.inf, 1e-45, -1e-45, 1.0, -1.0]
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from compiled import compiled_or_skip
 
 from scratchnet import backend
 from scratchnet.fast import softmax as twin
 
-compiled = pytest.importorskip("scratchnet._kernels.softmax", reason="the compiled kernels are not built")
+compiled = compiled_or_skip("softmax")
 
 # absolute (probabilities are at most 1; the gradient relative to its largest entry)
 BOUND = {np.dtype(np.float32): 2e-6, np.dtype(np.float64): 1e-14}

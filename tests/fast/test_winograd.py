@@ -3,6 +3,7 @@ forward/backward against a float64 direct convolution within the stated error bo
 
 import numpy as np
 import pytest
+from compiled import compiled_or_skip
 
 from scratchnet.fast.winograd import ERROR_BOUND, WinogradConv, transforms
 from scratchnet.maths.im2col import col2im, im2col
@@ -100,7 +101,7 @@ def test_error_on_course_shapes_in_float32(m, r, c, f, hw, n):
 def test_compiled_transforms_equal_their_twins():
     # the compiled kernels apply the small matrices separably, the twins as one Kronecker product: the same
     # sums in another order, so they agree to rounding
-    compiled = pytest.importorskip("scratchnet._kernels.winograd")
+    compiled = compiled_or_skip("winograd")
     from scratchnet.fast import winograd as twin
 
     rng = np.random.default_rng(0)
@@ -136,7 +137,7 @@ def test_compiled_transforms_equal_their_twins():
 def test_compiled_output_adjoint_over_many_images_and_threads(m, r, n, oh, ow):
     # the compiled output adjoint works on groups of images at a time (512 values per phase plane): batches
     # of several groups and a short last one, tiles hanging over the edge, thread counts 1 and 2
-    compiled = pytest.importorskip("scratchnet._kernels.winograd")
+    compiled = compiled_or_skip("winograd")
     from scratchnet import backend
     from scratchnet.fast import winograd as twin
 
@@ -159,7 +160,7 @@ def test_compiled_output_adjoint_over_many_images_and_threads(m, r, n, oh, ow):
 @pytest.mark.parametrize("module", ["compiled", "twin"])
 def test_transforms_refuse_bad_arguments(module):
     if module == "compiled":
-        kernels = pytest.importorskip("scratchnet._kernels.winograd")
+        kernels = compiled_or_skip("winograd")
     else:
         from scratchnet.fast import winograd as kernels
     x = np.zeros((1, 2, 5, 5), np.float32)

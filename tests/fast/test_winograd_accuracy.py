@@ -5,6 +5,7 @@ the tile). References are float64 convolutions through im2col."""
 
 import numpy as np
 import pytest
+from compiled import compiled_or_skip
 
 from scratchnet import backend
 from scratchnet.fast import winograd as twin
@@ -325,7 +326,7 @@ def contrast_by_definition(z, m, r, pt, pl, size, adjoint):
 
 @pytest.mark.parametrize("module", ["compiled", "twin"])
 def test_tile_contrast_matches_its_definition(module):
-    kernels = pytest.importorskip("scratchnet._kernels.winograd") if module == "compiled" else twin
+    kernels = compiled_or_skip("winograd") if module == "compiled" else twin
     rng = np.random.default_rng(11)
     for trial in range(120):
         m, r = sorted(TILE_ERROR)[trial % 4]
@@ -349,7 +350,7 @@ def test_tile_contrast_matches_its_definition(module):
 
 @pytest.mark.parametrize("module", ["compiled", "twin"])
 def test_tile_contrast_flags_non_finite_input_and_overflowing_sums(module):
-    kernels = pytest.importorskip("scratchnet._kernels.winograd") if module == "compiled" else twin
+    kernels = compiled_or_skip("winograd") if module == "compiled" else twin
     x = np.ones((3, 4, 6, 6), np.float32)
     assert kernels.tile_contrast(x, 4, 3, 1, 1, 6, 6) == (pytest.approx(9 * 4 * 1.0 / (4 * 4)), 1.0)
     assert kernels.tile_contrast(np.zeros_like(x), 4, 3, 1, 1, 6, 6) == (0.0, 0.0)
@@ -364,7 +365,7 @@ def test_tile_contrast_flags_non_finite_input_and_overflowing_sums(module):
 
 @pytest.mark.parametrize("module", ["compiled", "twin"])
 def test_tile_contrast_refuses_bad_arguments(module):
-    kernels = pytest.importorskip("scratchnet._kernels.winograd") if module == "compiled" else twin
+    kernels = compiled_or_skip("winograd") if module == "compiled" else twin
     x = np.ones((1, 2, 5, 5), np.float32)
     with pytest.raises(TypeError, match="float32 or float64"):
         kernels.tile_contrast(x.astype(int), 4, 3, 1, 1, 5, 5)

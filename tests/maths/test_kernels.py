@@ -1,7 +1,5 @@
 """Compiled im2col/pooling kernels against their NumPy twins, thread-count determinism, bad input."""
 
-import importlib
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,7 +12,7 @@ from scratchnet.maths import pooling as twin_pool
 
 def _compiled(name):
     try:
-        return importlib.import_module(f"scratchnet._kernels.{name}")
+        return backend.compiled_kernel(name)
     except ImportError:
         return None
 

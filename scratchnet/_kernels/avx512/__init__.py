@@ -1,0 +1,2 @@
+"""The compiled kernels built for the ``avx512`` instruction-set level (``setup.py``), chosen by
+``scratchnet.backend.cpu_level``."""
