@@ -39,6 +39,7 @@ from scratchnet.arguments import (
     prepare_maxpool_backward,
     prepare_maxpool_forward,
 )
+from scratchnet.maths import pooling as twin
 from scratchnet.maths.pooling import live_taps, window_counts
 
 __all__ = ["maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward"]
@@ -100,6 +101,25 @@ cdef void _maxpool_bwd(const floating* dout, const int* arg, floating* dx, Py_ss
         memset(dpl, 0, HW * sizeof(floating))
         for k in range(P):
             dpl[a[k]] = dpl[a[k]] + g[k]
+
+
+cdef void _maxpool_relu_bwd(const floating* dout, const int* arg, const floating* relu_x, floating* dx,
+                            Py_ssize_t NC, Py_ssize_t HW, Py_ssize_t P) noexcept nogil:
+    cdef Py_ssize_t plane, k
+    cdef floating* dpl
+    cdef const floating* xpl
+    cdef const floating* g
+    cdef const int* a
+    # windows that do not overlap: dx[n, c].flat[p] = (0 + dout[n, c, y, x]) * (relu_x[n, c].flat[p] > 0)
+    # for p = argmax[n, c, y, x], the ReLU's backward of max pooling's, in the reference's operations
+    for plane in prange(NC, schedule="guided", num_threads=sn_threads_for(NC * (HW + P))):
+        dpl = dx + plane * HW
+        xpl = relu_x + plane * HW
+        g = dout + plane * P
+        a = arg + plane * P
+        memset(dpl, 0, HW * sizeof(floating))
+        for k in range(P):
+            dpl[a[k]] = (dpl[a[k]] + g[k]) * <floating>(xpl[a[k]] > 0)
 
 
 cdef void _avgpool_fwd(const floating* x, const floating* counts, floating* out, Py_ssize_t NC,
@@ -179,6 +199,14 @@ def _maxpool_backward_into(const floating[:, :, :, ::1] dout, const int[:, :, :,
                      dx.shape[2] * dx.shape[3], dout.shape[2] * dout.shape[3])
 
 
+def _maxpool_relu_backward_into(const floating[:, :, :, ::1] dout, const int[:, :, :, ::1] argmax,
+                                const floating[:, :, :, ::1] relu_x, floating[:, :, :, ::1] dx):
+    """Runs ``_maxpool_relu_bwd`` for ``dout``'s dtype (arguments validated by ``maxpool_relu_backward``)."""
+    with nogil:
+        _maxpool_relu_bwd(&dout[0, 0, 0, 0], &argmax[0, 0, 0, 0], &relu_x[0, 0, 0, 0], &dx[0, 0, 0, 0],
+                          dx.shape[0] * dx.shape[1], dx.shape[2] * dx.shape[3], dout.shape[2] * dout.shape[3])
+
+
 def _avgpool_forward_into(const floating[:, :, :, ::1] x, const floating[:, ::1] counts,
                           floating[:, :, :, ::1] out, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
                           Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t work):
@@ -218,6 +246,20 @@ def maxpool_backward(dout, argmax, x_shape):
         dx[...] = 0
         return dx
     _maxpool_backward_into(dout, argmax, dx)
+    return dx
+
+
+def maxpool_relu_backward(dout, argmax, relu_x):
+    """A ReLU's backward after max pooling's, in one pass, for pooling windows that do not overlap:
+    ``maxpool_backward(dout, argmax, relu_x.shape) * (relu_x > 0)`` with ``relu_x`` the ReLU's input (the
+    twin's expression, bit for bit; overlapping windows would sum before the mask)."""
+    dout, argmax, x_shape = prepare_maxpool_backward(dout, argmax, getattr(relu_x, "shape", None),
+                                                     "maxpool_relu_backward")
+    if not (type(relu_x) is np.ndarray and relu_x.dtype == dout.dtype and relu_x.flags.c_contiguous
+            and dout.shape[2] * dout.shape[3] > 0):
+        return twin.maxpool_relu_backward(dout, argmax, relu_x)
+    dx = np.empty(x_shape, dtype=dout.dtype)
+    _maxpool_relu_backward_into(dout, argmax, relu_x, dx)
     return dx
 
 

@@ -51,6 +51,9 @@ _use_reference = os.environ.get("SCRATCHNET_REFERENCE", "0") == "1"
 # takes the layer as its first argument and the method's own arguments after it.
 FAST_PATHS = {
     "scratchnet.model.Sequential.forward": "scratchnet.fast.fusion:sequential_forward",
+    "scratchnet.model.Sequential.backward": "scratchnet.fast.fusion:sequential_backward",
+    "scratchnet.model.Sequential.backward_params": "scratchnet.fast.fusion:sequential_backward_params",
+    "scratchnet.layers.pooling.MaxPool2D.backward": "scratchnet.fast.fusion:maxpool_backward",
     "scratchnet.layers.dense.Dense.forward": "scratchnet.fast.dense:dense_forward",
     "scratchnet.layers.dense.Dense.backward": "scratchnet.fast.dense:dense_backward",
     "scratchnet.layers.dense.Dense.backward_params": "scratchnet.fast.dense:dense_backward_params",

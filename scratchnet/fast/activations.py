@@ -12,7 +12,7 @@ import numpy as np
 
 from scratchnet import backend
 from scratchnet.backend import get_array_module
-from scratchnet.fast.fusion import already_rectified
+from scratchnet.fast.fusion import already_masked, already_rectified
 from scratchnet.layers.activations import GELU
 
 
@@ -25,7 +25,10 @@ def relu_forward(layer: Any, x: np.ndarray) -> np.ndarray:
 
 
 def relu_backward(layer: Any, dout: np.ndarray) -> np.ndarray:
-    """``ReLU.backward`` (dout already checked by the layer base class)."""
+    """``ReLU.backward`` (dout already checked by the layer base class). A gradient the max-pool after it
+    already masked (a fused pair, ``fast/fusion.py``) is its own result: dout [x > 0] is dout bit for bit."""
+    if already_masked(dout):
+        return dout
     x, _ = layer._cache
     return backend.kernel("relu", get_array_module(dout)).relu_backward(dout, x)
 

@@ -44,6 +44,7 @@ from scratchnet.maths.im2col import tap_slices
 __all__ = [
     "maxpool_forward",
     "maxpool_backward",
+    "maxpool_relu_backward",
     "avgpool_forward",
     "avgpool_backward",
     "live_taps",
@@ -162,6 +163,12 @@ def maxpool_backward(dout: np.ndarray, argmax: np.ndarray, x_shape: tuple[int, i
     # add.at (not fancy-index assignment) so that overlapping windows that share a winner add up
     xp.add.at(dx, (plane, argmax.reshape(n * c, -1)), dout.reshape(n * c, -1))
     return dx.reshape(n, c, h, w)
+
+
+def maxpool_relu_backward(dout: np.ndarray, argmax: np.ndarray, relu_x: np.ndarray) -> np.ndarray:
+    """A ReLU's backward after max pooling's, for windows that do not overlap (what a CNN's fast backward
+    fuses): ``maxpool_backward(dout, argmax, relu_x.shape) * (relu_x > 0)``, ``relu_x`` the ReLU's input."""
+    return maxpool_backward(dout, argmax, relu_x.shape) * (relu_x > 0)
 
 
 def avgpool_forward(

@@ -194,3 +194,62 @@ def test_relu_in_place_equals_the_twin(dtype):
     expected = relu_twin.relu(strided)
     same_bits(compiled_relu.relu_in_place(strided), expected)
     same_bits(strided, expected)
+
+
+def count_relu_backward_passes(monkeypatch):
+    calls = []
+    original = compiled_relu.relu_backward
+
+    def counting(dout, x):
+        calls.append(dout.shape)
+        return original(dout, x)
+
+    monkeypatch.setattr(compiled_relu, "relu_backward", counting)
+    return calls
+
+
+@pytest.mark.parametrize("stride", [2, 3, 1])
+def test_a_relu_before_a_max_pool_makes_no_backward_pass_of_its_own(monkeypatch, stride):
+    """Fused where the pooling windows do not overlap (stride >= 2 for 2x2), not where they do; bit for bit
+    the layers one by one either way, through ``backprop`` and a training step's ``params_only``."""
+    calls = count_relu_backward_passes(monkeypatch)
+    rng = np.random.default_rng(7)
+    model = sn.Sequential(
+        [Conv2D(2, 3, 3, padding="same", rng=rng), ReLU(), MaxPool2D(2, stride=stride), Flatten()]
+    )
+    twin = copy.deepcopy(model)
+    x = with_specials(rng, rng.standard_normal((2, 2, 9, 9)).astype(np.float32))
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = model(x)
+        dout = rng.standard_normal(y.shape).astype(np.float32)
+        dout.reshape(-1)[:2] = [np.inf, -0.0]
+        dx = model.backprop(dout)
+        fused_calls = list(calls)
+        y_ref, dx_ref = one_by_one(twin, x, dout)
+    assert fused_calls == ([] if stride >= 2 else [(2, 3, 9, 9)])
+    same_bits(dx, dx_ref, "dx")
+    for key in ("W", "b"):
+        same_bits(model.layers[0].grads[key], twin.layers[0].grads[key], key)
+    model(x)
+    model.backprop(dout, params_only=True)  # a training step's backward: the first layer's parameters only
+    for key in ("W", "b"):
+        same_bits(model.layers[0].grads[key], twin.layers[0].grads[key], key)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fused_pool_and_relu_backward_kernel_equals_its_twin(dtype):
+    from scratchnet.maths import pooling as twin
+
+    rng = np.random.default_rng(8)
+    pool = compiled_or_skip("pooling")
+    for shape, k in (((3, 4, 8, 8), 2), ((2, 3, 9, 7), 3), ((1, 1, 5, 5), 2)):
+        relu_x = np.maximum(rng.standard_normal(shape), 0).astype(dtype)
+        relu_x.reshape(-1)[:3] = [np.nan, 0.0, -0.0]
+        _, argmax = pool.maxpool_forward(relu_x, k, k)
+        dout = rng.standard_normal(argmax.shape).astype(dtype)
+        dout.reshape(-1)[:2] = [np.inf, -0.0]
+        with np.errstate(invalid="ignore"):
+            same_bits(
+                pool.maxpool_relu_backward(dout, argmax, relu_x),
+                twin.maxpool_relu_backward(dout, argmax, relu_x),
+            )
