@@ -8,7 +8,7 @@ r"""LayerNorm over the last axis as kernels: the readable NumPy twin of ``pyx/la
 
 the expressions of ``LayerNorm.forward``/``backward`` (``scratchnet/layers/normalization.py``). The compiled
 kernel runs them one row at a time on the kernels' threads, its row sums in fixed interleaved lanes where
-NumPy sums pairwise, so the two agree to rounding (``tests/fast/test_layernorm.py`` holds the bound).
+NumPy sums pairwise, so the two agree to rounding (``tests/fast/test_layernorm_kernel.py`` holds the bound).
 """
 
 from __future__ import annotations

@@ -307,7 +307,7 @@ def layers_forward_backward(g) -> None:
             assert np.isfinite(back[1]).all(), f"non-finite gradient: {g}"
 
 
-# bounds of the vector kernels to their twins (tests/fast/test_{gelu,layernorm,softmax,adam}.py), relative
+# bounds of the vector kernels to their twins (tests/fast/test_{gelu,layernorm_kernel,softmax,adam}.py), relative
 VECTOR_BOUNDS = {"gelu": 1e-6, "layernorm": 1e-4, "softmax": 1e-5, "adam": 0.0}
 
 
