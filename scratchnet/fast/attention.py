@@ -23,7 +23,7 @@ from scratchnet import backend
 from scratchnet.backend import get_array_module
 from scratchnet.fast import batched_gemm as numpy_products
 from scratchnet.fast.dense import threaded_gemm
-from scratchnet.layers.attention import attention_mask
+from scratchnet.layers.attention import attention_mask, masked_softmax
 
 
 def products(x: np.ndarray) -> Any:
@@ -32,23 +32,13 @@ def products(x: np.ndarray) -> Any:
 
 
 def softmax_in_place(s: np.ndarray, masked: Any, causal_only: bool) -> np.ndarray:
-    """``masked_softmax`` of the layer module, overwriting the scores ``s`` (T >= 1): on the ``softmax``
-    kernel when nothing or only the future is masked, else in NumPy."""
+    """``masked_softmax`` of the layer module for the scores ``s`` (T >= 1): in place on the ``softmax``
+    kernel when nothing or only the future is masked, else the layer module's own function."""
     xp = get_array_module(s)
     if masked is None or causal_only:
         return backend.kernel("softmax", xp).softmax_in_place(s, masked is not None)
-    if masked is not None:
-        s += xp.where(masked, s.dtype.type(-np.inf), s.dtype.type(0))
-    top = s.max(axis=-1, keepdims=True)
-    if masked is not None:
-        top = xp.where(top == -np.inf, s.dtype.type(0), top)  # a fully masked row: exp(-inf - 0) = 0
-    s -= top
-    xp.exp(s, out=s)
-    total = s.sum(axis=-1, keepdims=True)
-    if masked is not None:
-        total = xp.where(total == 0, s.dtype.type(1), total)
-    s /= total
-    return s
+    s += xp.where(masked, s.dtype.type(-np.inf), s.dtype.type(0))
+    return masked_softmax(s, True)
 
 
 def attention_forward(layer: Any, x: np.ndarray, key_padding_mask: Any = None) -> np.ndarray:
